@@ -1,0 +1,291 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { PlinthError } from '../util/errors.js';
+
+/**
+ * The HTTP layer under the registry client: keep-alive agents, bounded redirects, timeouts and
+ * retries with backoff on 429/5xx that honour Retry-After. Bodies are streamed both ways.
+ */
+
+export interface HttpOptions {
+  /** Accept TLS certificates that do not verify (skopeo's --tls-verify=false). */
+  insecureTls?: boolean;
+  /** Extra CA certificates (PEM) to trust. */
+  ca?: string | Buffer;
+  /** Time to wait for response headers, and for each stretch of body silence (ms). */
+  timeoutMs?: number;
+  /** How many times a retryable failure is retried. */
+  retries?: number;
+  /** First backoff (ms); doubles each time, capped by maxBackoffMs. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  maxRedirects?: number;
+  userAgent?: string;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  /** A body factory: called again on each retry so streams can be recreated. */
+  body?: () => Buffer | Readable | string;
+  /** Statuses that are answers, not failures (others throw). Default: all statuses are returned. */
+  /** Do not retry this request (non-idempotent with a one-shot body). */
+  noRetry?: boolean;
+  /** Do not follow redirects (return the 3xx response). */
+  noRedirect?: boolean;
+  /** Strip Authorization when a redirect leaves the original host (always done), plus these. */
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  url: string;
+  body: Readable;
+  /** Read the whole body into memory, refusing more than `limit` bytes. */
+  bytes(limit?: number): Promise<Buffer>;
+  text(limit?: number): Promise<string>;
+  json<T = unknown>(limit?: number): Promise<T>;
+  /** Drain and discard the body (keeps the connection reusable). */
+  discard(): Promise<void>;
+}
+
+const DEFAULTS = {
+  timeoutMs: 60_000,
+  retries: 4,
+  backoffMs: 200,
+  maxBackoffMs: 10_000,
+  maxRedirects: 5,
+};
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+export class HttpClient {
+  private readonly opts: Required<Omit<HttpOptions, 'ca' | 'insecureTls' | 'userAgent'>> & HttpOptions;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  /** Called before each retry wait; lets callers report progress. */
+  onRetry?: (info: { url: string; attempt: number; waitMs: number; reason: string }) => void;
+
+  constructor(opts: HttpOptions = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 16,
+      rejectUnauthorized: !opts.insecureTls,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    let attempt = 0;
+    for (;;) {
+      let res: HttpResponse;
+      try {
+        res = await this.followRedirects(req);
+      } catch (e) {
+        if (req.noRetry || attempt >= this.opts.retries || !isRetryableNetworkError(e) || req.signal?.aborted) throw e;
+        const wait = this.backoff(attempt);
+        this.onRetry?.({ url: req.url, attempt: attempt + 1, waitMs: wait, reason: (e as Error).message });
+        await sleep(wait, req.signal);
+        attempt++;
+        continue;
+      }
+      if (!RETRY_STATUS.has(res.status) || req.noRetry || attempt >= this.opts.retries) return res;
+      const retryAfter = parseRetryAfter(res.headers['retry-after']);
+      await res.discard();
+      const wait = Math.min(retryAfter ?? this.backoff(attempt), 60_000);
+      this.onRetry?.({ url: req.url, attempt: attempt + 1, waitMs: wait, reason: `HTTP ${res.status}` });
+      await sleep(wait, req.signal);
+      attempt++;
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const base = Math.min(this.opts.backoffMs * 2 ** attempt, this.opts.maxBackoffMs);
+    return Math.round(base / 2 + Math.random() * (base / 2));
+  }
+
+  private async followRedirects(req: HttpRequest): Promise<HttpResponse> {
+    let url = req.url;
+    let method = req.method;
+    let headers = { ...(req.headers ?? {}) };
+    let body = req.body;
+    const origin = new URL(url);
+    for (let hop = 0; ; hop++) {
+      const res = await this.once(method, url, headers, body, req.signal);
+      if (req.noRedirect || ![301, 302, 303, 307, 308].includes(res.status) || !res.headers.location) return res;
+      await res.discard();
+      if (hop >= this.opts.maxRedirects) {
+        throw new PlinthError('NETWORK', `too many redirects (more than ${this.opts.maxRedirects}) starting at ${req.url}`);
+      }
+      const next = new URL(res.headers.location, url);
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new PlinthError('NETWORK', `refusing redirect to ${next.protocol} URL from ${url}`);
+      }
+      if (new URL(url).protocol === 'https:' && next.protocol === 'http:') {
+        throw new PlinthError('INSECURE_REFUSED', `refusing redirect from HTTPS to plain HTTP (${next.origin})`);
+      }
+      if (next.host !== origin.host) {
+        // Credentials never follow a redirect to another host (blob storage redirects, CDNs).
+        const { authorization: _a, Authorization: _b, ...rest } = headers as Record<string, string>;
+        headers = rest;
+      }
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+        method = 'GET';
+        body = undefined;
+      }
+      url = next.toString();
+    }
+  }
+
+  private once(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: HttpRequest['body'],
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
+    const u = new URL(url);
+    const isHttps = u.protocol === 'https:';
+    const mod = isHttps ? https : http;
+    const payload = body?.();
+    const h: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'plinth/0.1', ...headers };
+    if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+      h['content-length'] = String(Buffer.byteLength(payload));
+    }
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const r = mod.request(
+        u,
+        {
+          method,
+          headers: h,
+          agent: isHttps ? this.httpsAgent : this.httpAgent,
+          ...(signal ? { signal } : {}),
+        },
+        (res) => {
+          clearTimeout(headerTimer);
+          res.setTimeout(this.opts.timeoutMs, () => {
+            res.destroy(new PlinthError('TIMEOUT', `no data from ${u.host} for ${Math.round(this.opts.timeoutMs / 1000)} s while reading ${method} ${u.pathname}`));
+          });
+          resolve(wrapResponse(res, url));
+        },
+      );
+      const headerTimer = setTimeout(() => {
+        r.destroy(new PlinthError('TIMEOUT', `${u.host} did not answer ${method} ${u.pathname} within ${Math.round(this.opts.timeoutMs / 1000)} s`));
+      }, this.opts.timeoutMs);
+      r.on('error', (e) => {
+        clearTimeout(headerTimer);
+        reject(e instanceof PlinthError ? e : networkError(e, u));
+      });
+      if (payload === undefined) r.end();
+      else if (typeof payload === 'string' || Buffer.isBuffer(payload)) r.end(payload);
+      else {
+        payload.on('error', (e) => r.destroy(e));
+        payload.pipe(r);
+      }
+    });
+  }
+}
+
+function wrapResponse(res: http.IncomingMessage, url: string): HttpResponse {
+  const bytes = async (limit = 16 * 1024 * 1024): Promise<Buffer> => {
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      res.destroy();
+      throw new PlinthError('MANIFEST_TOO_LARGE', `response from ${new URL(url).host} is ${declared} bytes, more than the ${limit}-byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of res as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > limit) {
+        res.destroy();
+        throw new PlinthError('MANIFEST_TOO_LARGE', `response from ${new URL(url).host} is more than the ${limit}-byte limit`);
+      }
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks);
+  };
+  return {
+    status: res.statusCode ?? 0,
+    headers: res.headers,
+    url,
+    body: res,
+    bytes,
+    text: async (limit) => (await bytes(limit)).toString('utf8'),
+    json: async <T>(limit?: number) => {
+      const b = await bytes(limit);
+      try {
+        return JSON.parse(b.toString('utf8')) as T;
+      } catch {
+        throw new PlinthError('REGISTRY_ERROR', `${new URL(url).host} answered with invalid JSON`);
+      }
+    },
+    discard: async () => {
+      if (res.complete || res.destroyed) return;
+      // Small bodies are drained to keep the socket; large ones are cut off.
+      const len = Number(res.headers['content-length'] ?? NaN);
+      if (Number.isFinite(len) && len > 1 << 20) {
+        res.destroy();
+        return;
+      }
+      try {
+        for await (const _ of res) {
+          /* drain */
+        }
+      } catch {
+        /* ignore */
+      }
+    },
+  };
+}
+
+function isRetryableNetworkError(e: unknown): boolean {
+  if (e instanceof PlinthError) return e.code === 'NETWORK' || e.code === 'TIMEOUT';
+  return false;
+}
+
+function networkError(e: Error, u: URL): PlinthError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (e.name === 'AbortError') return new PlinthError('TIMEOUT', `request to ${u.host} was cancelled`);
+  if (code === 'ECONNREFUSED') return new PlinthError('NETWORK', `cannot connect to ${u.host}: connection refused`, undefined, { cause: e });
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new PlinthError('NETWORK', `cannot resolve host ${u.hostname}`, undefined, { cause: e });
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'UND_ERR_SOCKET')
+    return new PlinthError('NETWORK', `connection to ${u.host} failed: ${code}`, undefined, { cause: e });
+  if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code))
+    return new PlinthError('NETWORK', `TLS error talking to ${u.host}: ${e.message} (use --insecure only for a registry you trust)`, undefined, { cause: e });
+  if (e.message.includes('wrong version number') || code === 'EPROTO')
+    return new PlinthError('NETWORK', `TLS handshake with ${u.host} failed: is it a plain-HTTP registry?`, undefined, { cause: e });
+  return new PlinthError('NETWORK', `request to ${u.host} failed: ${e.message}`, undefined, { cause: e });
+}
+
+/** Retry-After: delta-seconds or an HTTP date. Returns ms, or undefined. */
+export function parseRetryAfter(v: string | string[] | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined) return undefined;
+  if (/^\d+$/.test(s.trim())) return Number(s.trim()) * 1000;
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) return undefined;
+  return Math.max(0, t - Date.now());
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new PlinthError('TIMEOUT', 'cancelled'));
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new PlinthError('TIMEOUT', 'cancelled'));
+    }, { once: true });
+  });
+}

@@ -1,0 +1,103 @@
+import { PlinthError } from '../util/errors.js';
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/types.js';
+import { parseDocument, validateConfig } from '../oci/validate.js';
+import type { ImageSource, RootDocument } from './types.js';
+
+/**
+ * The one image model every command uses, whatever the source: an index (with children) or a
+ * single image (manifest + config + layers). Platform selection happens here, once.
+ */
+export interface ImageNode {
+  kind: 'image';
+  descriptor: Descriptor;
+  bytes: Buffer;
+  manifest: Manifest;
+  /** The platform from the parent index entry, when there is one. */
+  platform?: Platform;
+}
+
+export interface IndexNode {
+  kind: 'index';
+  descriptor: Descriptor;
+  bytes: Buffer;
+  index: Index;
+}
+
+export type Node = ImageNode | IndexNode;
+
+export type PlatformChoice = Platform | 'all' | undefined;
+
+export function toNode(desc: Descriptor, bytes: Buffer): Node {
+  const parsed = parseDocument(bytes, desc.mediaType);
+  const descriptor: Descriptor = { ...desc, mediaType: parsed.mediaType || desc.mediaType };
+  if (parsed.kind === 'index') return { kind: 'index', descriptor, bytes, index: parsed.doc as Index };
+  return { kind: 'image', descriptor, bytes, manifest: parsed.doc as Manifest, ...(desc.platform ? { platform: desc.platform } : {}) };
+}
+
+export async function resolveRoot(source: ImageSource): Promise<Node> {
+  const root: RootDocument = await source.resolve();
+  return toNode(root.descriptor, root.bytes);
+}
+
+/** Attestation manifests (BuildKit) and other non-runnable entries are not platforms. */
+export function isPlatformEntry(d: Descriptor): boolean {
+  if (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') return false;
+  if (d.platform?.os === 'unknown' || d.platform?.architecture === 'unknown') return false;
+  return true;
+}
+
+export async function child(source: ImageSource, desc: Descriptor): Promise<Node> {
+  const bytes = await source.fetchManifest(desc);
+  return toNode(desc, bytes);
+}
+
+/**
+ * The images a command works on: for an index, the entry matching the platform (default: the
+ * host's), or every platform with 'all'; a single image is returned as is.
+ */
+export async function selectImages(source: ImageSource, root: Node, choice: PlatformChoice): Promise<ImageNode[]> {
+  if (root.kind === 'image') return [root];
+  const entries = root.index.manifests;
+  if (choice === 'all') {
+    const out: ImageNode[] = [];
+    for (const d of entries) {
+      if (!isPlatformEntry(d)) continue;
+      const n = await child(source, d);
+      if (n.kind === 'image') out.push(n);
+      else out.push(...(await selectImages(source, n, 'all')));
+    }
+    return out;
+  }
+  const want = choice ?? hostPlatform();
+  const match = entries.find((d) => isPlatformEntry(d) && d.platform && platformMatches(want, d.platform));
+  if (!match) {
+    // A nested index without platforms (rare) is searched too.
+    for (const d of entries) {
+      if (/index|list/.test(d.mediaType) && !d.platform) {
+        const n = await child(source, d);
+        const found = await selectImages(source, n, want).catch(() => []);
+        if (found.length) return found;
+      }
+    }
+    const have = entries.filter(isPlatformEntry).map((d) => (d.platform ? formatPlatform(d.platform) : d.digest)).join(', ');
+    throw new PlinthError('PLATFORM_NOT_FOUND', `no image for platform ${formatPlatform(want)} in ${source.description} (it has: ${have || 'none'}); choose one with --platform`);
+  }
+  const n = await child(source, match);
+  if (n.kind !== 'image') return selectImages(source, n, want);
+  return [n];
+}
+
+export async function readConfig(source: ImageSource, image: ImageNode): Promise<{ config: ImageConfig; bytes: Buffer }> {
+  const desc = image.manifest.config;
+  const bytes = await source.readBlob(desc, 16 * 1024 * 1024);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new PlinthError('MANIFEST_INVALID', `image config ${desc.digest} is not valid JSON: ${(e as Error).message}`);
+  }
+  const isImageConfig = /image\.config|container\.image/.test(desc.mediaType);
+  if (isImageConfig) validateConfig(doc);
+  return { config: doc as ImageConfig, bytes };
+}

@@ -1,0 +1,82 @@
+import { PlinthError } from '../util/errors.js';
+import { parseImageReference, type ImageReference } from '../oci/reference.js';
+import { RegistryClient, type RegistryOptions } from '../registry/client.js';
+import { openTar } from '../util/tarindex.js';
+import { DockerArchiveSource } from './dockerarchive.js';
+import { LayoutSource } from './layout.js';
+import { RegistryDestination, RegistrySource } from './registry.js';
+import { DirStore, TarStore } from './store.js';
+import type { ImageDestination, ImageSource, Transport } from './types.js';
+import { ArchiveDestination, LayoutDestination } from './writers.js';
+
+/**
+ * Image names as skopeo users write them: `docker://REF` or a bare reference for a registry,
+ * `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`.
+ */
+export type ImageLocation =
+  | { transport: 'registry'; ref: ImageReference; input: string }
+  | { transport: 'oci' | 'oci-archive' | 'docker-archive'; path: string; ref?: string; input: string };
+
+const PREFIXES: Array<[string, Transport]> = [
+  ['oci-archive:', 'oci-archive'],
+  ['docker-archive:', 'docker-archive'],
+  ['oci:', 'oci'],
+];
+
+export function parseLocation(input: string): ImageLocation {
+  if (typeof input !== 'string' || input.trim() === '') throw new PlinthError('USAGE', 'no image given');
+  if (input.startsWith('docker://')) {
+    return { transport: 'registry', ref: parseImageReference(input.slice('docker://'.length)), input };
+  }
+  for (const [prefix, transport] of PREFIXES) {
+    if (input.startsWith(prefix)) {
+      const rest = input.slice(prefix.length);
+      if (!rest) throw new PlinthError('USAGE', `${prefix} needs a path: ${prefix}PATH[:REF]`);
+      const i = rest.indexOf(':');
+      const p = i >= 0 ? rest.slice(0, i) : rest;
+      const ref = i >= 0 ? rest.slice(i + 1) : undefined;
+      if (!p) throw new PlinthError('USAGE', `${prefix} needs a path before the reference: ${prefix}PATH[:REF]`);
+      return { transport: transport as 'oci', path: p, ...(ref ? { ref } : {}), input };
+    }
+  }
+  const m = /^([a-z][a-z0-9+.-]*):\/\//.exec(input);
+  if (m) throw new PlinthError('TRANSPORT_INVALID', `unknown transport "${m[1]}://" in "${input}" (use docker://, oci:, oci-archive: or docker-archive:)`);
+  const t = /^(dir|containers-storage|docker-daemon|ostree|sif):/.exec(input);
+  if (t) throw new PlinthError('TRANSPORT_INVALID', `transport "${t[1]}:" is not supported by Plinth (use docker://, oci:, oci-archive: or docker-archive:)`);
+  return { transport: 'registry', ref: parseImageReference(input), input };
+}
+
+export interface OpenOptions extends RegistryOptions {}
+
+export async function openSource(input: string | ImageLocation, opts: OpenOptions = {}): Promise<ImageSource> {
+  const loc = typeof input === 'string' ? parseLocation(input) : input;
+  switch (loc.transport) {
+    case 'registry':
+      return new RegistrySource(loc.ref, new RegistryClient(loc.ref.registry, opts));
+    case 'oci':
+      return new LayoutSource('oci', new DirStore(loc.path), loc.ref, loc.input);
+    case 'oci-archive': {
+      const tar = await openTar(loc.path, 'oci-archive');
+      if (!tar.has('index.json')) {
+        await tar.close();
+        throw new PlinthError('ARCHIVE_INVALID', `${loc.path} is not an OCI archive (no index.json)${tar.has('manifest.json') ? '; it looks like a docker save archive: use docker-archive:' : ''}`);
+      }
+      return new LayoutSource('oci-archive', new TarStore(tar), loc.ref, loc.input);
+    }
+    case 'docker-archive':
+      return DockerArchiveSource.open(loc.path, loc.ref);
+  }
+}
+
+export async function openDestination(input: string | ImageLocation, opts: OpenOptions = {}): Promise<ImageDestination> {
+  const loc = typeof input === 'string' ? parseLocation(input) : input;
+  switch (loc.transport) {
+    case 'registry':
+      return new RegistryDestination(loc.ref, new RegistryClient(loc.ref.registry, opts));
+    case 'oci':
+      return new LayoutDestination(loc.path, loc.ref);
+    case 'oci-archive':
+    case 'docker-archive':
+      return new ArchiveDestination(loc.transport, loc.path, loc.ref);
+  }
+}
