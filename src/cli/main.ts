@@ -1,0 +1,288 @@
+import { Command, CommanderError, Option } from 'commander';
+import { PlinthError, describeError } from '../util/errors.js';
+import { parsePlatform } from '../oci/types.js';
+import { openDestination, openSource, parseLocation, type OpenOptions } from '../source/open.js';
+import { copyImage } from '../source/copy.js';
+import { inspect, type InspectResult } from '../inspect/inspect.js';
+import { resolveRoot, selectImages, readConfig, type PlatformChoice } from '../source/image.js';
+import { RegistryClient } from '../registry/client.js';
+import { fmt, progressReporter } from './progress.js';
+import { runDemo } from './demo.js';
+
+/** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
+
+interface GlobalFlags {
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+  authfile?: string;
+  insecure?: boolean;
+  debug?: boolean;
+}
+
+function addRegistryFlags(cmd: Command): Command {
+  return cmd
+    .option('-u, --username <user>', 'registry user name')
+    .option('-p, --password <password>', 'registry password (prefer --password-stdin)')
+    .option('--password-stdin', 'read the registry password from standard input')
+    .option('--authfile <file>', 'credentials file (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)')
+    .option('--insecure', 'allow plain HTTP and unverified TLS for non-loopback registries');
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function openOptions(f: GlobalFlags): Promise<OpenOptions> {
+  const o: OpenOptions = {};
+  if (f.insecure) o.insecure = true;
+  if (f.authfile) o.authFile = f.authfile;
+  if (f.username !== undefined) o.username = f.username;
+  if (f.passwordStdin) {
+    if (f.password !== undefined) throw new PlinthError('USAGE', '--password and --password-stdin are mutually exclusive');
+    o.password = await readStdin();
+  } else if (f.password !== undefined) o.password = f.password;
+  return o;
+}
+
+function platformChoice(p: string | undefined): PlatformChoice {
+  if (p === undefined) return undefined;
+  if (p === 'all') return 'all';
+  return parsePlatform(p);
+}
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+}
+
+function printInspectTable(r: InspectResult): void {
+  const lines: string[] = [];
+  const kv = (k: string, v: string | number | null | undefined) => {
+    if (v !== null && v !== undefined && v !== '') lines.push(`${k.padEnd(14)}${v}`);
+  };
+  kv('Reference', r.reference);
+  kv('Digest', r.digest);
+  kv('MediaType', r.mediaType);
+  if (r.platforms.length) kv('Platforms', r.platforms.join(', '));
+  for (const [k, v] of Object.entries(r.annotations)) kv(`  ${k}`, v);
+  for (const img of r.images) {
+    lines.push('');
+    if (r.images.length > 1 || img.digest !== r.digest) kv('Image', img.digest);
+    kv('Platform', img.platform);
+    kv('Created', img.created);
+    kv('Author', img.author);
+    kv('Size', `${fmt(img.size)} (${img.size} bytes)`);
+    kv('Config', img.config.digest);
+    if (img.user) kv('User', img.user);
+    if (img.entrypoint) kv('Entrypoint', JSON.stringify(img.entrypoint));
+    if (img.cmd) kv('Cmd', JSON.stringify(img.cmd));
+    if (img.workingDir) kv('WorkingDir', img.workingDir);
+    if (img.exposedPorts.length) kv('Ports', img.exposedPorts.join(', '));
+    if (img.env.length) {
+      lines.push('Env');
+      for (const e of img.env) lines.push(`  ${e}`);
+    }
+    if (Object.keys(img.labels).length) {
+      lines.push('Labels');
+      for (const [k, v] of Object.entries(img.labels)) lines.push(`  ${k}=${v}`);
+    }
+    if (Object.keys(img.annotations).length) {
+      lines.push('Annotations');
+      for (const [k, v] of Object.entries(img.annotations)) lines.push(`  ${k}=${v}`);
+    }
+    lines.push(`Layers (${img.layers.length})`);
+    lines.push(`  ${'DIGEST'.padEnd(73)} ${'SIZE'.padStart(10)}  ${'DIFF_ID'.padEnd(73)} MEDIA TYPE`);
+    for (const l of img.layers) lines.push(`  ${l.digest.padEnd(73)} ${fmt(l.size).padStart(10)}  ${(l.diffId ?? '-').padEnd(73)} ${l.mediaType}`);
+    if (img.history.length) {
+      lines.push(`History (${img.history.length})`);
+      for (const h of img.history) lines.push(`  ${h.created ?? ''}  ${(h.createdBy ?? h.comment ?? '').replace(/\s+/g, ' ').slice(0, 120)}${h.emptyLayer ? '  (empty layer)' : ''}`);
+    }
+  }
+  out(lines.join('\n'));
+}
+
+const SOURCES_HELP = `
+Image names:
+  REGISTRY/REPO[:TAG|@DIGEST]        an image in a registry (docker://… also accepted);
+                                     familiar names such as alpine:3.19 mean docker.io/library/alpine:3.19
+  oci:DIR[:REF]                      an OCI image layout directory (REF: ref name, digest or @N)
+  oci-archive:FILE[:REF]             a tar of an OCI image layout
+  docker-archive:FILE[:NAME:TAG|@N]  a \`docker save\` archive (plain or gzip-compressed)
+
+Registries: HTTPS, except plain HTTP for localhost/127.0.0.1/::1 or with --insecure.
+Credentials: --username/--password(-stdin), else Docker's config.json (auths, credHelpers, credsStore).`;
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('plinth')
+    .description('Plinth secures the base of every container image: inspect, copy, verify where images come from.')
+    .version('0.1.0', '-v, --version')
+    .option('--debug', 'print stack traces for errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', SOURCES_HELP)
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  addRegistryFlags(
+    program
+      .command('inspect')
+      .description('show an image: digest, platforms, size, created, labels, annotations, layers and history')
+      .argument('<image>', 'image to inspect')
+      .addOption(new Option('--platform <os/arch[/variant]|all>', 'platform to select from a multi-platform image (default: this host\'s)'))
+      .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
+  ).action(async (image: string, o: GlobalFlags & { platform?: string; format: string }) => {
+    const src = await openSource(image, await openOptions(o));
+    try {
+      const r = await inspect(src, platformChoice(o.platform));
+      if (o.format === 'json') out(JSON.stringify(r, null, 2));
+      else printInspectTable(r);
+    } finally {
+      await src.close();
+    }
+  });
+
+  addRegistryFlags(
+    program
+      .command('manifest')
+      .description('print the raw manifest or index an image reference names (like crane manifest)')
+      .argument('<image>')
+      .option('--platform <os/arch[/variant]>', 'print the manifest of this platform instead of the index'),
+  ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
+    const src = await openSource(image, await openOptions(o));
+    try {
+      const root = await resolveRoot(src);
+      if (o.platform && root.kind === 'index') {
+        const [img] = await selectImages(src, root, platformChoice(o.platform));
+        process.stdout.write(img!.bytes);
+      } else process.stdout.write(root.bytes);
+    } finally {
+      await src.close();
+    }
+  });
+
+  addRegistryFlags(
+    program
+      .command('config')
+      .description('print the raw image config (like crane config)')
+      .argument('<image>')
+      .option('--platform <os/arch[/variant]>', 'platform to select from a multi-platform image (default: this host\'s)'),
+  ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
+    const src = await openSource(image, await openOptions(o));
+    try {
+      const root = await resolveRoot(src);
+      const [img] = await selectImages(src, root, platformChoice(o.platform));
+      const { bytes } = await readConfig(src, img!);
+      process.stdout.write(bytes);
+    } finally {
+      await src.close();
+    }
+  });
+
+  addRegistryFlags(
+    program
+      .command('digest')
+      .description('print the digest of the manifest or index an image reference names')
+      .argument('<image>'),
+  ).action(async (image: string, o: GlobalFlags) => {
+    const src = await openSource(image, await openOptions(o));
+    try {
+      out((await src.resolve()).descriptor.digest);
+    } finally {
+      await src.close();
+    }
+  });
+
+  addRegistryFlags(
+    program
+      .command('copy')
+      .alias('cp')
+      .description('copy an image between registries, OCI layouts and archives, keeping digests')
+      .argument('<src>', 'source image')
+      .argument('<dst>', 'destination')
+      .option('--platform <os/arch[/variant]|all>', 'copy one platform of a multi-platform image (default: all of them; a docker-archive takes this host\'s)')
+      .option('--src-username <user>', 'user for the source registry (default: --username)')
+      .option('--src-password <password>', 'password for the source registry')
+      .option('--dest-username <user>', 'user for the destination registry (default: --username)')
+      .option('--dest-password <password>', 'password for the destination registry')
+      .option('-j, --jobs <n>', 'blobs copied at once', '4')
+      .option('-q, --quiet', 'no progress output')
+      .option('--format <format>', 'summary format: text or json', 'text'),
+  ).action(async (srcName: string, dstName: string, o: GlobalFlags & { platform?: string; srcUsername?: string; srcPassword?: string; destUsername?: string; destPassword?: string; jobs: string; quiet?: boolean; format: string }) => {
+    const base = await openOptions(o);
+    const srcOpts = { ...base, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword } : {}) };
+    const dstOpts = { ...base, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword } : {}) };
+    const jobs = Number(o.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new PlinthError('USAGE', `--jobs must be an integer from 1 to 64, got "${o.jobs}"`);
+    parseLocation(dstName);
+    const src = await openSource(srcName, srcOpts);
+    let dst;
+    try {
+      dst = await openDestination(dstName, dstOpts);
+    } catch (e) {
+      await src.close();
+      throw e;
+    }
+    const progress = progressReporter(process.stderr, o.quiet === true || o.format === 'json');
+    try {
+      const r = await copyImage(src, dst, { platform: platformChoice(o.platform), concurrency: jobs, onEvent: progress.onEvent });
+      progress.finish();
+      if (o.format === 'json') out(JSON.stringify(r, null, 2));
+      else if (!o.quiet) process.stderr.write(`Copied ${src.description} to ${dst.description}\n`), out(r.digest);
+      else out(r.digest);
+    } finally {
+      await dst.close();
+      await src.close();
+    }
+  });
+
+  addRegistryFlags(
+    program
+      .command('tags')
+      .alias('ls')
+      .description('list the tags of a repository (like crane ls)')
+      .argument('<repository>', 'e.g. registry.example.com/team/app')
+      .option('--format <format>', 'text or json', 'text'),
+  ).action(async (repo: string, o: GlobalFlags & { format: string }) => {
+    const loc = parseLocation(repo);
+    if (loc.transport !== 'registry') throw new PlinthError('USAGE', 'tags lists a registry repository');
+    const client = new RegistryClient(loc.ref.registry, await openOptions(o));
+    try {
+      const tags = await client.listTags(loc.ref.repository);
+      if (o.format === 'json') out(JSON.stringify({ repository: loc.ref.name, tags }, null, 2));
+      else if (tags.length) out(tags.join('\n'));
+    } finally {
+      client.close();
+    }
+  });
+
+  program
+    .command('demo')
+    .description('build a small image into an OCI layout, copy it into a registry started on loopback, and inspect it')
+    .option('--keep', 'keep the demo directory')
+    .action(async (o: { keep?: boolean }) => {
+      await runDemo({ keep: o.keep === true, log: (s) => out(s) });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    const code = e instanceof PlinthError ? e.code : 'ERROR';
+    process.stderr.write(`plinth: ${describeError(e)}${code === 'USAGE' ? '' : ''}\n`);
+    return e instanceof PlinthError && (e.code === 'USAGE' || e.code === 'TRANSPORT_INVALID' || e.code === 'REFERENCE_INVALID') ? 2 : 1;
+  }
+}
