@@ -4,6 +4,7 @@ import { digestOf, parseDigest, verifyBytes, VerifyingStream } from '../oci/dige
 import { HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from './http.js';
 import { parseChallenges, TokenCache } from './auth.js';
 import { resolveCredential, type Credential, type CredentialOptions } from './credentials.js';
+import { isLoopbackRegistry, registryApiHost } from '../oci/reference.js';
 
 /**
  * A client for the OCI distribution API of one registry: pull and push manifests and blobs,
@@ -41,22 +42,6 @@ export interface BlobInfo {
   size: number;
 }
 
-export function isLoopbackHost(host: string): boolean {
-  const h = hostnameOf(host);
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
-function hostnameOf(host: string): string {
-  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
-  const i = host.lastIndexOf(':');
-  return i >= 0 && host.indexOf(':') === i ? host.slice(0, i) : host;
-}
-
-/** The registry's API host: Docker Hub's familiar domain is served by registry-1.docker.io. */
-export function apiHost(registry: string): string {
-  return registry === 'docker.io' || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
-}
-
 type Scope = string;
 
 function pullScope(repo: string): Scope {
@@ -87,7 +72,7 @@ export class RegistryClient {
 
   constructor(registry: string, opts: RegistryOptions = {}) {
     this.registry = registry;
-    this.host = apiHost(registry);
+    this.host = registryApiHost(registry);
     this.opts = opts;
     this.http = new HttpClient({ ...opts, insecureTls: opts.insecure === true || opts.insecureTls === true });
   }
@@ -97,7 +82,7 @@ export class RegistryClient {
   }
 
   get plainHttpAllowed(): boolean {
-    return this.opts.insecure === true || isLoopbackHost(this.host);
+    return this.opts.insecure === true || isLoopbackRegistry(this.host);
   }
 
   /** GET /v2/ once: pick the scheme (HTTPS, or plain HTTP where allowed) and learn the auth challenge. */
@@ -111,7 +96,7 @@ export class RegistryClient {
 
   private async doPing(): Promise<void> {
     this.credential = this.opts.credential ?? (await resolveCredential(this.registry, this.opts));
-    const schemes = this.plainHttpAllowed ? (isLoopbackHost(this.host) ? ['http', 'https'] : ['https', 'http']) : ['https'];
+    const schemes = this.plainHttpAllowed ? (isLoopbackRegistry(this.host) ? ['http', 'https'] : ['https', 'http']) : ['https'];
     let lastErr: unknown;
     for (const scheme of schemes) {
       const url = `${scheme}://${this.host}/v2/`;
