@@ -93,12 +93,15 @@ export class VerifyingStream extends Transform {
   private readonly expectedSize: number | undefined;
   private seen = 0;
   readonly what: string;
-  constructor(expectedDigest: string, expectedSize?: number, what = 'blob') {
+  /** Called with each chunk's length as it passes (progress) — without switching the stream to flowing mode. */
+  onChunk: ((n: number) => void) | undefined;
+  constructor(expectedDigest: string, expectedSize?: number, what = 'blob', onChunk?: (n: number) => void) {
     super();
     this.expected = parseDigest(expectedDigest);
     this.expectedSize = expectedSize;
     this.hash = hasher(this.expected.algorithm);
     this.what = what;
+    this.onChunk = onChunk;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.seen += chunk.length;
@@ -107,6 +110,7 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.onChunk?.(chunk.length);
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {

@@ -397,10 +397,9 @@ export class RegistryClient {
     let location = await this.startUpload(repo);
     const chunkSize = this.opts.chunkSize ?? 0;
     const src = await open();
-    const verify = new VerifyingStream(blob.digest, blob.size, `blob ${blob.digest}`);
+    const verify = new VerifyingStream(blob.digest, blob.size, `blob ${blob.digest}`, onProgress);
     src.on('error', (e) => verify.destroy(e));
     const counted = src.pipe(verify);
-    if (onProgress) counted.on('data', (c: Buffer) => onProgress(c.length));
     const finish = (loc: string) => {
       const u = new URL(loc);
       u.searchParams.set('digest', blob.digest);

@@ -158,6 +158,7 @@ export class HttpClient {
     const isHttps = u.protocol === 'https:';
     const mod = isHttps ? https : http;
     const payload = body?.();
+    if (process.env.PLINTH_DEBUG_HTTP) process.stderr.write(`http: ${method} ${url} ${JSON.stringify(headers)}\n`);
     const h: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'plinth/0.1', ...headers };
     if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
       h['content-length'] = String(Buffer.byteLength(payload));
@@ -173,6 +174,7 @@ export class HttpClient {
         },
         (res) => {
           clearTimeout(headerTimer);
+          if (process.env.PLINTH_DEBUG_HTTP) process.stderr.write(`http: ${res.statusCode} ${method} ${url} port=${res.socket?.localPort} cl=${res.headers['content-length']} te=${res.headers['transfer-encoding']}\n`);
           res.setTimeout(this.opts.timeoutMs, () => {
             res.destroy(new PlinthError('TIMEOUT', `no data from ${u.host} for ${Math.round(this.opts.timeoutMs / 1000)} s while reading ${method} ${u.pathname}`));
           });
@@ -231,20 +233,19 @@ function wrapResponse(res: http.IncomingMessage, url: string): HttpResponse {
       }
     },
     discard: async () => {
-      if (res.complete || res.destroyed) return;
-      // Small bodies are drained to keep the socket; large ones are cut off.
+      if (res.destroyed || res.readableEnded) return;
+      // Small bodies are drained so the connection goes back to the pool; large ones are cut off.
       const len = Number(res.headers['content-length'] ?? NaN);
       if (Number.isFinite(len) && len > 1 << 20) {
         res.destroy();
         return;
       }
-      try {
-        for await (const _ of res) {
-          /* drain */
-        }
-      } catch {
-        /* ignore */
-      }
+      await new Promise<void>((resolve) => {
+        res.once('end', resolve);
+        res.once('close', resolve);
+        res.once('error', () => resolve());
+        res.resume();
+      });
     },
   };
 }

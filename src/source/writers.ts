@@ -76,8 +76,7 @@ export class LayoutDestination implements ImageDestination {
     const tmp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       const src = await openStream();
-      const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
-      if (onProgress) verify.on('data', (c: Buffer) => onProgress(c.length));
+      const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`, onProgress);
       await pipeline(src, verify, createWriteStream(tmp));
       await rename(tmp, final);
     } catch (e) {
@@ -182,8 +181,7 @@ export class ArchiveDestination implements ImageDestination {
       await this.start();
       if (this.written.has(desc.digest)) return;
       const src = await openStream();
-      const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
-      if (onProgress) verify.on('data', (c: Buffer) => onProgress(c.length));
+      const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`, onProgress);
       const sink = this.pack.entry({ name: blobPath(desc.digest), size: desc.size, mode: 0o644, mtime: new Date(0) });
       // A failure mid-entry leaves the tar unusable: the temporary file is discarded on close.
       await pipeline(src, verify, sink as unknown as Writable);
