@@ -305,7 +305,7 @@ const schemaVersion2 = leaf<2>('the integer 2', 'number', (n: number) =>
 const oneOf = (what: string, allowed: readonly string[]) =>
   leaf<string>(what, 'string', (s: string) => allowed.includes(s) || `expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')}, got ${show(s)}`);
 
-export const ManifestSchema = z.looseObject({
+const manifestShape = (layers: z.ZodType) => z.looseObject({
   schemaVersion: schemaVersion2,
   // OCI: when present it MUST be the OCI manifest type; Docker schema 2 uses its own.
   mediaType: oneOf('a manifest media type', [OCI_MANIFEST, DOCKER_MANIFEST]).optional(),
@@ -314,10 +314,17 @@ export const ManifestSchema = z.looseObject({
   // The image-spec schema at the vectors' commit (13cff54) has "minItems": 1, and the vector
   // "expected failure: empty layer, expected at least one" relies on it, although manifest.md
   // (v1.1) only says layers SHOULD have at least one entry. We follow the schema/vector.
-  layers: z.array(DescriptorSchema).min(1),
+  layers,
   subject: DescriptorSchema.optional(),
   annotations: AnnotationsSchema.optional(),
 }) as unknown as z.ZodType<Manifest>;
+
+export const ManifestSchema = manifestShape(z.array(DescriptorSchema).min(1));
+/**
+ * Real images with no layers exist (umoci new, config-only images, artifacts): manifest.md v1.1
+ * only says layers SHOULD be non-empty, so reading an image accepts them (allowEmptyLayers).
+ */
+export const ManifestSchemaAllowEmpty = manifestShape(z.array(DescriptorSchema));
 
 export const IndexSchema = z.looseObject({
   schemaVersion: schemaVersion2,
@@ -393,8 +400,13 @@ export const OciLayoutSchema = z.looseObject({
 // ---------------------------------------------------------------------------------------------
 
 /** Validate an (already JSON-parsed) OCI image manifest or Docker schema 2 manifest. */
-export function validateManifest(doc: unknown): Manifest {
-  const m = run<Manifest>('manifest', ManifestSchema, doc);
+export interface ValidateOptions {
+  /** Accept a manifest with zero layers (valid per manifest.md v1.1, refused by the strict schema). */
+  allowEmptyLayers?: boolean;
+}
+
+export function validateManifest(doc: unknown, opts: ValidateOptions = {}): Manifest {
+  const m = run<Manifest>('manifest', opts.allowEmptyLayers ? ManifestSchemaAllowEmpty : ManifestSchema, doc);
   if (Object.hasOwn(m, 'manifests')) {
     throw invalid('manifest', [{ path: 'manifests', message: 'a manifest must not have a "manifests" field (ambiguous manifest/index document)' }]);
   }
@@ -477,7 +489,7 @@ function schema1Error(where: string): PlinthError {
  * Returns the kind, the effective media type (the document's, else the expected one, else the
  * OCI default for the kind) and the validated document.
  */
-export function parseDocument(bytes: Uint8Array, expectedMediaType?: string): ParsedDocument {
+export function parseDocument(bytes: Uint8Array, expectedMediaType?: string, opts: ValidateOptions = {}): ParsedDocument {
   let expected: string | undefined;
   let expectedKind: 'manifest' | 'index' | undefined;
   if (expectedMediaType !== undefined) {
@@ -541,6 +553,6 @@ export function parseDocument(bytes: Uint8Array, expectedMediaType?: string): Pa
     const ix = validateIndex(doc);
     return { kind, mediaType: ix.mediaType ?? expected ?? OCI_INDEX, doc: ix };
   }
-  const m = validateManifest(doc);
+  const m = validateManifest(doc, opts);
   return { kind, mediaType: m.mediaType ?? expected ?? OCI_MANIFEST, doc: m };
 }

@@ -73,10 +73,21 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
 
   const copyBlobs = async (blobs: Descriptor[]): Promise<void> => {
     const queue = [...blobs];
+    let failed = false;
     const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-      while (queue.length) await copyBlob(queue.shift()!);
+      while (queue.length && !failed) {
+        try {
+          await copyBlob(queue.shift()!);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
     });
-    await Promise.all(workers);
+    // Let every transfer in flight finish or clean up before reporting the first failure.
+    const settled = await Promise.allSettled(workers);
+    const bad = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (bad) throw bad.reason;
   };
 
   const copyImageNode = async (img: ImageNode): Promise<void> => {

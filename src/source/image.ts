@@ -29,7 +29,7 @@ export type Node = ImageNode | IndexNode;
 export type PlatformChoice = Platform | 'all' | undefined;
 
 export function toNode(desc: Descriptor, bytes: Buffer): Node {
-  const parsed = parseDocument(bytes, desc.mediaType);
+  const parsed = parseDocument(bytes, desc.mediaType, { allowEmptyLayers: true });
   const descriptor: Descriptor = { ...desc, mediaType: parsed.mediaType || desc.mediaType };
   if (parsed.kind === 'index') return { kind: 'index', descriptor, bytes, index: parsed.doc as Index };
   return { kind: 'image', descriptor, bytes, manifest: parsed.doc as Manifest, ...(desc.platform ? { platform: desc.platform } : {}) };
