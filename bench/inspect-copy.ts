@@ -19,7 +19,7 @@ import { startLocalRegistry, type LocalRegistry } from '../src/registry/local.js
 
 const execFileP = promisify(execFile);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const plinth = path.join(root, 'bin', 'plinth.js');
+const plinth = path.join(root, 'bin', 'plinth.cjs');
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 
 async function run(cmd: string, args: string[]): Promise<number> {

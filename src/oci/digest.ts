@@ -138,3 +138,18 @@ export function verifyBytes(data: Uint8Array, expectedDigest: string, what = 'co
     throw new PlinthError('DIGEST_MISMATCH', `${what} does not match its digest: expected ${p.digest}, got ${got}`, { expected: p.digest, actual: got });
   }
 }
+
+/**
+ * A pass-through that only counts bytes (progress). Destinations use it instead of hashing again:
+ * every ImageSource.openBlob stream already fails unless its bytes match the digest, so the
+ * pipeline into a destination fails (and the destination discards the write) on a mismatch.
+ */
+export class CountingStream extends Transform {
+  constructor(private readonly onChunk?: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.onChunk?.(chunk.length);
+    cb(null, chunk);
+  }
+}

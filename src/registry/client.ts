@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { PlinthError, type ErrorCode } from '../util/errors.js';
-import { digestOf, parseDigest, verifyBytes, VerifyingStream } from '../oci/digest.js';
+import { CountingStream, digestOf, parseDigest, verifyBytes, VerifyingStream } from '../oci/digest.js';
 import { HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from './http.js';
 import { parseChallenges, TokenCache } from './auth.js';
 import { resolveCredential, type Credential, type CredentialOptions } from './credentials.js';
@@ -397,9 +397,11 @@ export class RegistryClient {
     let location = await this.startUpload(repo);
     const chunkSize = this.opts.chunkSize ?? 0;
     const src = await open();
-    const verify = new VerifyingStream(blob.digest, blob.size, `blob ${blob.digest}`, onProgress);
-    src.on('error', (e) => verify.destroy(e));
-    const counted = src.pipe(verify);
+    // The source stream verifies the digest itself (ImageSource contract), and the registry checks
+    // ?digest= on completion; here bytes are only counted.
+    const count = new CountingStream(onProgress);
+    src.on('error', (e) => count.destroy(e));
+    const counted = src.pipe(count);
     const finish = (loc: string) => {
       const u = new URL(loc);
       u.searchParams.set('digest', blob.digest);

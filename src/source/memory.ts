@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { PlinthError } from '../util/errors.js';
-import { digestOf } from '../oci/digest.js';
+import { digestOf, VerifyingStream } from '../oci/digest.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import type { ImageSource, RootDocument } from './types.js';
 
@@ -36,7 +36,8 @@ export class MemorySource implements ImageSource {
     return this.get(desc);
   }
   async openBlob(desc: Descriptor): Promise<Readable> {
-    return Readable.from([this.get(desc)]);
+    const v = new VerifyingStream(desc.digest, desc.size, `${this.description} blob ${desc.digest}`);
+    return Readable.from([this.get(desc)]).pipe(v);
   }
   async readBlob(desc: Descriptor): Promise<Buffer> {
     return this.get(desc);

@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { PlinthError } from '../util/errors.js';
-import { VerifyingStream } from '../oci/digest.js';
+import { CountingStream } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { blobPath, REF_NAME } from './layout.js';
 import type { ImageDestination } from './types.js';
@@ -76,8 +76,8 @@ export class LayoutDestination implements ImageDestination {
     const tmp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       const src = await openStream();
-      const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`, onProgress);
-      await pipeline(src, verify, createWriteStream(tmp));
+      // Sources verify digests as they stream; only blobs that pass are renamed into place.
+      await pipeline(src, new CountingStream(onProgress), createWriteStream(tmp));
       await rename(tmp, final);
     } catch (e) {
       await rm(tmp, { force: true });
@@ -181,10 +181,10 @@ export class ArchiveDestination implements ImageDestination {
       await this.start();
       if (this.written.has(desc.digest)) return;
       const src = await openStream();
-      const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`, onProgress);
+      const count = new CountingStream(onProgress);
       const sink = this.pack.entry({ name: blobPath(desc.digest), size: desc.size, mode: 0o644, mtime: new Date(0) });
       // A failure mid-entry leaves the tar unusable: the temporary file is discarded on close.
-      await pipeline(src, verify, sink as unknown as Writable);
+      await pipeline(src, count, sink as unknown as Writable);
       this.written.add(desc.digest);
     });
   }
