@@ -118,6 +118,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('plinth')
+    .exitOverride()
     .description('Plinth secures the base of every container image: inspect, copy, verify where images come from.')
     .version('0.1.0', '-v, --version')
     .option('--debug', 'print stack traces for errors')
@@ -270,7 +271,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,159 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { buildImage, buildIndex } from '../src/source/memory.js';
+import { copyImage } from '../src/source/copy.js';
+import { openDestination } from '../src/source/open.js';
+import { digestOf } from '../src/oci/digest.js';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const bin = path.join(root, 'bin', 'plinth.cjs');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real CLI as a user would (asynchronously: the token server lives in this process). */
+function plinth(args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.stdin.end(input ?? '');
+  });
+}
+
+function noStack(r: Run): void {
+  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `stack trace printed: ${r.stderr}`);
+}
+
+describe('plinth CLI', () => {
+  let reg: TestRegistry;
+  let work: string;
+  let digest: string;
+  let indexDigest: string;
+  before(async () => {
+    reg = await startRegistry();
+    work = await mkdtemp(path.join(os.tmpdir(), 'plinth-cli-'));
+    const a = await buildImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: [[{ path: 'a.txt', content: 'a' }]], labels: { team: 'core' } });
+    const b = await buildImage({ platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, layers: [[{ path: 'b.txt', content: 'b' }]] });
+    digest = a.descriptor.digest;
+    await copyImage(a.source, await openDestination(`${reg.host}/cli/app:1`));
+    const idx = buildIndex([a, b]);
+    indexDigest = idx.descriptor.digest;
+    await copyImage(idx.source, await openDestination(`${reg.host}/cli/multi:1`));
+  });
+  after(async () => {
+    await reg?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('--help explains the commands and image names; unknown commands are usage errors', async () => {
+    const h = await plinth(['--help']);
+    assert.equal(h.code, 0);
+    for (const c of ['inspect', 'manifest', 'config', 'copy', 'tags', 'digest', 'demo', 'oci-archive:FILE', 'docker-archive:FILE']) assert.ok(h.stdout.includes(c), c);
+    const ih = await plinth(['inspect', '--help']);
+    assert.match(ih.stdout, /--platform/);
+    assert.match(ih.stdout, /--format/);
+    const bad = await plinth(['frobnicate']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown command/);
+    const missing = await plinth(['inspect']);
+    assert.equal(missing.code, 2);
+  });
+
+  test('inspect --format json reports the manifest digest, platforms and layers', async () => {
+    const r = await plinth(['inspect', '--format', 'json', `${reg.host}/cli/multi:1`, '--platform', 'linux/arm64']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { digest: string; platforms: string[]; images: Array<{ architecture: string; layers: Array<{ digest: string; diffId: string; size: number; mediaType: string }> }> };
+    assert.equal(j.digest, indexDigest);
+    assert.deepEqual(j.platforms, ['linux/amd64', 'linux/arm64/v8']);
+    assert.equal(j.images[0]!.architecture, 'arm64');
+    assert.equal(j.images[0]!.layers.length, 1);
+    assert.match(j.images[0]!.layers[0]!.diffId, /^sha256:[a-f0-9]{64}$/);
+    const t = await plinth(['inspect', `${reg.host}/cli/app:1`]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, new RegExp(`Digest\\s+${digest}`));
+    assert.match(t.stdout, /team=core/);
+    assert.match(t.stdout, /Layers \(1\)/);
+  });
+
+  test('manifest, config and digest print the raw documents', async () => {
+    const m = await plinth(['manifest', `${reg.host}/cli/multi:1`]);
+    assert.equal(m.code, 0, m.stderr);
+    assert.equal(digestOf(Buffer.from(m.stdout)), indexDigest);
+    const c = await plinth(['config', `${reg.host}/cli/multi:1`, '--platform', 'linux/amd64']);
+    assert.equal(JSON.parse(c.stdout).architecture, 'amd64');
+    const d = await plinth(['digest', `${reg.host}/cli/app:1`]);
+    assert.equal(d.stdout.trim(), digest);
+  });
+
+  test('copy prints the digest, shows per-blob progress off a terminal, and --format json summarises', async () => {
+    const r = await plinth(['copy', `${reg.host}/cli/multi:1`, `oci:${path.join(work, 'layout')}:m`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), indexDigest);
+    assert.match(r.stderr, /Copying blob sha256:[a-f0-9]{12}/);
+    const j = await plinth(['copy', '--format', 'json', `oci:${path.join(work, 'layout')}:m`, `${reg.host}/cli/copied:1`]);
+    assert.equal(j.code, 0, j.stderr);
+    const s = JSON.parse(j.stdout) as { digest: string; blobs: { copied: number; skipped: number; mounted: number } };
+    assert.equal(s.digest, indexDigest);
+    assert.equal(s.blobs.copied + s.blobs.skipped + s.blobs.mounted, 4);
+    const t = await plinth(['tags', `${reg.host}/cli/copied`]);
+    assert.equal(t.stdout.trim(), '1');
+  });
+
+  test('errors are one clear line with the right exit code and no stack trace', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['inspect', 'Bad/UPPER:x'], 2, /must be lowercase/],
+      [['inspect', `${reg.host}/cli/app:nope`], 1, /tag "nope" not found/],
+      [['inspect', `${reg.host}/cli/app:1`, '--platform', 'linux'], 2, /invalid platform "linux"/],
+      [['inspect', `${reg.host}/cli/multi:1`, '--platform', 'linux/s390x'], 1, /no image for platform linux\/s390x/],
+      [['inspect', 'oci:/nonexistent/dir'], 1, /not an OCI image layout/],
+      [['inspect', 'docker-archive:/nonexistent.tar'], 1, /does not exist/],
+      [['inspect', 'ftp://x/y'], 2, /unknown transport/],
+      [['copy', `${reg.host}/cli/app:1`, 'docker-archive:/tmp/x.tar', '--jobs', '0'], 2, /--jobs/],
+      [['inspect', '127.0.0.1:1/x/y:1'], 1, /connection refused/],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await plinth(args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re, args.join(' '));
+      assert.match(r.stderr, /^plinth: /, args.join(' '));
+      noStack(r);
+    }
+  });
+
+  test('--password-stdin logs in to a basic-auth registry', async () => {
+    const breg = await startRegistry({ auth: 'basic' });
+    try {
+      const img = await buildImage({ layers: [[{ path: 'p', content: 'p' }]] });
+      await copyImage(img.source, await openDestination(`${breg.host}/p/app:1`, { username: breg.username!, password: breg.password! }));
+      const denied = await plinth(['digest', `${breg.host}/p/app:1`], undefined, { DOCKER_CONFIG: work });
+      assert.equal(denied.code, 1);
+      assert.match(denied.stderr, /401|auth/i);
+      noStack(denied);
+      const ok = await plinth(['digest', '--username', breg.username!, '--password-stdin', `${breg.host}/p/app:1`], `${breg.password}\n`, { DOCKER_CONFIG: work });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout.trim(), img.descriptor.digest);
+    } finally {
+      await breg.stop();
+    }
+  });
+
+  test('demo runs end to end on embedded defaults', async () => {
+    const r = await plinth(['demo']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /digests unchanged: true/);
+    assert.match(r.stdout, /linux\/arm64\/v8/);
+  });
+});
