@@ -416,6 +416,29 @@ describe('authentication', () => {
     assert.equal(sk.Digest, img.descriptor.digest);
   });
 
+  test('an identity token (OAuth2 refresh token) from config.json is exchanged with a POST grant', async () => {
+    const reg = await startRegistry({ auth: 'token', anonymousPull: false });
+    cleanup.push(() => reg.stop());
+    const creds = { username: reg.username!, password: reg.password! };
+    const img = await sample('amd64', 'identity');
+    await copyImage(img.source, await openDestination(`${reg.host}/i/app:1`, creds));
+    const ts = reg.tokenServer!;
+    const u = new URL(ts.realm);
+    u.searchParams.set('service', ts.service);
+    u.searchParams.set('scope', 'repository:i/app:pull');
+    u.searchParams.set('offline_token', 'true');
+    const res = await fetch(u, { headers: { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } });
+    const refresh = ((await res.json()) as { refresh_token: string }).refresh_token;
+    assert.ok(refresh, 'token server issued a refresh token');
+    const cfgDir = await tmp('identity');
+    cleanup.push(() => rm(cfgDir, { recursive: true, force: true }));
+    await writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ auths: { [reg.host]: { identitytoken: refresh } } }));
+    const src = await openSource(`${reg.host}/i/app:1`, { authFile: path.join(cfgDir, 'config.json') });
+    assert.equal((await src.resolve()).descriptor.digest, img.descriptor.digest);
+    await src.close();
+    assert.ok(reg.tokenRequests.some((t) => t.method === 'POST' && t.grantType === 'refresh_token' && t.scopes.includes('repository:i/app:pull')));
+  });
+
   test('an expired token is refreshed', async () => {
     const reg = await startRegistry({ auth: 'token', tokenExpiresIn: 2 });
     cleanup.push(() => reg.stop());
