@@ -8,6 +8,7 @@ import { resolveRoot, selectImages, readConfig, type PlatformChoice } from '../s
 import { RegistryClient } from '../registry/client.js';
 import { fmt, progressReporter } from './progress.js';
 import { runDemo } from './demo.js';
+import { registerProvenance } from './provenance.js';
 
 /** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
 
@@ -256,6 +257,13 @@ export function buildProgram(): Command {
     } finally {
       client.close();
     }
+  });
+
+  registerProvenance(program, {
+    addRegistryFlags,
+    openOptions: (f) => openOptions(f as GlobalFlags),
+    platformChoice,
+    out,
   });
 
   program

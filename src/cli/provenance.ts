@@ -1,0 +1,167 @@
+import type { Command } from 'commander';
+import { PlinthError } from '../util/errors.js';
+import { chainIds } from '../provenance/chain.js';
+import { catalogJsonSchema, defaultCatalogPath, loadCatalog, remove, saveCatalog, upsert, type CatalogEntry } from '../provenance/catalog.js';
+import { describeForCatalog, provenance, type ProvenanceReport } from '../provenance/report.js';
+import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
+import type { PlatformChoice } from '../source/image.js';
+
+export interface CliHelpers {
+  addRegistryFlags(cmd: Command): Command;
+  openOptions(flags: Record<string, unknown>): Promise<OpenOptions>;
+  platformChoice(p: string | undefined): PlatformChoice;
+  out(s: string): void;
+}
+
+function printReport(r: ProvenanceReport, out: (s: string) => void): void {
+  const L: string[] = [];
+  const kv = (k: string, v: unknown) => {
+    if (v !== null && v !== undefined && v !== '') L.push(`  ${k.padEnd(16)}${String(v)}`);
+  };
+  L.push(`${r.image.reference}  ${r.image.platform ?? ''}`);
+  kv('digest', r.image.digest);
+  L.push('What is it?');
+  kv('title', r.what.title);
+  kv('version', r.what.version);
+  kv('vendor', r.what.vendor);
+  kv('licenses', r.what.licenses);
+  kv('description', r.what.description);
+  kv('os/arch', [r.what.os, r.what.architecture, r.what.variant].filter(Boolean).join('/'));
+  kv('size', `${r.what.size} bytes in ${r.what.layers} layer(s)`);
+  L.push('Where did it come from?');
+  kv('source', r.where.source ?? '(unknown)');
+  kv('revision', r.where.revision ?? '(unknown)');
+  kv('created', r.where.created);
+  kv('builder', r.where.builder);
+  if (r.base) {
+    kv('base', r.where.base);
+    kv('confidence', r.base.confidence);
+    if (r.base.layers.base !== null) kv('layers', `${r.base.layers.base} from the base, ${r.base.layers.image} added by the image`);
+    for (const e of r.base.evidence) kv('evidence', `${e.kind}: ${e.source}${e.confirmed === true ? ' (layers confirmed)' : e.confirmed === false ? ' (layers do NOT match)' : ''}`);
+    for (const c of r.base.candidates) kv('also', `${c.name}${c.tag ? `:${c.tag}` : ''}${c.digest ? `@${c.digest}` : ''} (${c.kind})`);
+    for (const c of r.base.conflicts) kv('conflict', c);
+  } else {
+    kv('base', 'unknown (no evidence)');
+    for (const c of r.baseCandidates) kv('build used', `${c.name}${c.tag ? `:${c.tag}` : ''}${c.digest ? `@${c.digest}` : ''} (${c.kind}, not confirmed as the base)`);
+  }
+  L.push('How can I rebuild it?');
+  kv('reproducible', r.rebuild.reproducible ? 'yes' : 'no');
+  for (const m of r.rebuild.missing) kv('missing', m);
+  L.push('Is it up to date?');
+  kv('base status', r.upToDate.baseStatus);
+  if (r.upToDate.newestApproved) kv('newest approved', `${r.upToDate.newestApproved.name}${r.upToDate.newestApproved.tag ? `:${r.upToDate.newestApproved.tag}` : ''}@${r.upToDate.newestApproved.digest}${r.upToDate.isNewestApproved ? ' (this base)' : ''}`);
+  if (r.upToDate.baseTagMoved) kv('base tag', r.upToDate.baseTagMoved.moved ? `${r.upToDate.baseTagMoved.tag} has moved to ${r.upToDate.baseTagMoved.now}` : `${r.upToDate.baseTagMoved.tag} still points at the base`);
+  kv('image age', r.upToDate.imageAgeDays === null ? null : `${r.upToDate.imageAgeDays} days`);
+  kv('base age', r.upToDate.baseAgeDays === null ? null : `${r.upToDate.baseAgeDays} days`);
+  L.push('Known vulnerabilities?');
+  kv('status', r.vulnerabilities.status);
+  for (const f of r.findings) L.push(`  ! ${f.source}: ${f.message}`);
+  out(L.join('\n'));
+}
+
+export function registerProvenance(program: Command, h: CliHelpers): void {
+  h.addRegistryFlags(
+    program
+      .command('provenance')
+      .description('answer the five questions for an image: what is it, where did it come from (its base image, with evidence), how to rebuild it, is it up to date, known vulnerabilities')
+      .argument('<image>')
+      .option('--catalog <file>', `catalog of known base images (default: ${defaultCatalogPath()})`)
+      .option('--platform <os/arch[/variant]|all>', 'platform of a multi-platform image (default: this host\'s)')
+      .option('--check-registry', 'look bases up in their registries: confirm their layers, and check whether their tags have moved')
+      .option('--format <format>', 'table or json', 'table'),
+  ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string }) => {
+    if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
+    const opts = await h.openOptions(o);
+    const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
+    const src = await openSource(image, opts);
+    try {
+      const reports = await provenance(src, h.platformChoice(o.platform), { catalog, ...(o.checkRegistry ? { checkRegistry: true } : {}), registryOptions: opts });
+      if (o.format === 'json') h.out(JSON.stringify(o.platform === 'all' ? reports : reports[0], null, 2));
+      else reports.forEach((r, i) => {
+        if (i) h.out('');
+        printReport(r, h.out);
+      });
+    } finally {
+      await src.close();
+    }
+  });
+
+  const cat = program.command('catalog').description('the catalog of known base images (approved, deprecated…), used to recognise bases by their layers');
+  h.addRegistryFlags(
+    cat
+      .command('add')
+      .description('record an image (every platform of an index) as a known base')
+      .argument('<image>')
+      .option('--catalog <file>', `catalog file (default: ${defaultCatalogPath()})`)
+      .option('--status <status>', 'approved, deprecated or unknown', 'unknown')
+      .option('--line <line>', 'the version line this base belongs to (default: its repository)')
+      .option('--name <name>', 'name to record (default: the image reference; useful for local sources)')
+      .option('--notes <text>', 'free text'),
+  ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; status: string; line?: string; name?: string; notes?: string }) => {
+    if (!['approved', 'deprecated', 'unknown'].includes(o.status)) throw new PlinthError('USAGE', `--status must be approved, deprecated or unknown, got "${o.status}"`);
+    const file = o.catalog ?? defaultCatalogPath();
+    const catalog = await loadCatalog(file);
+    const loc = parseLocation(image);
+    const src = await openSource(loc, await h.openOptions(o));
+    let entries: CatalogEntry[];
+    try {
+      const found = await describeForCatalog(src, loc.transport === 'registry' ? loc.ref.string : undefined);
+      const addedAt = new Date().toISOString();
+      entries = found.map((f) => ({
+        ...f,
+        ...(o.name ? { name: o.name } : {}),
+        chainIds: chainIds(f.diffIds),
+        status: o.status as CatalogEntry['status'],
+        ...(o.line ? { line: o.line } : {}),
+        ...(o.notes ? { notes: o.notes } : {}),
+        addedAt,
+      }));
+    } finally {
+      await src.close();
+    }
+    const empty = entries.filter((e) => e.diffIds.length === 0);
+    if (empty.length) throw new PlinthError('USAGE', `${image} has an image with no layers; it cannot be recognised by its layers and is not added`);
+    const r = upsert(catalog, entries);
+    await saveCatalog(file, catalog);
+    h.out(`${file}: ${r.added} added, ${r.updated} updated (${entries.map((e) => `${e.platform ?? '?'} ${e.digest}`).join(', ')})`);
+  });
+
+  cat
+    .command('list')
+    .description('list the known bases')
+    .option('--catalog <file>', `catalog file (default: ${defaultCatalogPath()})`)
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (o: { catalog?: string; format: string }) => {
+      const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath());
+      if (o.format === 'json') return h.out(JSON.stringify(catalog.bases, null, 2));
+      if (!catalog.bases.length) return h.out('(no bases)');
+      h.out(`${'STATUS'.padEnd(11)}${'NAME'.padEnd(45)}${'TAG'.padEnd(12)}${'PLATFORM'.padEnd(16)}${'LAYERS'.padEnd(8)}DIGEST`);
+      for (const b of catalog.bases) h.out(`${b.status.padEnd(11)}${b.name.padEnd(45)}${(b.tag ?? '').padEnd(12)}${(b.platform ?? '').padEnd(16)}${String(b.diffIds.length).padEnd(8)}${b.digest}`);
+    });
+
+  cat
+    .command('remove')
+    .description('remove bases by digest (manifest or index), name, or name:tag')
+    .argument('<what>')
+    .option('--catalog <file>', `catalog file (default: ${defaultCatalogPath()})`)
+    .action(async (what: string, o: { catalog?: string }) => {
+      const file = o.catalog ?? defaultCatalogPath();
+      const catalog = await loadCatalog(file, { mustExist: true });
+      let key = what;
+      try {
+        const loc = parseLocation(what);
+        if (loc.transport === 'registry' && !loc.ref.digest) key = loc.ref.tagDefaulted ? loc.ref.name : `${loc.ref.name}:${loc.ref.tag}`;
+      } catch {
+        /* a digest or a raw name */
+      }
+      const n = remove(catalog, key);
+      if (n === 0) throw new PlinthError('USAGE', `no base in ${file} matches "${what}"`);
+      await saveCatalog(file, catalog);
+      h.out(`${file}: ${n} removed`);
+    });
+
+  cat
+    .command('schema')
+    .description('print the JSON Schema of the catalog file')
+    .action(() => h.out(JSON.stringify(catalogJsonSchema(), null, 2)));
+}

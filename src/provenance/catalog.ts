@@ -1,0 +1,153 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { PlinthError } from '../util/errors.js';
+import { parseYamlFile } from '../util/yamlfile.js';
+import { chainIds, isPrefix } from './chain.js';
+
+/**
+ * The catalog of known base images: a YAML (or JSON) file friendly to git review and to mounting
+ * as a Kubernetes ConfigMap. One entry per platform image: its name, tag, digests, layer
+ * fingerprints (diff_ids and chain IDs), creation time, status and notes.
+ */
+const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/, 'expected a digest such as sha256:<64 hex>');
+
+export const CatalogEntrySchema = z.strictObject({
+  name: z.string().min(1).describe('normalised repository, e.g. docker.io/library/debian'),
+  tag: z.string().optional(),
+  digest: digest.describe('digest of the platform image manifest'),
+  index: digest.optional().describe('digest of the multi-platform index the image was taken from'),
+  platform: z.string().optional().describe('os/arch[/variant]'),
+  diffIds: z.array(digest).min(1),
+  chainIds: z.array(digest).optional(),
+  created: z.string().optional(),
+  status: z.enum(['approved', 'deprecated', 'unknown']).default('unknown'),
+  line: z.string().optional().describe('the version line this base belongs to (default: name); "newest approved" is judged within a line'),
+  notes: z.string().optional(),
+  addedAt: z.string().optional(),
+});
+export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
+export type BaseStatus = CatalogEntry['status'];
+
+export const CatalogSchema = z.strictObject({
+  apiVersion: z.literal('plinth.dev/v1alpha1').default('plinth.dev/v1alpha1'),
+  kind: z.literal('BaseImageCatalog').default('BaseImageCatalog'),
+  bases: z.array(CatalogEntrySchema).default([]),
+});
+export type Catalog = z.infer<typeof CatalogSchema>;
+
+export function emptyCatalog(): Catalog {
+  return { apiVersion: 'plinth.dev/v1alpha1', kind: 'BaseImageCatalog', bases: [] };
+}
+
+/** `$PLINTH_CATALOG`, else `$XDG_CONFIG_HOME/plinth/catalog.yaml` (~/.config/plinth/catalog.yaml). */
+export function defaultCatalogPath(): string {
+  if (process.env.PLINTH_CATALOG) return process.env.PLINTH_CATALOG;
+  const base = process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
+  return path.join(base, 'plinth', 'catalog.yaml');
+}
+
+/** JSON Schema of the catalog file (for editors and review). */
+export function catalogJsonSchema(): unknown {
+  return z.toJSONSchema(CatalogSchema, { io: 'input' });
+}
+
+export async function loadCatalog(file: string, opts: { mustExist?: boolean } = {}): Promise<Catalog> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !opts.mustExist) return emptyCatalog();
+    throw new PlinthError('IO', (e as NodeJS.ErrnoException).code === 'ENOENT' ? `catalog ${file} does not exist` : `cannot read catalog ${file}: ${(e as Error).message}`);
+  }
+  if (text.length > 64 * 1024 * 1024) throw new PlinthError('USAGE', `catalog ${file} is larger than 64 MiB`);
+  const cat = parseYamlFile(text, CatalogSchema, file);
+  for (const b of cat.bases) {
+    const expected = chainIds(b.diffIds);
+    if (b.chainIds && b.chainIds.join() !== expected.join()) {
+      throw new PlinthError('USAGE', `${file}: base ${b.name}@${b.digest}: chainIds do not follow from diffIds (remove them and they are recomputed)`);
+    }
+    b.chainIds = expected;
+  }
+  return cat;
+}
+
+export async function saveCatalog(file: string, cat: Catalog): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const body = file.endsWith('.json')
+    ? `${JSON.stringify(cat, null, 2)}\n`
+    : `# Plinth base image catalog (plinth catalog add/list/remove). One entry per platform image.\n${stringify(cat, { lineWidth: 0 })}`;
+  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+  await writeFile(tmp, body);
+  await rename(tmp, file);
+}
+
+/** Add or update entries (same digest = same entry: its fields are refreshed, status replaced). */
+export function upsert(cat: Catalog, entries: CatalogEntry[]): { added: number; updated: number } {
+  let added = 0;
+  let updated = 0;
+  for (const e of entries) {
+    const i = cat.bases.findIndex((b) => b.digest === e.digest && b.name === e.name);
+    if (i >= 0) {
+      cat.bases[i] = { ...cat.bases[i]!, ...e, addedAt: cat.bases[i]!.addedAt ?? e.addedAt };
+      updated++;
+    } else {
+      cat.bases.push(e);
+      added++;
+    }
+  }
+  return { added, updated };
+}
+
+/** Remove entries by digest (manifest or index), by name, or by name:tag. */
+export function remove(cat: Catalog, what: string): number {
+  const before = cat.bases.length;
+  cat.bases = cat.bases.filter((b) => !(b.digest === what || b.index === what || b.name === what || `${b.name}:${b.tag}` === what || `${b.name}@${b.digest}` === what));
+  return before - cat.bases.length;
+}
+
+export function lineOf(b: CatalogEntry): string {
+  return b.line ?? b.name;
+}
+
+/** Find the entry for a digest (manifest digest, or index digest + platform). */
+export function findByDigest(cat: Catalog, digest: string, platform?: string): CatalogEntry | undefined {
+  return cat.bases.find((b) => b.digest === digest) ?? cat.bases.find((b) => b.index === digest && (!platform || !b.platform || b.platform === platform));
+}
+
+export interface FingerprintMatch {
+  entry: CatalogEntry;
+  layers: number;
+}
+
+const STATUS_RANK: Record<BaseStatus, number> = { approved: 0, unknown: 1, deprecated: 2 };
+
+/**
+ * Bases whose diff_ids are a prefix of the image's, ranked: approved first, then most layers
+ * matched, then newest. Returns every match in order, and how many tie for first place.
+ */
+export function matchFingerprint(cat: Catalog, imageDiffIds: string[], imageDigest?: string): { matches: FingerprintMatch[]; ties: number } {
+  const matches = cat.bases
+    .filter((b) => b.digest !== imageDigest && isPrefix(b.diffIds, imageDiffIds))
+    .map((entry) => ({ entry, layers: entry.diffIds.length }));
+  const key = (m: FingerprintMatch) => [STATUS_RANK[m.entry.status], -m.layers, -(Date.parse(m.entry.created ?? '') || 0)] as const;
+  matches.sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i]! - kb[i]!;
+    return 0;
+  });
+  let ties = matches.length ? 1 : 0;
+  while (ties < matches.length && key(matches[ties]!).join() === key(matches[0]!).join()) ties++;
+  return { matches, ties };
+}
+
+/** The newest approved entry of a line (same platform when given). */
+export function newestApproved(cat: Catalog, line: string, platform?: string): CatalogEntry | undefined {
+  return cat.bases
+    .filter((b) => lineOf(b) === line && b.status === 'approved' && (!platform || !b.platform || b.platform === platform))
+    .sort((a, b) => (Date.parse(b.created ?? '') || 0) - (Date.parse(a.created ?? '') || 0))[0];
+}
