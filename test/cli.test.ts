@@ -150,6 +150,35 @@ describe('plinth CLI', () => {
     }
   });
 
+  test('catalog add/list/remove/schema and provenance --format json', async () => {
+    const cat = path.join(work, 'catalog.yaml');
+    const add = await plinth(['catalog', 'add', `${reg.host}/cli/multi:1`, '--status', 'approved', '--catalog', cat, '--notes', 'golden']);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /2 added/);
+    const list = JSON.parse((await plinth(['catalog', 'list', '--catalog', cat, '--format', 'json'])).stdout) as Array<{ name: string; platform: string; status: string; index: string; notes: string }>;
+    assert.deepEqual(list.map((b) => b.platform).sort(), ['linux/amd64', 'linux/arm64/v8']);
+    assert.ok(list.every((b) => b.status === 'approved' && b.index === indexDigest && b.name === `${reg.host}/cli/multi` && b.notes === 'golden'));
+    // An image built on the amd64 base: found by fingerprint, per the stable JSON contract.
+    const base = await buildImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: [[{ path: 'a.txt', content: 'a' }]], labels: { team: 'core' } });
+    const app = await buildImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: [[{ path: 'a.txt', content: 'a' }], [{ path: 'app', content: 'app' }]] });
+    await copyImage(app.source, await openDestination(`${reg.host}/cli/derived:1`));
+    const p = await plinth(['provenance', `${reg.host}/cli/derived:1`, '--catalog', cat, '--format', 'json']);
+    assert.equal(p.code, 0, p.stderr);
+    const j = JSON.parse(p.stdout) as { base: { name: string; digest: string; evidence: unknown[]; confidence: string; layers: { base: number; image: number } } };
+    assert.equal(j.base.name, `${reg.host}/cli/multi`);
+    assert.equal(j.base.digest, base.descriptor.digest);
+    assert.equal(j.base.confidence, 'high');
+    assert.deepEqual(j.base.layers, { base: 1, image: 1, total: 2 });
+    const none = JSON.parse((await plinth(['provenance', `${reg.host}/cli/derived:1`, '--catalog', path.join(work, 'empty.yaml'), '--format', 'json'])).stdout || 'null');
+    assert.equal(none, null, 'a missing explicit catalog is an error, not an empty answer');
+    const rm1 = await plinth(['catalog', 'remove', base.descriptor.digest, '--catalog', cat]);
+    assert.match(rm1.stdout, /1 removed/);
+    const rm2 = await plinth(['catalog', 'remove', 'nothing.example/x', '--catalog', cat]);
+    assert.equal(rm2.code, 2);
+    const schema = JSON.parse((await plinth(['catalog', 'schema'])).stdout) as { properties: Record<string, unknown> };
+    assert.ok(schema.properties.bases);
+  });
+
   test('demo runs end to end on embedded defaults', async () => {
     const r = await plinth(['demo']);
     assert.equal(r.code, 0, r.stderr);
