@@ -11,4 +11,6 @@ await build({
   sourcemap: true,
   outfile: 'dist/plinth.cjs',
   logLevel: 'warning',
+  // Native addons stay outside the bundle and are loaded from node_modules when a command needs them.
+  external: ['better-sqlite3'],
 });
