@@ -30,36 +30,33 @@ class ZstdDecompress extends Transform {
   }
 }
 
-/**
- * Decompress a layer stream, choosing the codec from the first bytes (gzip 1f 8b, zstd
- * 28 b5 2f fd, else a plain tar) — media types lie often enough (docker-archive layers).
- */
-export function autoDecompress(input: Readable): Readable {
-  let decided = false;
-  let inner: Transform | undefined;
-  const out = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      if (!decided) {
-        decided = true;
-        if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) inner = createGunzip({ chunkSize: 256 * 1024 });
-        else if (chunk.length >= 4 && chunk.readUInt32LE(0) === 0xfd2fb528) inner = new ZstdDecompress();
-        if (inner) {
-          inner.on('data', (d: Buffer) => out.push(d));
-          inner.on('error', (e) => out.destroy(e.message.startsWith('corrupt') ? e : new PlinthError('ARCHIVE_INVALID', `corrupt compressed layer: ${e.message}`)));
-        }
-      }
-      if (inner) {
-        if (!inner.write(chunk)) inner.once('drain', () => cb());
-        else cb();
-      } else cb(null, chunk);
-    },
-    flush(cb) {
-      if (!inner) return cb();
-      inner.once('end', () => cb());
-      inner.once('error', () => {});
-      inner.end();
-    },
-  });
-  input.on('error', (e) => out.destroy(e));
-  return input.pipe(out);
+export type Codec = 'gzip' | 'zstd' | 'none';
+
+/** Recognise a codec from a layer's first bytes (gzip 1f 8b, zstd 28 b5 2f fd, else none). */
+export function sniffCodec(head: Buffer): Codec {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+export function decoder(codec: Codec): Transform | null {
+  if (codec === 'gzip') return createGunzip({ chunkSize: 256 * 1024 });
+  if (codec === 'zstd') return new ZstdDecompress();
+  return null;
+}
+
+/** Read the first bytes of a stream and drop the rest (for sniffing a codec). */
+export async function readHead(input: Readable, n = 4): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const c of input as AsyncIterable<Buffer>) {
+      chunks.push(c);
+      got += c.length;
+      if (got >= n) break;
+    }
+  } finally {
+    input.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, n);
 }

@@ -5,7 +5,8 @@ import tar from 'tar-stream';
 import { PlinthError } from '../util/errors.js';
 import type { ImageNode } from '../source/image.js';
 import type { ImageSource } from '../source/types.js';
-import { autoDecompress } from './decompress.js';
+import { decoder, readHead, sniffCodec, type Codec } from './decompress.js';
+import { layerCompression } from '../oci/mediatypes.js';
 
 /**
  * One streaming pass over an image's layers, bottom to top, feeding every analyzer at once
@@ -96,12 +97,20 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
       layers.push({ digest: desc.digest, diffId: null, size: desc.size, entries: 0, bytes: 0 });
       continue;
     }
+    // The media type names the codec; when it does not (unknown types, "uncompressed" layers that
+    // are not), the first bytes decide.
+    const declared = layerCompression(desc.mediaType);
+    let codec: Codec;
+    if (declared === 'gzip' || declared === 'zstd') codec = declared;
+    else codec = sniffCodec(await readHead(await source.openBlob(desc)).catch(() => Buffer.alloc(0)));
     const blob = await source.openBlob(desc);
     const hasher = new DiffIdHasher();
     const extract = tar.extract();
     let entries = 0;
     extract.on('entry', (header, stream, next) => {
       entries++;
+      // A broken archive fails the whole pipeline; the entry's own error is the same one.
+      stream.on('error', () => {});
       const raw = header.name;
       const path = normalisePath(raw);
       const base = path.slice(path.lastIndexOf('/') + 1);
@@ -154,7 +163,9 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
       });
     });
     try {
-      await pipeline(autoDecompress(blob), hasher, extract);
+      const dec = decoder(codec);
+      if (dec) await pipeline(blob, dec, hasher, extract);
+      else await pipeline(blob, hasher, extract);
     } catch (e) {
       if (e instanceof PlinthError && (e.code === 'DIGEST_MISMATCH' || e.code === 'SIZE_MISMATCH' || e.code === 'NETWORK' || e.code === 'TIMEOUT')) throw e;
       throw new PlinthError('ARCHIVE_INVALID', `layer ${i + 1} (${desc.digest}) is not a readable tar: ${(e as Error).message}`, { layer: i });
