@@ -14,3 +14,4 @@ export { resolveRoot, selectImages, readConfig, type ImageNode, type IndexNode, 
 export { copyImage, type CopyEvent, type CopyResult } from './source/copy.js';
 export { buildImage, buildIndex, MemorySource, makeLayerTar } from './source/memory.js';
 export { inspect, type InspectResult, type ImageInfo } from './inspect/inspect.js';
+export { compareVersions, parseVersion, isValidVersion, type VersionKind } from './vuln/version.js';
