@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Plinth and its tests need on a Debian machine (root): the Debian packages the
-# tests use as real peers (an OCI registry, skopeo, umoci, htpasswd, openssl, debootstrap), then
-# the npm packages, and builds the TypeScript.
+# tests use as real peers (an OCI registry, skopeo, umoci, htpasswd, openssl, debootstrap; rpm
+# and sqlite3 write and read a real rpm database), then the npm packages, and builds the TypeScript.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils openssl:openssl debootstrap:debootstrap zstd:zstd dpkg-query:dpkg; do
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils openssl:openssl debootstrap:debootstrap zstd:zstd dpkg-query:dpkg rpmbuild:rpm sqlite3:sqlite3; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

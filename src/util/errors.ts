@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'NETWORK'
   | 'TIMEOUT'
   | 'UNSUPPORTED'
+  | 'PACKAGE_DB_INVALID'
   | 'USAGE'
   | 'IO';
 
