@@ -22,3 +22,18 @@ fi
 # Debian's package may start a registry service on :5000; the tests start their own on random ports.
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 npm run build --silent
+# A real Debian rootfs and its OCI image for the package/vulnerability tests and the benchmarks,
+# made once and kept in .cache/ (about 30 s with debootstrap; needs Debian's mirror, like apt).
+if [ ! -f .cache/rootfs-bookworm/var/lib/dpkg/status ] && [ "$(id -u)" -eq 0 ]; then
+  mirror=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "setup: debootstrap --variant=minbase bookworm .cache/rootfs-bookworm ($mirror)" >&2
+  rm -rf .cache/rootfs-bookworm && mkdir -p .cache
+  debootstrap --variant=minbase bookworm .cache/rootfs-bookworm "$mirror" > .cache/debootstrap.log 2>&1 \
+    || { echo "setup: debootstrap failed (see .cache/debootstrap.log); the tests that need it will be skipped" >&2; rm -rf .cache/rootfs-bookworm; }
+fi
+if [ -f .cache/rootfs-bookworm/var/lib/dpkg/status ] && [ ! -f .cache/deb-layout/index.json ]; then
+  rm -rf .cache/deb-layout
+  umoci init --layout .cache/deb-layout && umoci new --image .cache/deb-layout:deb \
+    && umoci insert --image .cache/deb-layout:deb .cache/rootfs-bookworm / > /dev/null
+fi
