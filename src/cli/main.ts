@@ -9,6 +9,7 @@ import { RegistryClient } from '../registry/client.js';
 import { fmt, progressReporter } from './progress.js';
 import { runDemo } from './demo.js';
 import { registerProvenance } from './provenance.js';
+import { registerSbom } from './sbom.js';
 
 /** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
 
@@ -266,6 +267,8 @@ export function buildProgram(): Command {
     out,
   });
 
+  registerSbom(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
+
   program
     .command('demo')
     .description('build a small image into an OCI layout, copy it into a registry started on loopback, and inspect it')
@@ -278,6 +281,12 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A closed pipe (plinth … | head) ends the program quietly, as for any Unix tool.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    });
+  }
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
