@@ -10,6 +10,7 @@ import { fmt, progressReporter } from './progress.js';
 import { runDemo } from './demo.js';
 import { registerProvenance } from './provenance.js';
 import { registerSbom } from './sbom.js';
+import { registerScan } from './scan.js';
 
 /** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
 
@@ -268,6 +269,7 @@ export function buildProgram(): Command {
   });
 
   registerSbom(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
+  registerScan(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
 
   program
     .command('demo')

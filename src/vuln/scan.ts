@@ -1,0 +1,90 @@
+import type { ImageSource } from '../source/types.js';
+import type { PlatformChoice } from '../source/image.js';
+import { inventoryWithBase } from '../packages/withbase.js';
+import type { Inventory } from '../packages/inventory.js';
+import type { Catalog } from '../provenance/catalog.js';
+import { matchPackages, type Finding } from './match.js';
+import { SEVERITY_ORDER, type Severity } from './severity.js';
+import type { VulnStore } from './store.js';
+
+/**
+ * Scan: the inventory of each selected image matched against the offline advisory store, each
+ * finding attributed to the layer that installed the package and so to the base or the image.
+ * The JSON form is stable: fields are only added.
+ */
+export interface ScanVulnerability extends Omit<Finding, 'layer'> {
+  layer: string | null;
+  layerIndex: number | null;
+  /** base: installed by one of the base image's layers; image: added on top; null: base unknown. */
+  origin: 'base' | 'image' | null;
+  pkgType: string;
+}
+
+export interface ScanResult {
+  image: Inventory['image'];
+  os: { family: string; version: string } | null;
+  ecosystem: string | null;
+  base: { name: string | null; digest: string | null; layers: number | null } | null;
+  packages: number;
+  vulnerabilities: ScanVulnerability[];
+  summary: {
+    total: number;
+    bySeverity: Record<Severity, number>;
+    base: number;
+    image: number;
+    fixable: number;
+  };
+  /** Why the answer may be incomplete (unsupported OS, unreadable databases…). */
+  notes: string[];
+}
+
+export interface ScanOptions {
+  catalog: Catalog;
+  severities?: Severity[];
+  ignoreUnfixed?: boolean;
+  onLayer?: (i: number, total: number, digest: string) => void;
+}
+
+export function severityRank(s: Severity): number {
+  return SEVERITY_ORDER.indexOf(s);
+}
+
+export async function scan(source: ImageSource, platform: PlatformChoice, store: VulnStore, o: ScanOptions): Promise<ScanResult[]> {
+  const results: ScanResult[] = [];
+  for (const { inv, base } of await inventoryWithBase(source, platform, o.catalog, o.onLayer)) {
+    const notes: string[] = inv.findings.map((f) => `${f.path ? `${f.path}: ` : ''}${f.message}`);
+    let vulns: ScanVulnerability[] = [];
+    if (!inv.os) notes.push('no OS release file found: the image has no OS packages Plinth can match');
+    else if (!inv.ecosystem) notes.push(`${inv.os.name} ${inv.os.version} has no advisory ecosystem Plinth matches (Debian, Ubuntu and Alpine are supported)`);
+    else {
+      const byKey = new Map(inv.packages.map((p) => [`${p.name}\u0000${p.version}\u0000${p.arch ?? ''}`, p]));
+      const found = matchPackages(store, inv.ecosystem, inv.packages.map((p) => ({ ...p, layer: `${p.name}\u0000${p.version}\u0000${p.arch ?? ''}` })), { ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}) });
+      vulns = found.map((f) => {
+        const pkg = byKey.get(String(f.layer));
+        const { layer: _l, ...rest } = f;
+        return { ...rest, layer: pkg?.layer ?? null, layerIndex: pkg?.layerIndex ?? null, origin: pkg?.origin ?? null, pkgType: pkg?.type ?? '' };
+      });
+    }
+    if (o.severities?.length) vulns = vulns.filter((v) => o.severities!.includes(v.severity));
+    vulns.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.package.localeCompare(b.package) || a.id.localeCompare(b.id));
+    const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((s) => [s, 0])) as Record<Severity, number>;
+    for (const v of vulns) bySeverity[v.severity]++;
+    results.push({
+      image: inv.image,
+      os: inv.os ? { family: inv.os.family, version: inv.os.version } : null,
+      ecosystem: inv.ecosystem,
+      base,
+      packages: inv.packages.length,
+      vulnerabilities: vulns,
+      summary: {
+        total: vulns.length,
+        bySeverity,
+        base: vulns.filter((v) => v.origin === 'base').length,
+        image: vulns.filter((v) => v.origin === 'image').length,
+        fixable: vulns.filter((v) => v.fixedVersion).length,
+      },
+      notes,
+    });
+  }
+  return results;
+}
