@@ -1,0 +1,313 @@
+/**
+ * Match installed packages against the advisory store.
+ *
+ * As Trivy does for Debian, Ubuntu and Alpine, advisories are looked up by the SOURCE package
+ * name (dpkg `Source:`, apk origin) and evaluated against the source version; findings are
+ * reported on the binary package. Packages are grouped by source name and each distinct name is
+ * one index seek (one prepared statement, reused), so the cost grows with the number of distinct
+ * source names, not with the size of the store.
+ *
+ * Range evaluation follows OSV (ECOSYSTEM ranges, stored as intervals, see osv.ts): a version is
+ * affected by an interval when introduced ≤ v ("0" = from the beginning) and v < fixed,
+ * v ≤ last_affected, v < limit for whichever are set; or when it equals one of the explicit
+ * `versions`. Withdrawn advisories are never read.
+ *
+ * Status:
+ *   fixed         affected, and a fixed version exists (upgrade to `fixedVersion`)
+ *   affected      affected, no fix known (`fixedVersion` null)
+ *   will_not_fix  affected, no fix, and Debian's urgency is `end-of-life` (the package is no
+ *                 longer supported in that release; Trivy reports these as end_of_life)
+ *   not_affected  only with `includeNotAffected`: the source says this package is not affected
+ *                 (Alpine secdb fixed version "0")
+ * Debian `unimportant` is not a status: it is severity LOW (Trivy's mapping) and the finding is
+ * `affected` or `fixed` like any other. Severity: see chooseSeverity() in severity.ts.
+ */
+import { PlinthError } from '../util/errors.js';
+import { parseEcosystem, type MatchKind } from './osv.js';
+import { chooseSeverity, type CvssScore, type Severity, type SeveritySource, type SeverityResult } from './severity.js';
+import type { AdvisoryDetail, CandidateRow, VulnStore } from './store.js';
+import { compareVersions } from './version.js';
+
+/** The fields of an inventory package that matching reads (src/packages' Package fits). */
+export interface MatchPackage {
+  name: string;
+  version: string;
+  /** Source package name (dpkg Source:, apk origin); defaults to `name`. */
+  source?: string;
+  /** Source version; defaults to the binary's full version. */
+  sourceVersion?: string;
+  type: string;
+  epoch?: string | number;
+  release?: string;
+  purl?: string;
+  layer?: unknown;
+}
+
+export interface MatchOptions {
+  /** Drop findings without a fixed version (Trivy's --ignore-unfixed). */
+  ignoreUnfixed?: boolean;
+  /** Also report explicit "not affected" statements (status not_affected). */
+  includeNotAffected?: boolean;
+  /**
+   * Report one finding per package and CVE when several advisories describe the same CVE (e.g.
+   * DSA-5000-1 and DEBIAN-CVE-2024-1234); the other ids go into `aliases`. Default true.
+   */
+  dedupe?: boolean;
+}
+
+export type FindingStatus = 'fixed' | 'affected' | 'will_not_fix' | 'not_affected';
+
+export interface Finding {
+  id: string;
+  aliases: string[];
+  /** The binary package the finding is reported on. */
+  package: string;
+  /** The source package the advisory names. */
+  source: string;
+  installedVersion: string;
+  /** The version compared (the source version). */
+  sourceVersion: string;
+  fixedVersion: string | null;
+  status: FindingStatus;
+  severity: Severity;
+  severitySource: SeveritySource;
+  cvss?: CvssScore;
+  /** Debian urgency / Ubuntu priority as the vendor wrote it. */
+  urgency?: string;
+  title: string;
+  published?: string;
+  modified?: string;
+  /** The ecosystem key matched (`Debian:12`, `Ubuntu:22.04`, `Alpine:v3.19`). */
+  ecosystem: string;
+  purl?: string;
+  layer?: unknown;
+}
+
+/** The version a package manager compares: epoch and release folded in when given separately. */
+export function fullVersion(pkg: Pick<MatchPackage, 'version' | 'epoch' | 'release'>): string {
+  let v = pkg.version;
+  if (pkg.release && !v.endsWith(`-${pkg.release}`)) v = `${v}-${pkg.release}`;
+  const e = pkg.epoch;
+  if (e !== undefined && e !== null && e !== '' && Number(e) !== 0 && !/^\d+:/.test(v)) v = `${e}:${v}`;
+  return v;
+}
+
+/** One advisory that applies to one source version. */
+export interface Hit {
+  advisory: number;
+  fixed: string | null;
+  urgency: string | null;
+  notAffected: boolean;
+}
+
+/** Evaluate the candidate rows of one source package against one version. */
+export function evaluate(kind: MatchKind, rows: readonly CandidateRow[], v: string): Hit[] {
+  const per = new Map<number, { affected: boolean; unfixed: boolean; fixed: string | null; listed: boolean; na: boolean; urgency: string | null; fixes: string[] }>();
+  for (const r of rows) {
+    let st = per.get(r.advisory);
+    if (!st) {
+      st = { affected: false, unfixed: false, fixed: null, listed: false, na: false, urgency: null, fixes: [] };
+      per.set(r.advisory, st);
+    }
+    st.urgency ??= r.urgency;
+    if (r.kind === 'range') {
+      if (r.fixed !== null) st.fixes.push(r.fixed);
+      if (r.introduced !== null && r.introduced !== '0' && compareVersions(kind, v, r.introduced) < 0) continue;
+      if (r.fixed !== null && compareVersions(kind, v, r.fixed) >= 0) continue;
+      if (r.lastAffected !== null && compareVersions(kind, v, r.lastAffected) > 0) continue;
+      if (r.limit !== null && compareVersions(kind, v, r.limit) >= 0) continue;
+      st.affected = true;
+      if (r.fixed === null) st.unfixed = true;
+      // Several intervals containing v: the vulnerability is gone only past the last of their fixes.
+      else if (st.fixed === null || compareVersions(kind, r.fixed, st.fixed) > 0) st.fixed = r.fixed;
+    } else if (r.kind === 'versions') {
+      if (r.versions?.some((x) => compareVersions(kind, v, x) === 0)) {
+        st.affected = true;
+        st.listed = true;
+      }
+    } else if (r.kind === 'not_affected') {
+      st.na = true;
+    }
+  }
+  const out: Hit[] = [];
+  for (const [advisory, st] of per) {
+    if (st.affected) {
+      let fixed = st.unfixed ? null : st.fixed;
+      if (fixed === null && st.listed && !st.unfixed) {
+        // Listed explicitly and in no interval: the nearest fix above v, if the ranges name one.
+        for (const f of st.fixes) if (compareVersions(kind, f, v) > 0 && (fixed === null || compareVersions(kind, f, fixed) < 0)) fixed = f;
+      }
+      out.push({ advisory, fixed, urgency: st.urgency, notAffected: false });
+    } else if (st.na) {
+      out.push({ advisory, fixed: null, urgency: st.urgency, notAffected: true });
+    }
+  }
+  return out;
+}
+
+function titleOf(d: AdvisoryDetail): string {
+  const s = d.summary?.trim();
+  if (s) return s;
+  const line = d.detailsHead?.trim().split('\n')[0]?.trim();
+  if (line) return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+  return d.id;
+}
+
+const CVE = /^CVE-\d{4}-\d+$/;
+
+/** The one CVE an advisory is about: its id, or the only CVE among its aliases. */
+function primaryCve(d: AdvisoryDetail): string | undefined {
+  if (CVE.test(d.id)) return d.id;
+  let found: string | undefined;
+  for (const a of d.aliases) {
+    if (!CVE.test(a)) continue;
+    if (found !== undefined && found !== a) return undefined;
+    found = a;
+  }
+  return found;
+}
+
+/** A matched advisory before it is reported on each binary package of the source. */
+interface Proto {
+  d: AdvisoryDetail;
+  hit: Hit;
+  aliases: string[];
+  sev: SeverityResult;
+  status: FindingStatus;
+  cve: string | undefined;
+}
+
+function rank(p: Proto): number {
+  return (p.sev.severity !== 'UNKNOWN' ? 4 : 0) + (p.hit.fixed !== null ? 2 : 0) + (p.aliases.length <= 1 ? 1 : 0);
+}
+
+/**
+ * One proto per CVE: when several advisories describe the same CVE for the same package (DSA and
+ * DEBIAN-CVE, ALPINE-CVE and a secdb entry), keep the most informative (known severity, a fixed
+ * version, fewest aliases, then the smallest id) and list the others' ids among its aliases.
+ */
+function dedupe(protos: Proto[]): Proto[] {
+  if (protos.length < 2) return protos;
+  const byCve = new Map<string, Proto>();
+  const out: Proto[] = [];
+  for (const p of protos) {
+    if (!p.cve) {
+      out.push(p);
+      continue;
+    }
+    const prev = byCve.get(p.cve);
+    if (!prev) {
+      byCve.set(p.cve, p);
+      continue;
+    }
+    const [win, lose] = rank(p) > rank(prev) || (rank(p) === rank(prev) && p.d.id < prev.d.id) ? [p, prev] : [prev, p];
+    const aliases = new Set([...win.aliases, lose.d.id, ...lose.aliases]);
+    aliases.delete(win.d.id);
+    byCve.set(p.cve, { ...win, aliases: [...aliases].sort() });
+  }
+  for (const p of byCve.values()) out.push(p);
+  return out;
+}
+
+/**
+ * Findings for `packages` installed on `ecosystem` (an OSV ecosystem string as OS detection gives
+ * it: `Debian:12`, `Ubuntu:22.04:LTS`, `Alpine:v3.19`). Packages whose type does not fit the
+ * ecosystem (an rpm on Debian) are ignored. Throws UNSUPPORTED for ecosystems that are not
+ * matched (see isMatchableEcosystem). Findings are sorted by package, then id.
+ */
+export function matchPackages(store: VulnStore, ecosystem: string, packages: readonly MatchPackage[], opts: MatchOptions = {}): Finding[] {
+  const info = parseEcosystem(ecosystem);
+  const kind = info.kind;
+  if (!kind) {
+    throw new PlinthError('UNSUPPORTED', `matching is not supported for ecosystem "${ecosystem}" (supported: Debian:<N>, Ubuntu:<X.Y>[:LTS], Alpine:v<X.Y>)`);
+  }
+  const vendorScale = info.base === 'Debian' ? 'debian-urgency' : info.base === 'Ubuntu' ? 'ubuntu-priority' : undefined;
+
+  // Group by source name, then by source version (binaries of one source usually share it).
+  const groups = new Map<string, Map<string, Array<{ pkg: MatchPackage; installed: string }>>>();
+  for (const pkg of packages) {
+    if (pkg.type !== kind) continue;
+    const installed = fullVersion(pkg);
+    const source = pkg.source?.trim() || pkg.name;
+    const sv = pkg.sourceVersion?.trim() || installed;
+    let byVersion = groups.get(source);
+    if (!byVersion) groups.set(source, (byVersion = new Map()));
+    let list = byVersion.get(sv);
+    if (!list) byVersion.set(sv, (list = []));
+    list.push({ pkg, installed });
+  }
+
+  // 1. One index seek per distinct source name; evaluate each distinct source version.
+  const matched: Array<{ source: string; sv: string; pkgs: Array<{ pkg: MatchPackage; installed: string }>; hits: Hit[] }> = [];
+  const wanted = new Set<number>();
+  for (const [source, byVersion] of groups) {
+    const rows = store.lookup(info.key, source);
+    if (rows.length === 0) continue;
+    for (const [sv, pkgs] of byVersion) {
+      const hits = evaluate(kind, rows, sv).filter(
+        (h) => (h.notAffected ? opts.includeNotAffected === true : !(opts.ignoreUnfixed && h.fixed === null)),
+      );
+      if (hits.length === 0) continue;
+      matched.push({ source, sv, pkgs, hits });
+      for (const h of hits) wanted.add(h.advisory);
+    }
+  }
+
+  // 2. The advisories that matched, fetched in batches.
+  const details = store.details(wanted);
+  const cves = new Map<number, string | undefined>();
+  const severities = new Map<string, SeverityResult>();
+
+  // 3. Findings: per source version, one proto per advisory (deduplicated), then per binary.
+  const findings: Finding[] = [];
+  for (const { source, sv, pkgs, hits } of matched) {
+    let protos: Proto[] = [];
+    for (const hit of hits) {
+      const d = details.get(hit.advisory);
+      if (!d) continue;
+      const sevKey = `${hit.advisory}\u0000${hit.urgency ?? ''}`;
+      let sev = severities.get(sevKey);
+      if (!sev) {
+        sev = chooseSeverity({ severity: d.severity, vendor: vendorScale ? { scale: vendorScale, value: hit.urgency } : undefined, text: d.textSeverity });
+        severities.set(sevKey, sev);
+      }
+      let status: FindingStatus;
+      if (hit.notAffected) status = 'not_affected';
+      else if (hit.fixed !== null) status = 'fixed';
+      else if (info.base === 'Debian' && hit.urgency?.toLowerCase() === 'end-of-life') status = 'will_not_fix';
+      else status = 'affected';
+      let cve = cves.get(d.pk);
+      if (cve === undefined && !cves.has(d.pk)) cves.set(d.pk, (cve = primaryCve(d)));
+      protos.push({ d, hit, aliases: d.aliases, sev, status, cve });
+    }
+    if (opts.dedupe !== false) protos = dedupe(protos);
+    for (const p of protos) {
+      const title = titleOf(p.d);
+      for (const { pkg, installed } of pkgs) {
+        const f: Finding = {
+          id: p.d.id,
+          aliases: p.aliases.slice(),
+          package: pkg.name,
+          source,
+          installedVersion: installed,
+          sourceVersion: sv,
+          fixedVersion: p.hit.fixed,
+          status: p.status,
+          severity: p.sev.severity,
+          severitySource: p.sev.severitySource,
+          title,
+          ecosystem: info.key,
+        };
+        if (p.sev.cvss) f.cvss = p.sev.cvss;
+        if (p.hit.urgency) f.urgency = p.hit.urgency;
+        if (p.d.published) f.published = p.d.published;
+        if (p.d.modified) f.modified = p.d.modified;
+        if (pkg.purl) f.purl = pkg.purl;
+        if (pkg.layer !== undefined) f.layer = pkg.layer;
+        findings.push(f);
+      }
+    }
+  }
+  const out = findings;
+  return out.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
