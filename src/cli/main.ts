@@ -293,7 +293,8 @@ export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // Commands may set a non-zero status without failing (scan --exit-code, partial imports).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
