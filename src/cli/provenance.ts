@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { PlinthError } from '../util/errors.js';
 import { chainIds } from '../provenance/chain.js';
 import { catalogJsonSchema, defaultCatalogPath, loadCatalog, remove, saveCatalog, upsert, type CatalogEntry } from '../provenance/catalog.js';
@@ -55,6 +56,10 @@ function printReport(r: ProvenanceReport, out: (s: string) => void): void {
   kv('base age', r.upToDate.baseAgeDays === null ? null : `${r.upToDate.baseAgeDays} days`);
   L.push('Known vulnerabilities?');
   kv('status', r.vulnerabilities.status);
+  if (r.vulnerabilities.status === 'scanned') {
+    const v = r.vulnerabilities;
+    kv('total', `${v.total} (critical ${v.bySeverity.CRITICAL ?? 0}, high ${v.bySeverity.HIGH ?? 0}); ${v.base} from the base, ${v.image} added by the image; ${v.fixable} fixable`);
+  }
   for (const f of r.findings) L.push(`  ! ${f.source}: ${f.message}`);
   out(L.join('\n'));
 }
@@ -68,14 +73,41 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--catalog <file>', `catalog of known base images (default: ${defaultCatalogPath()})`)
       .option('--platform <os/arch[/variant]|all>', 'platform of a multi-platform image (default: this host\'s)')
       .option('--check-registry', 'look bases up in their registries: confirm their layers, and check whether their tags have moved')
+      .option('--db <path>', 'vulnerability database: answer "known vulnerabilities?" too (default: used when $PLINTH_DB or ~/.cache/plinth/vuln.db exists)')
       .option('--format <format>', 'table or json', 'table'),
-  ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string }) => {
+  ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string }) => {
     if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
     const opts = await h.openOptions(o);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
     const src = await openSource(image, opts);
     try {
       const reports = await provenance(src, h.platformChoice(o.platform), { catalog, ...(o.checkRegistry ? { checkRegistry: true } : {}), registryOptions: opts });
+      const { defaultDbPath } = await import('../vuln/store.js');
+      const dbPath = o.db ?? defaultDbPath();
+      if (o.db !== undefined || existsSync(dbPath)) {
+        const { openStore } = await import('../vuln/store.js');
+        const { scan } = await import('../vuln/scan.js');
+        const store = openStore(dbPath, { readonly: true });
+        try {
+          const results = await scan(src, h.platformChoice(o.platform), store, { catalog });
+          for (const r of reports) {
+            const s = results.find((x) => x.image.digest === r.image.digest);
+            if (!s) continue;
+            r.vulnerabilities = {
+              status: 'scanned',
+              total: s.summary.total,
+              base: s.summary.base,
+              image: s.summary.image,
+              unknownOrigin: s.summary.total - s.summary.base - s.summary.image,
+              fixable: s.summary.fixable,
+              bySeverity: s.summary.bySeverity,
+              db: dbPath,
+            };
+          }
+        } finally {
+          store.close();
+        }
+      }
       if (o.format === 'json') h.out(JSON.stringify(o.platform === 'all' ? reports : reports[0], null, 2));
       else reports.forEach((r, i) => {
         if (i) h.out('');

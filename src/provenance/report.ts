@@ -39,7 +39,10 @@ export interface ProvenanceReport {
     imageAgeDays: number | null;
     baseAgeDays: number | null;
   };
-  vulnerabilities: { status: 'not-scanned'; base: null; image: null };
+  /** Filled by a scan (plinth provenance --db, or plinth scan): counts split by origin. */
+  vulnerabilities:
+    | { status: 'not-scanned'; base: null; image: null }
+    | { status: 'scanned'; total: number; base: number; image: number; unknownOrigin: number; fixable: number; bySeverity: Record<string, number>; db: string };
   findings: Finding[];
 }
 
