@@ -15,3 +15,5 @@ export { copyImage, type CopyEvent, type CopyResult } from './source/copy.js';
 export { buildImage, buildIndex, MemorySource, makeLayerTar } from './source/memory.js';
 export { inspect, type InspectResult, type ImageInfo } from './inspect/inspect.js';
 export { compareVersions, parseVersion, isValidVersion, type VersionKind } from './vuln/version.js';
+export * from './admission/wire.js';
+export { createCertificates, type CertificateOptions, type Certificates } from './admission/certs.js';

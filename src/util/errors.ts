@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'UNSUPPORTED'
   | 'PACKAGE_DB_INVALID'
+  /** A webhook request (AdmissionReview, ImageReview) that is not what the API server sends. */
+  | 'REQUEST_INVALID'
   | 'USAGE'
   | 'IO';
 
