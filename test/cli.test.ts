@@ -179,6 +179,27 @@ describe('plinth CLI', () => {
     assert.ok(schema.properties.bases);
   });
 
+  test('sbom through the bundled CLI reads an rpm sqlite database (native module loaded lazily)', async () => {
+    const { createRequire } = await import('node:module');
+    const { readFile } = await import('node:fs/promises');
+    const { rpmPackageHeader } = await import('./helpers/rpmheader.js');
+    const Database = createRequire(import.meta.url)('better-sqlite3') as new (f: string) => { exec(s: string): void; prepare(s: string): { run(...a: unknown[]): void }; close(): void };
+    const dbFile = path.join(work, 'rpmdb.sqlite');
+    const db = new Database(dbFile);
+    db.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)');
+    db.prepare('INSERT INTO Packages (blob) VALUES (?)').run(rpmPackageHeader({ name: 'bash', version: '5.1.8', release: '6.el9', arch: 'x86_64', sourceRpm: 'bash-5.1.8-6.el9.src.rpm' }));
+    db.close();
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID="rocky"\nVERSION_ID="9.3"\n' }, { path: 'var/lib/rpm/rpmdb.sqlite', content: await readFile(dbFile) }]] });
+    await copyImage(img.source, await openDestination(`oci:${path.join(work, 'rpm')}:r`));
+    const r = await plinth(['sbom', `oci:${path.join(work, 'rpm')}:r`, '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { packages: Array<{ name: string; purl: string }>; findings: unknown[] };
+    assert.deepEqual(doc.findings, []);
+    assert.deepEqual(doc.packages.map((p) => p.name), ['bash']);
+    const cdx = JSON.parse((await plinth(['sbom', `oci:${path.join(work, 'rpm')}:r`, '--format', 'cyclonedx'])).stdout) as { specVersion: string };
+    assert.equal(cdx.specVersion, '1.5');
+  });
+
   test('demo runs end to end on embedded defaults', async () => {
     const r = await plinth(['demo']);
     assert.equal(r.code, 0, r.stderr);

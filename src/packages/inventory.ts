@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { formatPlatform } from '../oci/types.js';
 import { readConfig, type ImageNode } from '../source/image.js';
 import type { ImageSource } from '../source/types.js';
@@ -49,7 +50,7 @@ let sqliteCtor: (new (file: string, opts: { readonly: boolean; fileMustExist: bo
 
 /** Read the Packages blobs of an rpmdb.sqlite held in memory (via a temporary file). */
 async function rpmSqliteBlobs(content: Buffer): Promise<Buffer[]> {
-  if (!sqliteCtor) sqliteCtor = ((await import('better-sqlite3')) as unknown as { default: typeof sqliteCtor }).default;
+  if (!sqliteCtor) sqliteCtor = createRequire(import.meta.url)('better-sqlite3');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-rpmdb-'));
   try {
     const file = path.join(dir, 'rpmdb.sqlite');
