@@ -1,0 +1,305 @@
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import pino, { type Logger } from 'pino';
+import { PlinthError, describeError } from '../util/errors.js';
+import {
+  admissionResponse,
+  boundWarnings,
+  extractImageReviewImages,
+  extractImages,
+  imageReviewResponse,
+  parseAdmissionReviewBody,
+  parseImageReviewBody,
+  pinPatch,
+  DEFAULT_MAX_REQUEST_BYTES,
+} from './wire.js';
+
+/**
+ * The admission webhook: AdmissionReview v1 on /validate and /mutate, ImageReview on
+ * /imagepolicy, health, readiness and Prometheus metrics. HTTPS only. The policy itself lives
+ * behind the Decider interface; the server owns what is the same for every policy: body limits,
+ * a deadline below the webhook timeout with a stated failure mode, decision and digest caches,
+ * metrics and structured logs without secrets.
+ */
+export interface DecideContext {
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** What asked: AdmissionReview (validate/mutate) or ImageReview. */
+  via: 'admission' | 'imagereview';
+}
+
+export interface ImageVerdict {
+  image: string;
+  allowed: boolean;
+  /** Failing enforce rules, each a sentence for the user. */
+  denials: string[];
+  /** warn (and audit) findings. */
+  warnings: string[];
+  /** The manifest digest the image resolved to (for pinning), when known. */
+  digest?: string | null;
+  /** Per-rule outcomes (for metrics). */
+  results?: Array<{ rule: string; outcome: string; mode: string }>;
+  /** Whether the verdict may be cached (false e.g. when a registry lookup failed). */
+  cacheable?: boolean;
+}
+
+export interface Decider {
+  decide(image: string, ctx: DecideContext, signal: AbortSignal): Promise<ImageVerdict>;
+  /** Changes whenever the policy or catalog changes (cache key). */
+  version(): string;
+  ready(): boolean;
+  pinDigests(): boolean;
+  failureMode(): 'closed' | 'open';
+  /** ImageReview: annotations that turn denials into audited allows, when the policy allows it. */
+  breakGlass(annotations: Record<string, string>): string | undefined;
+}
+
+export interface ServerOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Require client certificates signed by this CA (the API server's). */
+  clientCa?: string | Buffer;
+  port?: number;
+  host?: string;
+  /** Budget for all work of one request; keep it below the webhook's timeoutSeconds. */
+  deadlineMs?: number;
+  /** How long decisions are cached (by image, policy version and context). */
+  decisionTtlMs?: number;
+  maxCacheEntries?: number;
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+class TtlCache<V> {
+  private readonly m = new Map<string, { v: V; exp: number }>();
+  constructor(private readonly ttl: number, private readonly max: number) {}
+  get(k: string): V | undefined {
+    const e = this.m.get(k);
+    if (!e) return undefined;
+    if (e.exp < Date.now()) {
+      this.m.delete(k);
+      return undefined;
+    }
+    // LRU: re-insert on hit.
+    this.m.delete(k);
+    this.m.set(k, e);
+    return e.v;
+  }
+  set(k: string, v: V): void {
+    if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
+    this.m.set(k, { v, exp: Date.now() + this.ttl });
+  }
+  clear(): void {
+    this.m.clear();
+  }
+  get size(): number {
+    return this.m.size;
+  }
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  metrics: Registry;
+  close(): Promise<void>;
+  /** Drop cached decisions (after a policy reload). */
+  clearCache(): void;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new PlinthError('REQUEST_INVALID', `request body is ${declared} bytes, more than the ${limit}-byte limit`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > limit) {
+        reject(new PlinthError('REQUEST_INVALID', `request body is more than the ${limit}-byte limit`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export async function startServer(decider: Decider, o: ServerOptions): Promise<RunningServer> {
+  const log = o.logger ?? pino({ base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
+  const deadlineMs = o.deadlineMs ?? 8000;
+  const maxBody = o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
+  const cache = new TtlCache<ImageVerdict>(o.decisionTtlMs ?? 60_000, o.maxCacheEntries ?? 10_000);
+
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'plinth_' });
+  const decisions = new Counter({ name: 'plinth_decisions_total', help: 'Admission decisions by endpoint and result', labelNames: ['endpoint', 'result'], registers: [metrics] });
+  const ruleResults = new Counter({ name: 'plinth_rule_results_total', help: 'Rule outcomes by rule, mode and outcome', labelNames: ['rule', 'mode', 'outcome'], registers: [metrics] });
+  const latency = new Histogram({ name: 'plinth_request_duration_seconds', help: 'Webhook request latency', labelNames: ['endpoint'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
+  const cacheHits = new Counter({ name: 'plinth_cache_hits_total', help: 'Decision cache hits and misses', labelNames: ['result'], registers: [metrics] });
+  const errors = new Counter({ name: 'plinth_decision_errors_total', help: 'Images that could not be decided (registry errors, deadline)', labelNames: ['reason'], registers: [metrics] });
+  const badRequests = new Counter({ name: 'plinth_bad_requests_total', help: 'Requests refused as malformed', registers: [metrics] });
+
+  /** Decide every image of a request within the deadline; the failure mode applies to images that could not be decided. */
+  async function decideAll(images: string[], ctx: DecideContext): Promise<{ verdicts: ImageVerdict[]; failed: string[] }> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), deadlineMs);
+    const failed: string[] = [];
+    try {
+      const verdicts = await Promise.all(
+        images.map(async (image) => {
+          const key = `${decider.version()}\u0000${image}\u0000${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${ctx.via}`;
+          const hit = cache.get(key);
+          if (hit) {
+            cacheHits.inc({ result: 'hit' });
+            return hit;
+          }
+          cacheHits.inc({ result: 'miss' });
+          try {
+            const v = await Promise.race([
+              decider.decide(image, ctx, ac.signal),
+              new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new PlinthError('TIMEOUT', `no decision for ${image} within ${deadlineMs} ms`)), { once: true })),
+            ]);
+            for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
+            if (v.cacheable !== false) cache.set(key, v);
+            return v;
+          } catch (e) {
+            const reason = e instanceof PlinthError && e.code === 'TIMEOUT' ? 'deadline' : 'error';
+            errors.inc({ reason });
+            failed.push(`${image}: ${describeError(e)}`);
+            const open = decider.failureMode() === 'open';
+            return {
+              image,
+              allowed: open,
+              denials: open ? [] : [`image ${image} could not be checked (${describeError(e)}); failure policy is closed, so it is denied`],
+              warnings: open ? [`image ${image} could not be checked (${describeError(e)}); failure policy is open, so it is allowed`] : [],
+              cacheable: false,
+            } satisfies ImageVerdict;
+          }
+        }),
+      );
+      return { verdicts, failed };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function handleAdmission(body: Buffer, mutate: boolean): Promise<unknown> {
+    const review = parseAdmissionReviewBody(body, { maxBytes: maxBody });
+    const subject = extractImages(review);
+    const uid = review.request.uid;
+    if (!subject.checked) return admissionResponse(uid, { allowed: true });
+    const ctx: DecideContext = { namespace: subject.namespace ?? '', labels: subject.labels ?? {}, annotations: subject.annotations ?? {}, via: 'admission' };
+    const { verdicts, failed } = await decideAll(subject.images, ctx);
+    const denials = verdicts.flatMap((v) => v.denials.map((d) => `${d}`));
+    const warnings = boundWarnings(verdicts.flatMap((v) => v.warnings));
+    const allowed = verdicts.every((v) => v.allowed);
+    log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denials.length, failed }, 'admission decision');
+    if (mutate) {
+      // The mutating webhook pins tags to the digests that were checked; it never denies (the validating one does).
+      let patch;
+      if (decider.pinDigests()) {
+        const resolved = new Map<string, string>();
+        for (const v of verdicts) if (v.digest) resolved.set(v.image, v.digest);
+        patch = pinPatch(subject.containers, resolved);
+      }
+      return admissionResponse(uid, { allowed: true, ...(patch && patch.length ? { patch } : {}), ...(warnings.length ? { warnings } : {}) });
+    }
+    if (allowed) return admissionResponse(uid, { allowed: true, ...(warnings.length ? { warnings } : {}) });
+    const byContainer = subject.containers
+      .map((c) => ({ c, v: verdicts.find((v) => v.image === c.image)! }))
+      .filter(({ v }) => !v.allowed)
+      .map(({ c, v }) => `${c.kind} ${JSON.stringify(c.name)} (${c.image}): ${v.denials.join('; ')}`);
+    const message = `Plinth denied ${subject.workload} ${subject.namespace ? `${subject.namespace}/` : ''}${subject.name ?? subject.generateName ?? ''}:\n${byContainer.join('\n')}`;
+    return admissionResponse(uid, { allowed: false, message, code: 403, ...(warnings.length ? { warnings } : {}), ...(failed.length ? { auditAnnotations: { 'plinth.dev/undecided': failed.join('; ').slice(0, 1000) } } : {}) });
+  }
+
+  async function handleImageReview(body: Buffer): Promise<unknown> {
+    const review = parseImageReviewBody(body, { maxBytes: maxBody });
+    const subject = extractImageReviewImages(review);
+    const ctx: DecideContext = { namespace: subject.namespace, labels: {}, annotations: subject.annotations, via: 'imagereview' };
+    const { verdicts } = await decideAll(subject.images, ctx);
+    const allowed = verdicts.every((v) => v.allowed);
+    const reasons = verdicts.filter((v) => !v.allowed).map((v) => `${v.image}: ${v.denials.join('; ')}`);
+    if (!allowed) {
+      const glass = decider.breakGlass(subject.annotations);
+      if (glass) {
+        log.warn({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, breakGlass: glass }, 'break-glass: denial turned into an audited allow');
+        return imageReviewResponse({ allowed: true, auditAnnotations: { 'plinth.dev/break-glass': glass, 'plinth.dev/would-deny': reasons.join('; ').slice(0, 1000) } });
+      }
+    }
+    log.info({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, allowed }, 'image review decision');
+    return imageReviewResponse(allowed ? { allowed: true } : { allowed: false, reason: reasons.join('; ') });
+  }
+
+  const server = https.createServer(
+    {
+      cert: o.cert,
+      key: o.key,
+      minVersion: 'TLSv1.2',
+      ...(o.clientCa ? { ca: o.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    (req, res) => {
+      const url = (req.url ?? '/').split('?')[0]!;
+      const endpoint = ({ '/validate': 'validate', '/mutate': 'mutate', '/imagepolicy': 'imagepolicy' } as Record<string, string>)[url];
+      if (req.method === 'GET' && url === '/healthz') return send(res, 200, 'ok');
+      if (req.method === 'GET' && url === '/readyz') return decider.ready() ? send(res, 200, 'ok') : send(res, 503, 'policy not loaded');
+      if (req.method === 'GET' && url === '/metrics') {
+        metrics.metrics().then((t) => send(res, 200, t, { 'content-type': metrics.contentType }), () => send(res, 500, 'metrics unavailable'));
+        return;
+      }
+      if (!endpoint) return send(res, 404, { error: `no such endpoint ${req.method} ${url}` });
+      if (req.method !== 'POST') return send(res, 405, { error: `${url} takes POST` }, { allow: 'POST' });
+      const end = latency.startTimer({ endpoint });
+      readBody(req, maxBody)
+        .then(async (body) => {
+          const answer = endpoint === 'imagepolicy' ? await handleImageReview(body) : await handleAdmission(body, endpoint === 'mutate');
+          const resp = answer as { response?: { allowed: boolean }; status?: { allowed: boolean } };
+          decisions.inc({ endpoint, result: (resp.response ?? resp.status)!.allowed ? 'allow' : 'deny' });
+          send(res, 200, answer);
+        })
+        .catch((e: unknown) => {
+          const bad = e instanceof PlinthError && (e.code === 'REQUEST_INVALID' || e.code === 'USAGE');
+          if (bad) badRequests.inc();
+          log.warn({ endpoint, error: describeError(e) }, bad ? 'bad request' : 'request failed');
+          if (!res.headersSent) send(res, bad ? 400 : 500, { error: describeError(e) });
+        })
+        .finally(() => end());
+    },
+  );
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 8443, o.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port, deadlineMs }, 'plinth webhook listening');
+  return {
+    url: `https://127.0.0.1:${port}`,
+    port,
+    metrics,
+    clearCache: () => cache.clear(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections?.();
+      }),
+  };
+}
