@@ -38,3 +38,4 @@ export { pushDb, pullDb } from './vuln/oci.js';
 export { scan, type ScanResult, type ScanVulnerability } from './vuln/scan.js';
 export { sarif, cycloneDxVulns } from './vuln/report.js';
 export { cvss3BaseScore, type Severity } from './vuln/severity.js';
+export * from './policy/index.js';

@@ -11,6 +11,7 @@ import { runDemo } from './demo.js';
 import { registerProvenance } from './provenance.js';
 import { registerSbom } from './sbom.js';
 import { registerScan } from './scan.js';
+import { registerCheck } from './check.js';
 
 /** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
 
@@ -270,6 +271,7 @@ export function buildProgram(): Command {
 
   registerSbom(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
   registerScan(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
+  registerCheck(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
 
   program
     .command('demo')

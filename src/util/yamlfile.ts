@@ -11,7 +11,7 @@ export function parseYamlFile<T>(text: string, schema: z.ZodType<T>, file: strin
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
+    const pos = e.linePos?.[0] ?? (e.pos ? lc.linePos(e.pos[0]) : undefined);
     throw new PlinthError('USAGE', `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
@@ -40,4 +40,15 @@ function positionOf(doc: Document, lc: LineCounter, path: Array<string | number>
   }
   const off = last?.range?.[0];
   return off === undefined ? undefined : lc.linePos(off);
+}
+
+/**
+ * Positions in a YAML text by field path, for checks made after schema validation (duplicate
+ * names, bad patterns…): `locate(['spec', 'rules', 2, 'name'])` → `{ line, col }` of the deepest
+ * node along the path that exists.
+ */
+export function yamlLocator(text: string): (path: Array<string | number>) => { line: number; col: number } | undefined {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  return (path) => positionOf(doc, lc, path);
 }
