@@ -55,6 +55,8 @@ export interface Decider {
   failureMode(): 'closed' | 'open';
   /** ImageReview: annotations that turn denials into audited allows, when the policy allows it. */
   breakGlass(annotations: Record<string, string>): string | undefined;
+  /** The part of the context a decision depends on (cache key); default: all of it. */
+  cacheContext?(ctx: DecideContext): string;
 }
 
 export interface ServerOptions {
@@ -66,8 +68,10 @@ export interface ServerOptions {
   host?: string;
   /** Budget for all work of one request; keep it below the webhook's timeoutSeconds. */
   deadlineMs?: number;
-  /** How long decisions are cached (by image, policy version and context). */
+  /** How long decisions for digest references are cached (by digest, policy version and context). */
   decisionTtlMs?: number;
+  /** How long decisions for tag references are cached (a tag can move; keep it short). */
+  tagTtlMs?: number;
   maxCacheEntries?: number;
   maxBodyBytes?: number;
   logger?: Logger;
@@ -88,9 +92,9 @@ class TtlCache<V> {
     this.m.set(k, e);
     return e.v;
   }
-  set(k: string, v: V): void {
+  set(k: string, v: V, ttl = this.ttl): void {
     if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
-    this.m.set(k, { v, exp: Date.now() + this.ttl });
+    this.m.set(k, { v, exp: Date.now() + ttl });
   }
   clear(): void {
     this.m.clear();
@@ -143,7 +147,8 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
   const log = o.logger ?? pino({ base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
   const deadlineMs = o.deadlineMs ?? 8000;
   const maxBody = o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
-  const cache = new TtlCache<ImageVerdict>(o.decisionTtlMs ?? 60_000, o.maxCacheEntries ?? 10_000);
+  const cache = new TtlCache<ImageVerdict>(o.decisionTtlMs ?? 10 * 60_000, o.maxCacheEntries ?? 10_000);
+  const tagTtl = o.tagTtlMs ?? 30_000;
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'plinth_' });
@@ -162,7 +167,7 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
     try {
       const verdicts = await Promise.all(
         images.map(async (image) => {
-          const key = `${decider.version()}\u0000${image}\u0000${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${ctx.via}`;
+          const key = `${decider.version()}\u0000${image}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}`;
           const hit = cache.get(key);
           if (hit) {
             cacheHits.inc({ result: 'hit' });
@@ -175,7 +180,7 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
               new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new PlinthError('TIMEOUT', `no decision for ${image} within ${deadlineMs} ms`)), { once: true })),
             ]);
             for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
-            if (v.cacheable !== false) cache.set(key, v);
+            if (v.cacheable !== false) cache.set(key, v, image.includes('@') ? undefined : tagTtl);
             return v;
           } catch (e) {
             const reason = e instanceof PlinthError && e.code === 'TIMEOUT' ? 'deadline' : 'error';

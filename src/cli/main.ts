@@ -12,6 +12,7 @@ import { registerProvenance } from './provenance.js';
 import { registerSbom } from './sbom.js';
 import { registerScan } from './scan.js';
 import { registerCheck } from './check.js';
+import { registerServe } from './serve.js';
 
 /** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
 
@@ -272,6 +273,7 @@ export function buildProgram(): Command {
   registerSbom(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
   registerScan(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
   registerCheck(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
+  registerServe(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
 
   program
     .command('demo')

@@ -1,0 +1,159 @@
+import { watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { describeError } from '../util/errors.js';
+import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
+import { gatherFacts } from '../policy/facts.js';
+import { evaluate } from '../policy/evaluate.js';
+import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
+import type { OpenOptions } from '../source/open.js';
+import type { VulnStore } from '../vuln/store.js';
+import type { DecideContext, Decider, ImageVerdict } from './server.js';
+
+/**
+ * The webhook's Decider: Plinth's policy file and catalog, reloaded when they change (ConfigMap
+ * updates swap a symlink in the mounted directory, so the directories are watched), and the
+ * optional vulnerability database. A reload that fails keeps the last good policy and is logged.
+ */
+export interface PolicyDeciderOptions {
+  policyFile: string;
+  catalogFile?: string;
+  dbPath?: string;
+  registryOptions?: OpenOptions;
+  logger?: Logger;
+  /** Called after a successful reload (the server drops its cache). */
+  onReload?: () => void;
+}
+
+export class PolicyDecider implements Decider {
+  private loaded: LoadedPolicy | undefined;
+  private catalog: Catalog = emptyCatalog();
+  private catalogVersion = '';
+  private store: VulnStore | undefined;
+  private watchers: FSWatcher[] = [];
+  private reloadTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly o: PolicyDeciderOptions) {}
+
+  static async create(o: PolicyDeciderOptions): Promise<PolicyDecider> {
+    const d = new PolicyDecider(o);
+    await d.reload(true);
+    if (o.dbPath) {
+      const { openStore } = await import('../vuln/store.js');
+      d.store = openStore(o.dbPath, { readonly: true });
+    }
+    d.watch();
+    return d;
+  }
+
+  /** Load policy and catalog; on first load errors are fatal, later they keep the last good state. */
+  async reload(first = false): Promise<boolean> {
+    try {
+      const loaded = await loadPolicy(this.o.policyFile);
+      const catalog = this.o.catalogFile ? await loadCatalog(this.o.catalogFile, { mustExist: true }) : emptyCatalog();
+      const changed = !this.loaded || loaded.version !== this.loaded.version || JSON.stringify(catalog) !== this.catalogVersion;
+      this.loaded = loaded;
+      this.catalog = catalog;
+      this.catalogVersion = JSON.stringify(catalog);
+      for (const w of loaded.warnings) this.o.logger?.warn({ policy: loaded.file }, w);
+      if (changed && !first) {
+        this.o.logger?.info({ policy: loaded.file, version: loaded.version, bases: catalog.bases.length }, 'policy reloaded');
+        this.o.onReload?.();
+      }
+      return true;
+    } catch (e) {
+      if (first) throw e;
+      this.o.logger?.error({ error: describeError(e) }, 'policy or catalog reload failed; keeping the previous one');
+      return false;
+    }
+  }
+
+  private watch(): void {
+    const dirs = new Set([path.dirname(path.resolve(this.o.policyFile)), ...(this.o.catalogFile ? [path.dirname(path.resolve(this.o.catalogFile))] : [])]);
+    for (const dir of dirs) {
+      try {
+        const w = watch(dir, { persistent: false }, () => {
+          clearTimeout(this.reloadTimer);
+          this.reloadTimer = setTimeout(() => void this.reload(), 200);
+        });
+        w.on('error', () => {});
+        this.watchers.push(w);
+      } catch (e) {
+        this.o.logger?.warn({ dir, error: describeError(e) }, 'cannot watch for policy changes');
+      }
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.reloadTimer);
+    for (const w of this.watchers) w.close();
+    this.store?.close();
+  }
+
+  version(): string {
+    return `${this.loaded?.version ?? ''}|${hash(this.catalogVersion)}`;
+  }
+
+  ready(): boolean {
+    return this.loaded !== undefined;
+  }
+
+  pinDigests(): boolean {
+    return this.loaded?.policy.spec.pinDigests === true;
+  }
+
+  failureMode(): 'closed' | 'open' {
+    return this.loaded?.policy.spec.failurePolicy === 'open' ? 'open' : 'closed';
+  }
+
+  /** Only what the policy looks at: the namespace, the label keys its rules select on, the break-glass annotation. */
+  cacheContext(ctx: DecideContext): string {
+    const spec = this.loaded?.policy.spec;
+    const keys = new Set<string>();
+    for (const r of spec?.rules ?? []) {
+      for (const k of Object.keys(r.match?.labels ?? {})) keys.add(k);
+      for (const k of Object.keys(r.match?.excludeLabels ?? {})) keys.add(k);
+    }
+    const labels = [...keys].sort().map((k) => `${k}=${ctx.labels[k] ?? ''}`).join(',');
+    const bg = spec?.breakGlass ? (ctx.annotations[spec.breakGlass.annotation] ?? '') : '';
+    return `${ctx.namespace}\u0000${labels}\u0000${bg}`;
+  }
+
+  breakGlass(): string | undefined {
+    // evaluate() applies the policy's break-glass annotation itself (enforce → audit).
+    return undefined;
+  }
+
+  async decide(image: string, ctx: DecideContext, signal: AbortSignal): Promise<ImageVerdict> {
+    const loaded = this.loaded!;
+    const policy = loaded.policy;
+    const now = Date.now();
+    const context = { namespace: ctx.namespace, labels: ctx.labels, annotations: ctx.annotations, pinning: policy.spec.pinDigests === true };
+    const facts = await gatherFacts(image, {
+      policy,
+      context,
+      catalog: this.catalog,
+      ...(this.store ? { db: this.store } : {}),
+      ...(this.o.registryOptions ? { registryOptions: this.o.registryOptions } : {}),
+      resolveDigest: policy.spec.pinDigests === true,
+      deadline: signal,
+      now,
+    });
+    const d = evaluate(policy, facts, context, now);
+    return {
+      image,
+      allowed: d.allowed,
+      denials: d.denials,
+      warnings: d.warnings,
+      digest: d.digest,
+      results: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
+      cacheable: facts.errors.length === 0,
+    };
+  }
+}
+
+function hash(s: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(16);
+}

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { PlinthError } from '../util/errors.js';
+import type { CliHelpers } from './provenance.js';
+
+/** `plinth serve` (the admission webhook) and `plinth certs` (its CA and serving certificate). */
+export function registerServe(program: Command, h: CliHelpers): void {
+  h.addRegistryFlags(
+    program
+      .command('serve')
+      .description('run the Kubernetes admission webhook: POST /validate and /mutate (AdmissionReview v1), /imagepolicy (ImageReview), GET /healthz, /readyz, /metrics')
+      .requiredOption('--policy <file>', 'policy file (reloaded when it changes)')
+      .option('--catalog <file>', 'catalog of known bases (reloaded when it changes)')
+      .option('--db <path>', 'vulnerability database, for vulnerabilities rules')
+      .requiredOption('--tls-cert <file>', 'serving certificate (PEM)')
+      .requiredOption('--tls-key <file>', 'serving key (PEM)')
+      .option('--client-ca <file>', 'require client certificates signed by this CA (the API server\'s)')
+      .option('--port <n>', 'HTTPS port', '8443')
+      .option('--host <addr>', 'address to listen on', '0.0.0.0')
+      .option('--deadline-ms <n>', 'budget for all registry work of one request; keep it below the webhook timeoutSeconds', '8000')
+      .option('--log-level <level>', 'info, warn, error, debug', 'info'),
+  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string }) => {
+    const port = Number(o.port);
+    const deadlineMs = Number(o.deadlineMs);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new PlinthError('USAGE', `--port must be 0-65535, got "${o.port}"`);
+    if (!Number.isFinite(deadlineMs) || deadlineMs < 100 || deadlineMs > 29_000) throw new PlinthError('USAGE', `--deadline-ms must be between 100 and 29000 (webhook timeouts are at most 30 s), got "${o.deadlineMs}"`);
+    const read = async (f: string, what: string) => {
+      try {
+        return await readFile(f);
+      } catch (e) {
+        throw new PlinthError('IO', `cannot read ${what} ${f}: ${(e as Error).message}`);
+      }
+    };
+    const [cert, key, clientCa] = await Promise.all([read(o.tlsCert, 'TLS certificate'), read(o.tlsKey, 'TLS key'), o.clientCa ? read(o.clientCa, 'client CA') : Promise.resolve(undefined)]);
+    const { default: pino } = await import('pino');
+    const logger = pino({ level: o.logLevel, base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
+    const { PolicyDecider } = await import('../admission/policydecider.js');
+    const { startServer } = await import('../admission/server.js');
+    let clear: () => void = () => {};
+    const decider = await PolicyDecider.create({
+      policyFile: o.policy,
+      ...(o.catalog ? { catalogFile: o.catalog } : {}),
+      ...(o.db ? { dbPath: o.db } : {}),
+      registryOptions: await h.openOptions(o),
+      logger,
+      onReload: () => clear(),
+    });
+    const server = await startServer(decider, { cert, key, ...(clientCa ? { clientCa } : {}), port, host: o.host, deadlineMs, logger });
+    clear = server.clearCache;
+    h.out(`plinth webhook listening on https://${o.host}:${server.port}`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    logger.info('shutting down');
+    await server.close();
+    decider.close();
+  });
+
+  program
+    .command('certs')
+    .description('create a CA and a serving certificate for the webhook Service, and print the caBundle for the webhook configurations')
+    .requiredOption('--service <name>', 'the webhook Service name, e.g. plinth')
+    .requiredOption('--namespace <ns>', 'its namespace, e.g. plinth-system')
+    .requiredOption('--dir <dir>', 'where to write ca.crt, ca.key, tls.crt, tls.key')
+    .option('--dns-name <name...>', 'extra DNS names')
+    .option('--ip <addr...>', 'extra IP addresses')
+    .option('--days <n>', 'validity in days', '365')
+    .option('--format <format>', 'text or json', 'text')
+    .action(async (o: { service: string; namespace: string; dir: string; dnsName?: string[]; ip?: string[]; days: string; format: string }) => {
+      const { createCertificates } = await import('../admission/certs.js');
+      const c = await createCertificates({ service: o.service, namespace: o.namespace, dir: o.dir, days: Number(o.days), ...(o.dnsName ? { dnsNames: o.dnsName } : {}), ...(o.ip ? { ipAddresses: o.ip } : {}) });
+      if (o.format === 'json') h.out(JSON.stringify({ caBundle: c.caBundle, dnsNames: c.dnsNames, notAfter: c.notAfter, files: c.files }, null, 2));
+      else {
+        h.out(`wrote ${Object.values(c.files).join(', ')}`);
+        h.out(`serving certificate for ${c.dnsNames.join(', ')} until ${c.notAfter}`);
+        h.out(`kubectl -n ${o.namespace} create secret tls ${o.service}-tls --cert=${c.files.cert} --key=${c.files.key}`);
+        h.out(`caBundle: ${c.caBundle}`);
+      }
+    });
+}
