@@ -5,6 +5,7 @@ import { describeError } from '../util/errors.js';
 import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
 import { gatherFacts } from '../policy/facts.js';
 import { evaluate } from '../policy/evaluate.js';
+import { ruleKind } from '../policy/schema.js';
 import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
 import type { OpenOptions } from '../source/open.js';
 import type { VulnStore } from '../vuln/store.js';
@@ -129,6 +130,27 @@ export class PolicyDecider implements Decider {
     const policy = loaded.policy;
     const now = Date.now();
     const context = { namespace: ctx.namespace, labels: ctx.labels, annotations: ctx.annotations, pinning: policy.spec.pinDigests === true };
+    // First the rules that need nothing from a registry (where the image may come from, how it is
+    // referenced): an image they deny is never fetched — the webhook does not contact registries
+    // a pod spec names unless the policy allows them.
+    const offline = policy.spec.rules.filter((r) => r.mode === 'enforce' && (ruleKind(r) === 'allowedRegistries' || (ruleKind(r) === 'imageReferences' && !policy.spec.pinDigests)));
+    if (offline.length) {
+      const pre = { ...policy, spec: { ...policy.spec, rules: offline } };
+      const preFacts = await gatherFacts(image, { policy: pre, context, catalog: this.catalog, now });
+      const preDecision = evaluate(pre, preFacts, context, now);
+      if (!preDecision.allowed) {
+        return {
+          image,
+          allowed: false,
+          denials: preDecision.denials,
+          warnings: preDecision.warnings,
+          digest: null,
+          results: preDecision.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
+          failures: preDecision.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
+          cacheable: true,
+        };
+      }
+    }
     const facts = await gatherFacts(image, {
       policy,
       context,
@@ -147,6 +169,7 @@ export class PolicyDecider implements Decider {
       warnings: d.warnings,
       digest: d.digest,
       results: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
+      failures: d.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
       cacheable: facts.errors.length === 0,
     };
   }

@@ -42,6 +42,8 @@ export interface ImageVerdict {
   digest?: string | null;
   /** Per-rule outcomes (for metrics). */
   results?: Array<{ rule: string; outcome: string; mode: string }>;
+  /** Enforce failures, structured, so one denial message can group them by rule. */
+  failures?: Array<{ rule: string; message: string; reason: string }>;
   /** Whether the verdict may be cached (false e.g. when a registry lookup failed). */
   cacheable?: boolean;
 }
@@ -225,12 +227,24 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       return admissionResponse(uid, { allowed: true, ...(patch && patch.length ? { patch } : {}), ...(warnings.length ? { warnings } : {}) });
     }
     if (allowed) return admissionResponse(uid, { allowed: true, ...(warnings.length ? { warnings } : {}) });
-    const byContainer = subject.containers
-      .map((c) => ({ c, v: verdicts.find((v) => v.image === c.image)! }))
-      .filter(({ v }) => !v.allowed)
-      .map(({ c, v }) => `${c.kind} ${JSON.stringify(c.name)} (${c.image}): ${v.denials.join('; ')}`);
-    const message = `Plinth denied ${subject.workload} ${subject.namespace ? `${subject.namespace}/` : ''}${subject.name ?? subject.generateName ?? ''}:\n${byContainer.join('\n')}`;
-    return admissionResponse(uid, { allowed: false, message, code: 403, ...(warnings.length ? { warnings } : {}), ...(failed.length ? { auditAnnotations: { 'plinth.dev/undecided': failed.join('; ').slice(0, 1000) } } : {}) });
+    // Kyverno-style: each failing rule once, with its message, then the containers it failed for.
+    const byRule = new Map<string, { message: string; lines: string[] }>();
+    const other: string[] = [];
+    for (const c of subject.containers) {
+      const v = verdicts.find((x) => x.image === c.image)!;
+      if (v.allowed) continue;
+      const who = `${c.kind === 'container' ? 'container' : c.kind} ${JSON.stringify(c.name)} (${c.image})`;
+      if (v.failures?.length) {
+        for (const f of v.failures) {
+          const g = byRule.get(f.rule) ?? { message: f.message, lines: [] };
+          g.lines.push(`  - ${who}: ${f.reason}`);
+          byRule.set(f.rule, g);
+        }
+      } else other.push(`${who}: ${v.denials.join('; ')}`);
+    }
+    const parts = [...byRule].map(([rule, g]) => `[${rule}] ${g.message}\n${g.lines.join('\n')}`);
+    const message = `Plinth denied ${subject.workload} ${subject.namespace ? `${subject.namespace}/` : ''}${subject.name ?? subject.generateName ?? ''}:\n${[...parts, ...other].join('\n')}`;
+    return admissionResponse(uid, { allowed: false, message, code: 403, maxMessageBytes: 4096, ...(warnings.length ? { warnings } : {}), ...(failed.length ? { auditAnnotations: { undecided: failed.join('; ').slice(0, 1000) } } : {}) });
   }
 
   async function handleImageReview(body: Buffer): Promise<unknown> {
@@ -244,7 +258,7 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       const glass = decider.breakGlass(subject.annotations);
       if (glass) {
         log.warn({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, breakGlass: glass }, 'break-glass: denial turned into an audited allow');
-        return imageReviewResponse({ allowed: true, auditAnnotations: { 'plinth.dev/break-glass': glass, 'plinth.dev/would-deny': reasons.join('; ').slice(0, 1000) } });
+        return imageReviewResponse({ allowed: true, auditAnnotations: { 'break-glass': glass, 'would-deny': reasons.join('; ').slice(0, 1000) } });
       }
     }
     log.info({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, allowed }, 'image review decision');
@@ -278,7 +292,7 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
           send(res, 200, answer);
         })
         .catch((e: unknown) => {
-          const bad = e instanceof PlinthError && (e.code === 'REQUEST_INVALID' || e.code === 'USAGE');
+          const bad = e instanceof PlinthError && e.code === 'REQUEST_INVALID';
           if (bad) badRequests.inc();
           log.warn({ endpoint, error: describeError(e) }, bad ? 'bad request' : 'request failed');
           if (!res.headersSent) send(res, bad ? 400 : 500, { error: describeError(e) });
