@@ -96,7 +96,7 @@ function checkInvariants(objs: Obj[], o: { ns: string; name: string; caBundle: s
   // ConfigMap: policy.yaml and catalog.yaml, the catalog a valid (empty) catalog.
   assert.deepEqual(Object.keys(cm.data).sort(), ['catalog.yaml', 'policy.yaml']);
   assert.deepEqual(CatalogSchema.parse(parse(cm.data['catalog.yaml'])).bases, []);
-  assert.equal(parse(cm.data['policy.yaml']).kind, 'Policy');
+  assert.equal(parse(cm.data['policy.yaml']).kind, 'ImagePolicy');
 
   // Deployment.
   assert.equal(dep.spec.replicas, o.replicas);
@@ -137,7 +137,7 @@ function checkInvariants(objs: Obj[], o: { ns: string; name: string; caBundle: s
   assert.ok(mounts.find((m) => m.name === tls!.name)!.mountPath);
   assert.ok(c.args.includes(`--tls-cert=${mounts.find((m) => m.name === tls!.name)!.mountPath}/tls.crt`));
   assert.ok(mounts.some((m) => m.mountPath === '/tmp'));
-  assert.ok(c.args.includes(`--listen=:${https.containerPort}`));
+  assert.ok(c.args.includes(`--port=${https.containerPort}`));
 
   // Service → Deployment port.
   assert.ok(selectorMatches(svc.spec.selector, podLabels), 'the Service selects the webhook Pods');
@@ -328,4 +328,15 @@ describe('deploy/helm/plinth', () => {
     assert.equal(objs.filter((o) => o.kind === 'MutatingWebhookConfiguration').length, 0);
     assert.equal(objs.filter((o) => o.kind === 'ValidatingWebhookConfiguration').length, 1);
   });
+});
+
+test('the ConfigMap ships a policy and a catalog that plinth serve loads', async () => {
+  const { parse: parseYaml } = await import('yaml');
+  const { readFileSync } = await import('node:fs');
+  const { parsePolicy } = await import('../src/policy/load.js');
+  const { CatalogSchema } = await import('../src/provenance/catalog.js');
+  const cm = parseYaml(readFileSync(new URL('../../deploy/manifests/20-configmap.yaml', import.meta.url), 'utf8')) as { data: Record<string, string> };
+  const loaded = parsePolicy(cm.data['policy.yaml']!, 'policy.yaml');
+  assert.equal(loaded.policy.metadata.name, 'approved-bases');
+  assert.ok(CatalogSchema.safeParse(parseYaml(cm.data['catalog.yaml']!)).success);
 });
