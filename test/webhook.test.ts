@@ -259,4 +259,73 @@ ${extra}`;
     assert.equal((await call('/readyz', undefined, 'GET')).text, 'ok');
     assert.equal((await call('/validate', review('uid-r3', [`${host}/team/unapproved:1`]))).body.response.allowed, true);
   });
+
+  test('a vulnerable image is denied by a vulnerabilities rule; an unexpired exception excuses it, an expired one does not', async () => {
+    const { openStore } = await import('../src/vuln/store.js');
+    const { importPaths } = await import('../src/vuln/import.js');
+    const vulnImg = await buildImage({ platform: AMD64, layers: [...layers('approved'), [{ path: 'var/lib/dpkg/status', content: 'Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u1\n' }]] });
+    await copyImage(vulnImg.source, await openDestination(`${host}/team/vulnerable:1`));
+    const adv = path.join(work, 'adv');
+    await (await import('node:fs/promises')).mkdir(adv, { recursive: true });
+    await writeFile(path.join(adv, 'a.json'), JSON.stringify({ id: 'DEBIAN-CVE-2024-0727', modified: '2024-02-01T00:00:00Z', summary: 'openssl crash', severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }], affected: [{ package: { ecosystem: 'Debian:12', name: 'openssl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '3.0.13-1~deb12u1' }] }] }] }));
+    const dbPath = path.join(work, 'vuln.db');
+    const store = openStore(dbPath);
+    await importPaths(store, [adv]);
+    store.close();
+    const vulnPolicy = (expires: string) => policyText(false, `    - name: no-critical
+      mode: enforce
+      vulnerabilities:
+        severity: CRITICAL
+        exceptions:
+          - id: DEBIAN-CVE-2024-0727
+            images: ["127.0.0.1:*/team/excused/**"]
+            reason: not reachable (SEC-1)
+            expires: ${expires}
+`);
+    const certs = { cert: (await import('node:fs')).readFileSync(path.join(work, 'certs', 'tls.crt')), key: (await import('node:fs')).readFileSync(path.join(work, 'certs', 'tls.key')) };
+    for (const [expires, excusedAllowed] of [['2999-01-01', true], ['2000-01-01', false]] as const) {
+      const pf = path.join(work, `vpolicy-${expires}.yaml`);
+      await writeFile(pf, vulnPolicy(expires));
+      const d = await PolicyDecider.create({ policyFile: pf, catalogFile: path.join(work, 'catalog.yaml'), dbPath, logger: pino({ level: 'silent' }) });
+      const s = await startServer(d, { ...certs, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+      try {
+        const post = (imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
+          const data = JSON.stringify(review(`uid-v-${expires}`, [imgRef]));
+          const req = https.request(`${s.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c));
+            res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+          });
+          req.on('error', reject);
+          req.end(data);
+        });
+        const denied = await post(`${host}/team/vulnerable:1`);
+        assert.equal(denied.response.allowed, false);
+        assert.match(denied.response.status.message, /\[no-critical\][\s\S]*DEBIAN-CVE-2024-0727/);
+        await copyImage(vulnImg.source, await openDestination(`${host}/team/excused/app:1`));
+        const excused = await post(`${host}/team/excused/app:1`);
+        assert.equal(excused.response.allowed, excusedAllowed, JSON.stringify(excused.response));
+      } finally {
+        await s.close();
+        d.close();
+      }
+    }
+  });
+
+  test('client certificates: with --client-ca a caller without a certificate is refused at TLS', async () => {
+    const { readFileSync } = await import('node:fs');
+    const s = await startServer(decider, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), clientCa: ca, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+    try {
+      await assert.rejects(new Promise((resolve, reject) => {
+        const req = https.request(`${s.url}/healthz`, { ca, servername: 'plinth.plinth-system.svc' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', reject);
+        req.end();
+      }));
+    } finally {
+      await s.close();
+    }
+  });
 });
