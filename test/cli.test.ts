@@ -200,6 +200,43 @@ describe('plinth CLI', () => {
     assert.equal(cdx.specVersion, '1.5');
   });
 
+  test('plinth certs and plinth serve: the webhook starts, answers /readyz over HTTPS, stops on SIGTERM', async () => {
+    const certDir = path.join(work, 'certs');
+    const c = await plinth(['certs', '--service', 'plinth', '--namespace', 'plinth-system', '--dir', certDir, '--ip', '127.0.0.1', '--format', 'json']);
+    assert.equal(c.code, 0, c.stderr);
+    const info = JSON.parse(c.stdout) as { caBundle: string; dnsNames: string[] };
+    assert.ok(info.dnsNames.includes('plinth.plinth-system.svc'));
+    const ca = Buffer.from(info.caBundle, 'base64').toString();
+    const { freePort } = await import('../src/registry/local.js');
+    const port = await freePort();
+    const p = spawn(process.execPath, [bin, 'serve', '--policy', path.join(root, 'examples/policies/approved-bases.yaml'), '--tls-cert', path.join(certDir, 'tls.crt'), '--tls-key', path.join(certDir, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    try {
+      const https = await import('node:https');
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        status = await new Promise<number>((resolve) => {
+          const r = https.get(`https://127.0.0.1:${port}/readyz`, { ca, servername: 'plinth.plinth-system.svc' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          r.on('error', () => resolve(0));
+        });
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(status, 200);
+      assert.match(out, /listening on https/);
+    } finally {
+      p.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+    const bad = await plinth(['serve', '--policy', path.join(work, 'missing.yaml'), '--tls-cert', 'x', '--tls-key', 'y']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /^plinth: /);
+  });
+
   test('demo runs end to end on embedded defaults', async () => {
     const r = await plinth(['demo']);
     assert.equal(r.code, 0, r.stderr);
