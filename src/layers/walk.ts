@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { PlinthError } from '../util/errors.js';
+import { HashingStream } from '../oci/digest.js';
 import type { ImageNode } from '../source/image.js';
 import type { ImageSource } from '../source/types.js';
 import { decoder, readHead, sniffCodec, type Codec } from './decompress.js';
@@ -66,16 +65,6 @@ export function normalisePath(p: string): string {
   return out.join('/');
 }
 
-class DiffIdHasher extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  override _transform(c: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(c);
-    this.bytes += c.length;
-    cb(null, c);
-  }
-}
-
 function removeUnder(files: Map<string, LayerFile>, prefix: string, belowLayer: number): void {
   for (const k of [...files.keys()]) {
     if ((k === prefix || k.startsWith(`${prefix}/`)) && files.get(k)!.layer < belowLayer) files.delete(k);
@@ -104,7 +93,7 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
     if (declared === 'gzip' || declared === 'zstd') codec = declared;
     else codec = sniffCodec(await readHead(await source.openBlob(desc)).catch(() => Buffer.alloc(0)));
     const blob = await source.openBlob(desc);
-    const hasher = new DiffIdHasher();
+    const hasher = new HashingStream();
     const extract = tar.extract();
     let entries = 0;
     extract.on('entry', (header, stream, next) => {
@@ -170,12 +159,12 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
       if (e instanceof PlinthError && (e.code === 'DIGEST_MISMATCH' || e.code === 'SIZE_MISMATCH' || e.code === 'NETWORK' || e.code === 'TIMEOUT')) throw e;
       throw new PlinthError('ARCHIVE_INVALID', `layer ${i + 1} (${desc.digest}) is not a readable tar: ${(e as Error).message}`, { layer: i });
     }
-    const diffId = `sha256:${hasher.hash.digest('hex')}`;
+    const diffId = hasher.digest();
     const expected = opts.diffIds?.[i];
     if ((opts.verifyDiffIds ?? true) && expected && expected !== diffId) {
       throw new PlinthError('DIGEST_MISMATCH', `layer ${i + 1} (${desc.digest}) uncompresses to ${diffId}, but the image config says its diff_id is ${expected}`);
     }
-    layers.push({ digest: desc.digest, diffId, size: desc.size, entries, bytes: hasher.bytes });
+    layers.push({ digest: desc.digest, diffId, size: desc.size, entries, bytes: hasher.n });
   }
   return { files, versions, layers, findings };
 }

@@ -153,3 +153,40 @@ export class CountingStream extends Transform {
     cb(null, chunk);
   }
 }
+
+/** A pass-through that hashes what flows through it (for digests computed on the way, e.g. diff_ids). */
+export class HashingStream extends Transform {
+  readonly hash: Hash;
+  /** Bytes seen so far. */
+  n = 0;
+  constructor(algorithm = 'sha256') {
+    super();
+    this.hash = hasher(algorithm);
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.n += chunk.length;
+    cb(null, chunk);
+  }
+  /** `algorithm:hex` of everything seen (call once, after the stream ended). */
+  digest(algorithm = 'sha256'): string {
+    return `${algorithm}:${this.hash.digest('hex')}`;
+  }
+}
+
+/** A pass-through that fails with `message(max)` once more than `max` bytes went through. */
+export class LimitStream extends Transform {
+  n = 0;
+  constructor(
+    private readonly max: number,
+    private readonly message: (max: number) => string,
+    private readonly code: import('../util/errors.js').ErrorCode = 'IO',
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.n += chunk.length;
+    if (this.n > this.max) cb(new PlinthError(this.code, this.message(this.max)));
+    else cb(null, chunk);
+  }
+}

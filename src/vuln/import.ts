@@ -18,8 +18,8 @@ import { createWriteStream, readdirSync, readFileSync, realpathSync, statSync } 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { LimitStream } from '../oci/digest.js';
 import { unzipSync } from 'fflate';
 import { describeError, PlinthError } from '../util/errors.js';
 import { HttpClient } from '../registry/http.js';
@@ -441,20 +441,6 @@ export interface MirrorReport extends ImportReport {
   downloads: MirrorDownload[];
 }
 
-class CountLimit extends Transform {
-  n = 0;
-  constructor(
-    private readonly max: number,
-    private readonly what: string,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.n += chunk.length;
-    if (this.n > this.max) cb(new PlinthError('IO', `${this.what} is larger than the ${this.max}-byte limit`));
-    else cb(null, chunk);
-  }
-}
 
 /**
  * Download `<mirror>/<Base>/all.zip` for each ecosystem base named in `ecosystems` (`Debian:12`
@@ -532,7 +518,7 @@ export async function updateFromMirror(store: VulnStore, mirrorUrl: string, ecos
         throw new PlinthError('IO', `cannot download ${url}: it is ${declared} bytes, more than the ${maxBytes}-byte limit`);
       }
       const path = join(dir, `${eco.replace(/[^A-Za-z0-9._-]/g, '_')}.zip`);
-      const counter = new CountLimit(maxBytes, `download ${url}`);
+      const counter = new LimitStream(maxBytes, (m) => `download ${url} is larger than the ${m}-byte limit`);
       try {
         await pipeline(res.body, counter, createWriteStream(path));
       } catch (e) {

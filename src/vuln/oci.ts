@@ -20,10 +20,10 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } 
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { digestOf, hasher } from '../oci/digest.js';
+import { digestOf, HashingStream, LimitStream } from '../oci/digest.js';
 import { OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_EMPTY_SIZE, OCI_MANIFEST, baseMediaType, isIndexMediaType } from '../oci/mediatypes.js';
 import { parseImageReference, type ImageReference } from '../oci/reference.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
@@ -56,30 +56,6 @@ export interface PullOptions {
   maxBytes?: number;
 }
 
-class Hashing extends Transform {
-  readonly hash = hasher('sha256');
-  n = 0;
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.n += chunk.length;
-    cb(null, chunk);
-  }
-}
-
-class Limit extends Transform {
-  n = 0;
-  constructor(
-    private readonly max: number,
-    private readonly what: string,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.n += chunk.length;
-    if (this.n > this.max) cb(new PlinthError('IO', `${this.what} unpacks to more than the ${this.max}-byte limit`));
-    else cb(null, chunk);
-  }
-}
 
 function ref(input: string): ImageReference {
   return parseImageReference(input.replace(/^docker:\/\//, ''));
@@ -140,9 +116,9 @@ export async function pushDb(storePath: string, reference: string, registryOptio
     const sqliteSize = statSync(copy).size;
 
     const gz = join(work, 'vuln.db.gz');
-    const h = new Hashing();
+    const h = new HashingStream();
     await pipeline(createReadStream(copy), createGzip({ level: 9 }), h, createWriteStream(gz));
-    const layer = { digest: `sha256:${h.hash.digest('hex')}`, size: h.n };
+    const layer = { digest: h.digest(), size: h.n };
 
     const repo = r.repository;
     const pushScope = [`repository:${repo}:pull,push`];
@@ -220,7 +196,7 @@ export async function pullDb(reference: string, destPath: string, registryOption
     const layer = layers[0] as { digest: string; size: number };
     mkdirSync(dirname(dest), { recursive: true });
     const max = opts.maxBytes ?? 8 * 1024 * 1024 * 1024;
-    const limit = new Limit(max, `${reference}`);
+    const limit = new LimitStream(max, (m) => `${reference} unpacks to more than the ${m}-byte limit`);
     try {
       const blob = await client.getBlob(r.repository, layer.digest, layer.size);
       await pipeline(blob, createGunzip(), limit, createWriteStream(tmp, { mode: 0o644 }));
