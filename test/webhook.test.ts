@@ -328,4 +328,35 @@ ${extra}`;
       await s.close();
     }
   });
+
+  test('requireDigest with pinDigests: /validate denies an unpinned tag, /mutate pins it', async () => {
+    const pf = path.join(work, 'pin-policy.yaml');
+    await writeFile(pf, 'apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: pin}\nspec:\n  pinDigests: true\n  rules:\n    - name: digests\n      mode: enforce\n      imageReferences: {requireDigest: true}\n');
+    const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }) });
+    const { readFileSync } = await import('node:fs');
+    const s = await startServer(d, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+    const post = (p: string, imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
+      const req = https.request(`${s.url}${p}`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(review('uid-pin', [imgRef])));
+    });
+    try {
+      const v = await post('/validate', `${host}/team/good:1`);
+      assert.equal(v.response.allowed, false);
+      assert.match(v.response.status.message, /\[digests\]/);
+      const m = await post('/mutate', `${host}/team/good:1`);
+      assert.equal(m.response.allowed, true);
+      const ops = JSON.parse(Buffer.from(m.response.patch, 'base64').toString()) as Array<{ value: string }>;
+      assert.equal(ops[0]!.value, `${host}/team/good:1@${img.onApproved.descriptor.digest}`);
+      const pinned = await post('/validate', ops[0]!.value);
+      assert.equal(pinned.response.allowed, true);
+    } finally {
+      await s.close();
+      d.close();
+    }
+  });
 });

@@ -7,7 +7,7 @@ import { gatherFacts } from '../policy/facts.js';
 import { evaluate } from '../policy/evaluate.js';
 import { ruleKind } from '../policy/schema.js';
 import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
-import type { OpenOptions } from '../source/open.js';
+import { parseLocation, type OpenOptions } from '../source/open.js';
 import type { VulnStore } from '../vuln/store.js';
 import type { DecideContext, Decider, ImageVerdict } from './server.js';
 
@@ -129,7 +129,19 @@ export class PolicyDecider implements Decider {
     const loaded = this.loaded!;
     const policy = loaded.policy;
     const now = Date.now();
-    const context = { namespace: ctx.namespace, labels: ctx.labels, annotations: ctx.annotations, pinning: policy.spec.pinDigests === true };
+    // Only the mutating webhook pins tags; the validating webhook and ImageReview see what will run.
+    const context = { namespace: ctx.namespace, labels: ctx.labels, annotations: ctx.annotations, pinning: policy.spec.pinDigests === true && ctx.via === 'mutate' };
+    // Pod specs name registry images. Local transports (oci:, oci-archive:, docker-archive:) and
+    // docker:// are refused before anything is opened: the webhook never reads local files.
+    let loc;
+    try {
+      loc = parseLocation(image);
+    } catch (e) {
+      return { image, allowed: false, denials: [`${image} is not a valid image reference: ${describeError(e)}`], warnings: [], failures: [{ rule: 'image-reference', message: 'The image reference is not valid.', reason: describeError(e) }], cacheable: true };
+    }
+    if (loc.transport !== 'registry' || image.startsWith('docker://')) {
+      return { image, allowed: false, denials: [`${image} is not a registry image reference`], warnings: [], failures: [{ rule: 'image-reference', message: 'Pods must name registry images (registry/repository:tag or @digest).', reason: `${image} names a local ${loc.transport} transport` }], cacheable: true };
+    }
     // First the rules that need nothing from a registry (where the image may come from, how it is
     // referenced): an image they deny is never fetched — the webhook does not contact registries
     // a pod spec names unless the policy allows them.
@@ -156,7 +168,8 @@ export class PolicyDecider implements Decider {
       context,
       catalog: this.catalog,
       ...(this.store ? { db: this.store } : {}),
-      ...(this.o.registryOptions ? { registryOptions: this.o.registryOptions } : {}),
+      // Registry work stops when the request's deadline passes.
+      registryOptions: { ...(this.o.registryOptions ?? {}), signal },
       resolveDigest: policy.spec.pinDigests === true,
       deadline: signal,
       now,

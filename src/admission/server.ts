@@ -27,8 +27,8 @@ export interface DecideContext {
   namespace: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** What asked: AdmissionReview (validate/mutate) or ImageReview. */
-  via: 'admission' | 'imagereview';
+  /** What asked: the validating or mutating AdmissionReview endpoint, or ImageReview. */
+  via: 'validate' | 'mutate' | 'imagereview';
 }
 
 export interface ImageVerdict {
@@ -78,6 +78,9 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   logger?: Logger;
 }
+
+/** Distinct images one request may carry (a Pod has a handful; this bounds the work a request can cause). */
+export const MAX_IMAGES = 64;
 
 class TtlCache<V> {
   private readonly m = new Map<string, { v: V; exp: number }>();
@@ -169,7 +172,13 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
     try {
       const verdicts = await Promise.all(
         images.map(async (image) => {
-          const key = `${decider.version()}\u0000${image}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}`;
+          let key: string;
+          try {
+            key = `${decider.version()}\u0000${image}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}`;
+          } catch (e) {
+            key = `uncacheable\u0000${Math.random()}`;
+            log.error({ error: describeError(e) }, 'cache key failed');
+          }
           const hit = cache.get(key);
           if (hit) {
             cacheHits.inc({ result: 'hit' });
@@ -210,7 +219,10 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
     const subject = extractImages(review);
     const uid = review.request.uid;
     if (!subject.checked) return admissionResponse(uid, { allowed: true });
-    const ctx: DecideContext = { namespace: subject.namespace ?? '', labels: subject.labels ?? {}, annotations: subject.annotations ?? {}, via: 'admission' };
+    if (subject.images.length > MAX_IMAGES) {
+      return admissionResponse(uid, { allowed: false, code: 400, message: `Plinth denied ${subject.workload} ${subject.name ?? ''}: it names ${subject.images.length} distinct images, more than the ${MAX_IMAGES} a request may carry` });
+    }
+    const ctx: DecideContext = { namespace: subject.namespace ?? '', labels: subject.labels ?? {}, annotations: subject.annotations ?? {}, via: mutate ? 'mutate' : 'validate' };
     const { verdicts, failed } = await decideAll(subject.images, ctx);
     const denials = verdicts.flatMap((v) => v.denials.map((d) => `${d}`));
     const warnings = boundWarnings(verdicts.flatMap((v) => v.warnings));
@@ -250,6 +262,9 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
   async function handleImageReview(body: Buffer): Promise<unknown> {
     const review = parseImageReviewBody(body, { maxBytes: maxBody });
     const subject = extractImageReviewImages(review);
+    if (subject.images.length > MAX_IMAGES) {
+      return imageReviewResponse({ allowed: false, reason: `the request names ${subject.images.length} distinct images, more than the ${MAX_IMAGES} a request may carry` });
+    }
     const ctx: DecideContext = { namespace: subject.namespace, labels: {}, annotations: subject.annotations, via: 'imagereview' };
     const { verdicts } = await decideAll(subject.images, ctx);
     const allowed = verdicts.every((v) => v.allowed);

@@ -165,7 +165,8 @@ export function registerCheck(program: Command, h: CliHelpers): void {
     for (const w of loaded.warnings) process.stderr.write(`plinth: warning: ${w}\n`);
     const catalog: Catalog = await asUsage(() => loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined }));
     for (const img of images) await asUsage(() => parseLocation(img));
-    const registryOptions = await h.openOptions(o);
+    // Explicit credentials belong to the first image's registry only.
+    const registryOptions = await h.openOptions(o, images[0]);
     let db: string | undefined = o.db;
     if (db === undefined) {
       const { defaultDbPath } = await import('../vuln/store.js');

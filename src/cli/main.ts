@@ -40,8 +40,20 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-async function openOptions(f: GlobalFlags): Promise<OpenOptions> {
+/**
+ * Registry options from the flags. Explicit --username/--password belong to the registry of
+ * `image` only; every other registry the command reaches (bases, referrers) uses the config file.
+ */
+async function openOptions(f: GlobalFlags, image?: string): Promise<OpenOptions> {
   const o: OpenOptions = {};
+  if (image !== undefined && (f.username !== undefined || f.password !== undefined || f.passwordStdin)) {
+    try {
+      const loc = parseLocation(image);
+      o.credentialsFor = loc.transport === 'registry' ? loc.ref.registry : '(none)';
+    } catch {
+      o.credentialsFor = '(none)';
+    }
+  }
   if (f.insecure) o.insecure = true;
   if (f.authfile) o.authFile = f.authfile;
   if (f.username !== undefined) o.username = f.username;
@@ -139,7 +151,7 @@ export function buildProgram(): Command {
       .addOption(new Option('--platform <os/arch[/variant]|all>', 'platform to select from a multi-platform image (default: this host\'s)'))
       .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
   ).action(async (image: string, o: GlobalFlags & { platform?: string; format: string }) => {
-    const src = await openSource(image, await openOptions(o));
+    const src = await openSource(image, await openOptions(o, image));
     try {
       const r = await inspect(src, platformChoice(o.platform));
       if (o.format === 'json') out(JSON.stringify(r, null, 2));
@@ -156,7 +168,7 @@ export function buildProgram(): Command {
       .argument('<image>')
       .option('--platform <os/arch[/variant]>', 'print the manifest of this platform instead of the index'),
   ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
-    const src = await openSource(image, await openOptions(o));
+    const src = await openSource(image, await openOptions(o, image));
     try {
       const root = await resolveRoot(src);
       if (o.platform && root.kind === 'index') {
@@ -175,7 +187,7 @@ export function buildProgram(): Command {
       .argument('<image>')
       .option('--platform <os/arch[/variant]>', 'platform to select from a multi-platform image (default: this host\'s)'),
   ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
-    const src = await openSource(image, await openOptions(o));
+    const src = await openSource(image, await openOptions(o, image));
     try {
       const root = await resolveRoot(src);
       const [img] = await selectImages(src, root, platformChoice(o.platform));
@@ -192,7 +204,7 @@ export function buildProgram(): Command {
       .description('print the digest of the manifest or index an image reference names')
       .argument('<image>'),
   ).action(async (image: string, o: GlobalFlags) => {
-    const src = await openSource(image, await openOptions(o));
+    const src = await openSource(image, await openOptions(o, image));
     try {
       out((await src.resolve()).descriptor.digest);
     } finally {
@@ -216,9 +228,18 @@ export function buildProgram(): Command {
       .option('-q, --quiet', 'no progress output')
       .option('--format <format>', 'summary format: text or json', 'text'),
   ).action(async (srcName: string, dstName: string, o: GlobalFlags & { platform?: string; srcUsername?: string; srcPassword?: string; destUsername?: string; destPassword?: string; jobs: string; quiet?: boolean; format: string }) => {
-    const base = await openOptions(o);
-    const srcOpts = { ...base, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword } : {}) };
-    const dstOpts = { ...base, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword } : {}) };
+    const srcBase = await openOptions(o, srcName);
+    const dstBase = { ...srcBase, ...(await openOptions({ ...o, passwordStdin: false, ...(srcBase.password !== undefined ? { password: srcBase.password } : {}) }, dstName)) };
+    const scope = (name: string) => {
+      try {
+        const l = parseLocation(name);
+        return l.transport === 'registry' ? l.ref.registry : '(none)';
+      } catch {
+        return '(none)';
+      }
+    };
+    const srcOpts = { ...srcBase, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword, credentialsFor: scope(srcName) } : {}) };
+    const dstOpts = { ...dstBase, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword, credentialsFor: scope(dstName) } : {}) };
     const jobs = Number(o.jobs);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new PlinthError('USAGE', `--jobs must be an integer from 1 to 64, got "${o.jobs}"`);
     parseLocation(dstName);
@@ -253,7 +274,7 @@ export function buildProgram(): Command {
   ).action(async (repo: string, o: GlobalFlags & { format: string }) => {
     const loc = parseLocation(repo);
     if (loc.transport !== 'registry') throw new PlinthError('USAGE', 'tags lists a registry repository');
-    const client = new RegistryClient(loc.ref.registry, await openOptions(o));
+    const client = new RegistryClient(loc.ref.registry, await openOptions(o, repo));
     try {
       const tags = await client.listTags(loc.ref.repository);
       if (o.format === 'json') out(JSON.stringify({ repository: loc.ref.name, tags }, null, 2));
@@ -265,15 +286,15 @@ export function buildProgram(): Command {
 
   registerProvenance(program, {
     addRegistryFlags,
-    openOptions: (f) => openOptions(f as GlobalFlags),
+    openOptions: (f, image) => openOptions(f as GlobalFlags, image),
     platformChoice,
     out,
   });
 
-  registerSbom(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
-  registerScan(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
-  registerCheck(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
-  registerServe(program, { addRegistryFlags, openOptions: (f) => openOptions(f as GlobalFlags), platformChoice, out });
+  registerSbom(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
+  registerScan(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
+  registerCheck(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
+  registerServe(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
 
   program
     .command('demo')

@@ -9,7 +9,8 @@ import type { PlatformChoice } from '../source/image.js';
 
 export interface CliHelpers {
   addRegistryFlags(cmd: Command): Command;
-  openOptions(flags: Record<string, unknown>): Promise<OpenOptions>;
+  /** Registry options; explicit credentials are scoped to `image`'s registry. */
+  openOptions(flags: Record<string, unknown>, image?: string): Promise<OpenOptions>;
   platformChoice(p: string | undefined): PlatformChoice;
   out(s: string): void;
 }
@@ -77,7 +78,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'table or json', 'table'),
   ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string }) => {
     if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
-    const opts = await h.openOptions(o);
+    const opts = await h.openOptions(o, image);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
     const src = await openSource(image, opts);
     try {
@@ -134,7 +135,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
     const file = o.catalog ?? defaultCatalogPath();
     const catalog = await loadCatalog(file);
     const loc = parseLocation(image);
-    const src = await openSource(loc, await h.openOptions(o));
+    const src = await openSource(loc, await h.openOptions(o, image));
     let entries: CatalogEntry[];
     try {
       const found = await describeForCatalog(src, loc.transport === 'registry' ? loc.ref.string : undefined);

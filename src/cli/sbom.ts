@@ -21,7 +21,7 @@ export function registerSbom(program: Command, h: CliHelpers): void {
     const fmt = { cyclonedx: cycloneDx, spdx, json: plinthJson }[o.format as 'json'];
     if (!fmt) throw new PlinthError('USAGE', `--format must be cyclonedx, spdx or json, got "${o.format}"`);
     if (o.platform === 'all') throw new PlinthError('USAGE', 'an SBOM describes one image: choose one platform');
-    const src = await openSource(image, await h.openOptions(o));
+    const src = await openSource(image, await h.openOptions(o, image));
     try {
       const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
       const tty = process.stderr.isTTY === true;

@@ -43,7 +43,7 @@ export function registerScan(program: Command, h: CliHelpers): void {
     const { scan } = await import('../vuln/scan.js');
     const report = await import('../vuln/report.js');
     const db = await store(o.db, true);
-    const src = await openSource(image, await h.openOptions(o));
+    const src = await openSource(image, await h.openOptions(o, image));
     try {
       const tty = process.stderr.isTTY === true;
       const results = await scan(src, h.platformChoice(o.platform), db, {
@@ -127,7 +127,7 @@ export function registerScan(program: Command, h: CliHelpers): void {
   ).action(async (ref: string, o: Record<string, unknown> & { db?: string }) => {
     const { pushDb } = await import('../vuln/oci.js');
     const { defaultDbPath } = await import('../vuln/store.js');
-    const r = await pushDb(o.db ?? defaultDbPath(), ref, await h.openOptions(o));
+    const r = await pushDb(o.db ?? defaultDbPath(), ref, await h.openOptions(o, ref));
     h.out(JSON.stringify(r, null, 2));
   });
   h.addRegistryFlags(
@@ -138,7 +138,7 @@ export function registerScan(program: Command, h: CliHelpers): void {
   ).action(async (ref: string, o: Record<string, unknown> & { db?: string }) => {
     const { pullDb } = await import('../vuln/oci.js');
     const { defaultDbPath } = await import('../vuln/store.js');
-    const r = await pullDb(ref, o.db ?? defaultDbPath(), await h.openOptions(o));
+    const r = await pullDb(ref, o.db ?? defaultDbPath(), await h.openOptions(o, ref));
     h.out(JSON.stringify(r, null, 2));
   });
 }

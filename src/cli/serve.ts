@@ -20,6 +20,9 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--deadline-ms <n>', 'budget for all registry work of one request; keep it below the webhook timeoutSeconds', '8000')
       .option('--log-level <level>', 'info, warn, error, debug', 'info'),
   ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string }) => {
+    if (o.username !== undefined || o.password !== undefined || o.passwordStdin) {
+      throw new PlinthError('USAGE', 'the webhook reaches many registries: give credentials per registry in a Docker config file (--authfile, auths/credHelpers), not --username/--password');
+    }
     const port = Number(o.port);
     const deadlineMs = Number(o.deadlineMs);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new PlinthError('USAGE', `--port must be 0-65535, got "${o.port}"`);

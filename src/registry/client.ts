@@ -110,8 +110,8 @@ export class RegistryClient {
       await res.discard();
       if (res.status === 200) {
         this.base = `${scheme}://${this.host}`;
+        // No challenge: no credentials are sent until the registry asks for them (a 401 later).
         this.challenge = { scheme: 'none' };
-        if (this.credential?.username !== undefined) this.challenge = { scheme: 'basic' };
         return;
       }
       if (res.status === 401) {
@@ -161,11 +161,35 @@ export class RegistryClient {
   private async call(req: Omit<HttpRequest, 'url'> & { path: string; url?: string }, scopes: Scope[]): Promise<HttpResponse> {
     await this.ping();
     const url = req.url ?? `${this.base}${req.path}`;
+    const target = new URL(url);
+    const base = new URL(this.base!);
+    if (base.protocol === 'https:' && target.protocol === 'http:') {
+      throw new PlinthError('INSECURE_REFUSED', `${this.registry} sent a plain-HTTP location (${target.origin}); refusing to downgrade from HTTPS`);
+    }
+    // Credentials only ever go to the registry's own origin (upload Locations may point elsewhere).
+    const sameOrigin = target.origin === base.origin;
     for (let attempt = 0; ; attempt++) {
-      const auth = await this.authorization(scopes);
+      const auth = sameOrigin ? await this.authorization(scopes) : undefined;
       const headers = { ...(req.headers ?? {}) };
       if (auth) headers.authorization = auth;
       const res = await this.http.request({ ...req, url, headers });
+      if (res.status === 401 && attempt === 0 && sameOrigin && this.challenge.scheme === 'none') {
+        // The registry answered /v2/ anonymously but wants credentials here: take its challenge.
+        const chs = parseChallenges(res.headers['www-authenticate']);
+        const bearer = chs.find((c) => c.scheme === 'bearer');
+        if (bearer?.params.realm) {
+          await res.discard();
+          this.challenge = { scheme: 'bearer', realm: bearer.params.realm, ...(bearer.params.service ? { service: bearer.params.service } : {}) };
+          this.tokens = new TokenCache(this.http, this.credential, this.host, base.protocol === 'https:');
+          continue;
+        }
+        if (chs.some((c) => c.scheme === 'basic') && this.credential?.username !== undefined) {
+          await res.discard();
+          if (base.protocol !== 'https:' && !this.plainHttpAllowed) throw new PlinthError('INSECURE_REFUSED', `refusing to send a password to ${this.registry} over plain HTTP`);
+          this.challenge = { scheme: 'basic' };
+          continue;
+        }
+      }
       if (res.status === 401 && attempt === 0 && this.challenge.scheme === 'bearer' && this.tokens) {
         await res.discard();
         // Expired or under-scoped token: forget it and ask again (the challenge may name a wider scope).

@@ -28,6 +28,11 @@ export interface DockerConfig {
 export interface CredentialOptions {
   username?: string;
   password?: string;
+  /**
+   * The registry explicit --username/--password belong to. Other registries the same command
+   * reaches (base images, referrers) never see them; they use the config file instead.
+   */
+  credentialsFor?: string;
   /** Path of a docker config.json (or containers auth.json) to use instead of the default. */
   authFile?: string;
   /** Do not look at any config file or helper. */
@@ -69,7 +74,8 @@ function helperServerName(registry: string): string {
 }
 
 export async function resolveCredential(registry: string, opts: CredentialOptions = {}): Promise<Credential | undefined> {
-  if (opts.username !== undefined || opts.password !== undefined) {
+  const explicit = opts.username !== undefined || opts.password !== undefined;
+  if (explicit && (opts.credentialsFor === undefined || opts.credentialsFor === registry)) {
     if (!opts.username) throw new PlinthError('USAGE', 'a password was given without --username');
     if (opts.password === undefined) throw new PlinthError('USAGE', `no password given for user ${opts.username} (use --password or --password-stdin)`);
     return { username: opts.username, password: opts.password };

@@ -22,6 +22,8 @@ export interface HttpOptions {
   maxBackoffMs?: number;
   maxRedirects?: number;
   userAgent?: string;
+  /** Aborts every request of this client (a caller's deadline); retries stop too. */
+  signal?: AbortSignal;
 }
 
 export interface HttpRequest {
@@ -63,7 +65,7 @@ const DEFAULTS = {
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 export class HttpClient {
-  private readonly opts: Required<Omit<HttpOptions, 'ca' | 'insecureTls' | 'userAgent'>> & HttpOptions;
+  private readonly opts: Required<Omit<HttpOptions, "ca" | "insecureTls" | "userAgent" | "signal">> & HttpOptions;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   /** Called before each retry wait; lets callers report progress. */
@@ -81,25 +83,32 @@ export class HttpClient {
   }
 
   close(): void {
+    this.closed = true;
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
 
-  async request(req: HttpRequest): Promise<HttpResponse> {
+  private closed = false;
+
+  async request(req0: HttpRequest): Promise<HttpResponse> {
+    if (this.closed) throw new PlinthError('NETWORK', 'the registry client was closed');
+    const signal = req0.signal && this.opts.signal ? AbortSignal.any([req0.signal, this.opts.signal]) : (req0.signal ?? this.opts.signal);
+    const req: HttpRequest = { ...req0, ...(signal ? { signal } : {}) };
+    if (signal?.aborted) throw new PlinthError('TIMEOUT', `request to ${new URL(req.url).host} cancelled (deadline passed)`);
     let attempt = 0;
     for (;;) {
       let res: HttpResponse;
       try {
         res = await this.followRedirects(req);
       } catch (e) {
-        if (req.noRetry || attempt >= this.opts.retries || !isRetryableNetworkError(e) || req.signal?.aborted) throw e;
+        if (req.noRetry || attempt >= this.opts.retries || !isRetryableNetworkError(e) || req.signal?.aborted || this.closed) throw e;
         const wait = this.backoff(attempt);
         this.onRetry?.({ url: req.url, attempt: attempt + 1, waitMs: wait, reason: (e as Error).message });
         await sleep(wait, req.signal);
         attempt++;
         continue;
       }
-      if (!RETRY_STATUS.has(res.status) || req.noRetry || attempt >= this.opts.retries) return res;
+      if (!RETRY_STATUS.has(res.status) || req.noRetry || attempt >= this.opts.retries || req.signal?.aborted || this.closed) return res;
       const retryAfter = parseRetryAfter(res.headers['retry-after']);
       await res.discard();
       const wait = Math.min(retryAfter ?? this.backoff(attempt), 60_000);
@@ -158,7 +167,7 @@ export class HttpClient {
     const isHttps = u.protocol === 'https:';
     const mod = isHttps ? https : http;
     const payload = body?.();
-    if (process.env.PLINTH_DEBUG_HTTP) process.stderr.write(`http: ${method} ${url} ${JSON.stringify(headers)}\n`);
+    if (process.env.PLINTH_DEBUG_HTTP) process.stderr.write(`http: ${method} ${url} ${JSON.stringify({ ...headers, ...(headers.authorization ? { authorization: '(redacted)' } : {}) })}\n`);
     const h: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'plinth/0.1', ...headers };
     if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
       h['content-length'] = String(Buffer.byteLength(payload));
@@ -236,7 +245,8 @@ function wrapResponse(res: http.IncomingMessage, url: string): HttpResponse {
       if (res.destroyed || res.readableEnded) return;
       // Small bodies are drained so the connection goes back to the pool; large ones are cut off.
       const len = Number(res.headers['content-length'] ?? NaN);
-      if (Number.isFinite(len) && len > 1 << 20) {
+      if (!Number.isFinite(len) || len > 64 * 1024) {
+        // Unknown or large: not worth keeping the connection for (and an endless body never ends).
         res.destroy();
         return;
       }

@@ -94,18 +94,23 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
     await copyBlobs([img.manifest.config, ...(img.manifest.layers ?? [])]);
   };
 
-  const copyTree = async (node: Node): Promise<void> => {
+  const visited = new Set<string>();
+  const copyTree = async (node: Node, depth = 0): Promise<void> => {
     if (node.kind === 'image') {
       await copyImageNode(node);
       return;
     }
+    if (depth >= 3) throw new PlinthError('MANIFEST_INVALID', `${src.description}: indexes nested more than 3 deep`);
     for (const d of node.index.manifests) {
+      if (visited.has(d.digest)) continue;
+      visited.add(d.digest);
+      if (visited.size > 1000) throw new PlinthError('MANIFEST_INVALID', `${src.description}: more than 1000 manifests under one index`);
       if (dst.hasManifest && (await dst.hasManifest(d))) {
         // Already there (e.g. a re-run): its blobs are there too, as registries only accept a manifest whose blobs exist.
         if (dst.transport === 'registry') continue;
       }
       const c = await child(src, d);
-      await copyTree(c);
+      await copyTree(c, depth + 1);
       await dst.putManifest(c.descriptor, c.bytes);
       result.manifests++;
       emit({ type: 'manifest', digest: c.descriptor.digest, mediaType: c.descriptor.mediaType });

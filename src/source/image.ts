@@ -56,16 +56,25 @@ export async function child(source: ImageSource, desc: Descriptor): Promise<Node
  * The images a command works on: for an index, the entry matching the platform (default: the
  * host's), or every platform with 'all'; a single image is returned as is.
  */
-export async function selectImages(source: ImageSource, root: Node, choice: PlatformChoice): Promise<ImageNode[]> {
+/** Bounds on nested indexes: a hostile index must not fan out into millions of fetches. */
+export const MAX_INDEX_DEPTH = 3;
+export const MAX_MANIFESTS = 1000;
+
+export async function selectImages(source: ImageSource, root: Node, choice: PlatformChoice, depth = 0, seen: Set<string> = new Set()): Promise<ImageNode[]> {
   if (root.kind === 'image') return [root];
+  if (depth >= MAX_INDEX_DEPTH) throw new PlinthError('MANIFEST_INVALID', `${source.description}: indexes nested more than ${MAX_INDEX_DEPTH} deep`);
+  seen.add(root.descriptor.digest);
   const entries = root.index.manifests;
+  if (entries.length > MAX_MANIFESTS) throw new PlinthError('MANIFEST_INVALID', `${source.description}: an index with ${entries.length} entries (more than ${MAX_MANIFESTS})`);
   if (choice === 'all') {
     const out: ImageNode[] = [];
     for (const d of entries) {
-      if (!isPlatformEntry(d)) continue;
+      if (!isPlatformEntry(d) || seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      if (seen.size > MAX_MANIFESTS) throw new PlinthError('MANIFEST_INVALID', `${source.description}: more than ${MAX_MANIFESTS} manifests under one index`);
       const n = await child(source, d);
       if (n.kind === 'image') out.push(n);
-      else out.push(...(await selectImages(source, n, 'all')));
+      else out.push(...(await selectImages(source, n, 'all', depth + 1, seen)));
     }
     return out;
   }
@@ -74,9 +83,10 @@ export async function selectImages(source: ImageSource, root: Node, choice: Plat
   if (!match) {
     // A nested index without platforms (rare) is searched too.
     for (const d of entries) {
-      if (/index|list/.test(d.mediaType) && !d.platform) {
+      if (/index|list/.test(d.mediaType) && !d.platform && !seen.has(d.digest)) {
+        seen.add(d.digest);
         const n = await child(source, d);
-        const found = await selectImages(source, n, want).catch(() => []);
+        const found = await selectImages(source, n, want, depth + 1, seen).catch(() => []);
         if (found.length) return found;
       }
     }
@@ -84,7 +94,7 @@ export async function selectImages(source: ImageSource, root: Node, choice: Plat
     throw new PlinthError('PLATFORM_NOT_FOUND', `no image for platform ${formatPlatform(want)} in ${source.description} (it has: ${have || 'none'}); choose one with --platform`);
   }
   const n = await child(source, match);
-  if (n.kind !== 'image') return selectImages(source, n, want);
+  if (n.kind !== 'image') return selectImages(source, n, want, depth + 1, seen);
   return [n];
 }
 

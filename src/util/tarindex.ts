@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { PlinthError } from './errors.js';
 
 /**
@@ -102,9 +102,14 @@ async function indexTar(fh: FileHandle, file: string, what: string): Promise<Map
       throw new PlinthError('ARCHIVE_INVALID', entries === 0 ? `${file} is not a tar archive (${what})` : `${file} is corrupt: bad tar header checksum at byte ${pos}`);
     }
     entries++;
-    const size = parseOctal(header, 124, 12);
+    let size = parseOctal(header, 124, 12);
     if (!Number.isFinite(size) || size < 0) throw new PlinthError('ARCHIVE_INVALID', `${file} is corrupt: bad size field in tar header at byte ${pos}`);
     const type = String.fromCharCode(header[156] || 48);
+    // A pax size record (members of 8 GiB and more) overrides the ustar field, for the data too.
+    if (pax.size !== undefined && type !== 'x' && type !== 'g' && type !== 'L') {
+      if (!/^\d{1,15}$/.test(pax.size)) throw new PlinthError('ARCHIVE_INVALID', `${file} is corrupt: invalid pax size "${pax.size.slice(0, 20)}" at byte ${pos}`);
+      size = Number(pax.size);
+    }
     const dataStart = pos + BLOCK;
     const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
     if (dataStart + size > fileSize) {
@@ -129,7 +134,7 @@ async function indexTar(fh: FileHandle, file: string, what: string): Promise<Map
       const prefix = magic.startsWith('ustar') ? cstr(header, 345, 155) : '';
       name = prefix ? `${prefix}/${cstr(header, 0, 100)}` : cstr(header, 0, 100);
     }
-    const realSize = pax.size !== undefined ? Number(pax.size) : size;
+    const realSize = size;
     longName = undefined;
     pax = {};
     if (type === '0' || type === '\0' || type === '7') {
@@ -186,7 +191,7 @@ export async function openTar(file: string, what: string): Promise<TarFile> {
   const openMember = (name: string): Readable => {
     const m = members.get(normaliseMemberName(name));
     if (!m) throw new PlinthError('ARCHIVE_INVALID', `${file} has no member "${name}"`);
-    if (m.size === 0) return createReadStream(real, { start: 1, end: 0 });
+    if (m.size === 0) return Readable.from([]);
     return createReadStream(real, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 });
   };
   return {
