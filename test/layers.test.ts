@@ -99,6 +99,14 @@ describe('layer walk', () => {
     assert.match(r.findings[0]!.message, /more than the 1000-byte limit/);
   });
 
+  test('what the walk keeps in memory is bounded across files and layers', async () => {
+    const raw = await makeLayerTar(Array.from({ length: 8 }, (_, i) => ({ path: `var/lib/dpkg/status.d/p${i}`, content: 'x'.repeat(4000) })));
+    const { src, img } = imageOf([gzipSync(raw)], [digestOf(raw)]);
+    await assert.rejects(walkLayers(src, img, [wanted], { maxTotalSize: 10_000 }), (e: unknown) => e instanceof PlinthError && /add up to more than 10000 bytes/.test(e.message));
+    const ok = await walkLayers(src, img, [wanted], { maxTotalSize: 100_000 });
+    assert.equal(ok.files.size, 8);
+  });
+
   test('paths are normalised and cannot climb out', () => {
     assert.equal(normalisePath('./etc/../../etc/passwd'), 'etc/passwd');
     assert.equal(normalisePath('/var//lib/./dpkg/'), 'var/lib/dpkg');

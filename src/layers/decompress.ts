@@ -3,21 +3,37 @@ import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { PlinthError } from '../util/errors.js';
 
-/** A streaming zstd decoder (Node 20's zlib has none): fzstd, pure JS. */
+/**
+ * A streaming zstd decoder (Node 20's zlib has none): fzstd, pure JS. fzstd decodes whatever it
+ * is given at once, and a few bytes of RLE blocks can expand to megabytes, so input is fed in
+ * small slices and the decoder waits whenever the reader is behind (a zstd bomb cannot fill memory).
+ */
 class ZstdDecompress extends Transform {
   private readonly d: Decompress;
+  private full = false;
+  private waiting: (() => void) | undefined;
+  private static readonly SLICE = 1024;
   constructor() {
-    super();
+    super({ readableHighWaterMark: 1 << 20 });
     this.d = new Decompress((chunk) => {
-      this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if (!this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) this.full = true;
     });
   }
+  override _read(size: number): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    this.full = false;
+    w?.();
+    super._read(size);
+  }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.d.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      cb();
-    } catch (e) {
-      cb(new PlinthError('ARCHIVE_INVALID', `corrupt zstd data: ${(e as Error).message}`));
+    void this.feed(chunk).then(() => cb(), (e: unknown) => cb(new PlinthError('ARCHIVE_INVALID', `corrupt zstd data: ${(e as Error).message}`)));
+  }
+  private async feed(chunk: Buffer): Promise<void> {
+    for (let off = 0; off < chunk.length; off += ZstdDecompress.SLICE) {
+      const end = Math.min(off + ZstdDecompress.SLICE, chunk.length);
+      this.d.push(new Uint8Array(chunk.buffer, chunk.byteOffset + off, end - off));
+      if (this.full) await new Promise<void>((resolve) => (this.waiting = resolve));
     }
   }
   override _flush(cb: TransformCallback): void {

@@ -46,6 +46,8 @@ export interface WalkResult {
 export interface WalkOptions {
   /** Largest wanted file kept (bigger ones become findings). Default 256 MiB. */
   maxFileSize?: number;
+  /** All kept files together, every version (a hostile image cannot fill memory). Default 768 MiB. */
+  maxTotalSize?: number;
   /** Check each layer's uncompressed digest against the config's diff_id (default true). */
   verifyDiffIds?: boolean;
   diffIds?: string[];
@@ -73,6 +75,8 @@ function removeUnder(files: Map<string, LayerFile>, prefix: string, belowLayer: 
 
 export async function walkLayers(source: ImageSource, image: ImageNode, analyzers: Analyzer[], opts: WalkOptions = {}): Promise<WalkResult> {
   const maxFile = opts.maxFileSize ?? 256 * 1024 * 1024;
+  const maxTotal = opts.maxTotalSize ?? 768 * 1024 * 1024;
+  let kept = 0;
   const files = new Map<string, LayerFile>();
   const versions = new Map<string, LayerFile[]>();
   const findings: WalkFinding[] = [];
@@ -136,6 +140,10 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
         return;
       }
       const size = header.size ?? 0;
+      if (kept + size > maxTotal) {
+        extract.destroy(new PlinthError('ARCHIVE_INVALID', `the files Plinth reads from this image (package databases, OS release) add up to more than ${maxTotal} bytes; refusing to hold more`));
+        return;
+      }
       if (size > maxFile) {
         findings.push({ layer: i, path, message: `${path} is ${size} bytes, more than the ${maxFile}-byte limit; not read` });
         stream.resume();
@@ -144,6 +152,7 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
       }
       const chunks: Buffer[] = [];
       stream.on("data", (c: unknown) => chunks.push(c as Buffer));
+      kept += size;
       stream.on('end', () => {
         const f: LayerFile = { path, content: Buffer.concat(chunks), layer: i };
         files.set(path, f);

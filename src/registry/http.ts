@@ -190,9 +190,19 @@ export class HttpClient {
           resolve(wrapResponse(res, url));
         },
       );
-      const headerTimer = setTimeout(() => {
-        r.destroy(new PlinthError('TIMEOUT', `${u.host} did not answer ${method} ${u.pathname} within ${Math.round(this.opts.timeoutMs / 1000)} s`));
-      }, this.opts.timeoutMs);
+      // The answer is awaited from when the request body has been sent (an upload may take long);
+      // while it is being sent, only silence on the socket counts.
+      let headerTimer: NodeJS.Timeout | undefined;
+      const startHeaderTimer = () => {
+        headerTimer = setTimeout(() => {
+          r.destroy(new PlinthError('TIMEOUT', `${u.host} did not answer ${method} ${u.pathname} within ${Math.round(this.opts.timeoutMs / 1000)} s`));
+        }, this.opts.timeoutMs);
+      };
+      const streaming = payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload);
+      if (streaming) {
+        r.setTimeout(this.opts.timeoutMs, () => r.destroy(new PlinthError('TIMEOUT', `no progress sending ${method} ${u.pathname} to ${u.host} for ${Math.round(this.opts.timeoutMs / 1000)} s`)));
+        r.once('finish', startHeaderTimer);
+      } else startHeaderTimer();
       r.on('error', (e) => {
         clearTimeout(headerTimer);
         reject(e instanceof PlinthError ? e : networkError(e, u));

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { PlinthError } from './errors.js';
+import { LimitStream } from '../oci/digest.js';
 
 /**
  * Random access to the members of a tar file (docker-archive, oci-archive): one pass over the
@@ -173,9 +174,11 @@ export async function openTar(file: string, what: string): Promise<TarFile> {
     tmpDir = await mkdtemp(path.join(os.tmpdir(), 'plinth-archive-'));
     real = path.join(tmpDir, 'archive.tar');
     try {
-      await pipeline(createReadStream(file), createGunzip(), createWriteStream(real));
+      const max = Number(process.env.PLINTH_MAX_ARCHIVE_BYTES ?? 64 * 1024 ** 3);
+      await pipeline(createReadStream(file), createGunzip(), new LimitStream(max, (m) => `${file} decompresses to more than ${m} bytes (set PLINTH_MAX_ARCHIVE_BYTES to allow more)`, 'ARCHIVE_INVALID'), createWriteStream(real));
     } catch (e) {
       await rm(tmpDir, { recursive: true, force: true });
+      if (e instanceof PlinthError) throw e;
       throw new PlinthError('ARCHIVE_INVALID', `${file} is a corrupt or truncated gzip file: ${(e as Error).message}`);
     }
   }
