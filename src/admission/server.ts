@@ -128,11 +128,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     }
     const chunks: Buffer[] = [];
     let n = 0;
+    let over = false;
     req.on('data', (c: Buffer) => {
       n += c.length;
       if (n > limit) {
-        reject(new PlinthError('REQUEST_INVALID', `request body is more than the ${limit}-byte limit`));
-        req.destroy();
+        // Answer 400 (the body is drained, not kept); a sender that goes on far past the limit is cut off.
+        if (!over) {
+          over = true;
+          chunks.length = 0;
+          reject(new PlinthError('REQUEST_INVALID', `request body is more than the ${limit}-byte limit`));
+        }
+        if (n > 4 * limit) req.destroy();
         return;
       }
       chunks.push(c);

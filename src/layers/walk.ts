@@ -121,10 +121,11 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
         stream.on('end', next);
         return;
       }
-      // A directory or file replacing something lower down hides what was there.
-      if (header.type === 'file' || header.type === 'symlink' || header.type === 'link' || header.type === 'directory') {
-        if (files.has(path) && files.get(path)!.layer < i && header.type === 'directory') files.delete(path);
-      }
+      // Something replacing what a lower layer had: a directory over a file hides the file; a file
+      // or link over a directory hides the whole directory.
+      if (header.type === 'directory') {
+        if (files.has(path) && files.get(path)!.layer < i) files.delete(path);
+      } else removeUnder(files, path, i);
       if (!wants(path) || (header.type !== 'file' && header.type !== 'symlink' && header.type !== 'link' && header.type !== 'contiguous-file')) {
         stream.resume();
         stream.on('end', next);
