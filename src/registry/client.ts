@@ -218,8 +218,8 @@ export class RegistryClient {
       const doc = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string; detail?: unknown }> };
       const e = doc.errors?.[0];
       if (e) {
-        regCode = String(e.code ?? '');
-        regMsg = String(e.message ?? '');
+        regCode = String(e.code ?? '').slice(0, 64);
+        regMsg = String(e.message ?? '').replace(/\s+/g, ' ').slice(0, 300);
       }
     } catch {
       regMsg = text.replace(/\s+/g, ' ').trim().slice(0, 200);

@@ -486,7 +486,9 @@ export async function updateFromMirror(store: VulnStore, mirrorUrl: string, ecos
   try {
     for (const [eco, keys] of wanted) {
       const url = `${root}/${encodeURIComponent(eco)}/all.zip`;
-      const source = keys ? `${url}#${[...keys].sort().join(',')}` : url;
+      // What is shown and stored never carries credentials written into the mirror URL.
+      const shown = url.replace(/\/\/[^/@]*@/, '//');
+      const source = keys ? `${shown}#${[...keys].sort().join(',')}` : shown;
       const prev = opts.force ? undefined : store.source(source);
       const headers: Record<string, string> = {};
       if (prev?.etag) headers['if-none-match'] = prev.etag;
@@ -495,11 +497,11 @@ export async function updateFromMirror(store: VulnStore, mirrorUrl: string, ecos
       try {
         res = await http.request({ method: 'GET', url, headers });
       } catch (e) {
-        throw new PlinthError(e instanceof PlinthError ? e.code : 'NETWORK', `cannot download ${url}: ${describeError(e)}`, undefined, { cause: e });
+        throw new PlinthError(e instanceof PlinthError ? e.code : 'NETWORK', `cannot download ${shown}: ${describeError(e)}`, undefined, { cause: e });
       }
       if (res.status === 304) {
         await res.discard();
-        downloads.push({ ecosystem: eco, url, bytes: 0, notModified: true, keys, source });
+        downloads.push({ ecosystem: eco, url: shown, bytes: 0, notModified: true, keys, source });
         continue;
       }
       if (res.status !== 200) {
@@ -510,27 +512,27 @@ export async function updateFromMirror(store: VulnStore, mirrorUrl: string, ecos
             : res.status >= 500
               ? ' (the mirror failed; try again later)'
               : '';
-        throw new PlinthError('NETWORK', `cannot download ${url}: the mirror answered HTTP ${res.status}${hint}`, { status: res.status, url });
+        throw new PlinthError('NETWORK', `cannot download ${shown}: the mirror answered HTTP ${res.status}${hint}`, { status: res.status, url: shown });
       }
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBytes) {
         res.body.destroy();
-        throw new PlinthError('IO', `cannot download ${url}: it is ${declared} bytes, more than the ${maxBytes}-byte limit`);
+        throw new PlinthError('IO', `cannot download ${shown}: it is ${declared} bytes, more than the ${maxBytes}-byte limit`);
       }
       const path = join(dir, `${eco.replace(/[^A-Za-z0-9._-]/g, '_')}.zip`);
-      const counter = new LimitStream(maxBytes, (m) => `download ${url} is larger than the ${m}-byte limit`);
+      const counter = new LimitStream(maxBytes, (m) => `download ${shown} is larger than the ${m}-byte limit`);
       try {
         await pipeline(res.body, counter, createWriteStream(path));
       } catch (e) {
         const what = e instanceof PlinthError ? e.message : `the connection failed after ${counter.n} bytes (${describeError(e)})`;
-        throw new PlinthError(e instanceof PlinthError ? e.code : 'NETWORK', `cannot download ${url}: ${what}`, undefined, { cause: e });
+        throw new PlinthError(e instanceof PlinthError ? e.code : 'NETWORK', `cannot download ${shown}: ${what}`, undefined, { cause: e });
       }
       if (Number.isFinite(declared) && counter.n !== declared) {
-        throw new PlinthError('NETWORK', `cannot download ${url}: got ${counter.n} of ${declared} bytes (truncated)`);
+        throw new PlinthError('NETWORK', `cannot download ${shown}: got ${counter.n} of ${declared} bytes (truncated)`);
       }
       const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
       const lastModified = typeof res.headers['last-modified'] === 'string' ? res.headers['last-modified'] : undefined;
-      downloads.push({ ecosystem: eco, url, bytes: counter.n, notModified: false, path, keys, source, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) });
+      downloads.push({ ecosystem: eco, url: shown, bytes: counter.n, notModified: false, path, keys, source, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) });
     }
 
     // Every download must be a complete zip before the store is touched.

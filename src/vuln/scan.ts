@@ -57,10 +57,11 @@ export async function scan(source: ImageSource, platform: PlatformChoice, store:
     if (!inv.os) notes.push('no OS release file found: the image has no OS packages Plinth can match');
     else if (!inv.ecosystem) notes.push(`${inv.os.name} ${inv.os.version} has no advisory ecosystem Plinth matches (Debian, Ubuntu and Alpine are supported)`);
     else {
-      const byKey = new Map(inv.packages.map((p) => [`${p.name}\u0000${p.version}\u0000${p.arch ?? ''}`, p]));
-      const found = matchPackages(store, inv.ecosystem, inv.packages.map((p) => ({ ...p, layer: `${p.name}\u0000${p.version}\u0000${p.arch ?? ''}` })), { ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}) });
+      // The package's position is the join key: the same package listed twice (status and
+      // status.d) stays two packages with their own layers.
+      const found = matchPackages(store, inv.ecosystem, inv.packages.map((p, i) => ({ ...p, layer: i })), { ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}) });
       vulns = found.map((f) => {
-        const pkg = byKey.get(String(f.layer));
+        const pkg = inv.packages[Number(f.layer)];
         const { layer: _l, ...rest } = f;
         return { ...rest, layer: pkg?.layer ?? null, layerIndex: pkg?.layerIndex ?? null, origin: pkg?.origin ?? null, pkgType: pkg?.type ?? '' };
       });
