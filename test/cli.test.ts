@@ -242,5 +242,9 @@ describe('plinth CLI', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /digests unchanged: true/);
     assert.match(r.stdout, /linux\/arm64\/v8/);
+    assert.match(r.stdout, /6\. plinth provenance .*golden\/debian:12@sha256:[a-f0-9]{64} \(high confidence, fingerprint\); 1 layer\(s\) from the base, 1 added; base status approved/);
+    assert.match(r.stdout, /7\. plinth scan .*DEBIAN-CVE-2024-0727 in libssl3 .*from the base/);
+    assert.match(r.stdout, /8\. plinth check .*team\/app:1 .*: allowed/);
+    assert.match(r.stdout, /9\. plinth check .*team\/stray:1 .*: denied — \[require-base-image\]/);
   });
 });

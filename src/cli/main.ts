@@ -298,7 +298,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('build a small image into an OCI layout, copy it into a registry started on loopback, and inspect it')
+    .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
     .option('--keep', 'keep the demo directory')
     .action(async (o: { keep?: boolean }) => {
       await runDemo({ keep: o.keep === true, log: (s) => out(s) });
