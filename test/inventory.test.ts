@@ -60,6 +60,14 @@ describe('inventory (SBOM)', () => {
     assert.equal(by.curl!.layer, image.diffIds[1]);
   });
 
+  test('a package database deleted and recreated: its packages belong to the layer that recreated it', async () => {
+    const db = (v: string) => ({ path: 'var/lib/dpkg/status', content: dpkgEntry('bash', v) });
+    const image = await buildImage({ layers: [[osRelease('debian', '12'), db('5.2-1')], [{ path: 'var/lib/dpkg/.wh.status', content: '' }], [db('5.2-1')]] });
+    const r = await inv(image, 1);
+    assert.equal(r.packages[0]!.layerIndex, 2);
+    assert.equal(r.packages[0]!.origin, 'image');
+  });
+
   test('distroless status.d, whiteouts, Alpine installed db, rpm sqlite db', async () => {
     const distroless = await buildImage({
       layers: [

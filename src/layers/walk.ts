@@ -26,6 +26,8 @@ export interface LayerFile {
   layer: number;
   /** For symlinks: the target, as written. */
   linkTarget?: string;
+  /** In `versions` only: the file was deleted (whiteout or replaced) by this layer. */
+  deleted?: boolean;
 }
 
 export interface WalkFinding {
@@ -67,9 +69,13 @@ export function normalisePath(p: string): string {
   return out.join('/');
 }
 
-function removeUnder(files: Map<string, LayerFile>, prefix: string, belowLayer: number): void {
+/** Delete lower-layer files at or under `prefix`; each deletion is recorded as a tombstone version. */
+function removeUnder(files: Map<string, LayerFile>, prefix: string, belowLayer: number, versions?: Map<string, LayerFile[]>, childrenOnly = false): void {
   for (const k of [...files.keys()]) {
-    if ((k === prefix || k.startsWith(`${prefix}/`)) && files.get(k)!.layer < belowLayer) files.delete(k);
+    if (((!childrenOnly && k === prefix) || k.startsWith(`${prefix}/`)) && files.get(k)!.layer < belowLayer) {
+      files.delete(k);
+      versions?.get(k)?.push({ path: k, content: Buffer.alloc(0), layer: belowLayer, deleted: true });
+    }
   }
 }
 
@@ -109,14 +115,14 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
       const base = path.slice(path.lastIndexOf('/') + 1);
       const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
       if (base === '.wh..wh..opq') {
-        removeUnder(files, dir, i);
+        removeUnder(files, dir, i, versions);
         stream.resume();
         stream.on('end', next);
         return;
       }
       if (base.startsWith('.wh.')) {
         const target = (dir ? `${dir}/` : '') + base.slice(4);
-        removeUnder(files, target, i);
+        removeUnder(files, target, i, versions);
         stream.resume();
         stream.on('end', next);
         return;
@@ -125,7 +131,7 @@ export async function walkLayers(source: ImageSource, image: ImageNode, analyzer
       // or link over a directory hides the whole directory.
       if (header.type === 'directory') {
         if (files.has(path) && files.get(path)!.layer < i) files.delete(path);
-      } else removeUnder(files, path, i);
+      } else removeUnder(files, path, i, versions, true);
       if (!wants(path) || (header.type !== 'file' && header.type !== 'symlink' && header.type !== 'link' && header.type !== 'contiguous-file')) {
         stream.resume();
         stream.on('end', next);

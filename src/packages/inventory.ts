@@ -120,10 +120,12 @@ export async function inventory(source: ImageSource, image: ImageNode, opts: Inv
     findings.push(...final.findings.map((x) => ({ path: x.path, layer: f.layer, message: x.message })));
     // Attribution: the earliest layer from which this package version is present in every later
     // version of the database file (a database rewritten by a later layer still lists old packages).
+    // A deletion (whiteout) is a version with no packages: it breaks continuity, so a package
+    // removed and reinstalled belongs to the layer that reinstalled it.
     const versions = (walk.versions.get(p) ?? [f0]).filter((v) => v.linkTarget === undefined);
     const sets: Array<{ layer: number; keys: Set<string> }> = [];
     if (versions.length > 1) {
-      for (const v of versions) sets.push({ layer: v.layer, keys: new Set((await read(v)).packages.map(key)) });
+      for (const v of versions) sets.push({ layer: v.layer, keys: v.deleted ? new Set() : new Set((await read(v)).packages.map(key)) });
     }
     for (const pkg of final.packages) {
       let layer = f.layer;
