@@ -100,4 +100,20 @@ describe('hardening', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('concurrent copies into one OCI layout keep every entry of index.json', async () => {
+    const { copyImage } = await import('../src/source/copy.js');
+    const { openDestination } = await import('../src/source/open.js');
+    const { readFile } = await import('node:fs/promises');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-hard-'));
+    try {
+      const imgs = await Promise.all(Array.from({ length: 12 }, (_, i) => buildImage({ layers: [[{ path: 'f', content: `image ${i}` }]] })));
+      await Promise.all(imgs.map(async (img, i) => copyImage(img.source, await openDestination(`oci:${dir}:t${i}`))));
+      const index = JSON.parse(await readFile(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ annotations: Record<string, string> }> };
+      assert.equal(index.manifests.length, 12);
+      assert.deepEqual(new Set(index.manifests.map((m) => m.annotations['org.opencontainers.image.ref.name'])).size, 12);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

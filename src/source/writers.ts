@@ -16,8 +16,35 @@ const INDEX_MT = 'application/vnd.oci.image.index.v1+json';
 
 async function writeAtomic(file: string, data: Buffer | string): Promise<void> {
   const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** An exclusive lock file (O_EXCL); a lock older than a minute is taken to be left by a crash. */
+async function lockFile(file: string, timeoutMs = 30_000): Promise<() => Promise<void>> {
+  const start = Date.now();
+  for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
+    try {
+      const fh = await open(file, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return () => rm(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = await stat(file).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > 60_000) {
+        await rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() - start > timeoutMs) throw new PlinthError('IO', `${file} is held by another writer for more than ${Math.round(timeoutMs / 1000)} s; remove it if no copy is running`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 /**
@@ -94,6 +121,16 @@ export class LayoutDestination implements ImageDestination {
 
   async commit(root: Descriptor, bytes: Buffer): Promise<void> {
     await this.putManifest(root, bytes);
+    // Writers of one layout take turns on index.json (read, merge, rename), so none loses an entry.
+    const release = await lockFile(path.join(this.dir, 'index.json.lock'));
+    try {
+      await this.mergeIndex(root);
+    } finally {
+      await release();
+    }
+  }
+
+  private async mergeIndex(root: Descriptor): Promise<void> {
     const indexFile = path.join(this.dir, 'index.json');
     let index: { schemaVersion: number; mediaType?: string; manifests: Descriptor[]; [k: string]: unknown } = { schemaVersion: 2, mediaType: INDEX_MT, manifests: [] };
     try {
