@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { matchPackages, type MatchPackage } from '../src/vuln/match.js';
 import type { StoredAdvisory } from '../src/vuln/osv.js';
 import { openStore } from '../src/vuln/store.js';
+import { mulberry32 } from '../test/helpers/common.js';
 
 const ADVISORIES = Number(process.env.BENCH_ADVISORIES ?? 1_000_000);
 const PACKAGES = Number(process.env.BENCH_PACKAGES ?? 100_000);
@@ -24,16 +25,7 @@ const PER_SOURCE = 20;
 const ECOSYSTEM = 'Debian:12';
 
 /** A small deterministic PRNG (mulberry32) so runs are comparable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const VECTORS = [
   'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H',

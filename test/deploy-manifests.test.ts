@@ -7,20 +7,11 @@ import { parse, parseAllDocuments } from 'yaml';
 import { CatalogSchema } from '../src/provenance/catalog.js';
 import { CHECKED_KINDS } from '../src/admission/wire.js';
 import { Chart, RenderError } from './helpers/helm-lite.js';
+import { repoRoot } from './helpers/common.js';
 
 // ---------------------------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------------------------
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'deploy', 'manifests')) && existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('deploy/manifests not found above the test file');
-    dir = up;
-  }
-}
 
 const ROOT = repoRoot();
 const MANIFESTS = path.join(ROOT, 'deploy', 'manifests');

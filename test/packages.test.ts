@@ -42,6 +42,7 @@ import {
   type SqliteReader,
 } from '../src/packages/index.js';
 import { encodeRpmHeader, rpmPackageHeader } from './helpers/rpmheader.js';
+import { repoRoot } from './helpers/common.js';
 
 const files = (entries: Record<string, string>): Map<string, Buffer> =>
   new Map(Object.entries(entries).map(([k, v]) => [k, Buffer.from(v, 'utf8')]));
@@ -976,16 +977,6 @@ echo hi > %{buildroot}/usr/share/${name}/hello.txt
 // ---------------------------------------------------------------------------------------------
 // A real Debian root filesystem (debootstrap --variant=minbase bookworm)
 // ---------------------------------------------------------------------------------------------
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find package.json above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-}
 
 const ROOTFS = process.env['PLINTH_ROOTFS'] || join(repoRoot(), '.cache', 'rootfs-bookworm');
 const haveRootfs = existsSync(join(ROOTFS, 'var', 'lib', 'dpkg', 'status'));

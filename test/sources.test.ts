@@ -17,6 +17,7 @@ import { RegistryClient, referrersTag } from '../src/registry/client.js';
 import { PlinthError } from '../src/util/errors.js';
 import { digestOf } from '../src/oci/digest.js';
 import { resolveRoot, selectImages } from '../src/source/image.js';
+import { sharedDir } from './helpers/common.js';
 
 const execFileP = promisify(execFile);
 const sh = async (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => (await execFileP(cmd, args, { maxBuffer: 64 << 20, env: env ?? process.env })).stdout;
@@ -253,10 +254,6 @@ describe('image sources and copy', () => {
   });
 });
 
-export function sharedDir(): string {
-  // dist/test/x.js → repo root is two levels up; shared/ sits beside the repo.
-  return path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', 'shared');
-}
 
 describe('digest verification and retries through a faulty proxy', () => {
   let reg: TestRegistry;

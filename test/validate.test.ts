@@ -35,20 +35,12 @@ import {
   layerCompression,
 } from '../src/oci/mediatypes.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../src/oci/types.js';
+import { mulberry32, repoRoot } from './helpers/common.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared vectors: <repo>/../shared/vectors/image-spec. From dist/test/ walk up to package.json.
 // ---------------------------------------------------------------------------------------------
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
 
 const VECTORS = resolve(repoRoot(), '..', 'shared', 'vectors', 'image-spec');
 
@@ -417,17 +409,7 @@ describe('parseDocument', () => {
 // Fuzz: garbage in, PlinthError('MANIFEST_INVALID') or a result out; never anything else.
 // ---------------------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  // mulberry32: deterministic, so a failure is reproducible.
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function randomValue(r: () => number, depth: number): unknown {
   const pick = Math.floor(r() * (depth > 3 ? 6 : 9));

@@ -18,20 +18,12 @@ import {
   type Ordering,
   type VersionKind,
 } from '../src/vuln/version.js';
+import { mulberry32, repoRoot } from './helpers/common.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared vectors: <repo>/../shared/vectors/version. From dist/test/ walk up to package.json.
 // ---------------------------------------------------------------------------------------------
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
 
 const VECTORS = resolve(repoRoot(), '..', 'shared', 'vectors', 'version');
 
@@ -461,16 +453,6 @@ describe('hostile input', () => {
 });
 
 describe('seeded fuzz: compareVersions never throws and is a consistent comparator', () => {
-  function mulberry32(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const ALPHABET = [
     ...'0123456789',
     ...'0019',

@@ -19,8 +19,9 @@ import { defaultDbPath, openStore, SCHEMA_VERSION, type VulnStore } from '../src
 import { importPaths, jsonErrorOffset, status, updateFromMirror } from '../src/vuln/import.js';
 import { matchPackages, type Finding, type MatchPackage } from '../src/vuln/match.js';
 import { pullDb, pushDb, VULNDB_ARTIFACT_TYPE, VULNDB_LAYER_MEDIA_TYPE } from '../src/vuln/oci.js';
+import { sharedDir } from './helpers/common.js';
 
-const SECDB_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', 'shared', 'data', 'advisories', 'alpine-secdb');
+const SECDB_DIR = sharedDir('data', 'advisories', 'alpine-secdb');
 const SECDB = existsSync(SECDB_DIR) ? SECDB_DIR : '/work/shared/data/advisories/alpine-secdb';
 
 function isCode(code: string, re?: RegExp) {
