@@ -136,7 +136,7 @@ export function buildProgram(): Command {
   program
     .name('plinth')
     .exitOverride()
-    .description('Plinth secures the base of every container image: inspect, copy, verify where images come from.')
+    .description('Plinth secures the base of every container image: what it is, where it came from (its base, with evidence), its packages and known vulnerabilities, and a policy enforced in CI and at Kubernetes admission.')
     .version('0.1.0', '-v, --version')
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')
