@@ -116,19 +116,7 @@ export class RegistryClient {
       }
       if (res.status === 401) {
         this.base = `${scheme}://${this.host}`;
-        const challenges = parseChallenges(res.headers['www-authenticate']);
-        const bearer = challenges.find((c) => c.scheme === 'bearer');
-        const basic = challenges.find((c) => c.scheme === 'basic');
-        if (bearer) {
-          if (!bearer.params.realm) throw new PlinthError('UNAUTHORIZED', `${this.registry} sent a Bearer challenge without a realm`);
-          this.challenge = { scheme: 'bearer', realm: bearer.params.realm, ...(bearer.params.service ? { service: bearer.params.service } : {}) };
-          this.tokens = new TokenCache(this.http, this.credential, this.host, scheme === 'https');
-        } else if (basic) {
-          this.challenge = { scheme: 'basic' };
-          if (scheme !== 'https' && !this.plainHttpAllowed) {
-            throw new PlinthError('INSECURE_REFUSED', `refusing to send a password to ${this.registry} over plain HTTP`);
-          }
-        } else {
+        if (!this.adoptChallenge(res.headers['www-authenticate'], scheme === 'https')) {
           throw new PlinthError('UNAUTHORIZED', `${this.registry} requires an authentication scheme Plinth does not support (${String(res.headers['www-authenticate']).slice(0, 100)})`);
         }
         return;
@@ -142,6 +130,28 @@ export class RegistryClient {
       throw new PlinthError('INSECURE_REFUSED', `${this.host} does not speak HTTPS; plain HTTP is only used for localhost or with --insecure`);
     }
     throw lastErr;
+  }
+
+  /**
+   * Take the registry's WWW-Authenticate challenge (Bearer preferred, else Basic). Returns false
+   * when it offers no scheme Plinth supports. A password never goes over plain HTTP unless plain
+   * HTTP is allowed for this registry (loopback or --insecure).
+   */
+  private adoptChallenge(header: string | string[] | undefined, https: boolean): boolean {
+    const challenges = parseChallenges(header);
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    if (bearer) {
+      if (!bearer.params.realm) throw new PlinthError('UNAUTHORIZED', `${this.registry} sent a Bearer challenge without a realm`);
+      this.challenge = { scheme: 'bearer', realm: bearer.params.realm, ...(bearer.params.service ? { service: bearer.params.service } : {}) };
+      this.tokens = new TokenCache(this.http, this.credential, this.host, https);
+      return true;
+    }
+    if (challenges.some((c) => c.scheme === 'basic')) {
+      if (!https && !this.plainHttpAllowed) throw new PlinthError('INSECURE_REFUSED', `refusing to send a password to ${this.registry} over plain HTTP`);
+      this.challenge = { scheme: 'basic' };
+      return true;
+    }
+    return false;
   }
 
   private async authorization(scopes: Scope[]): Promise<string | undefined> {
@@ -175,18 +185,8 @@ export class RegistryClient {
       const res = await this.http.request({ ...req, url, headers });
       if (res.status === 401 && attempt === 0 && sameOrigin && this.challenge.scheme === 'none') {
         // The registry answered /v2/ anonymously but wants credentials here: take its challenge.
-        const chs = parseChallenges(res.headers['www-authenticate']);
-        const bearer = chs.find((c) => c.scheme === 'bearer');
-        if (bearer?.params.realm) {
+        if (this.adoptChallenge(res.headers['www-authenticate'], base.protocol === 'https:') && ((this.challenge.scheme as string) === 'bearer' || this.credential?.username !== undefined)) {
           await res.discard();
-          this.challenge = { scheme: 'bearer', realm: bearer.params.realm, ...(bearer.params.service ? { service: bearer.params.service } : {}) };
-          this.tokens = new TokenCache(this.http, this.credential, this.host, base.protocol === 'https:');
-          continue;
-        }
-        if (chs.some((c) => c.scheme === 'basic') && this.credential?.username !== undefined) {
-          await res.discard();
-          if (base.protocol !== 'https:' && !this.plainHttpAllowed) throw new PlinthError('INSECURE_REFUSED', `refusing to send a password to ${this.registry} over plain HTTP`);
-          this.challenge = { scheme: 'basic' };
           continue;
         }
       }
