@@ -98,7 +98,23 @@ export async function selectImages(source: ImageSource, root: Node, choice: Plat
   return [n];
 }
 
-export async function readConfig(source: ImageSource, image: ImageNode): Promise<{ config: ImageConfig; bytes: Buffer }> {
+/** Configs already read, per source: provenance, inventory and scan of one image read it once. */
+const configs = new WeakMap<ImageSource, Map<string, Promise<{ config: ImageConfig; bytes: Buffer }>>>();
+
+export function readConfig(source: ImageSource, image: ImageNode): Promise<{ config: ImageConfig; bytes: Buffer }> {
+  let bySource = configs.get(source);
+  if (!bySource) configs.set(source, (bySource = new Map()));
+  const key = image.manifest.config.digest;
+  let p = bySource.get(key);
+  if (!p) {
+    p = fetchConfig(source, image);
+    bySource.set(key, p);
+    p.catch(() => bySource!.delete(key));
+  }
+  return p;
+}
+
+async function fetchConfig(source: ImageSource, image: ImageNode): Promise<{ config: ImageConfig; bytes: Buffer }> {
   const desc = image.manifest.config;
   const bytes = await source.readBlob(desc, 16 * 1024 * 1024);
   let doc: unknown;
