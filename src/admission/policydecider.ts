@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../util/errors.js';
 import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
 import { gatherFacts } from '../policy/facts.js';
-import { evaluate } from '../policy/evaluate.js';
+import { evaluate, type Decision } from '../policy/evaluate.js';
 import { ruleKind } from '../policy/schema.js';
 import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
 import { parseLocation, type OpenOptions } from '../source/open.js';
@@ -150,18 +150,7 @@ export class PolicyDecider implements Decider {
       const pre = { ...policy, spec: { ...policy.spec, rules: offline } };
       const preFacts = await gatherFacts(image, { policy: pre, context, catalog: this.catalog, now });
       const preDecision = evaluate(pre, preFacts, context, now);
-      if (!preDecision.allowed) {
-        return {
-          image,
-          allowed: false,
-          denials: preDecision.denials,
-          warnings: preDecision.warnings,
-          digest: null,
-          results: preDecision.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
-          failures: preDecision.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
-          cacheable: true,
-        };
-      }
+      if (!preDecision.allowed) return verdict(image, { ...preDecision, digest: null }, true);
     }
     const facts = await gatherFacts(image, {
       policy,
@@ -174,18 +163,22 @@ export class PolicyDecider implements Decider {
       deadline: signal,
       now,
     });
-    const d = evaluate(policy, facts, context, now);
-    return {
-      image,
-      allowed: d.allowed,
-      denials: d.denials,
-      warnings: d.warnings,
-      digest: d.digest,
-      results: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
-      failures: d.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
-      cacheable: facts.errors.length === 0,
-    };
+    return verdict(image, evaluate(policy, facts, context, now), facts.errors.length === 0);
   }
+}
+
+/** The server's view of a policy decision. */
+function verdict(image: string, d: Decision, cacheable: boolean): ImageVerdict {
+  return {
+    image,
+    allowed: d.allowed,
+    denials: d.denials,
+    warnings: d.warnings,
+    digest: d.digest,
+    results: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
+    failures: d.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
+    cacheable,
+  };
 }
 
 function hash(s: string): string {
