@@ -30,6 +30,9 @@ export class PolicyDecider implements Decider {
   private loaded: LoadedPolicy | undefined;
   private catalog: Catalog = emptyCatalog();
   private catalogVersion = '';
+  /** Computed on (re)load: asked for on every request. */
+  private versionKey = '';
+  private contextLabels: string[] = [];
   private store: VulnStore | undefined;
   private watchers: FSWatcher[] = [];
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -56,6 +59,13 @@ export class PolicyDecider implements Decider {
       this.loaded = loaded;
       this.catalog = catalog;
       this.catalogVersion = JSON.stringify(catalog);
+      this.versionKey = `${loaded.version}|${hash(this.catalogVersion)}`;
+      const keys = new Set<string>();
+      for (const r of loaded.policy.spec.rules) {
+        for (const k of Object.keys(r.match?.labels ?? {})) keys.add(k);
+        for (const k of Object.keys(r.match?.excludeLabels ?? {})) keys.add(k);
+      }
+      this.contextLabels = [...keys].sort();
       for (const w of loaded.warnings) this.o.logger?.warn({ policy: loaded.file }, w);
       if (changed && !first) {
         this.o.logger?.info({ policy: loaded.file, version: loaded.version, bases: catalog.bases.length }, 'policy reloaded');
@@ -92,7 +102,7 @@ export class PolicyDecider implements Decider {
   }
 
   version(): string {
-    return `${this.loaded?.version ?? ''}|${hash(this.catalogVersion)}`;
+    return this.versionKey;
   }
 
   ready(): boolean {
@@ -110,12 +120,8 @@ export class PolicyDecider implements Decider {
   /** Only what the policy looks at: the namespace, the label keys its rules select on, the break-glass annotation. */
   cacheContext(ctx: DecideContext): string {
     const spec = this.loaded?.policy.spec;
-    const keys = new Set<string>();
-    for (const r of spec?.rules ?? []) {
-      for (const k of Object.keys(r.match?.labels ?? {})) keys.add(k);
-      for (const k of Object.keys(r.match?.excludeLabels ?? {})) keys.add(k);
-    }
-    const labels = [...keys].sort().map((k) => `${k}=${ctx.labels[k] ?? ''}`).join(',');
+    let labels = '';
+    for (const k of this.contextLabels) labels += `${k}=${Object.prototype.hasOwnProperty.call(ctx.labels, k) ? ctx.labels[k] : ''},`;
     const bg = spec?.breakGlass ? (ctx.annotations[spec.breakGlass.annotation] ?? '') : '';
     return `${ctx.namespace}\u0000${labels}\u0000${bg}`;
   }

@@ -1,9 +1,10 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import pino, { type Logger } from 'pino';
 import { PlinthError, describeError } from '../util/errors.js';
+import { FastCounter, FastHistogram } from './metrics.js';
 import {
   admissionResponse,
   boundWarnings,
@@ -14,6 +15,8 @@ import {
   parseImageReviewBody,
   pinPatch,
   DEFAULT_MAX_REQUEST_BYTES,
+  type CheckedWorkload,
+  type ImageReviewImages,
 } from './wire.js';
 
 /**
@@ -61,6 +64,12 @@ export interface Decider {
   cacheContext?(ctx: DecideContext): string;
 }
 
+interface Decided {
+  verdicts: ImageVerdict[];
+  /** `image: why` for images that could not be decided (the failure mode applied). */
+  failed: string[];
+}
+
 export interface ServerOptions {
   cert: string | Buffer;
   key: string | Buffer;
@@ -79,27 +88,39 @@ export interface ServerOptions {
   logger?: Logger;
 }
 
+/** Budget for all work of one request (below Kubernetes' default webhook timeout of 10 s). */
+export const DEFAULT_DEADLINE_MS = 8000;
+
 /** Distinct images one request may carry (a Pod has a handful; this bounds the work a request can cause). */
 export const MAX_IMAGES = 64;
 
+/**
+ * Entries expire after their TTL; when full, the least recently used goes (Map order; a hit moves
+ * an entry to the end at most once a second, which keeps hits on hot keys to one lookup).
+ */
 class TtlCache<V> {
-  private readonly m = new Map<string, { v: V; exp: number }>();
+  private readonly m = new Map<string, { v: V; exp: number; used: number }>();
   constructor(private readonly ttl: number, private readonly max: number) {}
   get(k: string): V | undefined {
     const e = this.m.get(k);
     if (!e) return undefined;
-    if (e.exp < Date.now()) {
+    const now = Date.now();
+    if (e.exp < now) {
       this.m.delete(k);
       return undefined;
     }
-    // LRU: re-insert on hit.
-    this.m.delete(k);
-    this.m.set(k, e);
+    if (now - e.used > 1000) {
+      e.used = now;
+      this.m.delete(k);
+      this.m.set(k, e);
+    }
     return e.v;
   }
   set(k: string, v: V, ttl = this.ttl): void {
     if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
-    this.m.set(k, { v, exp: Date.now() + ttl });
+    const now = Date.now();
+    this.m.delete(k);
+    this.m.set(k, { v, exp: now + ttl, used: now });
   }
   clear(): void {
     this.m.clear();
@@ -118,33 +139,36 @@ export interface RunningServer {
   clearCache(): void;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new PlinthError('REQUEST_INVALID', `request body is ${declared} bytes, more than the ${limit}-byte limit`));
-      req.resume();
+/** Read a request body of at most `limit` bytes; calls back once, with an error or the body. */
+function readBody(req: IncomingMessage, limit: number, cb: (err: Error | null, body?: Buffer) => void): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    cb(new PlinthError('REQUEST_INVALID', `request body is ${declared} bytes, more than the ${limit}-byte limit`));
+    req.resume();
+    return;
+  }
+  let chunks: Buffer[] | undefined = [];
+  let n = 0;
+  req.on('data', (c: Buffer) => {
+    n += c.length;
+    if (n > limit) {
+      // Answer 400 (the body is drained, not kept); a sender that goes on far past the limit is cut off.
+      if (chunks) {
+        chunks = undefined;
+        cb(new PlinthError('REQUEST_INVALID', `request body is more than the ${limit}-byte limit`));
+      }
+      if (n > 4 * limit) req.destroy();
       return;
     }
-    const chunks: Buffer[] = [];
-    let n = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > limit) {
-        // Answer 400 (the body is drained, not kept); a sender that goes on far past the limit is cut off.
-        if (!over) {
-          over = true;
-          chunks.length = 0;
-          reject(new PlinthError('REQUEST_INVALID', `request body is more than the ${limit}-byte limit`));
-        }
-        if (n > 4 * limit) req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    chunks?.push(c);
+  });
+  req.on('end', () => {
+    if (chunks) cb(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    chunks = undefined;
+  });
+  req.on('error', (e) => {
+    if (chunks) cb(e);
+    chunks = undefined;
   });
 }
 
@@ -154,73 +178,128 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-export async function startServer(decider: Decider, o: ServerOptions): Promise<RunningServer> {
+export type Endpoint = 'validate' | 'mutate' | 'imagepolicy';
+
+export interface WebhookAnswer {
+  /** 200 with an AdmissionReview or ImageReview answer; 400 for a malformed request, 500 if deciding failed. */
+  status: number;
+  body: unknown;
+}
+
+/**
+ * The webhook without its transport: answers request bodies for an endpoint, keeps the caches and
+ * the metrics. `startServer` puts it behind HTTPS; it can also be driven directly (tests,
+ * benchmarks, another server).
+ */
+export interface Webhook {
+  /** Synchronous when every image of the request is cached (the warm path); a promise otherwise. */
+  handle(endpoint: Endpoint, body: Buffer): WebhookAnswer | Promise<WebhookAnswer>;
+  metrics: Registry;
+  log: Logger;
+  /** Drop cached decisions (after a policy reload). */
+  clearCache(): void;
+  /** The answer to a request refused before `handle` (e.g. a body over the limit); counted and logged. */
+  refuse(endpoint: Endpoint, e: unknown): WebhookAnswer;
+  /** Record a request's latency, transport included. */
+  observe(endpoint: Endpoint, seconds: number): void;
+}
+
+export type WebhookOptions = Omit<ServerOptions, 'cert' | 'key' | 'clientCa' | 'port' | 'host'>;
+
+export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook {
   const log = o.logger ?? pino({ base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
-  const deadlineMs = o.deadlineMs ?? 8000;
+  const deadlineMs = o.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const maxBody = o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
   const cache = new TtlCache<ImageVerdict>(o.decisionTtlMs ?? 10 * 60_000, o.maxCacheEntries ?? 10_000);
   const tagTtl = o.tagTtlMs ?? 30_000;
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'plinth_' });
-  const decisions = new Counter({ name: 'plinth_decisions_total', help: 'Admission decisions by endpoint and result', labelNames: ['endpoint', 'result'], registers: [metrics] });
+  // Hot-path metrics are plain numbers that prom-client reads when scraped (see metrics.ts).
+  const decisions = new FastCounter({ name: 'plinth_decisions_total', help: 'Admission decisions by endpoint and result', labelNames: ['endpoint', 'result'], registry: metrics });
   const ruleResults = new Counter({ name: 'plinth_rule_results_total', help: 'Rule outcomes by rule, mode and outcome', labelNames: ['rule', 'mode', 'outcome'], registers: [metrics] });
-  const latency = new Histogram({ name: 'plinth_request_duration_seconds', help: 'Webhook request latency', labelNames: ['endpoint'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metrics] });
-  const cacheHits = new Counter({ name: 'plinth_cache_hits_total', help: 'Decision cache hits and misses', labelNames: ['result'], registers: [metrics] });
+  const latency = new FastHistogram('plinth_request_duration_seconds', 'Webhook request latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], metrics);
+  const cacheHits = new FastCounter({ name: 'plinth_cache_hits_total', help: 'Decision cache hits and misses', labelNames: ['result'], registry: metrics });
   const errors = new Counter({ name: 'plinth_decision_errors_total', help: 'Images that could not be decided (registry errors, deadline)', labelNames: ['reason'], registers: [metrics] });
   const badRequests = new Counter({ name: 'plinth_bad_requests_total', help: 'Requests refused as malformed', registers: [metrics] });
+  const ENDPOINTS: Endpoint[] = ['validate', 'mutate', 'imagepolicy'];
+  const allowCount = Object.fromEntries(ENDPOINTS.map((e) => [e, decisions.child({ endpoint: e, result: 'allow' })]));
+  const denyCount = Object.fromEntries(ENDPOINTS.map((e) => [e, decisions.child({ endpoint: e, result: 'deny' })]));
+  const latencyOf = Object.fromEntries(ENDPOINTS.map((e) => [e, latency.child({ endpoint: e })]));
+  const cacheHit = cacheHits.child({ result: 'hit' });
+  const cacheMiss = cacheHits.child({ result: 'miss' });
+  const logInfo = log.isLevelEnabled('info');
 
-  /** Decide every image of a request within the deadline; the failure mode applies to images that could not be decided. */
-  async function decideAll(images: string[], ctx: DecideContext): Promise<{ verdicts: ImageVerdict[]; failed: string[] }> {
+  /** The cache key of each image of a request (the context part is computed once per request). */
+  function cacheKeys(images: string[], ctx: DecideContext): string[] {
+    let context: string;
+    try {
+      context = `${decider.version()}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}\u0000`;
+    } catch (e) {
+      log.error({ error: describeError(e) }, 'cache key failed');
+      return images.map(() => `uncacheable\u0000${Math.random()}`);
+    }
+    return images.map((image) => context + image);
+  }
+
+  /**
+   * Decide every image of a request. Cached verdicts are answered at once (the warm path, with no
+   * timer and no promise); the rest run within the deadline, and the failure mode applies to
+   * images that could not be decided.
+   */
+  function decideAll(images: string[], ctx: DecideContext): Decided | Promise<Decided> {
+    const keys = cacheKeys(images, ctx);
+    const verdicts: Array<ImageVerdict | undefined> = new Array(images.length);
+    let misses = 0;
+    for (let i = 0; i < images.length; i++) {
+      const hit = cache.get(keys[i]!);
+      if (hit) verdicts[i] = hit;
+      else misses++;
+    }
+    if (misses < images.length) cacheHit.inc(images.length - misses);
+    if (misses === 0) return { verdicts: verdicts as ImageVerdict[], failed: [] };
+    cacheMiss.inc(misses);
+    return decideMisses(images, keys, verdicts, ctx);
+  }
+
+  async function decideMisses(images: string[], keys: string[], verdicts: Array<ImageVerdict | undefined>, ctx: DecideContext): Promise<Decided> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), deadlineMs);
+    const deadline = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new PlinthError('TIMEOUT', `no decision within ${deadlineMs} ms`)), { once: true }));
+    deadline.catch(() => {});
     const failed: string[] = [];
     try {
-      const verdicts = await Promise.all(
-        images.map(async (image) => {
-          let key: string;
+      await Promise.all(
+        images.map(async (image, i) => {
+          if (verdicts[i]) return;
           try {
-            key = `${decider.version()}\u0000${image}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}`;
-          } catch (e) {
-            key = `uncacheable\u0000${Math.random()}`;
-            log.error({ error: describeError(e) }, 'cache key failed');
-          }
-          const hit = cache.get(key);
-          if (hit) {
-            cacheHits.inc({ result: 'hit' });
-            return hit;
-          }
-          cacheHits.inc({ result: 'miss' });
-          try {
-            const v = await Promise.race([
-              decider.decide(image, ctx, ac.signal),
-              new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new PlinthError('TIMEOUT', `no decision for ${image} within ${deadlineMs} ms`)), { once: true })),
-            ]);
+            const v = await Promise.race([decider.decide(image, ctx, ac.signal), deadline]);
             for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
-            if (v.cacheable !== false) cache.set(key, v, image.includes('@') ? undefined : tagTtl);
-            return v;
+            if (v.cacheable !== false) cache.set(keys[i]!, v, image.includes('@') ? undefined : tagTtl);
+            verdicts[i] = v;
           } catch (e) {
-            const reason = e instanceof PlinthError && e.code === 'TIMEOUT' ? 'deadline' : 'error';
-            errors.inc({ reason });
-            failed.push(`${image}: ${describeError(e)}`);
+            const timeout = e instanceof PlinthError && e.code === 'TIMEOUT';
+            const why = timeout ? `no decision for ${image} within ${deadlineMs} ms` : describeError(e);
+            errors.inc({ reason: timeout ? 'deadline' : 'error' });
+            failed.push(`${image}: ${why}`);
             const open = decider.failureMode() === 'open';
-            return {
+            verdicts[i] = {
               image,
               allowed: open,
-              denials: open ? [] : [`image ${image} could not be checked (${describeError(e)}); failure policy is closed, so it is denied`],
-              warnings: open ? [`image ${image} could not be checked (${describeError(e)}); failure policy is open, so it is allowed`] : [],
+              denials: open ? [] : [`image ${image} could not be checked (${why}); failure policy is closed, so it is denied`],
+              warnings: open ? [`image ${image} could not be checked (${why}); failure policy is open, so it is allowed`] : [],
               cacheable: false,
-            } satisfies ImageVerdict;
+            };
           }
         }),
       );
-      return { verdicts, failed };
+      return { verdicts: verdicts as ImageVerdict[], failed };
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async function handleAdmission(body: Buffer, mutate: boolean): Promise<unknown> {
+  function handleAdmission(body: Buffer, mutate: boolean): unknown {
     const review = parseAdmissionReviewBody(body, { maxBytes: maxBody });
     const subject = extractImages(review);
     const uid = review.request.uid;
@@ -229,11 +308,15 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       return admissionResponse(uid, { allowed: false, code: 400, message: `Plinth denied ${subject.workload} ${subject.name ?? ''}: it names ${subject.images.length} distinct images, more than the ${MAX_IMAGES} a request may carry` });
     }
     const ctx: DecideContext = { namespace: subject.namespace ?? '', labels: subject.labels ?? {}, annotations: subject.annotations ?? {}, via: mutate ? 'mutate' : 'validate' };
-    const { verdicts, failed } = await decideAll(subject.images, ctx);
+    const decided = decideAll(subject.images, ctx);
+    return decided instanceof Promise ? decided.then((d) => admissionAnswer(subject, uid, mutate, d)) : admissionAnswer(subject, uid, mutate, decided);
+  }
+
+  function admissionAnswer(subject: CheckedWorkload, uid: string, mutate: boolean, { verdicts, failed }: Decided): unknown {
     const denials = verdicts.flatMap((v) => v.denials.map((d) => `${d}`));
     const warnings = boundWarnings(verdicts.flatMap((v) => v.warnings));
     const allowed = verdicts.every((v) => v.allowed);
-    log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denials.length, failed }, 'admission decision');
+    if (logInfo) log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denials.length, failed }, 'admission decision');
     if (mutate) {
       // The mutating webhook pins tags to the digests that were checked; it never denies (the validating one does).
       let patch;
@@ -265,14 +348,18 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
     return admissionResponse(uid, { allowed: false, message, code: 403, maxMessageBytes: 4096, ...(warnings.length ? { warnings } : {}), ...(failed.length ? { auditAnnotations: { undecided: failed.join('; ').slice(0, 1000) } } : {}) });
   }
 
-  async function handleImageReview(body: Buffer): Promise<unknown> {
+  function handleImageReview(body: Buffer): unknown {
     const review = parseImageReviewBody(body, { maxBytes: maxBody });
     const subject = extractImageReviewImages(review);
     if (subject.images.length > MAX_IMAGES) {
       return imageReviewResponse({ allowed: false, reason: `the request names ${subject.images.length} distinct images, more than the ${MAX_IMAGES} a request may carry` });
     }
     const ctx: DecideContext = { namespace: subject.namespace, labels: {}, annotations: subject.annotations, via: 'imagereview' };
-    const { verdicts } = await decideAll(subject.images, ctx);
+    const decided = decideAll(subject.images, ctx);
+    return decided instanceof Promise ? decided.then((d) => imageReviewAnswer(subject, d)) : imageReviewAnswer(subject, decided);
+  }
+
+  function imageReviewAnswer(subject: ImageReviewImages, { verdicts }: Decided): unknown {
     const allowed = verdicts.every((v) => v.allowed);
     const reasons = verdicts.filter((v) => !v.allowed).map((v) => `${v.image}: ${v.denials.join('; ')}`);
     if (!allowed) {
@@ -282,10 +369,50 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
         return imageReviewResponse({ allowed: true, auditAnnotations: { 'break-glass': glass, 'would-deny': reasons.join('; ').slice(0, 1000) } });
       }
     }
-    log.info({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, allowed }, 'image review decision');
+    if (logInfo) log.info({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, allowed }, 'image review decision');
     return imageReviewResponse(allowed ? { allowed: true } : { allowed: false, reason: reasons.join('; ') });
   }
 
+  function answered(endpoint: Endpoint, answer: unknown): WebhookAnswer {
+    const resp = answer as { response?: { allowed: boolean }; status?: { allowed: boolean } };
+    if ((resp.response ?? resp.status)!.allowed) allowCount[endpoint]!.inc();
+    else denyCount[endpoint]!.inc();
+    return { status: 200, body: answer };
+  }
+
+  function failed(endpoint: Endpoint, e: unknown): WebhookAnswer {
+    const bad = e instanceof PlinthError && e.code === 'REQUEST_INVALID';
+    if (bad) badRequests.inc();
+    log.warn({ endpoint, error: describeError(e) }, bad ? 'bad request' : 'request failed');
+    return { status: bad ? 400 : 500, body: { error: describeError(e) } };
+  }
+
+  return {
+    metrics,
+    log,
+    clearCache: () => cache.clear(),
+    observe: (endpoint: Endpoint, seconds: number) => latencyOf[endpoint]!(seconds),
+    refuse: failed,
+    handle(endpoint: Endpoint, body: Buffer): WebhookAnswer | Promise<WebhookAnswer> {
+      let answer: unknown;
+      try {
+        answer = endpoint === 'imagepolicy' ? handleImageReview(body) : handleAdmission(body, endpoint === 'mutate');
+        if (!(answer instanceof Promise)) return answered(endpoint, answer);
+      } catch (e) {
+        return failed(endpoint, e);
+      }
+      return answer.then(
+        (a) => answered(endpoint, a),
+        (e: unknown) => failed(endpoint, e),
+      );
+    },
+  };
+}
+
+export async function startServer(decider: Decider, o: ServerOptions): Promise<RunningServer> {
+  const hook = createWebhook(decider, o);
+  const { log, metrics } = hook;
+  const maxBody = o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
   const server = https.createServer(
     {
       cert: o.cert,
@@ -294,8 +421,10 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       ...(o.clientCa ? { ca: o.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
     },
     (req, res) => {
-      const url = (req.url ?? '/').split('?')[0]!;
-      const endpoint = ({ '/validate': 'validate', '/mutate': 'mutate', '/imagepolicy': 'imagepolicy' } as Record<string, string>)[url];
+      const raw = req.url ?? '/';
+      const q = raw.indexOf('?');
+      const url = q < 0 ? raw : raw.slice(0, q);
+      const endpoint: Endpoint | undefined = url === '/validate' ? 'validate' : url === '/mutate' ? 'mutate' : url === '/imagepolicy' ? 'imagepolicy' : undefined;
       if (req.method === 'GET' && url === '/healthz') return send(res, 200, 'ok');
       if (req.method === 'GET' && url === '/readyz') return decider.ready() ? send(res, 200, 'ok') : send(res, 503, 'policy not loaded');
       if (req.method === 'GET' && url === '/metrics') {
@@ -304,21 +433,17 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       }
       if (!endpoint) return send(res, 404, { error: `no such endpoint ${req.method} ${url}` });
       if (req.method !== 'POST') return send(res, 405, { error: `${url} takes POST` }, { allow: 'POST' });
-      const end = latency.startTimer({ endpoint });
-      readBody(req, maxBody)
-        .then(async (body) => {
-          const answer = endpoint === 'imagepolicy' ? await handleImageReview(body) : await handleAdmission(body, endpoint === 'mutate');
-          const resp = answer as { response?: { allowed: boolean }; status?: { allowed: boolean } };
-          decisions.inc({ endpoint, result: (resp.response ?? resp.status)!.allowed ? 'allow' : 'deny' });
-          send(res, 200, answer);
-        })
-        .catch((e: unknown) => {
-          const bad = e instanceof PlinthError && e.code === 'REQUEST_INVALID';
-          if (bad) badRequests.inc();
-          log.warn({ endpoint, error: describeError(e) }, bad ? 'bad request' : 'request failed');
-          if (!res.headersSent) send(res, bad ? 400 : 500, { error: describeError(e) });
-        })
-        .finally(() => end());
+      const started = performance.now();
+      const reply = (a: WebhookAnswer): void => {
+        if (!res.headersSent) send(res, a.status, a.body);
+        hook.observe(endpoint, (performance.now() - started) / 1000);
+      };
+      readBody(req, maxBody, (err, body) => {
+        if (err) return reply(hook.refuse(endpoint, err));
+        const a = hook.handle(endpoint, body!);
+        if (a instanceof Promise) a.then(reply, (e: unknown) => reply({ status: 500, body: { error: describeError(e) } }));
+        else reply(a);
+      });
     },
   );
   server.keepAliveTimeout = 65_000;
@@ -330,12 +455,12 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
     server.listen(o.port ?? 8443, o.host ?? '0.0.0.0', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  log.info({ port, deadlineMs }, 'plinth webhook listening');
+  log.info({ port, deadlineMs: o.deadlineMs ?? DEFAULT_DEADLINE_MS }, 'plinth webhook listening');
   return {
     url: `https://127.0.0.1:${port}`,
     port,
     metrics,
-    clearCache: () => cache.clear(),
+    clearCache: hook.clearCache,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

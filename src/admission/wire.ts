@@ -23,6 +23,7 @@
 import { z } from 'zod';
 import { parseDigest } from '../oci/digest.js';
 import { parseImageReference } from '../oci/reference.js';
+import { isUtf8 } from 'node:buffer';
 import { PlinthError } from '../util/errors.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -366,11 +367,8 @@ export function parseJsonBody(body: string | Uint8Array, what: string, opts: Bod
     if (body.byteLength > maxBytes) {
       throw invalid(what, `the body is ${body.byteLength} bytes, more than the limit of ${maxBytes}`, { size: body.byteLength, maxBytes });
     }
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(body);
-    } catch {
-      throw invalid(what, 'the body is not valid UTF-8');
-    }
+    if (!isUtf8(body)) throw invalid(what, 'the body is not valid UTF-8');
+    text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   } else {
     throw invalid(what, `expected a request body (string or bytes), got ${jsonType(body)}`);
   }
@@ -469,7 +467,108 @@ export function parseAdmissionReview(value: unknown): AdmissionReview {
   if (uid === undefined || uid === null) throw invalid(what, 'request.uid is missing (the response must echo it)');
   const rk = own(request, 'kind');
   if (rk === undefined || rk === null) throw invalid(what, 'request.kind is missing (expected {group, version, kind} of the object)');
-  const parsed = check(AdmissionRequestSchema, request, what, 'request');
+  // The common, well-formed request is checked by hand (webhook hot path); anything it does not
+  // accept goes through the schema, which accepts it the same way or names what is wrong.
+  const out = fastRequest(request) ?? requestFrom(check(AdmissionRequestSchema, request, what, 'request'));
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', request: out };
+}
+
+// Hand-written twins of the schemas above for well-formed input: each returns exactly what the
+// schema's parse would (after the copying done by its caller), or undefined to let the schema decide.
+// test/wire-fast.test.ts checks them against the schemas.
+
+const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
+
+function optString(v: unknown): boolean {
+  return v === undefined || typeof v === 'string';
+}
+function nullishString(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
+function fastGvk(v: unknown): GroupVersionKind | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const { group, version, kind } = v;
+  if (!optString(group) || !optString(version) || typeof kind !== 'string' || kind === '') return undefined;
+  return { group: (group as string | undefined) ?? '', version: (version as string | undefined) ?? '', kind };
+}
+function fastGvr(v: unknown): GroupVersionResource | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const { group, version, resource } = v;
+  if (!optString(group) || !optString(version) || typeof resource !== 'string' || resource === '') return undefined;
+  return { group: (group as string | undefined) ?? '', version: (version as string | undefined) ?? '', resource };
+}
+
+/** A JSON object whose own values are all strings (no `__proto__` key), copied; undefined otherwise. */
+function fastStringMap(v: unknown): Record<string, string> | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const k in v) {
+    if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+    const x = v[k];
+    if (typeof x !== 'string' || k === '__proto__') return undefined;
+    out[k] = x;
+  }
+  return out;
+}
+
+function fastStringArray(v: unknown): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  for (const x of v) if (typeof x !== 'string') return undefined;
+  return v.slice() as string[];
+}
+
+function fastUserInfo(v: unknown): UserInfo | undefined {
+  if (v === undefined || v === null) return { username: '', groups: [], extra: {} };
+  if (!isPlainObject(v)) return undefined;
+  const { username, uid, groups, extra } = v;
+  if (!optString(username) || !optString(uid)) return undefined;
+  const g = groups === undefined || groups === null ? [] : fastStringArray(groups);
+  if (!g) return undefined;
+  const e: Record<string, string[]> = {};
+  if (extra !== undefined && extra !== null) {
+    if (!isPlainObject(extra)) return undefined;
+    for (const k in extra) {
+      if (!Object.prototype.hasOwnProperty.call(extra, k)) continue;
+      if (k === '__proto__') return undefined;
+      const x = extra[k];
+      const list = x === undefined || x === null ? [] : fastStringArray(x);
+      if (!list) return undefined;
+      e[k] = list;
+    }
+  }
+  const out: UserInfo = { username: (username as string | undefined) ?? '', groups: g, extra: e };
+  if (uid !== undefined) out.uid = uid as string;
+  return out;
+}
+
+function fastRequest(r: Record<string, unknown>): AdmissionRequest | undefined {
+  const { uid, operation, subResource, requestSubResource, name, namespace, dryRun } = r;
+  if (typeof uid !== 'string' || uid === '' || typeof operation !== 'string' || !OPERATIONS.has(operation)) return undefined;
+  if (!optString(subResource) || !optString(requestSubResource) || !optString(name) || !optString(namespace)) return undefined;
+  if (dryRun !== undefined && dryRun !== null && typeof dryRun !== 'boolean') return undefined;
+  const kind = fastGvk(r.kind);
+  const resource = fastGvr(r.resource);
+  const userInfo = fastUserInfo(r.userInfo);
+  if (!kind || !resource || !userInfo) return undefined;
+  let requestKind: GroupVersionKind | undefined;
+  let requestResource: GroupVersionResource | undefined;
+  if (r.requestKind !== undefined && r.requestKind !== null && !(requestKind = fastGvk(r.requestKind))) return undefined;
+  if (r.requestResource !== undefined && r.requestResource !== null && !(requestResource = fastGvr(r.requestResource))) return undefined;
+  const out: AdmissionRequest = { uid, kind, resource, operation: operation as Operation, userInfo, dryRun: dryRun === true };
+  if (subResource !== undefined) out.subResource = subResource as string;
+  if (requestKind) out.requestKind = requestKind;
+  if (requestResource) out.requestResource = requestResource;
+  if (requestSubResource !== undefined) out.requestSubResource = requestSubResource as string;
+  if (name !== undefined) out.name = name as string;
+  if (namespace !== undefined) out.namespace = namespace as string;
+  if (r.object !== undefined) out.object = r.object;
+  if (r.oldObject !== undefined) out.oldObject = r.oldObject;
+  if (r.options !== undefined) out.options = r.options;
+  return out;
+}
+
+function requestFrom(parsed: z.infer<typeof AdmissionRequestSchema>): AdmissionRequest {
   const out: AdmissionRequest = {
     uid: parsed.uid,
     kind: gvk(parsed.kind),
@@ -487,7 +586,7 @@ export function parseAdmissionReview(value: unknown): AdmissionReview {
   if (parsed.object !== undefined) out.object = parsed.object;
   if (parsed.oldObject !== undefined) out.oldObject = parsed.oldObject;
   if (parsed.options !== undefined) out.options = parsed.options;
-  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', request: out };
+  return out;
 }
 
 function gvk(v: { group: string; version: string; kind: string }): GroupVersionKind {
@@ -519,6 +618,8 @@ interface WorkloadShape {
   /** Path from the object to its pod spec. */
   podSpec: string[];
   lists: ListName[];
+  /** `podSpec` as a JSON pointer. */
+  pointer: string;
 }
 
 const TEMPLATE = ['spec', 'template', 'spec'];
@@ -527,19 +628,23 @@ const TEMPLATE = ['spec', 'template', 'spec'];
  * apps/v1beta1/2, extensions/v1beta1, batch/v1 and batch/v1beta1).
  */
 const WORKLOADS: Record<string, WorkloadShape> = {
-  '/Pod': { workload: 'Pod', podSpec: ['spec'], lists: ALL_LISTS },
-  '/ReplicationController': { workload: 'ReplicationController', podSpec: TEMPLATE, lists: ALL_LISTS },
-  '/EphemeralContainers': { workload: 'EphemeralContainers', podSpec: [], lists: ['ephemeralContainers'] },
-  'apps/Deployment': { workload: 'Deployment', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'apps/ReplicaSet': { workload: 'ReplicaSet', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'apps/StatefulSet': { workload: 'StatefulSet', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'apps/DaemonSet': { workload: 'DaemonSet', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'extensions/Deployment': { workload: 'Deployment', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'extensions/ReplicaSet': { workload: 'ReplicaSet', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'extensions/DaemonSet': { workload: 'DaemonSet', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'batch/Job': { workload: 'Job', podSpec: TEMPLATE, lists: ALL_LISTS },
-  'batch/CronJob': { workload: 'CronJob', podSpec: ['spec', 'jobTemplate', 'spec', 'template', 'spec'], lists: ALL_LISTS },
+  '/Pod': shapeFor('Pod', ['spec'], ALL_LISTS),
+  '/ReplicationController': shapeFor('ReplicationController', TEMPLATE, ALL_LISTS),
+  '/EphemeralContainers': shapeFor('EphemeralContainers', [], ['ephemeralContainers']),
+  'apps/Deployment': shapeFor('Deployment', TEMPLATE, ALL_LISTS),
+  'apps/ReplicaSet': shapeFor('ReplicaSet', TEMPLATE, ALL_LISTS),
+  'apps/StatefulSet': shapeFor('StatefulSet', TEMPLATE, ALL_LISTS),
+  'apps/DaemonSet': shapeFor('DaemonSet', TEMPLATE, ALL_LISTS),
+  'extensions/Deployment': shapeFor('Deployment', TEMPLATE, ALL_LISTS),
+  'extensions/ReplicaSet': shapeFor('ReplicaSet', TEMPLATE, ALL_LISTS),
+  'extensions/DaemonSet': shapeFor('DaemonSet', TEMPLATE, ALL_LISTS),
+  'batch/Job': shapeFor('Job', TEMPLATE, ALL_LISTS),
+  'batch/CronJob': shapeFor('CronJob', ['spec', 'jobTemplate', 'spec', 'template', 'spec'], ALL_LISTS),
 };
+
+function shapeFor(workload: WorkloadKind, podSpec: string[], lists: ListName[]): WorkloadShape {
+  return { workload, podSpec, lists, pointer: podSpec.map((t) => `/${escapeJsonPointerToken(t)}`).join('') };
+}
 
 /** The kinds Plinth checks, as `group/kind` ('' group for core): for documentation and manifests. */
 export const CHECKED_KINDS: ReadonlyArray<string> = Object.keys(WORKLOADS).map((k) => (k.startsWith('/') ? k.slice(1) : k));
@@ -562,6 +667,33 @@ const MetadataSchema = z.looseObject({
   annotations: StringMap.nullish(),
 });
 
+type ParsedMetadata = z.infer<typeof MetadataSchema>;
+function fastMetadata(v: unknown): ParsedMetadata | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const { name, generateName, namespace, labels, annotations } = v;
+  if (!nullishString(name) || !nullishString(generateName) || !nullishString(namespace)) return undefined;
+  const l = labels === undefined || labels === null ? labels : fastStringMap(labels);
+  const a = annotations === undefined || annotations === null ? annotations : fastStringMap(annotations);
+  if (l === undefined && labels != null) return undefined;
+  if (a === undefined && annotations != null) return undefined;
+  return { name, generateName, namespace, labels: l, annotations: a } as ParsedMetadata;
+}
+
+type ParsedPodSpec = z.infer<typeof PodSpecSchema>;
+function fastContainerList(v: unknown): Array<{ name?: string | null; image?: string | null }> | null | undefined | false {
+  if (v === undefined || v === null) return v;
+  if (!Array.isArray(v)) return false;
+  for (const c of v) if (!isPlainObject(c) || !nullishString(c.name) || !nullishString(c.image)) return false;
+  return v as Array<{ name?: string | null; image?: string | null }>;
+}
+function fastPodSpec(v: Record<string, unknown>): ParsedPodSpec | undefined {
+  const containers = fastContainerList(v.containers);
+  const initContainers = fastContainerList(v.initContainers);
+  const ephemeralContainers = fastContainerList(v.ephemeralContainers);
+  if (containers === false || initContainers === false || ephemeralContainers === false) return undefined;
+  return { containers, initContainers, ephemeralContainers } as ParsedPodSpec;
+}
+
 interface Metadata {
   name?: string;
   generateName?: string;
@@ -573,8 +705,8 @@ interface Metadata {
 function readMetadata(obj: Record<string, unknown>, base: string): Metadata {
   const raw = own(obj, 'metadata');
   if (raw === undefined || raw === null) return { labels: {}, annotations: {} };
-  const m = check(MetadataSchema, raw, 'AdmissionReview', `${base}.metadata`);
-  const out: Metadata = { labels: { ...(m.labels ?? {}) }, annotations: { ...(m.annotations ?? {}) } };
+  const m = fastMetadata(raw) ?? check(MetadataSchema, raw, 'AdmissionReview', `${base}.metadata`);
+  const out: Metadata = { labels: m.labels ? { ...m.labels } : {}, annotations: m.annotations ? { ...m.annotations } : {} };
   if (m.name) out.name = m.name;
   if (m.generateName) out.generateName = m.generateName;
   if (m.namespace) out.namespace = m.namespace;
@@ -593,15 +725,17 @@ function readContainers(obj: Record<string, unknown>, shape: WorkloadShape, base
     if (!isPlainObject(next)) throw invalid('AdmissionReview', `${dotted(base, walked)}: expected an object, got ${jsonType(next)}`);
     cur = next;
   }
-  const spec = check(PodSpecSchema, cur, 'AdmissionReview', dotted(base, shape.podSpec));
-  const prefix = shape.podSpec.map((t) => `/${escapeJsonPointerToken(t)}`).join('');
+  const spec = fastPodSpec(cur) ?? check(PodSpecSchema, cur, 'AdmissionReview', dotted(base, shape.podSpec));
+  const prefix = shape.pointer;
   const out: Array<Omit<ContainerImage, 'isNew'>> = [];
   for (const list of shape.lists) {
     const items = spec[list];
     if (!items) continue;
-    items.forEach((c, i) => {
-      out.push({ kind: LIST_KIND[list], name: c.name ?? '', image: c.image ?? '', path: `${prefix}/${list}/${i}/image` });
-    });
+    const kind = LIST_KIND[list];
+    for (let i = 0; i < items.length; i++) {
+      const c = items[i]!;
+      out.push({ kind, name: c.name ?? '', image: c.image ?? '', path: `${prefix}/${list}/${i}/image` });
+    }
   }
   return out;
 }
@@ -687,14 +821,39 @@ export function extractImages(review: AdmissionReview): AdmissionImages {
     checkObjectKind(old, req.kind, 'request.oldObject');
     oldImages = new Set(readContainers(old, shape, 'request.oldObject').map((c) => c.image));
   }
-  const containers: ContainerImage[] = current.map((c) => ({ ...c, isNew: !oldImages || !oldImages.has(c.image) }));
-  const images = [...new Set(containers.map((c) => c.image))];
-  const newImages = [...new Set(containers.filter((c) => c.isNew).map((c) => c.image))];
+  const containers: ContainerImage[] = [];
+  const images: string[] = [];
+  const newImages: string[] = [];
+  const seen = new Set<string>();
+  const seenNew = new Set<string>();
+  for (const c of current) {
+    const isNew = !oldImages || !oldImages.has(c.image);
+    containers.push({ kind: c.kind, name: c.name, image: c.image, path: c.path, isNew });
+    if (!seen.has(c.image)) {
+      seen.add(c.image);
+      images.push(c.image);
+    }
+    if (isNew && !seenNew.has(c.image)) {
+      seenNew.add(c.image);
+      newImages.push(c.image);
+    }
+  }
   return {
-    ...subject,
+    uid: subject.uid,
+    operation: subject.operation,
+    kind: subject.kind,
+    resource: subject.resource,
+    ...(subject.subResource !== undefined ? { subResource: subject.subResource } : {}),
+    namespace: subject.namespace,
+    name: subject.name,
+    ...(subject.generateName !== undefined ? { generateName: subject.generateName } : {}),
+    labels: subject.labels,
+    annotations: subject.annotations,
+    userInfo: subject.userInfo,
+    dryRun: subject.dryRun,
     checked: true,
     workload: shape.workload,
-    podSpecPath: shape.podSpec.map((t) => `/${escapeJsonPointerToken(t)}`).join(''),
+    podSpecPath: shape.pointer,
     containers,
     images,
     newImages,
@@ -723,6 +882,15 @@ const ImageReviewSpecSchema = z.looseObject({
   namespace: z.string().nullish().transform((v) => v ?? ''),
 });
 
+function fastImageReviewSpec(v: Record<string, unknown>): z.infer<typeof ImageReviewSpecSchema> | undefined {
+  const { containers, annotations, namespace } = v;
+  const list = fastContainerList(containers);
+  if (list === false || !nullishString(namespace)) return undefined;
+  const a = annotations === undefined || annotations === null ? {} : fastStringMap(annotations);
+  if (!a) return undefined;
+  return { containers: list ?? [], annotations: a, namespace: (namespace as string | null | undefined) ?? '' };
+}
+
 /** Check an ImageReview request (a parsed JSON value) and return it typed. */
 export function parseImageReview(value: unknown): ImageReview {
   const what = 'ImageReview';
@@ -746,7 +914,7 @@ export function parseImageReview(value: unknown): ImageReview {
   const spec = own(value, 'spec');
   if (spec === undefined || spec === null) throw invalid(what, 'spec is missing');
   if (!isPlainObject(spec)) throw invalid(what, `spec: expected an object, got ${jsonType(spec)}`);
-  const parsed = check(ImageReviewSpecSchema, spec, what, 'spec');
+  const parsed = fastImageReviewSpec(spec) ?? check(ImageReviewSpecSchema, spec, what, 'spec');
   return {
     apiVersion: IMAGE_REVIEW_API_VERSION,
     kind: 'ImageReview',
@@ -1042,3 +1210,19 @@ export function imageReviewResponse(decision: ImageReviewDecision): ImageReviewR
   if (audit) status.auditAnnotations = audit;
   return { apiVersion: IMAGE_REVIEW_API_VERSION, kind: 'ImageReview', status };
 }
+
+/**
+ * @internal For test/wire-fast.test.ts: the hand-written checks of the hot path and the schemas
+ * they must agree with.
+ */
+export const __fastPaths = {
+  request: fastRequest,
+  requestFrom,
+  requestSchema: AdmissionRequestSchema,
+  metadata: fastMetadata,
+  metadataSchema: MetadataSchema,
+  podSpec: fastPodSpec,
+  podSpecSchema: PodSpecSchema,
+  imageReviewSpec: fastImageReviewSpec,
+  imageReviewSpecSchema: ImageReviewSpecSchema,
+};
