@@ -126,6 +126,10 @@ https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),ke
       const m = (f: (r: (typeof ps)[number]) => number) => xs.map(f).sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       return { rps: m((r) => r.rps), p50: m((r) => r.p50), p99: m((r) => r.p99), cpuUs: m((r) => r.cpuUs), busy: m((r) => r.busy) };
     };
+    const { stdout: scraped } = await execFileP('curl', ['-s', '--cacert', certs.files.caCert, '--resolve', `plinth.plinth-system.svc:${plinthPort}:127.0.0.1`, `https://plinth.plinth-system.svc:${plinthPort}/metrics`]).catch(() => ({ stdout: '' }));
+    const count = (re: RegExp) => Number(re.exec(scraped)?.[1] ?? NaN);
+    const hits = count(/plinth_cache_hits_total\{result="hit"\} (\d+)/);
+    const misses = count(/plinth_cache_hits_total\{result="miss"\} (\d+)/);
     const p = median(ps);
     const b = median(bs);
     const ratios = ps.map((r, i) => r.rps / bs[i]!.rps);
@@ -134,6 +138,7 @@ https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),ke
       `${name}${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.busy * 100).toFixed(0)}% of a core)`;
     console.log(line('bare Node HTTPS server   ', b));
     console.log(line('plinth serve /validate   ', p));
+    console.log(`decision cache: ${hits} hits, ${misses} misses (tag references are re-checked every 30 s)`);
     console.log(`throughput ratio plinth/bare ${(p.rps / b.rps).toFixed(2)} (per round ${ratios.map((r) => r.toFixed(2)).join(', ')}; goal ≥ 0.8); p99 ${p.p99.toFixed(2)} ms (goal ≤ 5 ms)`);
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -96,12 +96,14 @@ export const MAX_IMAGES = 64;
 
 /**
  * Entries expire after their TTL; when full, the least recently used goes (Map order; a hit moves
- * an entry to the end at most once a second, which keeps hits on hot keys to one lookup).
+ * an entry to the end at most once a second, which keeps hits on hot keys to one lookup). An entry
+ * past 80% of its TTL is `due`: the server refreshes it in the background while still answering
+ * from it, so a busy key never expires into a burst of misses.
  */
 class TtlCache<V> {
-  private readonly m = new Map<string, { v: V; exp: number; used: number }>();
+  private readonly m = new Map<string, CacheEntry<V>>();
   constructor(private readonly ttl: number, private readonly max: number) {}
-  get(k: string): V | undefined {
+  get(k: string): CacheEntry<V> | undefined {
     const e = this.m.get(k);
     if (!e) return undefined;
     const now = Date.now();
@@ -114,13 +116,13 @@ class TtlCache<V> {
       this.m.delete(k);
       this.m.set(k, e);
     }
-    return e.v;
+    return e;
   }
   set(k: string, v: V, ttl = this.ttl): void {
-    if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
     const now = Date.now();
     this.m.delete(k);
-    this.m.set(k, { v, exp: now + ttl, used: now });
+    if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
+    this.m.set(k, { v, exp: now + ttl, due: now + ttl * 0.8, used: now });
   }
   clear(): void {
     this.m.clear();
@@ -128,6 +130,14 @@ class TtlCache<V> {
   get size(): number {
     return this.m.size;
   }
+}
+
+interface CacheEntry<V> {
+  v: V;
+  exp: number;
+  /** After this, a hit starts a background refresh. */
+  due: number;
+  used: number;
 }
 
 export interface RunningServer {
@@ -222,6 +232,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
   const cacheHits = new FastCounter({ name: 'plinth_cache_hits_total', help: 'Decision cache hits and misses', labelNames: ['result'], registry: metrics });
   const errors = new Counter({ name: 'plinth_decision_errors_total', help: 'Images that could not be decided (registry errors, deadline)', labelNames: ['reason'], registers: [metrics] });
   const badRequests = new Counter({ name: 'plinth_bad_requests_total', help: 'Requests refused as malformed', registers: [metrics] });
+  const refreshes = new Counter({ name: 'plinth_cache_refreshes_total', help: 'Cached decisions refreshed in the background before they expire', registers: [metrics] });
   const ENDPOINTS: Endpoint[] = ['validate', 'mutate', 'imagepolicy'];
   const allowCount = Object.fromEntries(ENDPOINTS.map((e) => [e, decisions.child({ endpoint: e, result: 'allow' })]));
   const denyCount = Object.fromEntries(ENDPOINTS.map((e) => [e, decisions.child({ endpoint: e, result: 'deny' })]));
@@ -253,8 +264,10 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
     let misses = 0;
     for (let i = 0; i < images.length; i++) {
       const hit = cache.get(keys[i]!);
-      if (hit) verdicts[i] = hit;
-      else misses++;
+      if (hit) {
+        verdicts[i] = hit.v;
+        if (hit.due < Date.now() && !inflight.has(keys[i]!)) refresh(keys[i]!, images[i]!, ctx);
+      } else misses++;
     }
     if (misses < images.length) cacheHit.inc(images.length - misses);
     if (misses === 0) return { verdicts: verdicts as ImageVerdict[], failed: [] };
@@ -262,10 +275,44 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
     return decideMisses(images, keys, verdicts, ctx);
   }
 
-  async function decideMisses(images: string[], keys: string[], verdicts: Array<ImageVerdict | undefined>, ctx: DecideContext): Promise<Decided> {
+  /** Decisions being made, by cache key: concurrent requests for the same image and context share one. */
+  const inflight = new Map<string, Promise<ImageVerdict>>();
+
+  /** One decision, shared by every request that asks for the same key meanwhile; bounded by its own deadline. */
+  function flight(key: string, image: string, ctx: DecideContext): Promise<ImageVerdict> {
+    const running = inflight.get(key);
+    if (running) return running;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), deadlineMs);
-    const deadline = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new PlinthError('TIMEOUT', `no decision within ${deadlineMs} ms`)), { once: true }));
+    const p = (async () => {
+      try {
+        const v = await decider.decide(image, ctx, ac.signal);
+        for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
+        if (v.cacheable !== false) cache.set(key, v, image.includes('@') ? undefined : tagTtl);
+        return v;
+      } finally {
+        clearTimeout(timer);
+        inflight.delete(key);
+      }
+    })();
+    inflight.set(key, p);
+    return p;
+  }
+
+  /** Refresh a cached verdict that is due, in the background; until it lands (or expires), the old one answers. */
+  function refresh(key: string, image: string, ctx: DecideContext): void {
+    refreshes.inc();
+    flight(key, image, ctx).catch((e: unknown) => {
+      errors.inc({ reason: 'refresh' });
+      log.warn({ image, error: describeError(e) }, 'background refresh of a cached decision failed; the cached one stands until it expires');
+    });
+  }
+
+  async function decideMisses(images: string[], keys: string[], verdicts: Array<ImageVerdict | undefined>, ctx: DecideContext): Promise<Decided> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PlinthError('TIMEOUT', `no decision within ${deadlineMs} ms`)), deadlineMs);
+    });
     deadline.catch(() => {});
     const failed: string[] = [];
     try {
@@ -273,12 +320,9 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
         images.map(async (image, i) => {
           if (verdicts[i]) return;
           try {
-            const v = await Promise.race([decider.decide(image, ctx, ac.signal), deadline]);
-            for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
-            if (v.cacheable !== false) cache.set(keys[i]!, v, image.includes('@') ? undefined : tagTtl);
-            verdicts[i] = v;
+            verdicts[i] = await Promise.race([flight(keys[i]!, image, ctx), deadline]);
           } catch (e) {
-            const timeout = e instanceof PlinthError && e.code === 'TIMEOUT';
+            const timeout = (e instanceof PlinthError && e.code === 'TIMEOUT') || (e instanceof Error && e.name === 'AbortError');
             const why = timeout ? `no decision for ${image} within ${deadlineMs} ms` : describeError(e);
             errors.inc({ reason: timeout ? 'deadline' : 'error' });
             failed.push(`${image}: ${why}`);
@@ -313,10 +357,16 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
   }
 
   function admissionAnswer(subject: CheckedWorkload, uid: string, mutate: boolean, { verdicts, failed }: Decided): unknown {
-    const denials = verdicts.flatMap((v) => v.denials.map((d) => `${d}`));
-    const warnings = boundWarnings(verdicts.flatMap((v) => v.warnings));
-    const allowed = verdicts.every((v) => v.allowed);
-    if (logInfo) log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denials.length, failed }, 'admission decision');
+    let allowed = true;
+    let denialCount = 0;
+    const allWarnings: string[] = [];
+    for (const v of verdicts) {
+      if (!v.allowed) allowed = false;
+      denialCount += v.denials.length;
+      for (const w of v.warnings) allWarnings.push(w);
+    }
+    const warnings = allWarnings.length ? boundWarnings(allWarnings) : allWarnings;
+    if (logInfo) log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denialCount, failed }, 'admission decision');
     if (mutate) {
       // The mutating webhook pins tags to the digests that were checked; it never denies (the validating one does).
       let patch;

@@ -368,14 +368,14 @@ export function parseJsonBody(body: string | Uint8Array, what: string, opts: Bod
       throw invalid(what, `the body is ${body.byteLength} bytes, more than the limit of ${maxBytes}`, { size: body.byteLength, maxBytes });
     }
     if (!isUtf8(body)) throw invalid(what, 'the body is not valid UTF-8');
-    text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+    text = Buffer.isBuffer(body) ? body.toString('utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   } else {
     throw invalid(what, `expected a request body (string or bytes), got ${jsonType(body)}`);
   }
-  if (text.trim() === '') throw invalid(what, 'the body is empty');
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
+    if (text.trim() === '') throw invalid(what, 'the body is empty');
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw invalid(what, `the body is not valid JSON (${why})`);
   }
@@ -705,8 +705,11 @@ interface Metadata {
 function readMetadata(obj: Record<string, unknown>, base: string): Metadata {
   const raw = own(obj, 'metadata');
   if (raw === undefined || raw === null) return { labels: {}, annotations: {} };
-  const m = fastMetadata(raw) ?? check(MetadataSchema, raw, 'AdmissionReview', `${base}.metadata`);
-  const out: Metadata = { labels: m.labels ? { ...m.labels } : {}, annotations: m.annotations ? { ...m.annotations } : {} };
+  const fast = fastMetadata(raw);
+  const m = fast ?? check(MetadataSchema, raw, 'AdmissionReview', `${base}.metadata`);
+  // fastMetadata's maps are already copies.
+  const copy = (x: Record<string, string> | null | undefined) => (x ? (fast ? x : { ...x }) : {});
+  const out: Metadata = { labels: copy(m.labels), annotations: copy(m.annotations) };
   if (m.name) out.name = m.name;
   if (m.generateName) out.generateName = m.generateName;
   if (m.namespace) out.namespace = m.namespace;
@@ -740,8 +743,16 @@ function readContainers(obj: Record<string, unknown>, shape: WorkloadShape, base
   return out;
 }
 
+/** WORKLOADS by group, then kind. */
+const WORKLOADS_BY_GROUP = new Map<string, Map<string, WorkloadShape>>();
+for (const [k, shape] of Object.entries(WORKLOADS)) {
+  const [group, kind] = k.split('/') as [string, string];
+  if (!WORKLOADS_BY_GROUP.has(group)) WORKLOADS_BY_GROUP.set(group, new Map());
+  WORKLOADS_BY_GROUP.get(group)!.set(kind, shape);
+}
+
 function shapeOf(kind: GroupVersionKind): WorkloadShape | undefined {
-  return Object.prototype.hasOwnProperty.call(WORKLOADS, `${kind.group}/${kind.kind}`) ? WORKLOADS[`${kind.group}/${kind.kind}`] : undefined;
+  return WORKLOADS_BY_GROUP.get(kind.group)?.get(kind.kind);
 }
 
 function fmtKind(k: GroupVersionKind): string {
@@ -762,57 +773,22 @@ export function extractImages(review: AdmissionReview): AdmissionImages {
   const what = 'AdmissionReview';
   const req = review.request;
   const object = req.object;
-  const subject: AdmissionSubject = {
-    uid: req.uid,
-    operation: req.operation,
-    kind: req.kind,
-    resource: req.resource,
-    namespace: req.namespace ?? '',
-    name: req.name ?? '',
-    labels: {},
-    annotations: {},
-    userInfo: req.userInfo,
-    dryRun: req.dryRun,
-  };
-  if (req.subResource) subject.subResource = req.subResource;
   const shape = shapeOf(req.kind);
-  const notChecked = (reason: string): NotChecked => {
-    // Best effort: name, labels and annotations of an object Plinth does not check are informative only.
-    const source = isPlainObject(object) ? object : isPlainObject(req.oldObject) ? req.oldObject : undefined;
-    if (source) {
-      const m = MetadataSchema.safeParse(own(source, 'metadata'));
-      if (m.success) {
-        if (m.data.labels) subject.labels = { ...m.data.labels };
-        if (m.data.annotations) subject.annotations = { ...m.data.annotations };
-        if (!subject.name && m.data.name) subject.name = m.data.name;
-        if (m.data.generateName) subject.generateName = m.data.generateName;
-        if (!subject.namespace && m.data.namespace) subject.namespace = m.data.namespace;
-      }
-    }
-    return { ...subject, checked: false, reason };
-  };
-
   if (!shape) {
-    return notChecked(`${fmtKind(req.kind)} is not a workload Plinth checks (it checks Pods and the workloads that create them)`);
+    return notChecked(req, `${fmtKind(req.kind)} is not a workload Plinth checks (it checks Pods and the workloads that create them)`);
   }
   const sub = req.subResource ?? '';
   if (sub !== '' && !(shape.workload === 'Pod' && sub === 'ephemeralcontainers') && shape.workload !== 'EphemeralContainers') {
-    return notChecked(`the ${req.resource.resource}/${sub} subresource has no container images to check`);
+    return notChecked(req, `the ${req.resource.resource}/${sub} subresource has no container images to check`);
   }
   if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') {
-    return notChecked(`${req.operation} requests run no new images`);
+    return notChecked(req, `${req.operation} requests run no new images`);
   }
   if (object === undefined || object === null) throw invalid(what, `request.object is missing for ${req.operation} of a ${req.kind.kind}`);
   if (!isPlainObject(object)) throw invalid(what, `request.object: expected an object, got ${jsonType(object)}`);
   checkObjectKind(object, req.kind, 'request.object');
 
   const meta = readMetadata(object, 'request.object');
-  subject.labels = meta.labels;
-  subject.annotations = meta.annotations;
-  if (!subject.name && meta.name) subject.name = meta.name;
-  if (meta.generateName) subject.generateName = meta.generateName;
-  if (!subject.namespace && meta.namespace) subject.namespace = meta.namespace;
-
   const current = readContainers(object, shape, 'request.object');
   let oldImages: Set<string> | undefined;
   const old = req.oldObject;
@@ -824,33 +800,33 @@ export function extractImages(review: AdmissionReview): AdmissionImages {
   const containers: ContainerImage[] = [];
   const images: string[] = [];
   const newImages: string[] = [];
-  const seen = new Set<string>();
-  const seenNew = new Set<string>();
+  // Pods have a handful of containers: a list scan beats a Set until there are many.
+  const many = current.length > 16;
+  const seen = many ? new Set<string>() : undefined;
+  const seenNew = many ? new Set<string>() : undefined;
   for (const c of current) {
     const isNew = !oldImages || !oldImages.has(c.image);
     containers.push({ kind: c.kind, name: c.name, image: c.image, path: c.path, isNew });
-    if (!seen.has(c.image)) {
-      seen.add(c.image);
+    if (seen ? !seen.has(c.image) : !images.includes(c.image)) {
+      seen?.add(c.image);
       images.push(c.image);
     }
-    if (isNew && !seenNew.has(c.image)) {
-      seenNew.add(c.image);
+    if (isNew && (seenNew ? !seenNew.has(c.image) : !newImages.includes(c.image))) {
+      seenNew?.add(c.image);
       newImages.push(c.image);
     }
   }
-  return {
-    uid: subject.uid,
-    operation: subject.operation,
-    kind: subject.kind,
-    resource: subject.resource,
-    ...(subject.subResource !== undefined ? { subResource: subject.subResource } : {}),
-    namespace: subject.namespace,
-    name: subject.name,
-    ...(subject.generateName !== undefined ? { generateName: subject.generateName } : {}),
-    labels: subject.labels,
-    annotations: subject.annotations,
-    userInfo: subject.userInfo,
-    dryRun: subject.dryRun,
+  const out: CheckedWorkload = {
+    uid: req.uid,
+    operation: req.operation,
+    kind: req.kind,
+    resource: req.resource,
+    namespace: req.namespace || meta.namespace || '',
+    name: req.name || meta.name || '',
+    labels: meta.labels,
+    annotations: meta.annotations,
+    userInfo: req.userInfo,
+    dryRun: req.dryRun,
     checked: true,
     workload: shape.workload,
     podSpecPath: shape.pointer,
@@ -858,6 +834,40 @@ export function extractImages(review: AdmissionReview): AdmissionImages {
     images,
     newImages,
   };
+  if (req.subResource) out.subResource = req.subResource;
+  if (meta.generateName) out.generateName = meta.generateName;
+  return out;
+}
+
+/** The answer for a request Plinth has nothing to check; name, labels and annotations are best effort (informative only). */
+function notChecked(req: AdmissionRequest, reason: string): NotChecked {
+  const out: NotChecked = {
+    uid: req.uid,
+    operation: req.operation,
+    kind: req.kind,
+    resource: req.resource,
+    namespace: req.namespace ?? '',
+    name: req.name ?? '',
+    labels: {},
+    annotations: {},
+    userInfo: req.userInfo,
+    dryRun: req.dryRun,
+    checked: false,
+    reason,
+  };
+  if (req.subResource) out.subResource = req.subResource;
+  const source = isPlainObject(req.object) ? req.object : isPlainObject(req.oldObject) ? req.oldObject : undefined;
+  if (source) {
+    const m = MetadataSchema.safeParse(own(source, 'metadata'));
+    if (m.success) {
+      if (m.data.labels) out.labels = { ...m.data.labels };
+      if (m.data.annotations) out.annotations = { ...m.data.annotations };
+      if (!out.name && m.data.name) out.name = m.data.name;
+      if (m.data.generateName) out.generateName = m.data.generateName;
+      if (!out.namespace && m.data.namespace) out.namespace = m.data.namespace;
+    }
+  }
+  return out;
 }
 
 function checkObjectKind(obj: Record<string, unknown>, kind: GroupVersionKind, base: string): void {
