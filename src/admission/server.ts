@@ -182,8 +182,29 @@ function readBody(req: IncomingMessage, limit: number, cb: (err: Error | null, b
   });
 }
 
+/**
+ * The plain allow answer, serialized by template: the most common answer of a busy webhook. Kept
+ * equal to `admissionResponse(uid, { allowed: true })` (test/webhook.test.ts compares them).
+ */
+export class AllowedAnswer {
+  readonly response: { uid: string; allowed: true };
+  constructor(readonly uid: string) {
+    this.response = { uid, allowed: true };
+  }
+  toJSON(): unknown {
+    return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: this.response };
+  }
+  serialize(): string {
+    return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(this.uid)},"allowed":true}}`;
+  }
+}
+
+function allowedAnswer(uid: string): AllowedAnswer {
+  return new AllowedAnswer(uid);
+}
+
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const text = typeof body === 'string' ? body : body instanceof AllowedAnswer ? body.serialize() : JSON.stringify(body);
   res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
@@ -242,10 +263,18 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
   const logInfo = log.isLevelEnabled('info');
 
   /** The cache key of each image of a request (the context part is computed once per request). */
+  // The policy version enters the keys as a small generation number (short keys hash faster).
+  let lastVersion: string | undefined;
+  let generation = 0;
   function cacheKeys(images: string[], ctx: DecideContext): string[] {
     let context: string;
     try {
-      context = `${decider.version()}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}\u0000`;
+      const version = decider.version();
+      if (version !== lastVersion) {
+        lastVersion = version;
+        generation++;
+      }
+      context = `${generation}\u0000${decider.cacheContext ? decider.cacheContext(ctx) : `${ctx.namespace}\u0000${JSON.stringify(ctx.labels)}\u0000${JSON.stringify(ctx.annotations)}`}\u0000${ctx.via}\u0000`;
     } catch (e) {
       log.error({ error: describeError(e) }, 'cache key failed');
       return images.map(() => `uncacheable\u0000${Math.random()}`);
@@ -377,7 +406,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       }
       return admissionResponse(uid, { allowed: true, ...(patch && patch.length ? { patch } : {}), ...(warnings.length ? { warnings } : {}) });
     }
-    if (allowed) return admissionResponse(uid, { allowed: true, ...(warnings.length ? { warnings } : {}) });
+    if (allowed) return warnings.length ? admissionResponse(uid, { allowed: true, warnings }) : allowedAnswer(uid);
     // Kyverno-style: each failing rule once, with its message, then the containers it failed for.
     const byRule = new Map<string, { message: string; lines: string[] }>();
     const other: string[] = [];
