@@ -87,7 +87,7 @@ https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),ke
     const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
     children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, bare], { stdio: 'ignore' }));
     const plinthPort = await freePort();
-    children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, path.join(root, 'bin/plinth.cjs'), 'serve', '--policy', path.join(work, 'policy.yaml'), '--catalog', path.join(work, 'catalog.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(plinthPort), '--host', '127.0.0.1', '--log-level', 'warn'], { stdio: 'ignore' }));
+    children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, path.join(root, 'bin/plinth.cjs'), 'serve', '--policy', path.join(work, 'policy.yaml'), '--catalog', path.join(work, 'catalog.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(plinthPort), '--host', '127.0.0.1', '--log-level', 'warn', '--allow-private-registry', '127.0.0.1'], { stdio: 'ignore' }));
     await waitUp(`https://127.0.0.1:${barePort}/healthz`, certs.caCert);
     await waitUp(`https://127.0.0.1:${plinthPort}/healthz`, certs.caCert);
     // CPU seconds a server process used (user + system, from /proc), to report CPU per request.

@@ -294,9 +294,12 @@ describe('deploy/helm/plinth', () => {
         webhook: { failurePolicy: 'Ignore', timeoutSeconds: 5, excludedNamespaces: ['kube-system', 'monitoring', 'security'] },
         tls: { caBundle: CA, secretName: 'gate-tls' },
         imagePullSecrets: [{ name: 'regcred' }],
+        allowPrivateRegistries: ['*.registry.svc.cluster.local', '10.0.0.12'],
       }),
       { Name: 'rel', Namespace: 'security' },
     );
+    const args = byKind(objs, 'Deployment').spec.template.spec.containers[0].args as string[];
+    assert.deepEqual(args.filter((a) => a.startsWith('--allow-private-registry')), ['--allow-private-registry=*.registry.svc.cluster.local', '--allow-private-registry=10.0.0.12']);
     assert.equal(objs.find((o) => o.kind === 'Namespace'), undefined, 'no Namespace unless createNamespace');
     const dep = byKind(objs, 'Deployment');
     assert.equal(dep.metadata.name, 'gate');

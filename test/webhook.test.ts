@@ -332,7 +332,8 @@ ${extra}`;
   test('requireDigest with pinDigests: /validate denies an unpinned tag, /mutate pins it', async () => {
     const pf = path.join(work, 'pin-policy.yaml');
     await writeFile(pf, 'apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: pin}\nspec:\n  pinDigests: true\n  rules:\n    - name: digests\n      mode: enforce\n      imageReferences: {requireDigest: true}\n');
-    const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }) });
+    // The test registry is on loopback, which the webhook refuses unless allowed.
+    const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }), allowPrivateRegistries: ['127.0.0.1'] });
     const { readFileSync } = await import('node:fs');
     const s = await startServer(d, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
     const post = (p: string, imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
@@ -357,6 +358,78 @@ ${extra}`;
     } finally {
       await s.close();
       d.close();
+    }
+  });
+
+  test('private networks: a pod spec cannot make the webhook contact loopback, private or metadata addresses', async () => {
+    // A policy that needs the registry (pinning) and names no registries: nothing is exempt.
+    const pf = path.join(work, 'ssrf-policy.yaml');
+    await writeFile(pf, 'apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: ssrf}\nspec:\n  pinDigests: true\n  rules:\n    - name: base\n      mode: enforce\n      requireBaseImage: {}\n');
+    const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }) });
+    const { readFileSync } = await import('node:fs');
+    const s = await startServer(d, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }), deadlineMs: 3000 });
+    const post = (imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
+      const req = https.request(`${s.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(review('uid-ssrf', [imgRef])));
+    });
+    // A listener on loopback that counts connections: nothing may reach it.
+    const net = await import('node:net');
+    let connections = 0;
+    const trap = net.createServer((sock) => {
+      connections++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+    const port = (trap.address() as import('node:net').AddressInfo).port;
+    try {
+      // An IP literal on loopback (the test registry itself), a name that resolves to loopback,
+      // the cloud metadata address and a private address: all refused, fail closed, and the
+      // registry sees no request.
+      for (const [imgRef, shown] of [
+        [`127.0.0.1:${port}/team/good:1`, '127.0.0.1'],
+        [`localhost:${port}/team/good:1`, 'localhost'],
+        ['169.254.169.254/latest/meta-data:1', '169.254.169.254'],
+        ['10.1.2.3:5000/team/app:1', '10.1.2.3'],
+        ['[::1]:5000/team/app:1', '::1'],
+      ] as const) {
+        const v = await post(imgRef);
+        assert.equal(v.response.allowed, false, imgRef);
+        assert.match(v.response.status.message, /refusing to connect to .*loopback, private or link-local/, imgRef);
+        assert.ok(v.response.status.message.includes(shown), `${imgRef}: ${v.response.status.message}`);
+      }
+      assert.equal(connections, 0, 'nothing connected to the loopback listener');
+    } finally {
+      trap.close();
+      await s.close();
+      d.close();
+    }
+    // Allowed by name (operator flag) or by the policy's allowedRegistries, the same image is checked.
+    for (const opts of [{ allowPrivateRegistries: ['127.0.0.1'] }, {}]) {
+      const pf2 = path.join(work, 'ssrf-policy-2.yaml');
+      const named = 'allowPrivateRegistries' in opts ? '' : `    - name: ours\n      mode: enforce\n      allowedRegistries: {registries: ["${host}/**"]}\n`;
+      await writeFile(pf2, `apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: ssrf2}\nspec:\n  pinDigests: true\n  rules:\n    - name: base\n      mode: enforce\n      requireBaseImage: {}\n${named}`);
+      const d2 = await PolicyDecider.create({ policyFile: pf2, catalogFile: path.join(work, 'catalog.yaml'), logger: pino({ level: 'silent' }), ...opts });
+      const s2 = await startServer(d2, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+      try {
+        const res = await new Promise<Record<string, any>>((resolve, reject) => {
+          const req = https.request(`${s2.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (r) => {
+            let text = '';
+            r.on('data', (c: Buffer) => (text += c));
+            r.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+          });
+          req.on('error', reject);
+          req.end(JSON.stringify(review('uid-ok', [`${host}/team/good:1`])));
+        });
+        assert.equal(res.response.allowed, true, JSON.stringify(res.response));
+      } finally {
+        await s2.close();
+        d2.close();
+      }
     }
   });
 });

@@ -9,6 +9,7 @@ import { ruleKind } from '../policy/schema.js';
 import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
 import { parseLocation, type OpenOptions } from '../source/open.js';
 import type { VulnStore } from '../vuln/store.js';
+import type { NetworkPolicy } from '../registry/netguard.js';
 import type { DecideContext, Decider, ImageVerdict } from './server.js';
 
 /**
@@ -24,6 +25,14 @@ export interface PolicyDeciderOptions {
   logger?: Logger;
   /** Called after a successful reload (the server drops its cache). */
   onReload?: () => void;
+  /**
+   * Refuse registries (and their redirects and token servers) on loopback, private, link-local
+   * and other internal addresses: a pod spec must not make the webhook call the cluster's own
+   * services or the cloud metadata endpoint. Default true.
+   */
+  denyPrivateNetworks?: boolean;
+  /** Hosts exempt from that (names, addresses or globs such as `*.registry.internal`). Hosts named by the policy's allowedRegistries rules are exempt too. */
+  allowPrivateRegistries?: string[];
 }
 
 export class PolicyDecider implements Decider {
@@ -33,6 +42,7 @@ export class PolicyDecider implements Decider {
   /** Computed on (re)load: asked for on every request. */
   private versionKey = '';
   private contextLabels: string[] = [];
+  private network: NetworkPolicy = { denyPrivate: true };
   private store: VulnStore | undefined;
   private watchers: FSWatcher[] = [];
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -66,6 +76,7 @@ export class PolicyDecider implements Decider {
         for (const k of Object.keys(r.match?.excludeLabels ?? {})) keys.add(k);
       }
       this.contextLabels = [...keys].sort();
+      this.network = networkPolicy(loaded, this.o);
       for (const w of loaded.warnings) this.o.logger?.warn({ policy: loaded.file }, w);
       if (changed && !first) {
         this.o.logger?.info({ policy: loaded.file, version: loaded.version, bases: catalog.bases.length }, 'policy reloaded');
@@ -164,13 +175,26 @@ export class PolicyDecider implements Decider {
       catalog: this.catalog,
       ...(this.store ? { db: this.store } : {}),
       // Registry work stops when the request's deadline passes.
-      registryOptions: { ...(this.o.registryOptions ?? {}), signal },
+      registryOptions: { ...(this.o.registryOptions ?? {}), signal, network: this.network },
       resolveDigest: policy.spec.pinDigests === true,
       deadline: signal,
       now,
     });
     return verdict(image, evaluate(policy, facts, context, now), facts.errors.length === 0);
   }
+}
+
+/** The network policy for a loaded policy: private addresses refused except for the hosts the operator or the policy names. */
+function networkPolicy(loaded: LoadedPolicy, o: PolicyDeciderOptions): NetworkPolicy {
+  const hosts = new Set(o.allowPrivateRegistries ?? []);
+  for (const r of loaded.policy.spec.rules) {
+    for (const p of r.allowedRegistries?.registries ?? []) {
+      const host = p.split('/')[0]!;
+      // A pattern that names no host ("**", "*/team/*") exempts nothing.
+      if (!/^[*?]+$/.test(host)) hosts.add(host);
+    }
+  }
+  return { denyPrivate: o.denyPrivateNetworks !== false, allowHosts: [...hosts] };
 }
 
 /** The server's view of a policy decision. */

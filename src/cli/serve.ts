@@ -18,8 +18,10 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--port <n>', 'HTTPS port', '8443')
       .option('--host <addr>', 'address to listen on', '0.0.0.0')
       .option('--deadline-ms <n>', 'budget for all registry work of one request; keep it below the webhook timeoutSeconds', '8000')
+      .option('--allow-private-registry <host...>', 'a registry on a loopback, private or link-local address that may be contacted (name, address or glob like *.registry.internal; repeatable). Registries named in the policy\'s allowedRegistries rules are allowed too')
+      .option('--allow-private-networks', 'contact registries on any address (off by default: a pod spec must not make the webhook call cluster services or the metadata endpoint)')
       .option('--log-level <level>', 'info, warn, error, debug', 'info'),
-  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string }) => {
+  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean }) => {
     if (o.username !== undefined || o.password !== undefined || o.passwordStdin) {
       throw new PlinthError('USAGE', 'the webhook reaches many registries: give credentials per registry in a Docker config file (--authfile, auths/credHelpers), not --username/--password');
     }
@@ -47,6 +49,8 @@ export function registerServe(program: Command, h: CliHelpers): void {
       registryOptions: await h.openOptions(o),
       logger,
       onReload: () => clear(),
+      denyPrivateNetworks: o.allowPrivateNetworks !== true,
+      ...(o.allowPrivateRegistry ? { allowPrivateRegistries: o.allowPrivateRegistry } : {}),
     });
     const server = await startServer(decider, { cert, key, ...(clientCa ? { clientCa } : {}), port, host: o.host, deadlineMs, logger });
     clear = server.clearCache;

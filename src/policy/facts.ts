@@ -11,7 +11,8 @@ import { provenanceOf, type ProvenanceReport } from '../provenance/report.js';
 import type { ScanResult } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
 import { ruleApplies, type PolicyContext } from './match.js';
-import { RULES } from './rules.js';
+import { RULES, registryMatch } from './rules.js';
+import { parseImageReference } from '../oci/reference.js';
 import { ruleKind, ruleSettings, type ImagePolicy, type RuleKind } from './schema.js';
 
 /**
@@ -209,6 +210,7 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
   if (typeof o.deadline === 'number') registryOptions.timeoutMs = Math.max(1, Math.min(registryOptions.timeoutMs ?? 60_000, o.deadline + 1000));
   const catalog = o.catalog ?? emptyCatalog();
   const now = o.now ?? Date.now();
+  const baseLookupAllowed = baseLookupFilter(o.policy);
   let src: ImageSource | undefined;
   const guard = <T>(p: Promise<T>, what: string): Promise<T> => {
     if (!signal) return p;
@@ -287,7 +289,7 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
       if (needs.provenance) {
         try {
           pf.provenance = await guard(
-            provenanceOf(source, img, index, { catalog, now, registryOptions, ...(needs.registryCheck ? { checkRegistry: true } : {}) }),
+            provenanceOf(source, img, index, { catalog, now, registryOptions, ...(needs.registryCheck ? { checkRegistry: true } : {}), ...(baseLookupAllowed ? { baseLookupAllowed } : {}) }),
             `finding the base of ${image}`,
           );
           if (needs.registryCheck) {
@@ -324,4 +326,26 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
     if (ownStore) store?.close();
     await src.close().catch(() => {});
   }
+}
+
+/**
+ * A base image an image names (annotation or label) is looked up only in registries that every
+ * enforce allowedRegistries rule allows: the image's author chooses that name, and the webhook
+ * must not contact registries the policy does not allow. No such rule: no restriction.
+ */
+export function baseLookupFilter(policy: ImagePolicy | undefined): ((name: string) => boolean) | undefined {
+  const lists: string[][] = [];
+  for (const r of policy?.spec.rules ?? []) {
+    if (r.mode === 'enforce' && r.allowedRegistries) lists.push(r.allowedRegistries.registries);
+  }
+  if (!lists.length) return undefined;
+  return (name) => {
+    let ref;
+    try {
+      ref = parseImageReference(name);
+    } catch {
+      return false;
+    }
+    return lists.every((l) => registryMatch(l, ref) !== undefined);
+  };
 }

@@ -223,6 +223,11 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
     }),
 };
 
+/** The first allowedRegistries pattern a reference matches: with "/" over registry/repository, without over the registry. */
+export function registryMatch(patterns: readonly string[], ref: { name: string; registry: string }): string | undefined {
+  return patterns.find((p) => (p.includes('/') ? globMatch(p, ref.name) : globMatch(p, ref.registry)));
+}
+
 const allowedRegistries: RuleDefinition<'allowedRegistries'> = {
   needs: () => ({}),
   message: (s) => `Images may only come from approved registries (${s.registries.join(', ')}). Push the image to one of them, or ask the platform team to allow its registry.`,
@@ -230,7 +235,7 @@ const allowedRegistries: RuleDefinition<'allowedRegistries'> = {
     const n = notRegistry(facts);
     if (n) return n;
     const ref = facts.reference!;
-    const hit = s.registries.find((p) => (p.includes('/') ? globMatch(p, ref.name) : globMatch(p, ref.registry)));
+    const hit = registryMatch(s.registries, ref);
     const evidence = { registry: ref.registry, repository: ref.repository, allowed: s.registries };
     if (hit) return { outcome: 'pass', reason: `${ref.name} matches ${hit}`, evidence: { ...evidence, matched: hit } };
     return { outcome: 'fail', reason: `${ref.name} is not in an allowed registry (${s.registries.join(', ')})`, evidence };

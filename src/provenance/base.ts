@@ -41,6 +41,8 @@ export interface BaseOptions {
   /** Look bases up in their registries to confirm layers (and check tags). */
   checkRegistry?: boolean;
   registryOptions?: OpenOptions;
+  /** Which base names may be looked up in their registries (default: any). */
+  lookupAllowed?: (name: string) => boolean;
   findings: Finding[];
 }
 
@@ -61,6 +63,12 @@ async function lookupBase(claim: BaseClaim, platform: string | undefined, o: Bas
   const ref = claim.digest ? `${claim.name}@${claim.digest}` : claim.tag ? `${claim.name}:${claim.tag}` : undefined;
   if (!ref) return undefined;
   if (cache.has(ref)) return cache.get(ref);
+  if (o.lookupAllowed && !o.lookupAllowed(claim.name)) {
+    // The name comes from the image (an annotation or label): only registries the policy allows are contacted.
+    o.findings.push({ severity: 'warning', source: claim.source, message: `base ${ref} was not looked up: its registry is not one the policy allows` });
+    cache.set(ref, undefined);
+    return undefined;
+  }
   let out: Resolved | undefined;
   try {
     const src = await openSource(ref, o.registryOptions ?? {});

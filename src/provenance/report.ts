@@ -59,6 +59,8 @@ export interface ProvenanceOptions {
   catalog: Catalog;
   checkRegistry?: boolean;
   registryOptions?: OpenOptions;
+  /** Which base names may be looked up in their registries (default: any). The webhook passes its registry allowlist. */
+  baseLookupAllowed?: (name: string) => boolean;
   now?: number;
 }
 
@@ -72,6 +74,7 @@ export async function provenanceOf(source: ImageSource, image: ImageNode, index:
     findings,
     ...(o.checkRegistry ? { checkRegistry: true } : {}),
     ...(o.registryOptions ? { registryOptions: o.registryOptions } : {}),
+    ...(o.baseLookupAllowed ? { lookupAllowed: o.baseLookupAllowed } : {}),
   });
   const c: ImageConfig = config;
   const labels = (c.config?.Labels ?? {}) as Record<string, string>;
@@ -115,7 +118,7 @@ export async function provenanceOf(source: ImageSource, image: ImageNode, index:
     }
   }
   let baseTagMoved: ProvenanceReport['upToDate']['baseTagMoved'] = null;
-  if (o.checkRegistry && base?.name && base.tag && base.digest) {
+  if (o.checkRegistry && base?.name && base.tag && base.digest && (o.baseLookupAllowed?.(base.name) ?? true)) {
     try {
       const src = await openSource(`${base.name}:${base.tag}`, o.registryOptions ?? {});
       try {

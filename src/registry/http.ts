@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { PlinthError } from '../util/errors.js';
+import { NetworkGuard, type NetworkPolicy } from './netguard.js';
 
 /**
  * The HTTP layer under the registry client: keep-alive agents, bounded redirects, timeouts and
@@ -24,6 +25,8 @@ export interface HttpOptions {
   userAgent?: string;
   /** Aborts every request of this client (a caller's deadline); retries stop too. */
   signal?: AbortSignal;
+  /** Which addresses may be connected to (the webhook refuses private networks by default). */
+  network?: NetworkPolicy;
 }
 
 export interface HttpRequest {
@@ -65,18 +68,23 @@ const DEFAULTS = {
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 export class HttpClient {
-  private readonly opts: Required<Omit<HttpOptions, "ca" | "insecureTls" | "userAgent" | "signal">> & HttpOptions;
+  private readonly opts: Required<Omit<HttpOptions, "ca" | "insecureTls" | "userAgent" | "signal" | "network">> & HttpOptions;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   /** Called before each retry wait; lets callers report progress. */
   onRetry?: (info: { url: string; attempt: number; waitMs: number; reason: string }) => void;
 
+  private readonly guard: NetworkGuard | undefined;
+
   constructor(opts: HttpOptions = {}) {
     this.opts = { ...DEFAULTS, ...opts };
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    this.guard = opts.network?.denyPrivate ? new NetworkGuard(opts.network) : undefined;
+    const lookup = this.guard ? { lookup: this.guard.lookup() } : {};
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16, ...lookup });
     this.httpsAgent = new https.Agent({
       keepAlive: true,
       maxSockets: 16,
+      ...lookup,
       rejectUnauthorized: !opts.insecureTls,
       ...(opts.ca ? { ca: opts.ca } : {}),
     });
@@ -164,6 +172,8 @@ export class HttpClient {
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
     const u = new URL(url);
+    // Names are checked when they resolve (the agents' lookup); addresses here.
+    this.guard?.checkLiteral(u.hostname);
     const isHttps = u.protocol === 'https:';
     const mod = isHttps ? https : http;
     const payload = body?.();
