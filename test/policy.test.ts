@@ -114,7 +114,7 @@ function facts(image: string, platforms: PlatformFacts[] = [], o: Partial<ImageF
   }
   return {
     image, reference, transport: reference ? 'registry' : 'oci', digest: platforms[0]?.digest ?? null, mediaType: null, platforms,
-    needs: { manifest: true, labels: true, provenance: true, registryCheck: false, scan: false }, scanDb: null, errors: [], ...o,
+    needs: { manifest: true, labels: true, provenance: true, registryCheck: false, verifyBase: false, scan: false }, scanDb: null, errors: [], ...o,
   };
 }
 
@@ -301,6 +301,18 @@ describe('policy: rules', () => {
     const byDigest = base({ name: 'quay.io/x/y', digest: D('e') });
     assert.match(only(evaluate(list, facts(IMG, [platform({ provenance: prov(byDigest) })]), {}, NOW)).reason, new RegExp(`matches ${D('e')}`));
     assert.match(only(evaluate(list, facts(IMG, [platform({ provenance: prov(stranger) })]), {}, NOW)).reason, /matches none of debian:12\*, cgr\.dev\/chainguard\/\*\*/);
+
+    // A declared name and digest whose layers could not be checked (not in the catalog, registry
+    // unreadable) can be forged: not enough by default, enough with an explicit minConfidence.
+    const unchecked = base({ name: 'docker.io/library/debian', tag: '12', digest: D('d'), confidence: 'medium', layers: { base: null, image: null, total: 3 } });
+    const r4 = only(evaluate(list, facts(IMG, [platform({ provenance: prov(unchecked) })]), {}, NOW));
+    assert.equal(r4.outcome, 'fail');
+    assert.match(r4.reason, /only claimed, not confirmed \(medium confidence; its layers could not be checked against the image's/);
+    const lenient = policy('    - name: list\n      mode: enforce\n      allowedBaseImages:\n        images: ["debian:12*"]\n        minConfidence: medium\n');
+    assert.equal(only(evaluate(lenient, facts(IMG, [platform({ provenance: prov(unchecked) })]), {}, NOW)).outcome, 'pass');
+    // Several catalog bases tying on the same layers (medium, but confirmed by layers) pass.
+    const tied = base({ name: 'docker.io/library/debian', tag: '12', digest: D('b'), confidence: 'medium', catalog: approvedCatalog() });
+    assert.equal(only(evaluate(cat, facts(IMG, [platform({ provenance: prov(tied) })]), {}, NOW)).outcome, 'pass');
 
     // A name claimed by a label alone (low confidence) is not enough by default.
     const claimed = base({ name: 'docker.io/library/debian', tag: '12', confidence: 'low' });
@@ -613,7 +625,7 @@ describe('policy: gatherFacts and plinth check', () => {
     const p = (await loadPolicy(path.join(root, 'examples', 'policies', 'registries-only.yaml'))).policy;
     // Port 1 on loopback: any connection attempt would fail and show up as an error.
     const f = await gatherFacts('127.0.0.1:1/team/app:1.0', { policy: p, catalog });
-    assert.deepEqual(f.needs, { manifest: false, labels: false, provenance: false, registryCheck: false, scan: false });
+    assert.deepEqual(f.needs, { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false });
     assert.deepEqual(f.errors, []);
     assert.equal(f.digest, null);
     assert.equal(f.reference?.name, '127.0.0.1:1/team/app');
@@ -732,7 +744,9 @@ describe('policy: gatherFacts and plinth check', () => {
     const ab = only(d!, 'allowed-base-images');
     assert.equal(ab.outcome, 'fail');
     assert.match(ab.reason, new RegExp(`the base ${reg.host.replace(/\./g, '\\.')}/base/other:1@sha256:[0-9a-f]{12}… is not approved: it is not in the catalog`));
-    assert.equal((ab.evidence['base'] as { confidence: string }).confidence, 'medium');
+    // The declared base is not in the catalog: allowedBaseImages fetches it from its registry and
+    // confirms its layers against the image's (a declared digest alone would only be medium).
+    assert.equal((ab.evidence['base'] as { confidence: string }).confidence, 'high');
 
     const old = await plinth(['check', `${reg.host}/team/old:1.0`, '--policy', policyFile, '--catalog', catalogFile]);
     assert.equal(old.code, 1);

@@ -29,6 +29,8 @@ export interface FactNeeds {
   provenance: boolean;
   /** Provenance asks the registry too (base layers, whether the base tag moved). */
   registryCheck: boolean;
+  /** A declared base not in the catalog is fetched from its registry to check its layers against the image's. */
+  verifyBase: boolean;
   /** Vulnerability scan per platform (reads every layer). */
   scan: boolean;
 }
@@ -97,7 +99,7 @@ export interface GatherOptions {
   deadline?: AbortSignal | number;
 }
 
-const NONE: FactNeeds = { manifest: false, labels: false, provenance: false, registryCheck: false, scan: false };
+const NONE: FactNeeds = { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false };
 
 function merge(a: FactNeeds, b: Partial<FactNeeds>): FactNeeds {
   return {
@@ -105,6 +107,7 @@ function merge(a: FactNeeds, b: Partial<FactNeeds>): FactNeeds {
     labels: a.labels || !!b.labels,
     provenance: a.provenance || !!b.provenance,
     registryCheck: a.registryCheck || !!b.registryCheck,
+    verifyBase: a.verifyBase || !!b.verifyBase,
     scan: a.scan || !!b.scan,
   };
 }
@@ -289,7 +292,7 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
       if (needs.provenance) {
         try {
           pf.provenance = await guard(
-            provenanceOf(source, img, index, { catalog, now, registryOptions, ...(needs.registryCheck ? { checkRegistry: true } : {}), ...(baseLookupAllowed ? { baseLookupAllowed } : {}) }),
+            provenanceOf(source, img, index, { catalog, now, registryOptions, ...(needs.registryCheck ? { checkRegistry: true } : {}), ...(needs.verifyBase ? { verifyBase: true } : {}), ...(baseLookupAllowed ? { baseLookupAllowed } : {}) }),
             `finding the base of ${image}`,
           );
           if (needs.registryCheck) {

@@ -181,7 +181,7 @@ const requireBaseImage: RuleDefinition<'requireBaseImage'> = {
 };
 
 const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
-  needs: () => ({ provenance: true }),
+  needs: (s) => ({ provenance: true, ...(s.minConfidence === undefined ? { verifyBase: true } : {}) }),
   message: () =>
     "This container image's base is not in the approved list or is not specified. Only pre-approved base images may be used. Please contact the platform team for assistance.",
   evaluate: (s, facts) =>
@@ -190,11 +190,15 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
       const b = prov.base;
       if (!b) return { outcome: 'fail', reason: unknownBaseReason(p), evidence: { base: null } };
       const ev = baseEvidence(b);
-      const min = s.minConfidence ?? 'medium';
-      if (CONFIDENCE_RANK[b.confidence] < CONFIDENCE_RANK[min]) {
+      // Default: the base must be confirmed by layers (its layers are the image's first layers,
+      // from the catalog or its registry). A declared name and digest alone can be forged by
+      // whoever builds the image; an explicit minConfidence accepts weaker evidence.
+      const unconfirmed = s.minConfidence === undefined ? b.layers.base === null || CONFIDENCE_RANK[b.confidence] < CONFIDENCE_RANK.medium : CONFIDENCE_RANK[b.confidence] < CONFIDENCE_RANK[s.minConfidence];
+      if (unconfirmed) {
+        const why = b.conflicts[0] ?? (!b.digest ? 'no digest' : b.layers.base === null ? "its layers could not be checked against the image's: it is not in the catalog and its registry could not be read" : '');
         return {
           outcome: 'fail',
-          reason: `the base ${describeBase(b)} is only claimed, not confirmed (${b.confidence} confidence${b.conflicts.length ? `: ${b.conflicts[0]}` : b.digest ? '' : '; no digest'})`,
+          reason: `the base ${describeBase(b)} is only claimed, not confirmed (${b.confidence} confidence${why ? `${b.conflicts[0] ? ': ' : '; '}${why}` : ''})`,
           evidence: ev,
         };
       }

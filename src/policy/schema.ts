@@ -53,7 +53,7 @@ export const AllowedBaseImagesSchema = z
     images: globs('allowed bases: names, globs or digests ("docker.io/library/debian", "debian:12*", "cgr.dev/chainguard/**", "sha256:…")').optional(),
     requireBoth: z.boolean().describe('with both catalogApproved and images: the base must satisfy both (default: either)').optional(),
     deprecated: z.enum(['deny', 'warn', 'allow']).describe('a base the catalog marks deprecated: deny (default), warn (allowed, with a warning) or allow').optional(),
-    minConfidence: Confidence.describe('how sure Plinth must be of the base (default medium: a base named only by a label, without a digest or layer match, is not enough)').optional(),
+    minConfidence: Confidence.describe('how sure Plinth must be of the base. Default: the base must be confirmed by layers (catalog or registry), since a declared name and digest can be forged; set medium to accept a declared digest that cannot be checked, low for a name alone').optional(),
   })
   .superRefine((v, ctx) => {
     if (!v.catalogApproved && !v.images) ctx.addIssue({ code: 'custom', message: 'set catalogApproved: true and/or images: [...]', path: [] });

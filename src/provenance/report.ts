@@ -58,6 +58,8 @@ function days(iso: string | null | undefined, now: number): number | null {
 export interface ProvenanceOptions {
   catalog: Catalog;
   checkRegistry?: boolean;
+  /** Fetch a declared base that is not in the catalog from its registry, to check its layers (checkRegistry implies it). */
+  verifyBase?: boolean;
   registryOptions?: OpenOptions;
   /** Which base names may be looked up in their registries (default: any). The webhook passes its registry allowlist. */
   baseLookupAllowed?: (name: string) => boolean;
@@ -72,7 +74,7 @@ export async function provenanceOf(source: ImageSource, image: ImageNode, index:
   const { base, candidates } = await determineBase(ev, config, image.descriptor.digest, {
     catalog: o.catalog,
     findings,
-    ...(o.checkRegistry ? { checkRegistry: true } : {}),
+    ...(o.checkRegistry || o.verifyBase ? { checkRegistry: true } : {}),
     ...(o.registryOptions ? { registryOptions: o.registryOptions } : {}),
     ...(o.baseLookupAllowed ? { lookupAllowed: o.baseLookupAllowed } : {}),
   });
