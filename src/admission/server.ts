@@ -279,7 +279,9 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       log.error({ error: describeError(e) }, 'cache key failed');
       return images.map(() => `uncacheable\u0000${Math.random()}`);
     }
-    return images.map((image) => context + image);
+    const keys: string[] = new Array(images.length);
+    for (let i = 0; i < images.length; i++) keys[i] = context + images[i]!;
+    return keys;
   }
 
   /**
