@@ -3,6 +3,10 @@
  * Node HTTPS server that answers a fixed AdmissionReview, both driven by wrk in the same run with
  * the same TLS certificate, connections and request. Prints requests/s, p50/p99 latency and the
  * throughput ratio (goal ≥ 0.8; p99 ≤ 5 ms warm). Needs wrk and docker-registry (setup.sh).
+ *
+ * Knobs: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_PIN=0 (no taskset), BENCH_PROF=DIR
+ * (--cpu-prof of both servers), BENCH_NODE_FLAGS="--trace-deopt …" (both servers),
+ * BENCH_SERVER_LOG=FILE (plinth's stdout), BENCH_DUMP=DIR (the request bodies).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -84,10 +88,10 @@ async function main(): Promise<void> {
     const bare = path.join(work, 'bare.cjs');
     await writeFile(bare, `const https=require('https'),fs=require('fs');const ans=JSON.stringify({apiVersion:'admission.k8s.io/v1',kind:'AdmissionReview',response:{uid:${JSON.stringify(uid)},allowed:true}});
 https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),key:fs.readFileSync(${JSON.stringify(certs.files.key)})},(q,s)=>{if(q.method==='GET'){s.end('ok');return;}const c=[];q.on('data',d=>c.push(d));q.on('end',()=>{JSON.parse(Buffer.concat(c));s.writeHead(200,{'content-type':'application/json','content-length':Buffer.byteLength(ans)});s.end(ans);});}).listen(${barePort},'127.0.0.1');process.on('SIGTERM',()=>process.exit(0));`);
-    const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : [];
+    const prof = [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [])];
     children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, bare], { stdio: 'ignore' }));
     const plinthPort = await freePort();
-    children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, path.join(root, 'bin/plinth.cjs'), 'serve', '--policy', path.join(work, 'policy.yaml'), '--catalog', path.join(work, 'catalog.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(plinthPort), '--host', '127.0.0.1', '--log-level', 'warn', '--allow-private-registry', '127.0.0.1'], { stdio: 'ignore' }));
+    children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, path.join(root, 'bin/plinth.cjs'), 'serve', '--policy', path.join(work, 'policy.yaml'), '--catalog', path.join(work, 'catalog.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(plinthPort), '--host', '127.0.0.1', '--log-level', 'warn', '--allow-private-registry', '127.0.0.1'], { stdio: process.env.BENCH_SERVER_LOG ? ['ignore', (await import('node:fs')).openSync(process.env.BENCH_SERVER_LOG, 'w'), 'ignore'] : 'ignore' }));
     await waitUp(`https://127.0.0.1:${barePort}/healthz`, certs.caCert);
     await waitUp(`https://127.0.0.1:${plinthPort}/healthz`, certs.caCert);
     // CPU seconds a server process used (user + system, from /proc), to report CPU per request.
