@@ -64,6 +64,8 @@ function base(b: BaseIn): BaseReport {
     catalog: null,
     candidates: [],
     conflicts: [],
+    verified: true,
+    tagVerified: null,
     ...b,
   };
 }
@@ -304,7 +306,7 @@ describe('policy: rules', () => {
 
     // A declared name and digest whose layers could not be checked (not in the catalog, registry
     // unreadable) can be forged: not enough by default, enough with an explicit minConfidence.
-    const unchecked = base({ name: 'docker.io/library/debian', tag: '12', digest: D('d'), confidence: 'medium', layers: { base: null, image: null, total: 3 } });
+    const unchecked = base({ name: 'docker.io/library/debian', tag: '12', digest: D('d'), confidence: 'medium', layers: { base: null, image: null, total: 3 }, verified: false });
     const r4 = only(evaluate(list, facts(IMG, [platform({ provenance: prov(unchecked) })]), {}, NOW));
     assert.equal(r4.outcome, 'fail');
     assert.match(r4.reason, /only claimed, not confirmed \(medium confidence; its layers could not be checked against the image's/);
@@ -315,7 +317,7 @@ describe('policy: rules', () => {
     assert.equal(only(evaluate(cat, facts(IMG, [platform({ provenance: prov(tied) })]), {}, NOW)).outcome, 'pass');
 
     // A name claimed by a label alone (low confidence) is not enough by default.
-    const claimed = base({ name: 'docker.io/library/debian', tag: '12', confidence: 'low' });
+    const claimed = base({ name: 'docker.io/library/debian', tag: '12', confidence: 'low', verified: false });
     assert.match(only(evaluate(list, facts(IMG, [platform({ provenance: prov(claimed) })]), {}, NOW)).reason, /only claimed, not confirmed \(low confidence; no digest\)/);
 
     const both = policy('    - name: both\n      mode: enforce\n      allowedBaseImages: { catalogApproved: true, images: ["cgr.dev/**"], requireBoth: true }\n');

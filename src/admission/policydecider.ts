@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { describeError } from '../util/errors.js';
+import { PlinthError, describeError } from '../util/errors.js';
 import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
 import { gatherFacts } from '../policy/facts.js';
 import { evaluate, type Decision } from '../policy/evaluate.js';
@@ -9,7 +9,7 @@ import { ruleKind } from '../policy/schema.js';
 import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
 import { parseLocation, type OpenOptions } from '../source/open.js';
 import type { VulnStore } from '../vuln/store.js';
-import type { NetworkPolicy } from '../registry/netguard.js';
+import { NetworkGuard, hostOnly, type NetworkPolicy } from '../registry/netguard.js';
 import type { DecideContext, Decider, ImageVerdict } from './server.js';
 
 /**
@@ -169,6 +169,16 @@ export class PolicyDecider implements Decider {
       const preDecision = evaluate(pre, preFacts, context, now);
       if (!preDecision.allowed) return verdict(image, { ...preDecision, digest: null }, true);
     }
+    // A registry the network guard refuses is a denial, not an error: with failurePolicy open an
+    // error would let the image in.
+    if (this.network.denyPrivate) {
+      try {
+        await new NetworkGuard(this.network).assertReachable(loc.ref.registry);
+      } catch (e) {
+        if (!(e instanceof PlinthError) || e.code !== 'DENIED') throw e;
+        return { image, allowed: false, denials: [describeError(e)], warnings: [], digest: null, failures: [{ rule: 'network', message: 'The webhook does not contact registries on loopback, private or link-local addresses unless they are allowed.', reason: describeError(e) }], cacheable: true };
+      }
+    }
     const facts = await gatherFacts(image, {
       policy,
       context,
@@ -188,10 +198,12 @@ export class PolicyDecider implements Decider {
 function networkPolicy(loaded: LoadedPolicy, o: PolicyDeciderOptions): NetworkPolicy {
   const hosts = new Set(o.allowPrivateRegistries ?? []);
   for (const r of loaded.policy.spec.rules) {
+    if (r.mode !== 'enforce') continue;
     for (const p of r.allowedRegistries?.registries ?? []) {
-      const host = p.split('/')[0]!;
-      // A pattern that names no host ("**", "*/team/*") exempts nothing.
-      if (!/^[*?]+$/.test(host)) hosts.add(host);
+      const host = hostOnly(p.split('/')[0]!);
+      // Only a host named literally (any port) is exempt: a glob ("*.example.com", "*:5000") would
+      // lift the check for names nobody reviewed; those go to --allow-private-registry.
+      if (host && !/[*?[\]{}]/.test(host)) hosts.add(host);
     }
   }
   return { denyPrivate: o.denyPrivateNetworks !== false, allowHosts: [...hosts] };

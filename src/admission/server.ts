@@ -315,9 +315,12 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
     if (running) return running;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), deadlineMs);
+    // A decider that ignores the signal must not hold the key forever: the flight ends at its deadline.
+    const expired = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new PlinthError('TIMEOUT', `no decision for ${image} within ${deadlineMs} ms`)), { once: true }));
+    expired.catch(() => {});
     const p = (async () => {
       try {
-        const v = await decider.decide(image, ctx, ac.signal);
+        const v = await Promise.race([decider.decide(image, ctx, ac.signal), expired]);
         for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
         if (v.cacheable !== false) cache.set(key, v, image.includes('@') ? undefined : tagTtl);
         return v;

@@ -376,6 +376,8 @@ export function parseJsonBody(body: string | Uint8Array, what: string, opts: Bod
     // Decoding replaces invalid sequences with U+FFFD, so only a text containing one needs the
     // exact check (for an all-ASCII body, V8 answers `includes` without scanning).
     if (text.includes('\uFFFD') && !isUtf8(body)) throw invalid(what, 'the body is not valid UTF-8');
+    // A byte-order mark is accepted (and dropped), as a UTF-8 decoder does.
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   } else {
     throw invalid(what, `expected a request body (string or bytes), got ${jsonType(body)}`);
   }
@@ -493,14 +495,21 @@ function nullishString(v: unknown): boolean {
   return v === undefined || v === null || typeof v === 'string';
 }
 
+/** An object as JSON.parse makes them (plain prototype); anything else goes to the schema. */
+function isJsonObject(v: unknown): v is Record<string, unknown> {
+  if (!isPlainObject(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 function fastGvk(v: unknown): GroupVersionKind | undefined {
-  if (!isPlainObject(v)) return undefined;
+  if (!isJsonObject(v)) return undefined;
   const { group, version, kind } = v;
   if (!optString(group) || !optString(version) || typeof kind !== 'string' || kind === '') return undefined;
   return { group: (group as string | undefined) ?? '', version: (version as string | undefined) ?? '', kind };
 }
 function fastGvr(v: unknown): GroupVersionResource | undefined {
-  if (!isPlainObject(v)) return undefined;
+  if (!isJsonObject(v)) return undefined;
   const { group, version, resource } = v;
   if (!optString(group) || !optString(version) || typeof resource !== 'string' || resource === '') return undefined;
   return { group: (group as string | undefined) ?? '', version: (version as string | undefined) ?? '', resource };
@@ -508,7 +517,7 @@ function fastGvr(v: unknown): GroupVersionResource | undefined {
 
 /** A JSON object whose own values are all strings (no `__proto__` key), copied; undefined otherwise. */
 function fastStringMap(v: unknown): Record<string, string> | undefined {
-  if (!isPlainObject(v)) return undefined;
+  if (!isJsonObject(v)) return undefined;
   const out: Record<string, string> = {};
   // Object.entries: no per-key property lookups (labels objects all have different shapes).
   for (const [k, x] of Object.entries(v)) {
@@ -526,14 +535,14 @@ function fastStringArray(v: unknown): string[] | undefined {
 
 function fastUserInfo(v: unknown): UserInfo | undefined {
   if (v === undefined || v === null) return { username: '', groups: [], extra: {} };
-  if (!isPlainObject(v)) return undefined;
+  if (!isJsonObject(v)) return undefined;
   const { username, uid, groups, extra } = v;
   if (!optString(username) || !optString(uid)) return undefined;
   const g = groups === undefined || groups === null ? [] : fastStringArray(groups);
   if (!g) return undefined;
   const e: Record<string, string[]> = {};
   if (extra !== undefined && extra !== null) {
-    if (!isPlainObject(extra)) return undefined;
+    if (!isJsonObject(extra)) return undefined;
     for (const [k, x] of Object.entries(extra)) {
       if (k === '__proto__') return undefined;
       const list = x === undefined || x === null ? [] : fastStringArray(x);
@@ -673,7 +682,7 @@ const MetadataSchema = z.looseObject({
 
 type ParsedMetadata = z.infer<typeof MetadataSchema>;
 function fastMetadata(v: unknown): ParsedMetadata | undefined {
-  if (!isPlainObject(v)) return undefined;
+  if (!isJsonObject(v)) return undefined;
   const { name, generateName, namespace, labels, annotations } = v;
   if (!nullishString(name) || !nullishString(generateName) || !nullishString(namespace)) return undefined;
   const l = labels === undefined || labels === null ? labels : fastStringMap(labels);
@@ -687,7 +696,7 @@ type ParsedPodSpec = z.infer<typeof PodSpecSchema>;
 function fastContainerList(v: unknown): Array<{ name?: string | null; image?: string | null }> | null | undefined | false {
   if (v === undefined || v === null) return v;
   if (!Array.isArray(v)) return false;
-  for (const c of v) if (!isPlainObject(c) || !nullishString(c.name) || !nullishString(c.image)) return false;
+  for (const c of v) if (!isJsonObject(c) || !nullishString(c.name) || !nullishString(c.image)) return false;
   return v as Array<{ name?: string | null; image?: string | null }>;
 }
 function fastPodSpec(v: Record<string, unknown>): ParsedPodSpec | undefined {

@@ -48,7 +48,7 @@ export interface PlatformFacts {
   scan: ScanResult | null;
 }
 
-export type FactKind = 'reference' | 'image' | 'provenance' | 'scan' | 'registry-check' | 'deadline';
+export type FactKind = 'reference' | 'image' | 'provenance' | 'base-lookup' | 'scan' | 'registry-check' | 'deadline';
 
 export interface FactError {
   fact: FactKind;
@@ -295,6 +295,10 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
             provenanceOf(source, img, index, { catalog, now, registryOptions, ...(needs.registryCheck ? { checkRegistry: true } : {}), ...(needs.verifyBase ? { verifyBase: true } : {}), ...(baseLookupAllowed ? { baseLookupAllowed } : {}) }),
             `finding the base of ${image}`,
           );
+          // A base that could not be fetched leaves the answer incomplete: an error (not cached).
+          for (const f of pf.provenance.findings) {
+            if (f.lookupError) facts.errors.push({ fact: 'base-lookup', message: f.message, ...(platform ? { platform } : {}) });
+          }
           if (needs.registryCheck) {
             for (const f of pf.provenance.findings) {
               if (f.source === 'registry check') facts.errors.push({ fact: 'registry-check', message: f.message, ...(platform ? { platform } : {}) });

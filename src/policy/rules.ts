@@ -193,9 +193,13 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
       // Default: the base must be confirmed by layers (its layers are the image's first layers,
       // from the catalog or its registry). A declared name and digest alone can be forged by
       // whoever builds the image; an explicit minConfidence accepts weaker evidence.
-      const unconfirmed = s.minConfidence === undefined ? b.layers.base === null || CONFIDENCE_RANK[b.confidence] < CONFIDENCE_RANK.medium : CONFIDENCE_RANK[b.confidence] < CONFIDENCE_RANK[s.minConfidence];
+      const unconfirmed = s.minConfidence === undefined ? !b.verified : CONFIDENCE_RANK[b.confidence] < CONFIDENCE_RANK[s.minConfidence];
       if (unconfirmed) {
-        const why = b.conflicts[0] ?? (!b.digest ? 'no digest' : b.layers.base === null ? "its layers could not be checked against the image's: it is not in the catalog and its registry could not be read" : '');
+        // Could not check (registry unreachable, rate limited, no credentials): an error, which the
+        // failure policy governs and which is not cached, rather than a denial.
+        const lookup = s.minConfidence === undefined ? facts.errors.find((e) => e.fact === 'base-lookup' && (!e.platform || e.platform === platformName(p))) : undefined;
+        if (lookup) return { outcome: 'error', reason: `the base ${describeBase(b)} could not be checked: ${lookup.message}`, evidence: ev };
+        const why = b.conflicts[0] ?? (!b.digest ? 'no digest' : b.layers.base === null ? "its layers could not be checked against the image's: it is not in the catalog and its registry could not be read" : "only its metadata names it; no catalog entry or registry lookup confirmed it by its layers");
         return {
           outcome: 'fail',
           reason: `the base ${describeBase(b)} is only claimed, not confirmed (${b.confidence} confidence${why ? `${b.conflicts[0] ? ': ' : '; '}${why}` : ''})`,
@@ -207,7 +211,9 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
       const rebuild = newest ? `; rebuild on ${newest.name}${newest.tag ? `:${newest.tag}` : ''}@${shortDigest(newest.digest)}` : '';
       const deprecated = status === 'deprecated' ? (s.deprecated ?? 'deny') : undefined;
       if (deprecated === 'deny') return { outcome: 'fail', reason: `the base ${describeBase(b)} is deprecated in the catalog${rebuild}`, evidence: ev };
-      const ref = b.name ? baseReference(b.name, b.tag, b.digest) : null;
+      // A tag that does not point at the base's digest (checked in its registry) is only claimed:
+      // patterns are matched without it.
+      const ref = b.name ? baseReference(b.name, b.tagVerified === false ? null : b.tag, b.digest) : null;
       const matched = s.images && ref ? s.images.find((pat) => imagePatternMatches(pat, ref, [b.catalog?.digest])) : s.images?.find((pat) => pat === b.digest || pat === b.catalog?.digest);
       const listOk = s.images ? matched !== undefined : undefined;
       const catOk = s.catalogApproved ? status === 'approved' || (status === 'deprecated' && deprecated !== undefined) : undefined;

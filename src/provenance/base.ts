@@ -1,6 +1,6 @@
 import type { ImageConfig } from '../oci/types.js';
 import { formatPlatform, parsePlatform } from '../oci/types.js';
-import { openSource, type OpenOptions } from '../source/open.js';
+import { openSource, registryLocation, type OpenOptions } from '../source/open.js';
 import { readConfig, resolveRoot, selectImages } from '../source/image.js';
 import { isPrefix } from './chain.js';
 import { findByDigest, lineOf, matchFingerprint, type Catalog, type CatalogEntry } from './catalog.js';
@@ -34,6 +34,15 @@ export interface BaseReport {
   /** Other candidates: every fingerprint match that ties with the chosen one, or unconfirmed build materials. */
   candidates: Array<{ name: string; tag: string | null; digest: string | null; layers: number | null; status: CatalogEntry['status'] | null; kind: BaseClaim['kind'] }>;
   conflicts: string[];
+  /**
+   * The base's identity is confirmed by its own layers: its diff_ids (from the catalog or its
+   * registry) are the image's first layers, or a catalog fingerprint matched. False for a base
+   * known only from metadata (a declared name or digest, a buildpacks topLayer), which whoever
+   * builds the image can write.
+   */
+  verified: boolean;
+  /** Whether `tag` points at `digest`: true (the catalog says so, or the registry does now), false (it does not), null (not checked). */
+  tagVerified: boolean | null;
 }
 
 export interface BaseOptions {
@@ -47,6 +56,8 @@ export interface BaseOptions {
 }
 
 interface Resolved {
+  /** false: the claimed tag does not point at the claimed digest (moved, or never did); undefined: not checked. */
+  tagOk?: boolean;
   diffIds: string[];
   created?: string;
   digest?: string;
@@ -71,7 +82,8 @@ async function lookupBase(claim: BaseClaim, platform: string | undefined, o: Bas
   }
   let out: Resolved | undefined;
   try {
-    const src = await openSource(ref, o.registryOptions ?? {});
+    // A registry reference only: a name such as "oci:5000/x" must not open a local layout.
+    const src = await openSource(registryLocation(ref), o.registryOptions ?? {});
     try {
       const root = await resolveRoot(src);
       const [img] = await selectImages(src, root, platform ? parsePlatform(platform) : undefined);
@@ -81,11 +93,26 @@ async function lookupBase(claim: BaseClaim, platform: string | undefined, o: Bas
     } finally {
       await src.close();
     }
+    if (claim.digest && claim.tag && out) {
+      // The digest proves the layers; the tag is only claimed. Does it point there?
+      const tagged = await openSource(registryLocation(`${claim.name}:${claim.tag}`), o.registryOptions ?? {});
+      try {
+        const root = await resolveRoot(tagged);
+        out.tagOk = root.descriptor.digest === claim.digest || (root.kind === 'index' && root.index.manifests.some((d) => d.digest === claim.digest));
+      } finally {
+        await tagged.close();
+      }
+      if (!out.tagOk) o.findings.push({ severity: 'warning', source: claim.source, message: `${claim.name}:${claim.tag} does not point at ${claim.digest} (the tag moved, or never pointed there)` });
+    }
   } catch (e) {
-    o.findings.push({ severity: 'warning', source: claim.source, message: `could not look up base ${ref}: ${(e as Error).message}` });
+    o.findings.push({ severity: 'warning', source: claim.source, message: `could not look up base ${ref}: ${(e as Error).message}`, lookupError: true });
   }
   cache.set(ref, out);
   return out;
+}
+
+function shortDigestOf(d: string): string {
+  return `${d.slice(0, 19)}…`;
 }
 
 function catalogInfo(e: CatalogEntry | undefined): BaseReport['catalog'] {
@@ -118,6 +145,7 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
   let chosen: BaseClaim | undefined;
   let chosenResolved: Resolved | undefined;
   let confidence: Confidence = 'low';
+  let verified = false;
   let baseLayers: number | null = null;
   let entry: CatalogEntry | undefined;
   const candidates: BaseReport['candidates'] = [];
@@ -135,6 +163,7 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
     if (chosenResolved) {
       if (isPrefix(chosenResolved.diffIds, diffIds)) {
         confidence = 'high';
+        verified = true;
         baseLayers = chosenResolved.diffIds.length;
       } else {
         confidence = 'low';
@@ -154,6 +183,7 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
     chosen = confirmedMaterials[0]!;
     chosenResolved = resolved.get(chosen);
     confidence = 'high';
+    verified = true;
     baseLayers = chosenResolved!.diffIds.length;
     entry = chosenResolved!.entry;
   } else if (fp.matches.length) {
@@ -162,6 +192,7 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
     chosen = { kind: 'fingerprint', source: `catalog: diff_ids of ${top.entry.name}@${top.entry.digest} are the image's first ${top.layers} layer(s)`, name: top.entry.name, digest: top.entry.digest, role: 'base', ...(top.entry.tag ? { tag: top.entry.tag } : {}) };
     items.push({ kind: 'fingerprint', source: chosen.source, name: top.entry.name, digest: top.entry.digest, confirmed: true });
     confidence = fp.ties > 1 ? 'medium' : 'high';
+    verified = true;
     baseLayers = top.layers;
     for (const m of fp.matches.slice(1, fp.ties)) {
       candidates.push({ name: m.entry.name, tag: m.entry.tag ?? null, digest: m.entry.digest, layers: m.layers, status: m.entry.status, kind: 'fingerprint' });
@@ -215,9 +246,19 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
       candidates.push({ name: c.name!, tag: c.tag ?? null, digest: c.digest ?? null, layers: resolved.get(c)?.diffIds.length ?? null, status: null, kind: c.kind });
     }
   }
+  // A base found in the catalog by its digest is the catalog's: its name and tag are reported,
+  // not the ones the image claims (a claim can borrow a trusted name for another digest).
+  const byCatalog = chosenResolved?.via === 'catalog' && chosenResolved.entry ? chosenResolved.entry : undefined;
+  if (byCatalog && chosen.name && byCatalog.name !== chosen.name) {
+    conflicts.push(`${chosen.source} names ${chosen.name}${chosen.tag ? `:${chosen.tag}` : ''}, but the catalog knows ${shortDigestOf(byCatalog.digest)} as ${byCatalog.name}${byCatalog.tag ? `:${byCatalog.tag}` : ''}`);
+  }
+  // The tag stays the one the image was built from (baseTagMoved checks it); it counts as verified
+  // only when the catalog records that tag for this digest, or the registry still points it there.
+  const tag = chosen.tag ?? entry?.tag ?? null;
+  const tagVerified = byCatalog ? !chosen.tag || chosen.tag === byCatalog.tag : (chosenResolved?.tagOk ?? null);
   const base: BaseReport = {
-    name: chosen.name ?? entry?.name ?? null,
-    tag: chosen.tag ?? entry?.tag ?? null,
+    name: byCatalog ? byCatalog.name : (chosen.name ?? entry?.name ?? null),
+    tag,
     digest: chosen.digest ?? chosenResolved?.digest ?? entry?.digest ?? null,
     evidence: items,
     confidence,
@@ -225,6 +266,8 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
     catalog: catalogInfo(entry),
     candidates,
     conflicts,
+    verified,
+    tagVerified,
   };
   return { base, candidates };
 }

@@ -39,6 +39,8 @@ export interface Finding {
   severity: 'warning' | 'info';
   source: string;
   message: string;
+  /** A base image could not be fetched (network, auth, registry error): the answer is incomplete, not negative. */
+  lookupError?: boolean;
 }
 
 export interface Materials {

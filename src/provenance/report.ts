@@ -3,7 +3,7 @@ import type { ImageConfig } from '../oci/types.js';
 import { parseImageReference } from '../oci/reference.js';
 import { readConfig, resolveRoot, selectImages, type ImageNode, type IndexNode, type PlatformChoice } from '../source/image.js';
 import type { ImageSource } from '../source/types.js';
-import { openSource, type OpenOptions } from '../source/open.js';
+import { openSource, registryLocation, type OpenOptions } from '../source/open.js';
 import { determineBase, type BaseReport } from './base.js';
 import { lineOf, newestApproved, type Catalog } from './catalog.js';
 import { collectEvidence, type Finding, type Materials } from './evidence.js';
@@ -122,7 +122,7 @@ export async function provenanceOf(source: ImageSource, image: ImageNode, index:
   let baseTagMoved: ProvenanceReport['upToDate']['baseTagMoved'] = null;
   if (o.checkRegistry && base?.name && base.tag && base.digest && (o.baseLookupAllowed?.(base.name) ?? true)) {
     try {
-      const src = await openSource(`${base.name}:${base.tag}`, o.registryOptions ?? {});
+      const src = await openSource(registryLocation(`${base.name}:${base.tag}`), o.registryOptions ?? {});
       try {
         const now = (await src.resolve()).descriptor.digest;
         // The tag may point at an index whose entry is the base manifest: both count as "not moved".

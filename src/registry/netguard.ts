@@ -34,8 +34,10 @@ for (const [net, bits] of [
   BLOCKED.addSubnet(net, bits, 'ipv4');
 }
 for (const [net, bits] of [
-  ['::', 128], // unspecified
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and IPv4-compatible (::a.b.c.d)
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT)
+  ['64:ff9b:1::', 48], // local-use NAT64
+  ['fec0::', 10], // site-local (deprecated)
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
   ['ff00::', 8], // multicast
@@ -45,6 +47,13 @@ for (const [net, bits] of [
 
 /** IPv4 addresses carried inside IPv6 ones: mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96). */
 function embeddedV4(ip: string): string | undefined {
+  // 6to4 (2002:AABB:CCDD::/48) carries the IPv4 address in the next 32 bits.
+  const six = /^2002:([0-9a-f]{1,4}):([0-9a-f]{1,4})(?::|$)/i.exec(ip);
+  if (six) {
+    const a = parseInt(six[1]!, 16);
+    const b = parseInt(six[2]!, 16);
+    return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
+  }
   const m = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (m) return m[1];
   const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
@@ -79,10 +88,11 @@ function globToRegExp(glob: string): RegExp {
 
 /** The host part of `host`, `host:port` or `[v6]:port`, lower-cased. */
 export function hostOnly(hostport: string): string {
-  const h = hostport.toLowerCase();
-  if (h.startsWith('[')) return h.slice(1, h.indexOf(']'));
-  const colons = h.split(':').length - 1;
-  return colons === 1 ? h.slice(0, h.indexOf(':')) : h;
+  let h = hostport.toLowerCase();
+  if (h.startsWith('[')) h = h.slice(1, h.indexOf(']'));
+  else if (h.split(':').length - 1 === 1) h = h.slice(0, h.indexOf(':'));
+  // A fully qualified name ("registry.internal.") is the same host.
+  return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
 export class NetworkGuard {
@@ -111,6 +121,27 @@ export class NetworkGuard {
     if (isPrivateAddress(h) && !this.allowed(h)) throw this.refuse(h, h);
   }
 
+  /**
+   * Throws DENIED when `hostport` may not be reached: an IP literal, or a name that resolves to a
+   * refused address (checked before any registry work, so the refusal is a policy failure, not a
+   * network error the failure policy could turn into an allow). Resolution failures are left to
+   * the connection, which reports them.
+   */
+  async assertReachable(hostport: string): Promise<void> {
+    if (!this.policy.denyPrivate) return;
+    const h = hostOnly(hostport);
+    if (isIP(h)) return this.checkLiteral(h);
+    if (this.allowed(h)) return;
+    let list: dns.LookupAddress[];
+    try {
+      list = await dns.promises.lookup(h, { all: true });
+    } catch {
+      return;
+    }
+    const bad = list.find((a) => isPrivateAddress(a.address) && !this.allowed(a.address));
+    if (bad) throw this.refuse(h, bad.address);
+  }
+
   /** A `lookup` for http(s).Agent: resolves as dns.lookup does, refusing private answers. */
   lookup(): LookupFunction {
     return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
@@ -118,7 +149,8 @@ export class NetworkGuard {
         if (err) return callback(err);
         const list = addresses as dns.LookupAddress[];
         if (this.policy.denyPrivate && !this.allowed(hostname)) {
-          const bad = list.find((a) => isPrivateAddress(a.address));
+          // An allowed address is allowed under any name that resolves to it.
+          const bad = list.find((a) => isPrivateAddress(a.address) && !this.allowed(a.address));
           if (bad) return callback(this.refuse(hostname, bad.address));
         }
         if (options.all) return callback(null, list);

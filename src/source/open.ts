@@ -48,6 +48,11 @@ export function parseLocation(input: string): ImageLocation {
 
 export interface OpenOptions extends RegistryOptions {}
 
+/** A location that is a registry reference whatever it looks like (names from image metadata, never local paths). */
+export function registryLocation(name: string): ImageLocation {
+  return { transport: 'registry', ref: parseImageReference(name), input: name };
+}
+
 export async function openSource(input: string | ImageLocation, opts: OpenOptions = {}): Promise<ImageSource> {
   const loc = typeof input === 'string' ? parseLocation(input) : input;
   switch (loc.transport) {
