@@ -6,8 +6,8 @@ import { baseLookupFilter } from '../src/policy/facts.js';
 import { parsePolicy } from '../src/policy/load.js';
 
 test('private, loopback, link-local and reserved addresses are recognised; public ones are not', () => {
-  const privateOnes = ['127.0.0.1', '127.8.9.10', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '198.18.0.1', '::1', '::', 'fe80::1', 'fd00::1', 'fc12::3', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1'];
-  const publicOnes = ['8.8.8.8', '172.32.0.1', '172.15.255.255', '100.128.0.1', '192.169.0.1', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2001:db8::1'];
+  const privateOnes = ['127.0.0.1', '127.8.9.10', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '198.18.0.1', '::1', '::', 'fe80::1', 'fd00::1', 'fc12::3', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1', '::7f00:1', '::ffff:0:7f00:1', '64:ff9b:1::1', '2002:7f00:1::1', '2002:a9fe:a9fe::', 'fec0::1'];
+  const publicOnes = ['8.8.8.8', '172.32.0.1', '172.15.255.255', '100.128.0.1', '192.169.0.1', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2001:db8::1', '2002:808:808::1'];
   for (const ip of privateOnes) assert.equal(isPrivateAddress(ip), true, ip);
   for (const ip of publicOnes) assert.equal(isPrivateAddress(ip), false, ip);
 });
@@ -26,6 +26,23 @@ test('hosts: ports and brackets are ignored when matching; globs stay within a l
   assert.doesNotThrow(() => g.checkLiteral('127.0.0.1'));
   assert.doesNotThrow(() => g.checkLiteral('8.8.8.8'));
   assert.doesNotThrow(() => new NetworkGuard({ denyPrivate: false }).checkLiteral('10.0.0.1'));
+});
+
+test('an allowed address is allowed under a name that resolves to it; a trailing dot is the same name', async () => {
+  const net = await import('node:net');
+  const srv = net.createServer((sock) => sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as import('node:net').AddressInfo).port;
+  const http = new HttpClient({ network: { denyPrivate: true, allowHosts: ['127.0.0.1'] }, retries: 0, timeoutMs: 2000 });
+  try {
+    const res = await http.request({ method: 'GET', url: `http://localhost:${port}/` });
+    assert.equal(res.status, 200);
+    await res.discard();
+  } finally {
+    http.close();
+    srv.close();
+  }
+  assert.equal(new NetworkGuard({ denyPrivate: true, allowHosts: ['registry.internal'] }).allowed('registry.internal.:5000'), true);
 });
 
 test('the HTTP client refuses a name that resolves to loopback, and an IP literal, before connecting', async () => {
@@ -49,4 +66,11 @@ test('base look-ups follow the enforce allowedRegistries rules', () => {
   assert.equal(f('docker.io/library/debian'), false, 'a warn rule does not widen what is contacted');
   assert.equal(f('169.254.169.254/latest'), false);
   assert.equal(f('not a reference!'), false);
+});
+
+test('base names are opened as registry references only', async () => {
+  const { registryLocation } = await import('../src/source/open.js');
+  const loc = registryLocation('oci:5000/foo:1');
+  assert.equal(loc.transport, 'registry');
+  if (loc.transport === 'registry') assert.equal(loc.ref.registry, 'oci:5000');
 });

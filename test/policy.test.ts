@@ -310,6 +310,12 @@ describe('policy: rules', () => {
     const r4 = only(evaluate(list, facts(IMG, [platform({ provenance: prov(unchecked) })]), {}, NOW));
     assert.equal(r4.outcome, 'fail');
     assert.match(r4.reason, /only claimed, not confirmed \(medium confidence; its layers could not be checked against the image's/);
+    // When the base's registry could not be read (rate limit, auth, network), the rule errors:
+    // the failure policy decides, and the decision is not cached (facts.errors is not empty).
+    const flaky = facts(IMG, [platform({ provenance: prov(unchecked) })], { errors: [{ fact: 'base-lookup', message: 'could not look up base docker.io/library/debian@sha256:dddd: HTTP 429' }] });
+    const r5 = only(evaluate(list, flaky, {}, NOW));
+    assert.equal(r5.outcome, 'error');
+    assert.match(r5.reason, /could not be checked: could not look up base .*429/);
     const lenient = policy('    - name: list\n      mode: enforce\n      allowedBaseImages:\n        images: ["debian:12*"]\n        minConfidence: medium\n');
     assert.equal(only(evaluate(lenient, facts(IMG, [platform({ provenance: prov(unchecked) })]), {}, NOW)).outcome, 'pass');
     // Several catalog bases tying on the same layers (medium, but confirmed by layers) pass.

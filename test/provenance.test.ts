@@ -218,6 +218,8 @@ describe('provenance: base image detection', () => {
     assert.equal(r.base?.digest, base1.descriptor.digest);
     assert.equal(r.base?.confidence, 'high');
     assert.deepEqual(r.base?.layers, { base: 2, image: 1, total: 3 });
+    // topLayer only proves a layer boundary, not which image made it: not verified.
+    assert.equal(r.base?.verified, false);
     const old = await derived({ labels: { 'io.buildpacks.lifecycle.metadata': JSON.stringify({ stack: { runImage: { image: 'cnbs/sample-stack-run:bionic' } } }) } });
     const r2 = await report(old.source, emptyCatalog());
     assert.equal(r2.base?.name, 'docker.io/cnbs/sample-stack-run');
@@ -319,6 +321,43 @@ describe('provenance: base image detection', () => {
     assert.equal(reports[1]!.base, null);
     assert.equal(reports[1]!.image.platform, 'linux/arm64');
     assert.equal(reports[0]!.image.index, idx.descriptor.digest);
+  });
+
+  test('a base found in the catalog by digest carries the catalog name; a borrowed name or tag is a conflict, not an identity', async () => {
+    // The image claims a trusted name for the digest of base1 (catalogued as base/debian:12).
+    const img = await derived({ annotations: { 'org.opencontainers.image.base.name': 'cgr.dev/chainguard/static:latest', 'org.opencontainers.image.base.digest': base1.descriptor.digest } });
+    const r = await report(img.source, catalog);
+    assert.equal(r.base?.name, baseName);
+    assert.equal(r.base?.verified, true);
+    assert.ok(r.base?.conflicts.some((c) => /names cgr\.dev\/chainguard\/static:latest, but the catalog knows sha256:[0-9a-f]{12}… as .*base\/debian:12/.test(c)), JSON.stringify(r.base?.conflicts));
+    // Same repository, another tag than the catalog records for that digest: the tag is not verified.
+    const retagged = await derived({ annotations: { 'org.opencontainers.image.base.name': `${baseName}:13`, 'org.opencontainers.image.base.digest': base1.descriptor.digest } });
+    const r2 = await report(retagged.source, catalog);
+    assert.equal(r2.base?.tag, '13');
+    assert.equal(r2.base?.tagVerified, false);
+  });
+
+  test('verifying a declared base in its registry: the digest proves the layers, the tag is checked', async () => {
+    const { provenanceOf } = await import('../src/provenance/report.js');
+    const { resolveRoot, selectImages } = await import('../src/source/image.js');
+    const run = async (annotations: Record<string, string>) => {
+      const img = await derived({ annotations });
+      const root = await resolveRoot(img.source);
+      const [node] = await selectImages(img.source, root, undefined);
+      return provenanceOf(img.source, node!, undefined, { catalog: emptyCatalog(), verifyBase: true });
+    };
+    const good = await run({ 'org.opencontainers.image.base.name': `${baseName}:12`, 'org.opencontainers.image.base.digest': base1.descriptor.digest });
+    assert.equal(good.base?.verified, true);
+    assert.equal(good.base?.tagVerified, true);
+    // 12.1 points at base2: the claimed tag is wrong for this digest.
+    const wrongTag = await run({ 'org.opencontainers.image.base.name': `${baseName}:12.1`, 'org.opencontainers.image.base.digest': base1.descriptor.digest });
+    assert.equal(wrongTag.base?.verified, true);
+    assert.equal(wrongTag.base?.tagVerified, false);
+    assert.ok(wrongTag.findings.some((f) => /12\.1 does not point at/.test(f.message)));
+    // A name that looks like a local transport is still a registry reference (never a local path).
+    const local = await run({ 'org.opencontainers.image.base.name': 'oci:5000/foo:1', 'org.opencontainers.image.base.digest': base1.descriptor.digest });
+    assert.equal(local.base?.verified, false);
+    assert.ok(local.findings.some((f) => f.lookupError && /could not look up base oci:5000\/foo/.test(f.message) && !/layout/.test(f.message)), JSON.stringify(local.findings));
   });
 
   test('--check-registry notices that the base tag has moved', async () => {

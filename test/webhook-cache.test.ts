@@ -148,6 +148,27 @@ describe('webhook decision cache', () => {
     assert.ok(!(hook.handle('validate', body('d', ['registry.example.com/team/app:3'])) instanceof Promise));
   });
 
+  test('a decision that never settles does not hold its key: the flight ends at the deadline', async () => {
+    let calls = 0;
+    const stuck: Decider = {
+      decide: () => {
+        calls++;
+        return new Promise<ImageVerdict>(() => {}); // ignores the signal, never settles
+      },
+      version: () => 'v',
+      ready: () => true,
+      pinDigests: () => false,
+      failureMode: () => 'closed',
+      breakGlass: () => undefined,
+    };
+    const hook = createWebhook(stuck, { logger: pino({ level: 'silent' }), deadlineMs: 150 });
+    const first = await hook.handle('validate', body('a', ['registry.example.com/team/app:9']));
+    assert.equal(allowed(first).allowed, false, 'closed failure mode denies what could not be decided');
+    const second = await hook.handle('validate', body('b', ['registry.example.com/team/app:9']));
+    assert.equal(allowed(second).allowed, false);
+    assert.equal(calls, 2, 'the second request decides again instead of joining a dead flight');
+  });
+
   test('the templated allow answer is the same JSON as admissionResponse', () => {
     for (const uid of ['705ab4f5-6393-11e8-b7cc-42010a800002', 'quote"back\\slash', 'ünïcødé \u2028 \u0000']) {
       const a = new AllowedAnswer(uid);

@@ -404,9 +404,32 @@ ${extra}`;
       }
       assert.equal(connections, 0, 'nothing connected to the loopback listener');
     } finally {
-      trap.close();
       await s.close();
       d.close();
+    }
+    // failurePolicy open does not let a refused registry in: the refusal is a denial, not an error.
+    // A policy pattern with a wildcard host ("*:PORT") exempts nothing.
+    const open = path.join(work, 'ssrf-open.yaml');
+    await writeFile(open, `apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: open}\nspec:\n  failurePolicy: open\n  rules:\n    - name: base\n      mode: enforce\n      requireBaseImage: {}\n    - name: regs\n      mode: enforce\n      allowedRegistries: {registries: ["*:${port}/**", "10.1.2.3:5000/**"]}\n`);
+    const dOpen = await PolicyDecider.create({ policyFile: open, logger: pino({ level: 'silent' }) });
+    const sOpen = await startServer(dOpen, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
+    try {
+      const ask = (imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
+        const req = https.request(`${sOpen.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => (text += c));
+          r.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(review('uid-open', [imgRef])));
+      });
+      const v = await ask(`localhost:${port}/team/app:1`);
+      assert.equal(v.response.allowed, false, JSON.stringify(v.response));
+      assert.match(v.response.status.message, /\[network\][\s\S]*refusing to connect to localhost/);
+      assert.equal(connections, 0);
+    } finally {
+      await sOpen.close();
+      dOpen.close();
     }
     // Allowed by name (operator flag) or by the policy's allowedRegistries, the same image is checked.
     for (const opts of [{ allowPrivateRegistries: ['127.0.0.1'] }, {}]) {
@@ -431,5 +454,6 @@ ${extra}`;
         d2.close();
       }
     }
+    trap.close();
   });
 });

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { __fastPaths as F, parseAdmissionReview, extractImages } from '../src/admission/wire.js';
+import { __fastPaths as F, parseAdmissionReview, parseAdmissionReviewBody, extractImages } from '../src/admission/wire.js';
 import { mulberry32 } from './helpers/common.js';
 
 const POOL: unknown[] = [undefined, null, '', 'x', 'CREATE', 0, 1.5, true, false, [], ['a'], [1], {}, { a: 'b' }, { a: 1 }, { __proto__: null, k: 'v' }, [{}], [{ name: 'c', image: 'i' }], [{ name: 1 }], [null]];
@@ -116,4 +116,24 @@ test('a real-shaped Pod review takes the hand-written path end to end and still 
   const badLabels = clone(review) as any;
   badLabels.request.object.metadata.labels.app = true;
   assert.throws(() => extractImages(parseAdmissionReview(badLabels)), /request\.object\.metadata\.labels\.app/);
+});
+
+test('edge inputs: a byte-order mark is accepted; non-JSON objects and __proto__ keys go to the schema', () => {
+  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { ...request, object: { apiVersion: 'v1', kind: 'Pod', metadata: meta, spec } } };
+  const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(review))]);
+  assert.equal(parseAdmissionReviewBody(withBom).request.uid, request.uid);
+  // A Map where labels belong: the hand-written check declines, the schema names the problem.
+  assert.equal(F.metadata({ labels: new Map([['a', 'b']]) }), undefined);
+  const odd = clone(review) as any;
+  odd.request.object.metadata.labels = new Map([['a', 'b']]);
+  assert.throws(() => extractImages(parseAdmissionReview(odd)), /request\.object\.metadata\.labels/);
+  // Own "__proto__" keys (as JSON.parse makes them) are not taken by the hand-written path.
+  const text = JSON.stringify(review).replace('"labels":{', '"labels":{"__proto__":"x",');
+  const parsed = JSON.parse(text) as any;
+  assert.ok(Object.prototype.hasOwnProperty.call(parsed.request.object.metadata.labels, '__proto__'));
+  assert.equal(F.metadata(parsed.request.object.metadata), undefined);
+  const extraText = JSON.stringify(request).replace('"extra":{', '"extra":{"__proto__":["a"],');
+  assert.equal(F.request(JSON.parse(extraText)), undefined);
+  const out = extractImages(parseAdmissionReview(JSON.parse(text)));
+  assert.equal(Object.getPrototypeOf(out.labels), Object.prototype, 'no prototype taken from the request');
 });

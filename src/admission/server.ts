@@ -343,6 +343,9 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
   }
 
   async function decideMisses(images: string[], keys: string[], verdicts: Array<ImageVerdict | undefined>, ctx: DecideContext): Promise<Decided> {
+    // Flights first: their own deadlines then end before this request's (same length, set earlier),
+    // so a flight that never settles is gone before the next request could join it.
+    const flights = images.map((image, i) => (verdicts[i] ? undefined : flight(keys[i]!, image, ctx)));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new PlinthError('TIMEOUT', `no decision within ${deadlineMs} ms`)), deadlineMs);
@@ -354,7 +357,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
         images.map(async (image, i) => {
           if (verdicts[i]) return;
           try {
-            verdicts[i] = await Promise.race([flight(keys[i]!, image, ctx), deadline]);
+            verdicts[i] = await Promise.race([flights[i]!, deadline]);
           } catch (e) {
             const timeout = (e instanceof PlinthError && e.code === 'TIMEOUT') || (e instanceof Error && e.name === 'AbortError');
             const why = timeout ? `no decision for ${image} within ${deadlineMs} ms` : describeError(e);
