@@ -56,6 +56,19 @@ describe('admission webhook over HTTPS', () => {
     });
   }
 
+  /** POST a review to another server of the test (same CA) and return the parsed answer. */
+  function postReview(url: string, pathName: string, body: unknown): Promise<Record<string, any>> {
+    return new Promise((resolve, reject) => {
+      const req = https.request(`${url}${pathName}`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+  }
+
   const review = (uid: string, images: string[], o: { namespace?: string; kind?: string; labels?: Record<string, string>; annotations?: Record<string, string>; operation?: string } = {}) => {
     const podSpec = { containers: images.map((image, i) => ({ name: `c${i}`, image })), initContainers: [] as unknown[] };
     const kind = o.kind ?? 'Pod';
@@ -289,16 +302,7 @@ ${extra}`;
       const d = await PolicyDecider.create({ policyFile: pf, catalogFile: path.join(work, 'catalog.yaml'), dbPath, logger: pino({ level: 'silent' }) });
       const s = await startServer(d, { ...certs, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
       try {
-        const post = (imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
-          const data = JSON.stringify(review(`uid-v-${expires}`, [imgRef]));
-          const req = https.request(`${s.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
-            let text = '';
-            res.on('data', (c: Buffer) => (text += c));
-            res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
-          });
-          req.on('error', reject);
-          req.end(data);
-        });
+        const post = (imgRef: string) => postReview(s.url, '/validate', review(`uid-v-${expires}`, [imgRef]));
         const denied = await post(`${host}/team/vulnerable:1`);
         assert.equal(denied.response.allowed, false);
         assert.match(denied.response.status.message, /\[no-critical\][\s\S]*DEBIAN-CVE-2024-0727/);
@@ -336,15 +340,7 @@ ${extra}`;
     const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }), allowPrivateRegistries: ['127.0.0.1'] });
     const { readFileSync } = await import('node:fs');
     const s = await startServer(d, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
-    const post = (p: string, imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
-      const req = https.request(`${s.url}${p}`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c));
-        res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
-      });
-      req.on('error', reject);
-      req.end(JSON.stringify(review('uid-pin', [imgRef])));
-    });
+    const post = (p: string, imgRef: string) => postReview(s.url, p, review('uid-pin', [imgRef]));
     try {
       const v = await post('/validate', `${host}/team/good:1`);
       assert.equal(v.response.allowed, false);
@@ -368,15 +364,7 @@ ${extra}`;
     const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }) });
     const { readFileSync } = await import('node:fs');
     const s = await startServer(d, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }), deadlineMs: 3000 });
-    const post = (imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
-      const req = https.request(`${s.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c));
-        res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
-      });
-      req.on('error', reject);
-      req.end(JSON.stringify(review('uid-ssrf', [imgRef])));
-    });
+    const post = (imgRef: string) => postReview(s.url, '/validate', review('uid-ssrf', [imgRef]));
     // A listener on loopback that counts connections: nothing may reach it.
     const net = await import('node:net');
     let connections = 0;
@@ -414,15 +402,7 @@ ${extra}`;
     const dOpen = await PolicyDecider.create({ policyFile: open, logger: pino({ level: 'silent' }) });
     const sOpen = await startServer(dOpen, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
     try {
-      const ask = (imgRef: string) => new Promise<Record<string, any>>((resolve, reject) => {
-        const req = https.request(`${sOpen.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (r) => {
-          let text = '';
-          r.on('data', (c: Buffer) => (text += c));
-          r.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
-        });
-        req.on('error', reject);
-        req.end(JSON.stringify(review('uid-open', [imgRef])));
-      });
+      const ask = (imgRef: string) => postReview(sOpen.url, '/validate', review('uid-open', [imgRef]));
       const v = await ask(`localhost:${port}/team/app:1`);
       assert.equal(v.response.allowed, false, JSON.stringify(v.response));
       assert.match(v.response.status.message, /\[network\][\s\S]*refusing to connect to localhost/);
@@ -439,15 +419,7 @@ ${extra}`;
       const d2 = await PolicyDecider.create({ policyFile: pf2, catalogFile: path.join(work, 'catalog.yaml'), logger: pino({ level: 'silent' }), ...opts });
       const s2 = await startServer(d2, { cert: readFileSync(path.join(work, 'certs', 'tls.crt')), key: readFileSync(path.join(work, 'certs', 'tls.key')), port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) });
       try {
-        const res = await new Promise<Record<string, any>>((resolve, reject) => {
-          const req = https.request(`${s2.url}/validate`, { method: 'POST', ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (r) => {
-            let text = '';
-            r.on('data', (c: Buffer) => (text += c));
-            r.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
-          });
-          req.on('error', reject);
-          req.end(JSON.stringify(review('uid-ok', [`${host}/team/good:1`])));
-        });
+        const res = await postReview(s2.url, '/validate', review('uid-ok', [`${host}/team/good:1`]));
         assert.equal(res.response.allowed, true, JSON.stringify(res.response));
       } finally {
         await s2.close();
