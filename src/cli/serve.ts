@@ -18,7 +18,7 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--port <n>', 'HTTPS port', '8443')
       .option('--host <addr>', 'address to listen on', '0.0.0.0')
       .option('--deadline-ms <n>', 'budget for all registry work of one request; keep it below the webhook timeoutSeconds', '8000')
-      .option('--allow-private-registry <host...>', 'a registry on a loopback, private or link-local address that may be contacted (name, address or glob like *.registry.internal; repeatable). Registries named in the policy\'s allowedRegistries rules are allowed too')
+      .option('--allow-private-registry <host...>', 'a registry on a loopback, private or link-local address that may be contacted (name, address or glob like *.registry.internal; repeatable). Hosts named literally in the policy\'s enforce allowedRegistries rules are allowed too')
       .option('--allow-private-networks', 'contact registries on any address (off by default: a pod spec must not make the webhook call cluster services or the metadata endpoint)')
       .option('--log-level <level>', 'info, warn, error, debug', 'info'),
   ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean }) => {

@@ -110,7 +110,7 @@ export class NetworkGuard {
   private refuse(host: string, address: string): PlinthError {
     return new PlinthError(
       'DENIED',
-      `refusing to connect to ${host}${address !== host ? ` (${address})` : ''}: a loopback, private or link-local address; allow the registry explicitly (plinth serve --allow-private-registry ${host}, or name it in an allowedRegistries rule)`,
+      `refusing to connect to ${host}${address !== host ? ` (${address})` : ''}: a loopback, private or link-local address; allow the registry explicitly (plinth serve --allow-private-registry ${host}, or name its host in an enforce allowedRegistries rule)`,
     );
   }
 
