@@ -17,6 +17,9 @@ export { inspect, type InspectResult, type ImageInfo } from './inspect/inspect.j
 export { compareVersions, parseVersion, isValidVersion, type VersionKind } from './vuln/version.js';
 export * from './admission/wire.js';
 export { createCertificates, type CertificateOptions, type Certificates } from './admission/certs.js';
+export { createWebhook, startServer, AllowedAnswer, MAX_IMAGES, DEFAULT_DEADLINE_MS, type Webhook, type WebhookAnswer, type WebhookOptions, type ServerOptions, type RunningServer, type Decider, type DecideContext, type ImageVerdict, type Endpoint } from './admission/server.js';
+export { PolicyDecider, type PolicyDeciderOptions } from './admission/policydecider.js';
+export { NetworkGuard, isPrivateAddress, type NetworkPolicy } from './registry/netguard.js';
 export { provenance, provenanceOf, describeForCatalog, type ProvenanceReport } from './provenance/report.js';
 export { determineBase, type BaseReport, type Confidence } from './provenance/base.js';
 export { collectEvidence, dockerPurlToRef, type BaseClaim, type Evidence } from './provenance/evidence.js';

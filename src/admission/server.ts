@@ -214,6 +214,7 @@ export type Endpoint = 'validate' | 'mutate' | 'imagepolicy';
 export interface WebhookAnswer {
   /** 200 with an AdmissionReview or ImageReview answer; 400 for a malformed request, 500 if deciding failed. */
   status: number;
+  /** A value for JSON.stringify: the plain allow answer is an AllowedAnswer (its toJSON is the AdmissionReview). */
   body: unknown;
 }
 
