@@ -27,8 +27,8 @@
  *   destroys the connection.
  */
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { sleep } from './util.js';
+import { listenOnLoopback } from './common.js';
 
 export type FaultAction =
   | { status: 429 | 500 | 502 | 503; retryAfter?: string }
@@ -280,7 +280,6 @@ export async function startFaultProxy(target: string, faults: FaultPlan = []): P
     req.pipe(upstream);
   }
 
-  const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const rec: ProxiedRequest = { method: (req.method ?? 'GET').toUpperCase(), path: req.url ?? '/' };
     requests.push(rec);
@@ -289,17 +288,8 @@ export async function startFaultProxy(target: string, faults: FaultPlan = []): P
     });
     handle(req, res, rec).catch(() => res.destroy());
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  server.unref();
-  const port = (server.address() as AddressInfo).port;
-  const host = `127.0.0.1:${port}`;
+  const listening = await listenOnLoopback(server);
+  const host = `127.0.0.1:${listening.port}`;
   proxyOrigin = `http://${host}`;
 
   let stopping: Promise<void> | undefined;
@@ -313,12 +303,7 @@ export async function startFaultProxy(target: string, faults: FaultPlan = []): P
       counts = next.map(() => 0);
     },
     stop() {
-      stopping ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-        agent.destroy();
-      });
-      return stopping;
+      return (stopping ??= listening.stop().then(() => agent.destroy()));
     },
   };
 }

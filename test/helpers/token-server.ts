@@ -17,9 +17,9 @@ import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { listenOnLoopback } from './common.js';
 
 const execFileP = promisify(execFile);
 
@@ -323,27 +323,16 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     sendJson(res, 405, { error: 'method_not_allowed' }, { Allow: 'GET, POST' });
   }
 
-  const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: String(e) });
       else res.destroy();
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  // A forgotten stop() must not keep the test process alive.
-  server.unref();
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
+  // Unref'd: a forgotten stop() must not keep the test process alive.
+  const listening = await listenOnLoopback(server);
+  const url = `http://127.0.0.1:${listening.port}`;
 
-  let stopped: Promise<void> | undefined;
   return {
     url,
     realm: `${url}/token`,
@@ -353,12 +342,6 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     tokenExpiresIn,
     requests,
     mint: (user, access, expiresIn) => mint(user, access, expiresIn),
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      return stopped;
-    },
+    stop: listening.stop,
   };
 }
