@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { runPlinth, type CliRun } from './helpers/common.js';
 import { buildImage, buildIndex } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
@@ -13,24 +14,11 @@ import { digestOf } from '../src/oci/digest.js';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const bin = path.join(root, 'bin', 'plinth.cjs');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** Run the real CLI as a user would (asynchronously: the token server lives in this process). */
 function plinth(args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    p.stdin.end(input ?? '');
-  });
+  return runPlinth(args, { ...(input !== undefined ? { input } : {}), ...(env ? { env } : {}) });
 }
 
 function noStack(r: Run): void {

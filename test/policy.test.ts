@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { runPlinth, type CliRun } from './helpers/common.js';
 import { buildImage, buildIndex, type BuiltImage, type FileSpec } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
@@ -39,7 +39,6 @@ import {
 } from '../src/policy/index.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const bin = path.join(root, 'bin', 'plinth.cjs');
 const NOW = Date.parse('2025-03-01T12:00:00Z');
 const DAY = 86_400_000;
 const D = (c: string) => `sha256:${c.repeat(64)}`;
@@ -542,22 +541,9 @@ describe('policy: rules', () => {
 // Gathering facts, and plinth check end to end against a real registry
 // ---------------------------------------------------------------------------------------------
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function plinth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [bin, ...args], { env: { ...process.env, PLINTH_DB: '/nonexistent/plinth-test.db', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+/** The real CLI, with no advisory database unless the test gives one. */
+function plinth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runPlinth(args, { env: { PLINTH_DB: '/nonexistent/plinth-test.db', ...env } });
 }
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,9 +13,9 @@ import { openStore, type VulnStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
 import { scan } from '../src/vuln/scan.js';
 import { sarif, table } from '../src/vuln/report.js';
+import { runPlinth } from './helpers/common.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const bin = path.join(root, 'bin', 'plinth.cjs');
 const LAYOUT = path.join(root, '.cache', 'deb-layout');
 
 const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
@@ -26,16 +25,7 @@ function osv(id: string, pkg: string, events: Array<Record<string, string>>, ext
   return { id, modified: '2024-05-01T00:00:00Z', summary: `${id} in ${pkg}`, affected: [{ package: { ecosystem: 'Debian:12', name: pkg }, ranges: [{ type: 'ECOSYSTEM', events }] }], ...extra };
 }
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runPlinth(args);
 
 describe('scan', () => {
   let work: string;

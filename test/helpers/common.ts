@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -58,4 +59,27 @@ export async function listenOnLoopback(server: Server): Promise<{ port: number; 
       return stopped;
     },
   };
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run the real CLI (bin/plinth.cjs) as a user would, asynchronously (servers the test runs stay
+ * responsive): `input` is its standard input (empty when absent), `env` is added to this process's.
+ */
+export function runPlinth(args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(repoRoot(), 'bin', 'plinth.cjs'), ...args], { env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.stdin.on('error', () => {}).end(o.input ?? '');
+  });
 }
