@@ -199,10 +199,6 @@ export class AllowedAnswer {
   }
 }
 
-function allowedAnswer(uid: string): AllowedAnswer {
-  return new AllowedAnswer(uid);
-}
-
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : body instanceof AllowedAnswer ? body.serialize() : JSON.stringify(body);
   res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
@@ -238,10 +234,15 @@ export interface Webhook {
 
 export type WebhookOptions = Omit<ServerOptions, 'cert' | 'key' | 'clientCa' | 'port' | 'host'>;
 
+/** The request body limit: `maxBodyBytes`, else 3 MiB (within the wire format's own limit). */
+function maxBodyOf(o: WebhookOptions): number {
+  return o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
+}
+
 export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook {
   const log = o.logger ?? pino({ base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
   const deadlineMs = o.deadlineMs ?? DEFAULT_DEADLINE_MS;
-  const maxBody = o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
+  const maxBody = maxBodyOf(o);
   const cache = new TtlCache<ImageVerdict>(o.decisionTtlMs ?? 10 * 60_000, o.maxCacheEntries ?? 10_000);
   const tagTtl = o.tagTtlMs ?? 30_000;
 
@@ -344,41 +345,31 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
   }
 
   async function decideMisses(images: string[], keys: string[], verdicts: Array<ImageVerdict | undefined>, ctx: DecideContext): Promise<Decided> {
-    // Flights first: their own deadlines then end before this request's (same length, set earlier),
-    // so a flight that never settles is gone before the next request could join it.
-    const flights = images.map((image, i) => (verdicts[i] ? undefined : flight(keys[i]!, image, ctx)));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new PlinthError('TIMEOUT', `no decision within ${deadlineMs} ms`)), deadlineMs);
-    });
-    deadline.catch(() => {});
+    // Every flight ends at its own deadline, which began no later than this request: that bounds
+    // the request too, whether it started a flight or joined one.
     const failed: string[] = [];
-    try {
-      await Promise.all(
-        images.map(async (image, i) => {
-          if (verdicts[i]) return;
-          try {
-            verdicts[i] = await Promise.race([flights[i]!, deadline]);
-          } catch (e) {
-            const timeout = (e instanceof PlinthError && e.code === 'TIMEOUT') || (e instanceof Error && e.name === 'AbortError');
-            const why = timeout ? `no decision for ${image} within ${deadlineMs} ms` : describeError(e);
-            errors.inc({ reason: timeout ? 'deadline' : 'error' });
-            failed.push(`${image}: ${why}`);
-            const open = decider.failureMode() === 'open';
-            verdicts[i] = {
-              image,
-              allowed: open,
-              denials: open ? [] : [`image ${image} could not be checked (${why}); failure policy is closed, so it is denied`],
-              warnings: open ? [`image ${image} could not be checked (${why}); failure policy is open, so it is allowed`] : [],
-              cacheable: false,
-            };
-          }
-        }),
-      );
-      return { verdicts: verdicts as ImageVerdict[], failed };
-    } finally {
-      clearTimeout(timer);
-    }
+    await Promise.all(
+      images.map(async (image, i) => {
+        if (verdicts[i]) return;
+        try {
+          verdicts[i] = await flight(keys[i]!, image, ctx);
+        } catch (e) {
+          const timeout = (e instanceof PlinthError && e.code === 'TIMEOUT') || (e instanceof Error && e.name === 'AbortError');
+          const why = timeout ? `no decision for ${image} within ${deadlineMs} ms` : describeError(e);
+          errors.inc({ reason: timeout ? 'deadline' : 'error' });
+          failed.push(`${image}: ${why}`);
+          const open = decider.failureMode() === 'open';
+          verdicts[i] = {
+            image,
+            allowed: open,
+            denials: open ? [] : [`image ${image} could not be checked (${why}); failure policy is closed, so it is denied`],
+            warnings: open ? [`image ${image} could not be checked (${why}); failure policy is open, so it is allowed`] : [],
+            cacheable: false,
+          };
+        }
+      }),
+    );
+    return { verdicts: verdicts as ImageVerdict[], failed };
   }
 
   function handleAdmission(body: Buffer, mutate: boolean): unknown {
@@ -415,7 +406,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       }
       return admissionResponse(uid, { allowed: true, ...(patch && patch.length ? { patch } : {}), ...(warnings.length ? { warnings } : {}) });
     }
-    if (allowed) return warnings.length ? admissionResponse(uid, { allowed: true, warnings }) : allowedAnswer(uid);
+    if (allowed) return warnings.length ? admissionResponse(uid, { allowed: true, warnings }) : new AllowedAnswer(uid);
     // Kyverno-style: each failing rule once, with its message, then the containers it failed for.
     const byRule = new Map<string, { message: string; lines: string[] }>();
     const other: string[] = [];
@@ -500,7 +491,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
 export async function startServer(decider: Decider, o: ServerOptions): Promise<RunningServer> {
   const hook = createWebhook(decider, o);
   const { log, metrics } = hook;
-  const maxBody = o.maxBodyBytes ?? Math.min(DEFAULT_MAX_REQUEST_BYTES, 3 * 1024 * 1024);
+  const maxBody = maxBodyOf(o);
   const server = https.createServer(
     {
       cert: o.cert,
