@@ -31,7 +31,7 @@ export interface PolicyDeciderOptions {
    * services or the cloud metadata endpoint. Default true.
    */
   denyPrivateNetworks?: boolean;
-  /** Hosts exempt from that (names, addresses or globs such as `*.registry.internal`). Hosts named by the policy's allowedRegistries rules are exempt too. */
+  /** Hosts exempt from that (names, addresses or globs such as `*.registry.internal`). Hosts named literally by the policy's enforce allowedRegistries rules are exempt too. */
   allowPrivateRegistries?: string[];
 }
 
@@ -173,7 +173,7 @@ export class PolicyDecider implements Decider {
     // error would let the image in.
     if (this.network.denyPrivate) {
       try {
-        await new NetworkGuard(this.network).assertReachable(loc.ref.registry);
+        await NetworkGuard.for(this.network).assertReachable(loc.ref.registry);
       } catch (e) {
         if (!(e instanceof PlinthError) || e.code !== 'DENIED') throw e;
         return { image, allowed: false, denials: [describeError(e)], warnings: [], digest: null, failures: [{ rule: 'network', message: 'The webhook does not contact registries on loopback, private or link-local addresses unless they are allowed.', reason: describeError(e) }], cacheable: true };

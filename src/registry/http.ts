@@ -78,7 +78,7 @@ export class HttpClient {
 
   constructor(opts: HttpOptions = {}) {
     this.opts = { ...DEFAULTS, ...opts };
-    this.guard = opts.network?.denyPrivate ? new NetworkGuard(opts.network) : undefined;
+    this.guard = opts.network?.denyPrivate ? NetworkGuard.for(opts.network) : undefined;
     const lookup = this.guard ? { lookup: this.guard.lookup() } : {};
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16, ...lookup });
     this.httpsAgent = new https.Agent({

@@ -95,7 +95,16 @@ export function hostOnly(hostport: string): string {
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
+const GUARDS = new WeakMap<NetworkPolicy, NetworkGuard>();
+
 export class NetworkGuard {
+  /** The guard for a policy object, built once (every registry client of a decision shares the policy). */
+  static for(policy: NetworkPolicy): NetworkGuard {
+    let g = GUARDS.get(policy);
+    if (!g) GUARDS.set(policy, (g = new NetworkGuard(policy)));
+    return g;
+  }
+
   private readonly allow: RegExp[];
   constructor(readonly policy: NetworkPolicy) {
     this.allow = (policy.allowHosts ?? []).map((h) => globToRegExp(hostOnly(h)));
