@@ -58,6 +58,13 @@ export function parseDigest(s: string): ParsedDigest {
   return { algorithm, hex: encoded, digest: s };
 }
 
+/** A digest cut for people: the algorithm and 12 hex digits, `sha256:9f86d081884c…`. */
+export function shortDigest(d: string | null | undefined): string {
+  if (!d) return '';
+  const i = d.indexOf(':');
+  return i > 0 ? `${d.slice(0, i + 13)}…` : d;
+}
+
 export function isDigest(s: string): boolean {
   try {
     parseDigest(s);

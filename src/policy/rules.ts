@@ -5,6 +5,7 @@ import { expiryTime } from './load.js';
 import { imageMatches, type PolicyContext } from './match.js';
 import type { FactError, FactNeeds, ImageFacts, PlatformFacts } from './facts.js';
 import { SEVERITIES, type RuleKind, type RuleMode, type RuleSettings } from './schema.js';
+import { shortDigest } from '../oci/digest.js';
 
 /**
  * One entry per rule kind: the facts it needs, its default message and its evaluation. Adding a
@@ -46,11 +47,6 @@ export function milderMode(a: RuleMode, b: RuleMode): RuleMode {
   return MODE_RANK[a] <= MODE_RANK[b] ? a : b;
 }
 
-export function shortDigest(d: string | null | undefined): string {
-  if (!d) return '';
-  const i = d.indexOf(':');
-  return i > 0 ? `${d.slice(0, i + 13)}…` : d;
-}
 
 export function describeBase(b: Pick<BaseReport, 'name' | 'tag' | 'digest'>): string {
   return `${b.name ?? '(unnamed)'}${b.tag ? `:${b.tag}` : ''}${b.digest ? `@${shortDigest(b.digest)}` : ''}`;

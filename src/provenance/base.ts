@@ -5,6 +5,7 @@ import { readConfig, resolveRoot, selectImages } from '../source/image.js';
 import { isPrefix } from './chain.js';
 import { findByDigest, lineOf, matchFingerprint, type Catalog, type CatalogEntry } from './catalog.js';
 import type { BaseClaim, Evidence, Finding } from './evidence.js';
+import { shortDigest } from '../oci/digest.js';
 
 /**
  * Decide an image's base from the collected evidence, the catalog and (optionally) the registry:
@@ -109,10 +110,6 @@ async function lookupBase(claim: BaseClaim, platform: string | undefined, o: Bas
   }
   cache.set(ref, out);
   return out;
-}
-
-function shortDigestOf(d: string): string {
-  return `${d.slice(0, 19)}…`;
 }
 
 function catalogInfo(e: CatalogEntry | undefined): BaseReport['catalog'] {
@@ -250,7 +247,7 @@ export async function determineBase(ev: Evidence, config: ImageConfig, imageDige
   // not the ones the image claims (a claim can borrow a trusted name for another digest).
   const byCatalog = chosenResolved?.via === 'catalog' && chosenResolved.entry ? chosenResolved.entry : undefined;
   if (byCatalog && chosen.name && byCatalog.name !== chosen.name) {
-    conflicts.push(`${chosen.source} names ${chosen.name}${chosen.tag ? `:${chosen.tag}` : ''}, but the catalog knows ${shortDigestOf(byCatalog.digest)} as ${byCatalog.name}${byCatalog.tag ? `:${byCatalog.tag}` : ''}`);
+    conflicts.push(`${chosen.source} names ${chosen.name}${chosen.tag ? `:${chosen.tag}` : ''}, but the catalog knows ${shortDigest(byCatalog.digest)} as ${byCatalog.name}${byCatalog.tag ? `:${byCatalog.tag}` : ''}`);
   }
   // The tag stays the one the image was built from (baseTagMoved checks it); it counts as verified
   // only when the catalog records that tag for this digest, or the registry still points it there.
