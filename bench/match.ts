@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { matchPackages, type MatchPackage } from '../src/vuln/match.js';
 import type { StoredAdvisory } from '../src/vuln/osv.js';
 import { openStore } from '../src/vuln/store.js';
+import { pragma, rawStatement } from '../src/util/sqlite.js';
 import { mulberry32 } from '../test/helpers/common.js';
 
 const ADVISORIES = Number(process.env.BENCH_ADVISORIES ?? 1_000_000);
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
       }
     });
     const genMs = performance.now() - t0;
-    store.db.pragma('wal_checkpoint(TRUNCATE)');
+    pragma(store.db, 'wal_checkpoint(TRUNCATE)');
     store.db.exec('ANALYZE');
 
     // Installed: PACKAGES binaries, two per source package on average, spread over the sources.
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
     console.log(`installed: ${installed.length.toLocaleString()} packages from ${keys.length.toLocaleString()} distinct source packages`);
 
     // ---- physical limit: the same indexed SELECT over the same keys, rows discarded ----------
-    const select = store.db.prepare('SELECT advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package = ? AND withdrawn = 0').raw(true);
+    const select = rawStatement(store.db, 'SELECT advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package = ? AND withdrawn = 0');
     const plain: number[] = [];
     let rowsRead = 0;
     for (let run = 0; run < RUNS; run++) {

@@ -5,14 +5,12 @@ await build({
   entryPoints: ['dist/src/cli/main.js'],
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22.12',
   format: 'cjs',
   minify: true,
   sourcemap: true,
   outfile: 'dist/plinth.cjs',
   logLevel: 'warning',
-  // Native addons stay outside the bundle and are loaded from node_modules when a command needs them.
-  external: ['better-sqlite3'],
   // Modules that use import.meta.url (createRequire) get the bundle's own URL.
   banner: { js: "const __plinthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__plinthImportMetaUrl' },

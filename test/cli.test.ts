@@ -167,13 +167,12 @@ describe('plinth CLI', () => {
     assert.ok(schema.properties.bases);
   });
 
-  test('sbom through the bundled CLI reads an rpm sqlite database (native module loaded lazily)', async () => {
-    const { createRequire } = await import('node:module');
+  test('sbom through the bundled CLI reads an rpm sqlite database (node:sqlite loaded on first use)', async () => {
+    const { DatabaseSync } = await import('node:sqlite');
     const { readFile } = await import('node:fs/promises');
     const { rpmPackageHeader } = await import('./helpers/rpmheader.js');
-    const Database = createRequire(import.meta.url)('better-sqlite3') as new (f: string) => { exec(s: string): void; prepare(s: string): { run(...a: unknown[]): void }; close(): void };
-    const dbFile = path.join(work, 'rpmdb.sqlite');
-    const db = new Database(dbFile);
+        const dbFile = path.join(work, 'rpmdb.sqlite');
+    const db = new DatabaseSync(dbFile);
     db.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)');
     db.prepare('INSERT INTO Packages (blob) VALUES (?)').run(rpmPackageHeader({ name: 'bash', version: '5.1.8', release: '6.el9', arch: 'x86_64', sourceRpm: 'bash-5.1.8-6.el9.src.rpm' }));
     db.close();

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { DatabaseSync } from 'node:sqlite';
 import { buildImage, type FileSpec } from '../src/source/memory.js';
 import { openSource } from '../src/source/open.js';
 import { resolveRoot, selectImages } from '../src/source/image.js';
@@ -93,9 +93,8 @@ describe('inventory (SBOM)', () => {
 
     // An rpm database in SQLite form, as rpm ≥ 4.16 writes it.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-rpmdb-'));
-    const Database = createRequire(import.meta.url)('better-sqlite3') as new (f: string) => { exec(s: string): void; prepare(s: string): { run(...a: unknown[]): void }; close(): void };
-    const dbFile = path.join(dir, 'rpmdb.sqlite');
-    const db = new Database(dbFile);
+        const dbFile = path.join(dir, 'rpmdb.sqlite');
+    const db = new DatabaseSync(dbFile);
     db.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)');
     db.prepare('INSERT INTO Packages (blob) VALUES (?)').run(rpmPackageHeader({ name: 'bash', version: '5.1.8', release: '6.el9', arch: 'x86_64', epoch: 1, license: 'GPLv3+', sourceRpm: 'bash-5.1.8-6.el9.src.rpm' }));
     db.prepare('INSERT INTO Packages (blob) VALUES (?)').run(rpmPackageHeader({ name: 'openssl-libs', version: '3.0.7', release: '24.el9', arch: 'x86_64', license: 'ASL 2.0', sourceRpm: 'openssl-3.0.7-24.el9.src.rpm' }));

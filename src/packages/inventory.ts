@@ -1,7 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { formatPlatform } from '../oci/types.js';
 import { readConfig, type ImageNode } from '../source/image.js';
 import type { ImageSource } from '../source/types.js';
@@ -11,6 +10,7 @@ import { isDpkgPath, parseDpkgStatus } from './dpkg.js';
 import { isApkPath, parseApkInstalled } from './apk.js';
 import { isRpmPath, isRpmUnsupported, readRpmDb } from './rpm.js';
 import type { Package, ParseResult } from './types.js';
+import { openSqlite } from '../util/sqlite.js';
 
 /**
  * The installed-package inventory of one image: one pass over its layers feeds the OS, dpkg,
@@ -46,18 +46,18 @@ const analyzer = {
 
 type Reader = (f: LayerFile) => Promise<ParseResult>;
 
-let sqliteCtor: (new (file: string, opts: { readonly: boolean; fileMustExist: boolean }) => { prepare(sql: string): { all(): Array<Record<string, unknown>> }; close(): void }) | undefined;
-
 /** Read the Packages blobs of an rpmdb.sqlite held in memory (via a temporary file). */
 async function rpmSqliteBlobs(content: Buffer): Promise<Buffer[]> {
-  if (!sqliteCtor) sqliteCtor = createRequire(import.meta.url)('better-sqlite3');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-rpmdb-'));
   try {
     const file = path.join(dir, 'rpmdb.sqlite');
     await writeFile(file, content);
-    const db = new sqliteCtor!(file, { readonly: true, fileMustExist: true });
+    const db = openSqlite(file, { readonly: true });
     try {
-      return db.prepare('SELECT blob FROM Packages').all().map((r) => r.blob as Buffer);
+      return db.prepare('SELECT blob FROM Packages').all().map((r) => {
+        const b = r.blob as Uint8Array;
+        return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      });
     } finally {
       db.close();
     }

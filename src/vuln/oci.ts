@@ -14,7 +14,6 @@
  * schema version that passes SQLite's quick_check, and only then renames it over the
  * destination: the database that was there is never lost on a failure.
  */
-import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
@@ -28,6 +27,7 @@ import { OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_EMPTY_SIZE, OCI_MANIFEST, baseMediaTyp
 import { parseImageReference, type ImageReference } from '../oci/reference.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { describeError, PlinthError } from '../util/errors.js';
+import { openSqlite, pragma, type DatabaseSync } from '../util/sqlite.js';
 import { checkSchema, SCHEMA_VERSION } from './store.js';
 
 export const VULNDB_ARTIFACT_TYPE = 'application/vnd.plinth.vulndb.v1';
@@ -66,7 +66,7 @@ function sqlString(s: string): string {
 }
 
 /** Counts for the annotations, read from a database file. */
-function describeDb(db: Database.Database): Record<string, string> {
+function describeDb(db: DatabaseSync): Record<string, string> {
   const adv = (db.prepare('SELECT COUNT(*) AS n FROM advisories').get() as { n: number }).n;
   const aff = (db.prepare('SELECT COUNT(*) AS n FROM affected').get() as { n: number }).n;
   const per = db.prepare('SELECT ecosystem, COUNT(*) AS n FROM advisories GROUP BY ecosystem ORDER BY ecosystem').all() as Array<{ ecosystem: string; n: number }>;
@@ -91,9 +91,9 @@ export async function pushDb(storePath: string, reference: string, registryOptio
   try {
     const copy = join(work, 'vuln.db');
     let annotations: Record<string, string>;
-    let db: Database.Database;
+    let db: DatabaseSync;
     try {
-      db = new Database(src, { readonly: true, fileMustExist: true });
+      db = openSqlite(src, { readonly: true });
     } catch (e) {
       throw new PlinthError('IO', `cannot open vulnerability database ${src}: ${describeError(e)}`);
     }
@@ -107,9 +107,9 @@ export async function pushDb(storePath: string, reference: string, registryOptio
     } finally {
       db.close();
     }
-    const c = new Database(copy);
+    const c = openSqlite(copy, { mustExist: true });
     try {
-      c.pragma('journal_mode = DELETE');
+      pragma(c, 'journal_mode = DELETE');
     } finally {
       c.close();
     }
@@ -204,11 +204,11 @@ export async function pullDb(reference: string, destPath: string, registryOption
       if (e instanceof PlinthError) throw e;
       throw new PlinthError('IO', `cannot unpack the database layer of ${reference}: ${describeError(e)}`, undefined, { cause: e });
     }
-    let db: Database.Database | undefined;
+    let db: DatabaseSync | undefined;
     try {
-      db = new Database(tmp, { readonly: true, fileMustExist: true });
+      db = openSqlite(tmp, { readonly: true });
       checkSchema(db, `the database in ${reference}`, false);
-      const qc = db.pragma('quick_check', { simple: true });
+      const qc = pragma(db, 'quick_check');
       if (qc !== 'ok') throw new PlinthError('IO', `the database in ${reference} fails SQLite's quick_check: ${String(qc)}`);
     } catch (e) {
       if (e instanceof PlinthError) throw e;
@@ -232,9 +232,9 @@ export async function pullDb(reference: string, destPath: string, registryOption
 async function replaceDatabase(tmp: string, dest: string): Promise<void> {
   if (existsSync(dest)) {
     try {
-      const old = new Database(dest, { fileMustExist: true });
+      const old = openSqlite(dest, { mustExist: true });
       try {
-        old.pragma('wal_checkpoint(TRUNCATE)');
+        pragma(old, 'wal_checkpoint(TRUNCATE)');
       } finally {
         old.close();
       }

@@ -1,5 +1,5 @@
 /**
- * The offline advisory store: one SQLite file (better-sqlite3, WAL).
+ * The offline advisory store: one SQLite file (node:sqlite, WAL).
  *
  *   advisories  one row per (id, ecosystem key): aliases, summary, details, severity list,
  *               published / modified / withdrawn, where it came from
@@ -20,11 +20,12 @@
  * Nothing here reads a whole table into memory: lookups are index seeks and the counts in
  * status() are aggregate queries.
  */
-import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PlinthError } from '../util/errors.js';
+import { openSqlite, pragma, rawStatement, transactionSync, type DatabaseSync } from '../util/sqlite.js';
+import type { SQLInputValue } from 'node:sqlite';
 import type { AffectedRow, StoredAdvisory } from './osv.js';
 
 export const SCHEMA_VERSION = 1;
@@ -152,12 +153,12 @@ export class VulnStore {
   readonly path: string;
   readonly readonly: boolean;
   /** The connection (for tools and benchmarks; use the methods for anything that writes). */
-  readonly db: Database.Database;
+  readonly db: DatabaseSync;
   private stmts: ReturnType<VulnStore['prepare']> | undefined;
   private txDepth = 0;
 
   /** Use openStore(). */
-  constructor(path: string, db: Database.Database, readonly: boolean) {
+  constructor(path: string, db: DatabaseSync, readonly: boolean) {
     this.path = path;
     this.db = db;
     this.readonly = readonly;
@@ -166,11 +167,9 @@ export class VulnStore {
   private prepare() {
     const db = this.db;
     return {
-      lookup: db
-        .prepare('SELECT advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package = ? AND withdrawn = 0')
-        .raw(true),
-      detail: db.prepare(`SELECT ${DETAIL_COLUMNS} FROM advisories WHERE pk = ?`).raw(true),
-      details: db.prepare(`SELECT ${DETAIL_COLUMNS} FROM advisories WHERE pk IN (SELECT value FROM json_each(?))`).raw(true),
+      lookup: rawStatement(db, 'SELECT advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package = ? AND withdrawn = 0'),
+      detail: rawStatement(db, `SELECT ${DETAIL_COLUMNS} FROM advisories WHERE pk = ?`),
+      details: rawStatement(db, `SELECT ${DETAIL_COLUMNS} FROM advisories WHERE pk IN (SELECT value FROM json_each(?))`),
       ...(this.readonly
         ? undefined
         : {
@@ -212,7 +211,7 @@ export class VulnStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.db.isOpen) this.db.close();
   }
 
   meta(key: string): string | undefined {
@@ -248,7 +247,7 @@ export class VulnStore {
       return r;
     } catch (e) {
       this.txDepth--;
-      if (this.db.inTransaction) {
+      if (this.db.isTransaction) {
         if (outer) this.db.exec('ROLLBACK');
         else this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
       }
@@ -259,7 +258,7 @@ export class VulnStore {
   /** Synchronous variant of transaction() for callers that are synchronous. */
   transactionSync<T>(fn: () => T): T {
     this.writable();
-    return this.db.transaction(fn)();
+    return transactionSync(this.db, fn);
   }
 
   // ---- writing -------------------------------------------------------------------------------
@@ -311,7 +310,7 @@ export class VulnStore {
     return wrote ? 'written' : 'skipped';
   }
 
-  private advParams(adv: StoredAdvisory, source: string | null): Row {
+  private advParams(adv: StoredAdvisory, source: string | null): Record<string, SQLInputValue> {
     return {
       id: adv.id,
       ecosystem: adv.ecosystem,
@@ -344,7 +343,7 @@ export class VulnStore {
 
   /** The non-withdrawn rows for one (ecosystem key, package name): one index seek. */
   lookup(ecosystem: string, pkg: string): CandidateRow[] {
-    const rows = this.s.lookup.all(ecosystem, pkg) as unknown[][];
+    const rows = this.s.lookup.all(ecosystem, pkg) as unknown as unknown[][];
     return rows.map((r) => ({
       advisory: r[0] as number,
       kind: r[1] as AffectedRow['kind'],
@@ -367,7 +366,7 @@ export class VulnStore {
     const out = new Map<number, AdvisoryDetail>();
     const all = [...pks].sort((a, b) => a - b);
     for (let i = 0; i < all.length; i += 1000) {
-      for (const r of this.s.details.all(JSON.stringify(all.slice(i, i + 1000))) as unknown[][]) {
+      for (const r of this.s.details.all(JSON.stringify(all.slice(i, i + 1000))) as unknown as unknown[][]) {
         const d = detailFromRow(r);
         out.set(d.pk, d);
       }
@@ -447,21 +446,21 @@ function sourceFromRow(r: Row): SourceInfo {
  * Check that an open connection holds a Plinth vulnerability database of this schema version;
  * create the schema in an empty, writable one. Throws PlinthError naming the file.
  */
-export function checkSchema(db: Database.Database, path: string, create: boolean): void {
+export function checkSchema(db: DatabaseSync, path: string, create: boolean): void {
   const tables = (db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
   if (tables === 0) {
     if (!create) throw new PlinthError('IO', `${path} is an empty database, not a Plinth vulnerability database`);
-    db.transaction(() => {
+    transactionSync(db, () => {
       db.exec(SCHEMA);
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       const now = new Date().toISOString();
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
       db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('created', now);
-    })();
+    });
     return;
   }
-  const appId = db.pragma('application_id', { simple: true }) as number;
+  const appId = pragma(db, 'application_id') as number;
   const hasMeta = (db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() as { n: number }).n === 1;
   if (appId !== APPLICATION_ID || !hasMeta) {
     throw new PlinthError('IO', `${path} is a SQLite database but not a Plinth vulnerability database`);
@@ -483,20 +482,20 @@ export function openStore(path: string = defaultDbPath(), opts: StoreOptions = {
   if (readonly && !existsSync(file)) {
     throw new PlinthError('IO', `no vulnerability database at ${file} (import advisories, update from a mirror or pull one first)`);
   }
-  let db: Database.Database;
+  let db: DatabaseSync;
   try {
     if (!readonly) mkdirSync(dirname(file), { recursive: true });
-    db = new Database(file, { readonly, fileMustExist: readonly });
+    db = openSqlite(file, { readonly });
   } catch (e) {
     throw new PlinthError('IO', `cannot open vulnerability database ${file}: ${sqliteMessage(e)}`, undefined, { cause: e });
   }
   try {
     if (!readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
+      pragma(db, 'journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
     }
-    db.pragma('cache_size = -32768');
-    db.pragma('mmap_size = 268435456');
+    db.exec('PRAGMA cache_size = -32768');
+    pragma(db, 'mmap_size = 268435456');
     checkSchema(db, file, !readonly);
   } catch (e) {
     db.close();
