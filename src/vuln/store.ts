@@ -180,7 +180,8 @@ export class VulnStore {
             ),
             updateAdv: db.prepare(
               `UPDATE advisories SET origin = @origin, modified = @modified, published = @published, withdrawn = @withdrawn, aliases = @aliases,
-               related = @related, summary = @summary, details = @details, severity = @severity, text_severity = @text_severity, source = @source WHERE pk = @pk`,
+               related = @related, summary = @summary, details = @details, severity = @severity, text_severity = @text_severity, source = @source
+               WHERE pk = @pk AND id = @id AND ecosystem = @ecosystem`,
             ),
             setAliases: db.prepare('UPDATE advisories SET aliases = ? WHERE pk = ?'),
             deleteRows: db.prepare('DELETE FROM affected WHERE advisory = ?'),
