@@ -1,17 +1,53 @@
 #!/usr/bin/env node
 'use strict';
-// Thin launcher (CommonJS: Node starts it faster than an ES module). Runs the bundled CLI
-// (dist/plinth.cjs) through V8's code cache so start-up stays close to Node's own; falls back to
-// the unbundled ES modules when the bundle is absent.
+// Thin launcher (CommonJS and old-Node syntax: it must run, and say what is wrong, on any Node).
+// 1. Plinth needs Node >= 22.12 (Node 24 LTS is what it is tested on). On an older Node it
+//    re-executes itself on the Node 24 that ./scripts/setup.sh put in .cache/node, or says exactly
+//    what to install.
+// 2. It runs the bundled CLI (dist/plinth.cjs) through V8's code cache, one cache per command
+//    (a cache holds the functions a run compiled, and `inspect` compiles other functions than
+//    `scan`), so start-up stays close to Node's own. Falls back to the unbundled ES modules when
+//    the bundle is absent.
 const fs = require('node:fs');
 const path = require('node:path');
-const vm = require('node:vm');
-const Module = require('node:module');
+
+const MIN = [22, 12];
+const have = process.versions.node.split('.').map(Number);
+if (have[0] < MIN[0] || (have[0] === MIN[0] && have[1] < MIN[1])) {
+  const local = path.join(__dirname, '..', '.cache', 'node', 'bin', 'node');
+  if (fs.existsSync(local) && !process.env.PLINTH_REEXEC) {
+    const env = Object.assign({}, process.env, { PLINTH_REEXEC: '1' });
+    const r = require('node:child_process').spawnSync(local, [__filename].concat(process.argv.slice(2)), { stdio: 'inherit', env: env });
+    if (!r.error) {
+      if (r.signal) process.kill(process.pid, r.signal);
+      process.exit(r.status === null ? 1 : r.status);
+    }
+    process.stderr.write('plinth: cannot run ' + local + ': ' + r.error.message + '\n');
+  }
+  process.stderr.write(
+    'plinth: needs Node.js ' + MIN.join('.') + ' or newer (Node 24 LTS recommended); this is Node ' + process.version + ' (' + process.execPath + ').\n' +
+      '  In a clone of Plinth, run ./scripts/setup.sh: it installs Node 24 LTS into .cache/node and plinth uses it.\n' +
+      '  Otherwise install Node 24 LTS (https://nodejs.org/en/download, or your distribution\'s nodejs package), or use the\n' +
+      '  single-file executable (npm run build:exe), which needs no Node at all.\n',
+  );
+  process.exit(1);
+}
 
 const bundle = path.join(__dirname, '..', 'dist', 'plinth.cjs');
 
+/** The command a run starts, to pick its code cache: the first word that is not a flag. */
+function commandKey(argv) {
+  for (const a of argv) {
+    if (a === '--') break;
+    if (!a.startsWith('-')) return /^[a-z][a-z-]{0,19}$/.test(a) ? a : 'other';
+  }
+  return 'root';
+}
+
 function loadBundle() {
-  const cacheFile = `${bundle}.cache`;
+  const vm = require('node:vm');
+  const Module = require('node:module');
+  const cacheFile = `${bundle}.${commandKey(process.argv.slice(2))}.cache`;
   const code = fs.readFileSync(bundle, 'utf8');
   let cached;
   try {
@@ -21,6 +57,7 @@ function loadBundle() {
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
   if (!cached || script.cachedDataRejected) {
+    // Written at exit, so the cache holds what this command compiled (not only the top level).
     process.once('exit', () => {
       try {
         const tmp = `${cacheFile}.${process.pid}`;

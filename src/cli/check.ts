@@ -2,14 +2,21 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { PlinthError, describeError } from '../util/errors.js';
-import { parseLocation } from '../source/open.js';
-import { defaultCatalogPath, loadCatalog, type Catalog } from '../provenance/catalog.js';
-import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
-import { gatherFacts, type ImageFacts } from '../policy/facts.js';
-import { evaluate, type Decision, type RuleResult } from '../policy/evaluate.js';
-import { policyJsonSchema, ruleKind } from '../policy/schema.js';
 import type { PolicyContext } from '../policy/match.js';
 import type { CliHelpers } from './provenance.js';
+import type { Catalog } from '../provenance/catalog.js';
+import type { LoadedPolicy } from '../policy/load.js';
+import type { ImageFacts } from '../policy/facts.js';
+import type { Decision, RuleResult } from '../policy/evaluate.js';
+import type { PolicyRule } from '../policy/schema.js';
+import { defaultCatalogPath } from '../util/paths.js';
+
+/** The library modules this file's commands run, imported when a command runs (start-up). */
+async function lib() {
+  const [m0, m1, m2, m3, m4, m5] = await Promise.all([import('../source/open.js'), import('../provenance/catalog.js'), import('../policy/load.js'), import('../policy/facts.js'), import('../policy/evaluate.js'), import('../policy/schema.js')]);
+  return { ...m0, ...m1, ...m2, ...m3, ...m4, ...m5 };
+}
+
 
 /**
  * `plinth check IMAGE… --policy FILE`: every rule of the policy against every image; each
@@ -90,9 +97,9 @@ function resultLines(r: RuleResult): string[] {
 }
 
 /** SARIF 2.1.0: one rule per policy rule, one result per failing (or erroring) rule per image. */
-export function checkSarif(loaded: LoadedPolicy, decisions: Decision[]): unknown {
+export function checkSarif(loaded: LoadedPolicy, decisions: Decision[], kindOf: (rule: PolicyRule) => string): unknown {
   const rules = loaded.policy.spec.rules.map((r) => {
-    const kind = ruleKind(r);
+    const kind = kindOf(r);
     return {
       id: r.name,
       name: kind,
@@ -149,6 +156,7 @@ export function registerCheck(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'table, json or sarif', 'table')
       .option('-o, --output <file>', 'write the report to a file'),
   ).action(async (images: string[], o: CheckFlags) => {
+    const { parseLocation, loadCatalog, loadPolicy, gatherFacts, evaluate, ruleKind } = await lib();
     if (!(FORMATS as readonly string[]).includes(o.format)) throw new PlinthError('USAGE', `--format must be ${FORMATS.join(', ')}, got "${o.format}"`);
     const context: PolicyContext = {};
     if (o.namespace !== undefined) context.namespace = o.namespace;
@@ -183,7 +191,7 @@ export function registerCheck(program: Command, h: CliHelpers): void {
     let text: string;
     if (o.format === 'json') {
       text = JSON.stringify({ policy: { name: loaded.policy.metadata.name, file: loaded.file, version: loaded.version }, allowed: decisions.every((d) => d.allowed), decisions }, null, 2);
-    } else if (o.format === 'sarif') text = JSON.stringify(checkSarif(loaded, decisions), null, 2);
+    } else if (o.format === 'sarif') text = JSON.stringify(checkSarif(loaded, decisions, ruleKind), null, 2);
     else text = table(loaded, decisions, facts);
     if (o.output) await writeFile(o.output, `${text}\n`);
     else h.out(text);
@@ -196,12 +204,16 @@ export function registerCheck(program: Command, h: CliHelpers): void {
   policy
     .command('schema')
     .description('print the JSON Schema of the policy file (for editors)')
-    .action(() => h.out(JSON.stringify(policyJsonSchema(), null, 2)));
+    .action(async () => {
+      const { policyJsonSchema } = await lib();
+      return h.out(JSON.stringify(policyJsonSchema(), null, 2));
+    });
   policy
     .command('validate')
     .description('validate policy files; errors give the line and what is wrong')
     .argument('<files...>')
     .action(async (files: string[]) => {
+      const { loadPolicy, ruleKind } = await lib();
       for (const file of files) {
         const p = await loadPolicy(file);
         for (const w of p.warnings) process.stderr.write(`plinth: warning: ${w}\n`);

@@ -1,20 +1,34 @@
 import { Command, CommanderError, Option } from 'commander';
 import { PlinthError, describeError } from '../util/errors.js';
 import { parsePlatform } from '../oci/types.js';
-import { openDestination, openSource, parseLocation, type OpenOptions } from '../source/open.js';
-import { copyImage } from '../source/copy.js';
-import { inspect, type InspectResult } from '../inspect/inspect.js';
-import { resolveRoot, selectImages, readConfig, type PlatformChoice } from '../source/image.js';
-import { RegistryClient } from '../registry/client.js';
+import type { OpenOptions } from '../source/open.js';
+import type { InspectResult } from '../inspect/inspect.js';
+import type { PlatformChoice } from '../source/image.js';
 import { fmt, progressReporter } from './progress.js';
-import { runDemo } from './demo.js';
 import { registerProvenance } from './provenance.js';
 import { registerSbom } from './sbom.js';
 import { registerScan } from './scan.js';
 import { registerCheck } from './check.js';
 import { registerServe } from './serve.js';
 
-/** The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes. */
+/**
+ * The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes.
+ * Start-up: this module and the register* modules define the commands only; what a command runs is
+ * imported when it runs (the bundle keeps those modules uninitialised until then), so
+ * `plinth --version` or `plinth inspect oci:…` do not load the policy engine, the advisory store
+ * or the webhook server.
+ */
+
+/** The library modules behind the image commands (inspect, manifest, config, digest, copy, tags). */
+async function imageLib() {
+  const [open, copy, insp, image] = await Promise.all([
+    import('../source/open.js'),
+    import('../source/copy.js'),
+    import('../inspect/inspect.js'),
+    import('../source/image.js'),
+  ]);
+  return { ...open, ...copy, ...insp, ...image };
+}
 
 interface GlobalFlags {
   username?: string;
@@ -47,6 +61,7 @@ async function readStdin(): Promise<string> {
 async function openOptions(f: GlobalFlags, image?: string): Promise<OpenOptions> {
   const o: OpenOptions = {};
   if (image !== undefined && (f.username !== undefined || f.password !== undefined || f.passwordStdin)) {
+    const { parseLocation } = await import('../source/open.js');
     try {
       const loc = parseLocation(image);
       o.credentialsFor = loc.transport === 'registry' ? loc.ref.registry : '(none)';
@@ -151,6 +166,7 @@ export function buildProgram(): Command {
       .addOption(new Option('--platform <os/arch[/variant]|all>', 'platform to select from a multi-platform image (default: this host\'s)'))
       .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
   ).action(async (image: string, o: GlobalFlags & { platform?: string; format: string }) => {
+    const { openSource, inspect } = await imageLib();
     const src = await openSource(image, await openOptions(o, image));
     try {
       const r = await inspect(src, platformChoice(o.platform));
@@ -168,6 +184,7 @@ export function buildProgram(): Command {
       .argument('<image>')
       .option('--platform <os/arch[/variant]>', 'print the manifest of this platform instead of the index'),
   ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
+    const { openSource, resolveRoot, selectImages } = await imageLib();
     const src = await openSource(image, await openOptions(o, image));
     try {
       const root = await resolveRoot(src);
@@ -187,6 +204,7 @@ export function buildProgram(): Command {
       .argument('<image>')
       .option('--platform <os/arch[/variant]>', 'platform to select from a multi-platform image (default: this host\'s)'),
   ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
+    const { openSource, resolveRoot, selectImages, readConfig } = await imageLib();
     const src = await openSource(image, await openOptions(o, image));
     try {
       const root = await resolveRoot(src);
@@ -204,6 +222,7 @@ export function buildProgram(): Command {
       .description('print the digest of the manifest or index an image reference names')
       .argument('<image>'),
   ).action(async (image: string, o: GlobalFlags) => {
+    const { openSource } = await imageLib();
     const src = await openSource(image, await openOptions(o, image));
     try {
       out((await src.resolve()).descriptor.digest);
@@ -228,6 +247,7 @@ export function buildProgram(): Command {
       .option('-q, --quiet', 'no progress output')
       .option('--format <format>', 'summary format: text or json', 'text'),
   ).action(async (srcName: string, dstName: string, o: GlobalFlags & { platform?: string; srcUsername?: string; srcPassword?: string; destUsername?: string; destPassword?: string; jobs: string; quiet?: boolean; format: string }) => {
+    const { openSource, openDestination, parseLocation, copyImage } = await imageLib();
     const srcBase = await openOptions(o, srcName);
     const dstBase = { ...srcBase, ...(await openOptions({ ...o, passwordStdin: false, ...(srcBase.password !== undefined ? { password: srcBase.password } : {}) }, dstName)) };
     const scope = (name: string) => {
@@ -272,6 +292,7 @@ export function buildProgram(): Command {
       .argument('<repository>', 'e.g. registry.example.com/team/app')
       .option('--format <format>', 'text or json', 'text'),
   ).action(async (repo: string, o: GlobalFlags & { format: string }) => {
+    const [{ parseLocation }, { RegistryClient }] = await Promise.all([imageLib(), import('../registry/client.js')]);
     const loc = parseLocation(repo);
     if (loc.transport !== 'registry') throw new PlinthError('USAGE', 'tags lists a registry repository');
     const client = new RegistryClient(loc.ref.registry, await openOptions(o, repo));
@@ -301,6 +322,7 @@ export function buildProgram(): Command {
     .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
     .option('--keep', 'keep the demo directory')
     .action(async (o: { keep?: boolean }) => {
+      const { runDemo } = await import('./demo.js');
       await runDemo({ keep: o.keep === true, log: (s) => out(s) });
     });
 

@@ -1,11 +1,18 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { PlinthError } from '../util/errors.js';
-import { chainIds } from '../provenance/chain.js';
-import { catalogJsonSchema, defaultCatalogPath, loadCatalog, remove, saveCatalog, upsert, type CatalogEntry } from '../provenance/catalog.js';
-import { describeForCatalog, provenance, type ProvenanceReport } from '../provenance/report.js';
-import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
 import type { PlatformChoice } from '../source/image.js';
+import type { CatalogEntry } from '../provenance/catalog.js';
+import type { ProvenanceReport } from '../provenance/report.js';
+import type { OpenOptions } from '../source/open.js';
+import { defaultCatalogPath } from '../util/paths.js';
+
+/** The library modules this file's commands run, imported when a command runs (start-up). */
+async function lib() {
+  const [m0, m1, m2, m3] = await Promise.all([import('../provenance/chain.js'), import('../provenance/catalog.js'), import('../provenance/report.js'), import('../source/open.js')]);
+  return { ...m0, ...m1, ...m2, ...m3 };
+}
+
 
 export interface CliHelpers {
   addRegistryFlags(cmd: Command): Command;
@@ -77,6 +84,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--db <path>', 'vulnerability database: answer "known vulnerabilities?" too (default: used when $PLINTH_DB or ~/.cache/plinth/vuln.db exists)')
       .option('--format <format>', 'table or json', 'table'),
   ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string }) => {
+    const { loadCatalog, provenance, openSource } = await lib();
     if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
     const opts = await h.openOptions(o, image);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
@@ -131,6 +139,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--name <name>', 'name to record (default: the image reference; useful for local sources)')
       .option('--notes <text>', 'free text'),
   ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; status: string; line?: string; name?: string; notes?: string }) => {
+    const { chainIds, loadCatalog, saveCatalog, upsert, describeForCatalog, openSource, parseLocation } = await lib();
     if (!['approved', 'deprecated', 'unknown'].includes(o.status)) throw new PlinthError('USAGE', `--status must be approved, deprecated or unknown, got "${o.status}"`);
     const file = o.catalog ?? defaultCatalogPath();
     const catalog = await loadCatalog(file);
@@ -165,6 +174,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
     .option('--catalog <file>', `catalog file (default: ${defaultCatalogPath()})`)
     .option('--format <format>', 'table or json', 'table')
     .action(async (o: { catalog?: string; format: string }) => {
+      const { loadCatalog } = await lib();
       const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath());
       if (o.format === 'json') return h.out(JSON.stringify(catalog.bases, null, 2));
       if (!catalog.bases.length) return h.out('(no bases)');
@@ -178,6 +188,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
     .argument('<what>')
     .option('--catalog <file>', `catalog file (default: ${defaultCatalogPath()})`)
     .action(async (what: string, o: { catalog?: string }) => {
+      const { loadCatalog, remove, saveCatalog, parseLocation } = await lib();
       const file = o.catalog ?? defaultCatalogPath();
       const catalog = await loadCatalog(file, { mustExist: true });
       let key = what;
@@ -196,5 +207,8 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
   cat
     .command('schema')
     .description('print the JSON Schema of the catalog file')
-    .action(() => h.out(JSON.stringify(catalogJsonSchema(), null, 2)));
+    .action(async () => {
+      const { catalogJsonSchema } = await lib();
+      return h.out(JSON.stringify(catalogJsonSchema(), null, 2));
+    });
 }

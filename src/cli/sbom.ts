@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
-import { openSource } from '../source/open.js';
-import { inventoryWithBase } from '../packages/withbase.js';
-import { cycloneDx, plinthJson, spdx } from '../sbom/formats.js';
-import { defaultCatalogPath, loadCatalog } from '../provenance/catalog.js';
 import type { CliHelpers } from './provenance.js';
+import { defaultCatalogPath } from '../util/paths.js';
+
+/** The library modules this file's commands run, imported when a command runs (start-up). */
+async function lib() {
+  const [m0, m1, m2, m3] = await Promise.all([import('../source/open.js'), import('../packages/withbase.js'), import('../sbom/formats.js'), import('../provenance/catalog.js')]);
+  return { ...m0, ...m1, ...m2, ...m3 };
+}
+
 
 export function registerSbom(program: Command, h: CliHelpers): void {
   h.addRegistryFlags(
@@ -18,6 +22,7 @@ export function registerSbom(program: Command, h: CliHelpers): void {
       .option('--catalog <file>', 'catalog of known bases, to mark packages as base or image')
       .option('-o, --output <file>', 'write the document to a file instead of standard output'),
   ).action(async (image: string, o: Record<string, unknown> & { format: string; platform?: string; catalog?: string; output?: string }) => {
+    const { openSource, inventoryWithBase, loadCatalog, cycloneDx, spdx, plinthJson } = await lib();
     const fmt = { cyclonedx: cycloneDx, spdx, json: plinthJson }[o.format as 'json'];
     if (!fmt) throw new PlinthError('USAGE', `--format must be cyclonedx, spdx or json, got "${o.format}"`);
     if (o.platform === 'all') throw new PlinthError('USAGE', 'an SBOM describes one image: choose one platform');

@@ -1,9 +1,15 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
-import { openSource } from '../source/open.js';
-import { defaultCatalogPath, loadCatalog } from '../provenance/catalog.js';
 import type { CliHelpers } from './provenance.js';
+import { defaultCatalogPath } from '../util/paths.js';
+
+/** The library modules this file's commands run, imported when a command runs (start-up). */
+async function lib() {
+  const [m0, m1] = await Promise.all([import('../source/open.js'), import('../provenance/catalog.js')]);
+  return { ...m0, ...m1 };
+}
+
 
 /** `plinth scan` and `plinth db …`: the advisory store is loaded lazily (a native module). */
 const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
@@ -35,6 +41,7 @@ export function registerScan(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'table, json, sarif or cyclonedx', 'table')
       .option('-o, --output <file>', 'write the report to a file'),
   ).action(async (image: string, o: Record<string, unknown> & { db?: string; catalog?: string; platform?: string; severity?: string; ignoreUnfixed?: boolean; exitCode: string; format: string; output?: string }) => {
+    const { openSource, loadCatalog } = await lib();
     if (!['table', 'json', 'sarif', 'cyclonedx'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table, json, sarif or cyclonedx, got "${o.format}"`);
     const exitCode = Number(o.exitCode);
     if (!Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) throw new PlinthError('USAGE', `--exit-code must be 0-255, got "${o.exitCode}"`);

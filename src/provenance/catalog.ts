@@ -1,5 +1,4 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
@@ -44,11 +43,8 @@ export function emptyCatalog(): Catalog {
 }
 
 /** `$PLINTH_CATALOG`, else `$XDG_CONFIG_HOME/plinth/catalog.yaml` (~/.config/plinth/catalog.yaml). */
-export function defaultCatalogPath(): string {
-  if (process.env.PLINTH_CATALOG) return process.env.PLINTH_CATALOG;
-  const base = process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
-  return path.join(base, 'plinth', 'catalog.yaml');
-}
+import { defaultCatalogPath } from '../util/paths.js';
+export { defaultCatalogPath };
 
 /** JSON Schema of the catalog file (for editors and review). */
 export function catalogJsonSchema(): unknown {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,6 +117,8 @@ export function runHelper(name: string, serverUrl: string, missingOk = false): P
     return Promise.reject(new PlinthError('IO', `invalid credential helper name "${name}"`));
   }
   const bin = `docker-credential-${name}`;
+  // child_process loads only when a helper runs (start-up of every registry command).
+  const { spawn } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

@@ -1,10 +1,7 @@
 import { PlinthError } from '../util/errors.js';
 import { parseImageReference, type ImageReference } from '../oci/reference.js';
-import { RegistryClient, type RegistryOptions } from '../registry/client.js';
-import { openTar } from '../util/tarindex.js';
-import { DockerArchiveSource } from './dockerarchive.js';
+import type { RegistryOptions } from '../registry/client.js';
 import { LayoutSource } from './layout.js';
-import { RegistryDestination, RegistrySource } from './registry.js';
 import { DirStore, TarStore } from './store.js';
 import type { ImageDestination, ImageSource, Transport } from './types.js';
 import { ArchiveDestination, LayoutDestination } from './writers.js';
@@ -56,11 +53,15 @@ export function registryLocation(name: string): ImageLocation {
 export async function openSource(input: string | ImageLocation, opts: OpenOptions = {}): Promise<ImageSource> {
   const loc = typeof input === 'string' ? parseLocation(input) : input;
   switch (loc.transport) {
-    case 'registry':
+    case 'registry': {
+      // The registry stack (http, https, tls, credential helpers) loads only when a registry is used.
+      const [{ RegistrySource }, { RegistryClient }] = await Promise.all([import('./registry.js'), import('../registry/client.js')]);
       return new RegistrySource(loc.ref, new RegistryClient(loc.ref.registry, opts));
+    }
     case 'oci':
       return new LayoutSource('oci', new DirStore(loc.path), loc.ref, loc.input);
     case 'oci-archive': {
+      const { openTar } = await import('../util/tarindex.js');
       const tar = await openTar(loc.path, 'oci-archive');
       if (!tar.has('index.json')) {
         await tar.close();
@@ -68,16 +69,20 @@ export async function openSource(input: string | ImageLocation, opts: OpenOption
       }
       return new LayoutSource('oci-archive', new TarStore(tar), loc.ref, loc.input);
     }
-    case 'docker-archive':
+    case 'docker-archive': {
+      const { DockerArchiveSource } = await import('./dockerarchive.js');
       return DockerArchiveSource.open(loc.path, loc.ref);
+    }
   }
 }
 
 export async function openDestination(input: string | ImageLocation, opts: OpenOptions = {}): Promise<ImageDestination> {
   const loc = typeof input === 'string' ? parseLocation(input) : input;
   switch (loc.transport) {
-    case 'registry':
+    case 'registry': {
+      const [{ RegistryDestination }, { RegistryClient }] = await Promise.all([import('./registry.js'), import('../registry/client.js')]);
       return new RegistryDestination(loc.ref, new RegistryClient(loc.ref.registry, opts));
+    }
     case 'oci':
       return new LayoutDestination(loc.path, loc.ref);
     case 'oci-archive':

@@ -21,8 +21,7 @@
  * status() are aggregate queries.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { PlinthError } from '../util/errors.js';
 import { openSqlite, pragma, rawStatement, transactionSync, type DatabaseSync } from '../util/sqlite.js';
 import type { SQLInputValue } from 'node:sqlite';
@@ -89,12 +88,8 @@ export interface StoreOptions {
 }
 
 /** `$PLINTH_DB`, else `$XDG_CACHE_HOME/plinth/vuln.db`, else `~/.cache/plinth/vuln.db`. */
-export function defaultDbPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PLINTH_DB) return resolve(env.PLINTH_DB);
-  const xdg = env.XDG_CACHE_HOME;
-  const cache = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
-  return join(cache, 'plinth', 'vuln.db');
-}
+import { defaultDbPath } from '../util/paths.js';
+export { defaultDbPath };
 
 export interface SourceInfo {
   name: string;
