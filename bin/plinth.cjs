@@ -35,6 +35,16 @@ if (have[0] < MIN[0] || (have[0] === MIN[0] && have[1] < MIN[1])) {
 
 const bundle = path.join(__dirname, '..', 'dist', 'plinth.cjs');
 
+// `plinth --version` alone needs no CLI: answer from package.json (`plinth version` and
+// `--version --verbose` go through the CLI and name the runtime too).
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  try {
+    process.stdout.write(`${JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
+    return;
+  } catch {}
+}
+
 /** The command a run starts, to pick its code cache: the first word that is not a flag. */
 function commandKey(argv) {
   for (const a of argv) {

@@ -39,7 +39,7 @@ writeFileSync(main, `${readFileSync(bundle, 'utf8')}\n;module.exports.main(proce
 const blob = path.join(work, 'sea.blob');
 const config = path.join(work, 'sea-config.json');
 writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false }, null, 2));
-execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
 
 rmSync(out, { force: true });
 copyFileSync(process.execPath, out);

@@ -42,3 +42,4 @@ export { scan, type ScanResult, type ScanVulnerability } from './vuln/scan.js';
 export { sarif, cycloneDxVulns } from './vuln/report.js';
 export { cvss3BaseScore, type Severity } from './vuln/severity.js';
 export * from './policy/index.js';
+export { VERSION, versionInfo, type VersionInfo } from './version.js';

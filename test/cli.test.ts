@@ -5,14 +5,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
-import { runPlinth, type CliRun } from './helpers/common.js';
+import { plinthCommand, runPlinth, type CliRun } from './helpers/common.js';
 import { buildImage, buildIndex } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
 import { digestOf } from '../src/oci/digest.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const bin = path.join(root, 'bin', 'plinth.cjs');
 
 type Run = CliRun;
 
@@ -196,7 +195,8 @@ describe('plinth CLI', () => {
     const ca = Buffer.from(info.caBundle, 'base64').toString();
     const { freePort } = await import('../src/registry/local.js');
     const port = await freePort();
-    const p = spawn(process.execPath, [bin, 'serve', '--policy', path.join(root, 'examples/policies/approved-bases.yaml'), '--tls-cert', path.join(certDir, 'tls.crt'), '--tls-key', path.join(certDir, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = plinthCommand(['serve', '--policy', path.join(root, 'examples/policies/approved-bases.yaml'), '--tls-cert', path.join(certDir, 'tls.crt'), '--tls-key', path.join(certDir, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn']);
+    const p = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));

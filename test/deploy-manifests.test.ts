@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { CatalogSchema } from '../src/provenance/catalog.js';
 import { CHECKED_KINDS } from '../src/admission/wire.js';
-import { Chart, RenderError } from './helpers/helm-lite.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { peer } from './helpers/peers.js';
 import { repoRoot } from './helpers/common.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -221,29 +224,34 @@ describe('deploy/manifests', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Helm chart (rendered by the test-only helm-lite; helm itself is not installed)
+// Helm chart (rendered and linted by the real helm, built by scripts/peers.sh)
 // ---------------------------------------------------------------------------------------------
 
 describe('deploy/helm/plinth', () => {
   const chartMeta = parse(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as Obj;
   const defaults = parse(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as Obj;
-  const files: Record<string, string> = {};
-  for (const f of readdirSync(path.join(CHART, 'templates'))) {
-    if (/\.(ya?ml|tpl)$/.test(f)) files[f] = readFileSync(path.join(CHART, 'templates', f), 'utf8');
-  }
-  const chart = new Chart(files);
   const CA = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64');
 
+  /** Run helm; returns stdout, or throws an Error carrying helm's own message. */
+  function helm(args: string[]): string {
+    try {
+      return execFileSync(peer('helm'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HELM_CACHE_HOME: path.join(os.tmpdir(), 'plinth-helm-cache'), HELM_CONFIG_HOME: path.join(os.tmpdir(), 'plinth-helm-config'), HELM_DATA_HOME: path.join(os.tmpdir(), 'plinth-helm-data') } });
+    } catch (e) {
+      const err = e as { stderr?: string; stdout?: string; message: string };
+      throw new Error(`helm ${args[0]}: ${(err.stderr || err.stdout || err.message).trim()}`);
+    }
+  }
+
+  /** `helm template` with these values (a whole values document, as the test merged it). */
   function render(values: Obj, release = { Name: 'plinth', Namespace: 'plinth-system' }): Obj[] {
-    const root = {
-      Values: values,
-      Release: { ...release, Service: 'Helm' },
-      Chart: { Name: chartMeta.name, Version: chartMeta.version, AppVersion: chartMeta.appVersion },
-    };
-    const out = chart.render(root);
-    return Object.keys(out)
-      .sort()
-      .flatMap((f) => parseDocs(out[f]!, `templates/${f}`));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-helm-'));
+    try {
+      const file = path.join(dir, 'values.json');
+      writeFileSync(file, JSON.stringify(values));
+      return parseDocs(helm(['template', release.Name, CHART, '--namespace', release.Namespace, '-f', file]), 'helm template');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   const merge = (a: Obj, b: Obj): Obj => {
@@ -264,7 +272,12 @@ describe('deploy/helm/plinth', () => {
   });
 
   test('without a caBundle the chart refuses to render', () => {
-    assert.throws(() => render(defaults), (e: unknown) => e instanceof RenderError && /tls\.caBundle is required/.test(e.message));
+    assert.throws(() => render(defaults), (e: unknown) => e instanceof Error && /tls\.caBundle is required/.test(e.message));
+  });
+
+  test('helm lint passes (strict) with a caBundle', () => {
+    const out = helm(['lint', '--strict', CHART, '--set', `tls.caBundle=${CA}`]);
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   });
 
   test('defaults render the same objects as deploy/manifests', () => {

@@ -5,6 +5,7 @@ import type { OpenOptions } from '../source/open.js';
 import type { InspectResult } from '../inspect/inspect.js';
 import type { PlatformChoice } from '../source/image.js';
 import { fmt, progressReporter } from './progress.js';
+import { VERSION, formatVersionInfo, versionInfo } from '../version.js';
 import { registerProvenance } from './provenance.js';
 import { registerSbom } from './sbom.js';
 import { registerScan } from './scan.js';
@@ -152,7 +153,7 @@ export function buildProgram(): Command {
     .name('plinth')
     .exitOverride()
     .description('Plinth secures the base of every container image: what it is, where it came from (its base, with evidence), its packages and known vulnerabilities, and a policy enforced in CI and at Kubernetes admission.')
-    .version('0.1.0', '-v, --version')
+    .version(VERSION, '-v, --version', 'print the version (with --verbose: the Node, OpenSSL and SQLite it runs on)')
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', SOURCES_HELP)
@@ -318,6 +319,15 @@ export function buildProgram(): Command {
   registerServe(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
 
   program
+    .command('version')
+    .description('print Plinth\'s version and the Node, V8, OpenSSL and SQLite it runs on')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((o: { format: string }) => {
+      const v = versionInfo();
+      out(o.format === 'json' ? JSON.stringify(v, null, 2) : formatVersionInfo(v));
+    });
+
+  program
     .command('demo')
     .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
     .option('--keep', 'keep the demo directory')
@@ -335,6 +345,10 @@ export async function main(argv: string[]): Promise<number> {
     s.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     });
+  }
+  if (argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-v')) && argv.every((a) => a.startsWith('-'))) {
+    out(formatVersionInfo(versionInfo()));
+    return 0;
   }
   const program = buildProgram();
   const debug = argv.includes('--debug');

@@ -71,9 +71,20 @@ export interface CliRun {
  * Run the real CLI (bin/plinth.cjs) as a user would, asynchronously (servers the test runs stay
  * responsive): `input` is its standard input (empty when absent), `env` is added to this process's.
  */
+/**
+ * The CLI the tests run: `node bin/plinth.cjs`, or the single-file executable named by
+ * $PLINTH_TEST_BIN (test/cli-exe.test.ts).
+ */
+export function plinthCommand(args: string[], env: NodeJS.ProcessEnv = process.env): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const exe = process.env.PLINTH_TEST_BIN;
+  if (exe) return { file: exe, args, env };
+  return { file: process.execPath, args: [join(repoRoot(), 'bin', 'plinth.cjs'), ...args], env };
+}
+
 export function runPlinth(args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(repoRoot(), 'bin', 'plinth.cjs'), ...args], { env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = plinthCommand(args, { ...process.env, ...o.env });
+    const p = spawn(c.file, c.args, { env: c.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

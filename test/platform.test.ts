@@ -1,0 +1,102 @@
+/**
+ * The platform: the runtime Plinth runs on, its version everywhere it is printed, the launcher on
+ * an old Node, and the real peer tools the other tests use as oracles.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot, runPlinth } from './helpers/common.js';
+import { debianTool, peer, peerPins } from './helpers/peers.js';
+import { VERSION } from '../src/version.js';
+
+const root = repoRoot();
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; engines: { node: string } };
+
+describe('runtime', () => {
+  test('the suite runs on Node 24 LTS or newer, and package.json states the floor', () => {
+    assert.ok(Number(process.versions.node.split('.')[0]) >= 24, `tests run on Node ${process.version}; ./scripts/setup.sh installs Node 24`);
+    assert.equal(pkg.engines.node, '>=22.12.0');
+    assert.equal(typeof process.versions.sqlite, 'string', 'node:sqlite is built in');
+  });
+
+  test('one version everywhere: package.json, the library, --version, plinth version', async () => {
+    assert.equal(VERSION, pkg.version);
+    const short = await runPlinth(['--version']);
+    assert.equal(short.code, 0, short.stderr);
+    assert.equal(short.stdout.trim(), pkg.version);
+    const verbose = await runPlinth(['--version', '--verbose']);
+    assert.equal(verbose.code, 0, verbose.stderr);
+    assert.match(verbose.stdout, new RegExp(`^plinth +${pkg.version.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(verbose.stdout, new RegExp(`^node +${process.version.replace(/\./g, '\\.')} `, 'm'));
+    const json = await runPlinth(['version', '--format', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    const v = JSON.parse(json.stdout) as Record<string, string>;
+    assert.equal(v.plinth, pkg.version);
+    assert.equal(v.node, process.version);
+    assert.equal(v.sqlite, process.versions.sqlite);
+    assert.equal(v.runtime, process.env.PLINTH_TEST_BIN ? 'single-file' : 'node');
+  });
+
+  test('on a Node older than 22.12 the launcher re-executes on .cache/node, or says what to install', (t) => {
+    const old = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => {
+      if (!existsSync(p)) return false;
+      const [maj, min] = execFileSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim().split('.').map(Number);
+      return maj! < 22 || (maj === 22 && min! < 12);
+    });
+    if (!old) return t.skip('this machine has no Node older than 22.12 to try');
+    const launcher = path.join(root, 'bin', 'plinth.cjs');
+    if (existsSync(path.join(root, '.cache', 'node', 'bin', 'node'))) {
+      const r = spawnSync(old, [launcher, 'version', '--format', 'json'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(JSON.parse(r.stdout).node, /^v2[4-9]\./);
+    }
+    // PLINTH_REEXEC marks a run that already re-executed: it must not loop, and says what to do.
+    const r = spawnSync(old, [launcher, 'inspect', 'oci:/nonexistent'], { encoding: 'utf8', env: { ...process.env, PLINTH_REEXEC: '1' } });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /needs Node\.js 22\.12 or newer/);
+    assert.match(r.stderr, /scripts\/setup\.sh/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+});
+
+describe('peer tools (oracles and benchmark baselines; Plinth never calls them)', () => {
+  // What each prints for its version, and how to ask.
+  const versionArgs: Record<string, string[]> = {
+    cosign: ['version'],
+    crane: ['version'],
+    notation: ['version'],
+    kubesec: ['version'],
+    regctl: ['version', '--format', '{{.VCSTag}}'],
+    helm: ['version', '--short'],
+  };
+  const pins = peerPins();
+
+  test('scripts/peers.sh pins every tool the tests use', () => {
+    assert.deepEqual(pins.map((p) => p.name).sort(), Object.keys(versionArgs).sort());
+    for (const p of pins) assert.match(p.version, /^v\d+\.\d+\.\d+$/, p.name);
+  });
+
+  for (const p of pins) {
+    test(`${p.name} ${p.version} runs`, () => {
+      const r = spawnSync(peer(p.name), versionArgs[p.name]!, { encoding: 'utf8', env: { ...process.env, HOME: process.env.HOME ?? '/root' } });
+      assert.equal(r.status, 0, `${p.name}: ${r.stderr}`);
+      const out = `${r.stdout}${r.stderr}`;
+      // helm's short version carries major.minor unless built with its ldflags; kubesec's needs
+      // ldflags to know its version at all; the others report the module version.
+      if (p.name === 'helm') assert.match(out, new RegExp(`^${p.version.split('.').slice(0, 2).join('\\.')}`));
+      else if (p.name === 'kubesec') assert.match(out, /version/);
+      else assert.ok(out.includes(p.version), `${p.name} printed ${out.slice(0, 200)}`);
+    });
+  }
+
+  test('notary and notary-server (Debian) run', () => {
+    const client = spawnSync(debianTool('notary', 'notary'), ['version'], { encoding: 'utf8' });
+    assert.equal(client.status, 0, client.stderr);
+    assert.match(client.stdout, /notary/);
+    const server = spawnSync(debianTool('notary-server', 'notary'), ['--version'], { encoding: 'utf8' });
+    assert.equal(server.status, 0, server.stderr);
+    assert.match(`${server.stdout}${server.stderr}`, /notary-server/);
+  });
+});
