@@ -1,9 +1,12 @@
 /**
- * Benchmark: Plinth vs skopeo, measured in the same run on the same local registry.
- *   1. `plinth inspect` vs `skopeo inspect` of a ~100 MB Debian image (wall time, median of N)
- *   2. `plinth copy` vs `skopeo copy`, registry → registry (a fresh destination registry per run,
- *      so every byte moves) and registry → OCI layout directory
- * Prints each median and the ratio plinth/skopeo (below 1.0 = Plinth faster).
+ * Benchmark: Plinth vs skopeo and crane, measured in the same run on the same local registry.
+ *   1. `plinth inspect` vs `skopeo inspect` (and `crane config`) of a ~100 MB Debian image
+ *   2. `plinth copy` vs `skopeo copy` and `crane copy`, registry → registry (a fresh destination
+ *      registry per run, so every byte moves) and registry → OCI layout directory (crane pull
+ *      --format oci)
+ * Prints each median and the ratios plinth/skopeo and plinth/crane (below 1.0 = Plinth faster).
+ * crane comes from scripts/peers.sh ($PLINTH_PEERS_DIR/bin); the order of the three tools rotates
+ * from run to run.
  *
  * The image is a real Debian rootfs (`debootstrap --variant=minbase bookworm`, cached in
  * .cache/rootfs-bookworm), made into one gzip layer with umoci. Needs root, debootstrap, umoci,
@@ -16,11 +19,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalRegistry, type LocalRegistry } from '../src/registry/local.js';
+import { peer } from '../test/helpers/peers.js';
 
 const execFileP = promisify(execFile);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const plinth = path.join(root, 'bin', 'plinth.cjs');
 const runs = Number(process.env.BENCH_RUNS ?? 5);
+const node = process.execPath;
 
 async function run(cmd: string, args: string[]): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -61,44 +66,64 @@ async function main(): Promise<void> {
     const src = await startLocalRegistry({ dir: path.join(work, 'src-registry') });
     regs.push(src);
     await execFileP('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:deb`, `docker://${src.host}/bench/deb:1`]);
-    const info = JSON.parse((await execFileP('node', [plinth, 'inspect', '--format', 'json', `${src.host}/bench/deb:1`])).stdout) as { images: Array<{ size: number; layers: unknown[] }> };
+    const info = JSON.parse((await execFileP(node, [plinth, 'inspect', '--format', 'json', `${src.host}/bench/deb:1`])).stdout) as { images: Array<{ size: number; layers: unknown[] }> };
     const size = info.images[0]!.size;
     console.log(`image: ${src.host}/bench/deb:1, ${(size / 1e6).toFixed(1)} MB compressed, ${info.images[0]!.layers.length} layer(s); ${runs} runs each, medians`);
 
+    const crane = peer('crane');
     // 1. inspect
     const pi: number[] = [];
     const si: number[] = [];
+    const ci: number[] = [];
     for (let i = 0; i < runs; i++) {
-      pi.push(await run('node', [plinth, 'inspect', '--format', 'json', `${src.host}/bench/deb:1`]));
+      pi.push(await run(node, [plinth, 'inspect', '--format', 'json', `${src.host}/bench/deb:1`]));
       si.push(await run('skopeo', ['inspect', '--tls-verify=false', `docker://${src.host}/bench/deb:1`]));
+      ci.push(await run(crane, ['config', '--insecure', `${src.host}/bench/deb:1`]));
     }
     // 2. copy registry → registry (fresh destination each run) and registry → OCI layout
     const pc: number[] = [];
     const sc: number[] = [];
+    const cc: number[] = [];
     const pl: number[] = [];
     const sl: number[] = [];
+    const cl: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const d1 = await startLocalRegistry({ dir: path.join(work, `dst-p-${i}`) });
-      const d2 = await startLocalRegistry({ dir: path.join(work, `dst-s-${i}`) });
-      regs.push(d1, d2);
-      pc.push(await run('node', [plinth, 'copy', '-q', `${src.host}/bench/deb:1`, `${d1.host}/bench/deb:1`]));
-      sc.push(await run('skopeo', ['copy', '-q', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${src.host}/bench/deb:1`, `docker://${d2.host}/bench/deb:1`]));
-      await d1.stop();
-      await d2.stop();
-      pl.push(await run('node', [plinth, 'copy', '-q', `${src.host}/bench/deb:1`, `oci:${path.join(work, `out-p-${i}`)}:deb`]));
-      sl.push(await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${src.host}/bench/deb:1`, `oci:${path.join(work, `out-s-${i}`)}:deb`]));
-      await rm(path.join(work, `out-p-${i}`), { recursive: true, force: true });
-      await rm(path.join(work, `out-s-${i}`), { recursive: true, force: true });
-      await rm(path.join(work, `dst-p-${i}`), { recursive: true, force: true });
-      await rm(path.join(work, `dst-s-${i}`), { recursive: true, force: true });
+      const jobs: Array<() => Promise<void>> = [
+        async () => {
+          const d = await startLocalRegistry({ dir: path.join(work, `dst-p-${i}`) });
+          regs.push(d);
+          pc.push(await run(node, [plinth, 'copy', '-q', `${src.host}/bench/deb:1`, `${d.host}/bench/deb:1`]));
+          await d.stop();
+          pl.push(await run(node, [plinth, 'copy', '-q', `${src.host}/bench/deb:1`, `oci:${path.join(work, `out-p-${i}`)}:deb`]));
+        },
+        async () => {
+          const d = await startLocalRegistry({ dir: path.join(work, `dst-s-${i}`) });
+          regs.push(d);
+          sc.push(await run('skopeo', ['copy', '-q', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${src.host}/bench/deb:1`, `docker://${d.host}/bench/deb:1`]));
+          await d.stop();
+          sl.push(await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${src.host}/bench/deb:1`, `oci:${path.join(work, `out-s-${i}`)}:deb`]));
+        },
+        async () => {
+          const d = await startLocalRegistry({ dir: path.join(work, `dst-c-${i}`) });
+          regs.push(d);
+          cc.push(await run(crane, ['copy', '--insecure', `${src.host}/bench/deb:1`, `${d.host}/bench/deb:1`]));
+          await d.stop();
+          cl.push(await run(crane, ['pull', '--insecure', '--format', 'oci', `${src.host}/bench/deb:1`, path.join(work, `out-c-${i}`)]));
+        },
+      ];
+      for (let k = 0; k < jobs.length; k++) await jobs[(i + k) % jobs.length]!();
+      for (const d of ['out-p', 'out-s', 'out-c', 'dst-p', 'dst-s', 'dst-c']) await rm(path.join(work, `${d}-${i}`), { recursive: true, force: true });
     }
-    const row = (name: string, p: number[], s: number[]) =>
-      console.log(`${name.padEnd(34)} plinth ${median(p).toFixed(0).padStart(6)} ms   skopeo ${median(s).toFixed(0).padStart(6)} ms   ratio plinth/skopeo ${(median(p) / median(s)).toFixed(2)}`);
-    row('inspect (registry)', pi, si);
-    row('copy registry → registry', pc, sc);
-    row('copy registry → OCI layout', pl, sl);
+    const row = (name: string, p: number[], s: number[], c: number[]) =>
+      console.log(
+        `${name.padEnd(28)} plinth ${median(p).toFixed(0).padStart(6)} ms   skopeo ${median(s).toFixed(0).padStart(6)} ms   crane ${median(c).toFixed(0).padStart(6)} ms   ` +
+          `plinth/skopeo ${(median(p) / median(s)).toFixed(2)}   plinth/crane ${(median(p) / median(c)).toFixed(2)}`,
+      );
+    row('inspect (registry)', pi, si, ci);
+    row('copy registry → registry', pc, sc, cc);
+    row('copy registry → OCI layout', pl, sl, cl);
     const mbps = (ms: number) => (size / 1e6 / (ms / 1000)).toFixed(0);
-    console.log(`throughput: plinth ${mbps(median(pc))} MB/s, skopeo ${mbps(median(sc))} MB/s (registry → registry)`);
+    console.log(`throughput: plinth ${mbps(median(pc))} MB/s, skopeo ${mbps(median(sc))} MB/s, crane ${mbps(median(cc))} MB/s (registry → registry)`);
   } finally {
     for (const r of regs) await r.stop();
     await rm(work, { recursive: true, force: true });

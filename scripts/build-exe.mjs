@@ -34,11 +34,24 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
 // The main script: the bundle, then a call of its main() (in a SEA the arguments start at argv[2]).
+// By default the executable carries a V8 start-up snapshot: the script runs at build time, loads
+// the modules of the image, provenance, policy and SBOM commands (warm()) and names main() as what
+// starts a run, so a run begins with them initialised. PLINTH_EXE_SNAPSHOT=0 builds it with a
+// code cache instead (the bench compares the two).
+const snapshot = process.env.PLINTH_EXE_SNAPSHOT !== '0';
 const main = path.join(work, 'main.cjs');
-writeFileSync(main, `${readFileSync(bundle, 'utf8')}\n;module.exports.main(process.argv.slice(2)).then((c) => { process.exitCode = c; });\n`);
+// The bundle runs in a function that gives it the CommonJS module variables (a snapshot's main
+// script has none of its own).
+const start = snapshot
+  ? `m.warm(); require('node:v8').startupSnapshot.setDeserializeMainFunction(() => { m.main(process.argv.slice(2)).then((c) => { process.exitCode = c; }); });\n`
+  : `m.main(process.argv.slice(2)).then((c) => { process.exitCode = c; });\n`;
+writeFileSync(
+  main,
+  `const m = (() => { const module = { exports: {} }; (function (module, exports, __filename, __dirname) {\n${readFileSync(bundle, 'utf8')}\n})(module, module.exports, process.execPath, require('node:path').dirname(process.execPath)); return module.exports; })();\n${start}`,
+);
 const blob = path.join(work, 'sea.blob');
 const config = path.join(work, 'sea-config.json');
-writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false }, null, 2));
+writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: !snapshot, useSnapshot: snapshot }, null, 2));
 execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
 
 rmSync(out, { force: true });

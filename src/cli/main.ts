@@ -367,3 +367,22 @@ export async function main(argv: string[]): Promise<number> {
     return e instanceof PlinthError && (e.code === 'USAGE' || e.code === 'TRANSPORT_INVALID' || e.code === 'REFERENCE_INVALID') ? 2 : 1;
   }
 }
+
+/**
+ * Initialise the modules the image commands use, without running anything: the single-file
+ * executable calls this while V8 builds its start-up snapshot, so a run starts with them loaded.
+ * Not the registry stack: Node does not support node:http/https in a user snapshot (it aborts).
+ */
+export async function warm(): Promise<void> {
+  await Promise.all([
+    imageLib(),
+    import('../provenance/report.js'),
+    import('../provenance/catalog.js'),
+    import('../policy/load.js'),
+    import('../policy/facts.js'),
+    import('../policy/evaluate.js'),
+    import('../packages/withbase.js'),
+    import('../sbom/formats.js'),
+  ]);
+  buildProgram();
+}
