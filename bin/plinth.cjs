@@ -47,6 +47,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
 
 /** The command a run starts, to pick its code cache: the first word that is not a flag. */
 function commandKey(argv) {
+  if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') return 'help';
   for (const a of argv) {
     if (a === '--') break;
     if (!a.startsWith('-')) return /^[a-z][a-z-]{0,19}$/.test(a) ? a : 'other';
@@ -67,8 +68,10 @@ function loadBundle() {
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
   if (!cached || script.cachedDataRejected) {
-    // Written at exit, so the cache holds what this command compiled (not only the top level).
-    process.once('exit', () => {
+    // Written at exit, so the cache holds what this command compiled (not only the top level);
+    // only by a run that succeeded (a usage error compiles little of the command).
+    process.once('exit', (code) => {
+      if (code !== 0) return;
       try {
         const tmp = `${cacheFile}.${process.pid}`;
         fs.writeFileSync(tmp, script.createCachedData());

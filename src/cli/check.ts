@@ -142,6 +142,7 @@ export function checkSarif(loaded: LoadedPolicy, decisions: Decision[], kindOf: 
 }
 
 export function registerCheck(program: Command, h: CliHelpers): void {
+  if (!h.want('check') && !h.want('policy')) return;
   h.addRegistryFlags(
     program
       .command('check')

@@ -147,7 +147,21 @@ Image names:
 Registries: HTTPS, except plain HTTP for localhost/127.0.0.1/::1 or with --insecure.
 Credentials: --username/--password(-stdin), else Docker's config.json (auths, credHelpers, credsStore).`;
 
-export function buildProgram(): Command {
+/** Top-level commands and aliases; a run that names one defines only that one (start-up). */
+const COMMANDS: Record<string, string> = {
+  inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
+  provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
+  serve: 'serve', certs: 'certs', version: 'version', demo: 'demo',
+};
+
+/**
+ * The command line parser. With `argv`, only the command it starts is defined (when its first
+ * word names one); `--help`, `help` and unknown words get every command.
+ */
+export function buildProgram(argv?: readonly string[]): Command {
+  const first = argv?.find((a) => !a.startsWith('-'));
+  const only = first !== undefined && argv![0] !== '--help' && !argv!.includes('-h') && !argv!.includes('--help') ? COMMANDS[first] : undefined;
+  const want = (name: string) => only === undefined || only === name;
   const program = new Command();
   program
     .name('plinth')
@@ -159,182 +173,185 @@ export function buildProgram(): Command {
     .addHelpText('after', SOURCES_HELP)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  addRegistryFlags(
-    program
-      .command('inspect')
-      .description('show an image: digest, platforms, size, created, labels, annotations, layers and history')
-      .argument('<image>', 'image to inspect')
-      .addOption(new Option('--platform <os/arch[/variant]|all>', 'platform to select from a multi-platform image (default: this host\'s)'))
-      .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
-  ).action(async (image: string, o: GlobalFlags & { platform?: string; format: string }) => {
-    const { openSource, inspect } = await imageLib();
-    const src = await openSource(image, await openOptions(o, image));
-    try {
-      const r = await inspect(src, platformChoice(o.platform));
-      if (o.format === 'json') out(JSON.stringify(r, null, 2));
-      else printInspectTable(r);
-    } finally {
-      await src.close();
-    }
-  });
-
-  addRegistryFlags(
-    program
-      .command('manifest')
-      .description('print the raw manifest or index an image reference names (like crane manifest)')
-      .argument('<image>')
-      .option('--platform <os/arch[/variant]>', 'print the manifest of this platform instead of the index'),
-  ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
-    const { openSource, resolveRoot, selectImages } = await imageLib();
-    const src = await openSource(image, await openOptions(o, image));
-    try {
-      const root = await resolveRoot(src);
-      if (o.platform && root.kind === 'index') {
-        const [img] = await selectImages(src, root, platformChoice(o.platform));
-        process.stdout.write(img!.bytes);
-      } else process.stdout.write(root.bytes);
-    } finally {
-      await src.close();
-    }
-  });
-
-  addRegistryFlags(
-    program
-      .command('config')
-      .description('print the raw image config (like crane config)')
-      .argument('<image>')
-      .option('--platform <os/arch[/variant]>', 'platform to select from a multi-platform image (default: this host\'s)'),
-  ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
-    const { openSource, resolveRoot, selectImages, readConfig } = await imageLib();
-    const src = await openSource(image, await openOptions(o, image));
-    try {
-      const root = await resolveRoot(src);
-      const [img] = await selectImages(src, root, platformChoice(o.platform));
-      const { bytes } = await readConfig(src, img!);
-      process.stdout.write(bytes);
-    } finally {
-      await src.close();
-    }
-  });
-
-  addRegistryFlags(
-    program
-      .command('digest')
-      .description('print the digest of the manifest or index an image reference names')
-      .argument('<image>'),
-  ).action(async (image: string, o: GlobalFlags) => {
-    const { openSource } = await imageLib();
-    const src = await openSource(image, await openOptions(o, image));
-    try {
-      out((await src.resolve()).descriptor.digest);
-    } finally {
-      await src.close();
-    }
-  });
-
-  addRegistryFlags(
-    program
-      .command('copy')
-      .alias('cp')
-      .description('copy an image between registries, OCI layouts and archives, keeping digests')
-      .argument('<src>', 'source image')
-      .argument('<dst>', 'destination')
-      .option('--platform <os/arch[/variant]|all>', 'copy one platform of a multi-platform image (default: all of them; a docker-archive takes this host\'s)')
-      .option('--src-username <user>', 'user for the source registry (default: --username)')
-      .option('--src-password <password>', 'password for the source registry')
-      .option('--dest-username <user>', 'user for the destination registry (default: --username)')
-      .option('--dest-password <password>', 'password for the destination registry')
-      .option('-j, --jobs <n>', 'blobs copied at once', '4')
-      .option('-q, --quiet', 'no progress output')
-      .option('--format <format>', 'summary format: text or json', 'text'),
-  ).action(async (srcName: string, dstName: string, o: GlobalFlags & { platform?: string; srcUsername?: string; srcPassword?: string; destUsername?: string; destPassword?: string; jobs: string; quiet?: boolean; format: string }) => {
-    const { openSource, openDestination, parseLocation, copyImage } = await imageLib();
-    const srcBase = await openOptions(o, srcName);
-    const dstBase = { ...srcBase, ...(await openOptions({ ...o, passwordStdin: false, ...(srcBase.password !== undefined ? { password: srcBase.password } : {}) }, dstName)) };
-    const scope = (name: string) => {
+  if (want('inspect'))
+    addRegistryFlags(
+      program
+        .command('inspect')
+        .description('show an image: digest, platforms, size, created, labels, annotations, layers and history')
+        .argument('<image>', 'image to inspect')
+        .addOption(new Option('--platform <os/arch[/variant]|all>', 'platform to select from a multi-platform image (default: this host\'s)'))
+        .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')),
+    ).action(async (image: string, o: GlobalFlags & { platform?: string; format: string }) => {
+      const { openSource, inspect } = await imageLib();
+      const src = await openSource(image, await openOptions(o, image));
       try {
-        const l = parseLocation(name);
-        return l.transport === 'registry' ? l.ref.registry : '(none)';
-      } catch {
-        return '(none)';
+        const r = await inspect(src, platformChoice(o.platform));
+        if (o.format === 'json') out(JSON.stringify(r, null, 2));
+        else printInspectTable(r);
+      } finally {
+        await src.close();
       }
-    };
-    const srcOpts = { ...srcBase, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword, credentialsFor: scope(srcName) } : {}) };
-    const dstOpts = { ...dstBase, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword, credentialsFor: scope(dstName) } : {}) };
-    const jobs = Number(o.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new PlinthError('USAGE', `--jobs must be an integer from 1 to 64, got "${o.jobs}"`);
-    parseLocation(dstName);
-    const src = await openSource(srcName, srcOpts);
-    let dst;
-    try {
-      dst = await openDestination(dstName, dstOpts);
-    } catch (e) {
-      await src.close();
-      throw e;
-    }
-    const progress = progressReporter(process.stderr, o.quiet === true || o.format === 'json');
-    try {
-      const r = await copyImage(src, dst, { platform: platformChoice(o.platform), concurrency: jobs, onEvent: progress.onEvent });
-      progress.finish();
-      if (o.format === 'json') out(JSON.stringify(r, null, 2));
-      else if (!o.quiet) process.stderr.write(`Copied ${src.description} to ${dst.description}\n`), out(r.digest);
-      else out(r.digest);
-    } finally {
-      await dst.close();
-      await src.close();
-    }
-  });
+    });
 
-  addRegistryFlags(
+  if (want('manifest'))
+    addRegistryFlags(
+      program
+        .command('manifest')
+        .description('print the raw manifest or index an image reference names (like crane manifest)')
+        .argument('<image>')
+        .option('--platform <os/arch[/variant]>', 'print the manifest of this platform instead of the index'),
+    ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
+      const { openSource, resolveRoot, selectImages } = await imageLib();
+      const src = await openSource(image, await openOptions(o, image));
+      try {
+        const root = await resolveRoot(src);
+        if (o.platform && root.kind === 'index') {
+          const [img] = await selectImages(src, root, platformChoice(o.platform));
+          process.stdout.write(img!.bytes);
+        } else process.stdout.write(root.bytes);
+      } finally {
+        await src.close();
+      }
+    });
+
+  if (want('config'))
+    addRegistryFlags(
+      program
+        .command('config')
+        .description('print the raw image config (like crane config)')
+        .argument('<image>')
+        .option('--platform <os/arch[/variant]>', 'platform to select from a multi-platform image (default: this host\'s)'),
+    ).action(async (image: string, o: GlobalFlags & { platform?: string }) => {
+      const { openSource, resolveRoot, selectImages, readConfig } = await imageLib();
+      const src = await openSource(image, await openOptions(o, image));
+      try {
+        const root = await resolveRoot(src);
+        const [img] = await selectImages(src, root, platformChoice(o.platform));
+        const { bytes } = await readConfig(src, img!);
+        process.stdout.write(bytes);
+      } finally {
+        await src.close();
+      }
+    });
+
+  if (want('digest'))
+    addRegistryFlags(
+      program
+        .command('digest')
+        .description('print the digest of the manifest or index an image reference names')
+        .argument('<image>'),
+    ).action(async (image: string, o: GlobalFlags) => {
+      const { openSource } = await imageLib();
+      const src = await openSource(image, await openOptions(o, image));
+      try {
+        out((await src.resolve()).descriptor.digest);
+      } finally {
+        await src.close();
+      }
+    });
+
+  if (want('copy'))
+    addRegistryFlags(
+      program
+        .command('copy')
+        .alias('cp')
+        .description('copy an image between registries, OCI layouts and archives, keeping digests')
+        .argument('<src>', 'source image')
+        .argument('<dst>', 'destination')
+        .option('--platform <os/arch[/variant]|all>', 'copy one platform of a multi-platform image (default: all of them; a docker-archive takes this host\'s)')
+        .option('--src-username <user>', 'user for the source registry (default: --username)')
+        .option('--src-password <password>', 'password for the source registry')
+        .option('--dest-username <user>', 'user for the destination registry (default: --username)')
+        .option('--dest-password <password>', 'password for the destination registry')
+        .option('-j, --jobs <n>', 'blobs copied at once', '4')
+        .option('-q, --quiet', 'no progress output')
+        .option('--format <format>', 'summary format: text or json', 'text'),
+    ).action(async (srcName: string, dstName: string, o: GlobalFlags & { platform?: string; srcUsername?: string; srcPassword?: string; destUsername?: string; destPassword?: string; jobs: string; quiet?: boolean; format: string }) => {
+      const { openSource, openDestination, parseLocation, copyImage } = await imageLib();
+      const srcBase = await openOptions(o, srcName);
+      const dstBase = { ...srcBase, ...(await openOptions({ ...o, passwordStdin: false, ...(srcBase.password !== undefined ? { password: srcBase.password } : {}) }, dstName)) };
+      const scope = (name: string) => {
+        try {
+          const l = parseLocation(name);
+          return l.transport === 'registry' ? l.ref.registry : '(none)';
+        } catch {
+          return '(none)';
+        }
+      };
+      const srcOpts = { ...srcBase, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword, credentialsFor: scope(srcName) } : {}) };
+      const dstOpts = { ...dstBase, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword, credentialsFor: scope(dstName) } : {}) };
+      const jobs = Number(o.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new PlinthError('USAGE', `--jobs must be an integer from 1 to 64, got "${o.jobs}"`);
+      parseLocation(dstName);
+      const src = await openSource(srcName, srcOpts);
+      let dst;
+      try {
+        dst = await openDestination(dstName, dstOpts);
+      } catch (e) {
+        await src.close();
+        throw e;
+      }
+      const progress = progressReporter(process.stderr, o.quiet === true || o.format === 'json');
+      try {
+        const r = await copyImage(src, dst, { platform: platformChoice(o.platform), concurrency: jobs, onEvent: progress.onEvent });
+        progress.finish();
+        if (o.format === 'json') out(JSON.stringify(r, null, 2));
+        else if (!o.quiet) process.stderr.write(`Copied ${src.description} to ${dst.description}\n`), out(r.digest);
+        else out(r.digest);
+      } finally {
+        await dst.close();
+        await src.close();
+      }
+    });
+
+  if (want('tags'))
+    addRegistryFlags(
+      program
+        .command('tags')
+        .alias('ls')
+        .description('list the tags of a repository (like crane ls)')
+        .argument('<repository>', 'e.g. registry.example.com/team/app')
+        .option('--format <format>', 'text or json', 'text'),
+    ).action(async (repo: string, o: GlobalFlags & { format: string }) => {
+      const [{ parseLocation }, { RegistryClient }] = await Promise.all([imageLib(), import('../registry/client.js')]);
+      const loc = parseLocation(repo);
+      if (loc.transport !== 'registry') throw new PlinthError('USAGE', 'tags lists a registry repository');
+      const client = new RegistryClient(loc.ref.registry, await openOptions(o, repo));
+      try {
+        const tags = await client.listTags(loc.ref.repository);
+        if (o.format === 'json') out(JSON.stringify({ repository: loc.ref.name, tags }, null, 2));
+        else if (tags.length) out(tags.join('\n'));
+      } finally {
+        client.close();
+      }
+    });
+
+  const helpers = { addRegistryFlags, openOptions: (f: Record<string, unknown>, image?: string) => openOptions(f as GlobalFlags, image), platformChoice, out, want };
+  registerProvenance(program, helpers);
+  registerSbom(program, helpers);
+  registerScan(program, helpers);
+  registerCheck(program, helpers);
+  registerServe(program, helpers);
+
+  if (want('version'))
     program
-      .command('tags')
-      .alias('ls')
-      .description('list the tags of a repository (like crane ls)')
-      .argument('<repository>', 'e.g. registry.example.com/team/app')
-      .option('--format <format>', 'text or json', 'text'),
-  ).action(async (repo: string, o: GlobalFlags & { format: string }) => {
-    const [{ parseLocation }, { RegistryClient }] = await Promise.all([imageLib(), import('../registry/client.js')]);
-    const loc = parseLocation(repo);
-    if (loc.transport !== 'registry') throw new PlinthError('USAGE', 'tags lists a registry repository');
-    const client = new RegistryClient(loc.ref.registry, await openOptions(o, repo));
-    try {
-      const tags = await client.listTags(loc.ref.repository);
-      if (o.format === 'json') out(JSON.stringify({ repository: loc.ref.name, tags }, null, 2));
-      else if (tags.length) out(tags.join('\n'));
-    } finally {
-      client.close();
-    }
-  });
+      .command('version')
+      .description('print Plinth\'s version and the Node, V8, OpenSSL and SQLite it runs on')
+      .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+      .action((o: { format: string }) => {
+        const v = versionInfo();
+        out(o.format === 'json' ? JSON.stringify(v, null, 2) : formatVersionInfo(v));
+      });
 
-  registerProvenance(program, {
-    addRegistryFlags,
-    openOptions: (f, image) => openOptions(f as GlobalFlags, image),
-    platformChoice,
-    out,
-  });
-
-  registerSbom(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
-  registerScan(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
-  registerCheck(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
-  registerServe(program, { addRegistryFlags, openOptions: (f, image) => openOptions(f as GlobalFlags, image), platformChoice, out });
-
-  program
-    .command('version')
-    .description('print Plinth\'s version and the Node, V8, OpenSSL and SQLite it runs on')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((o: { format: string }) => {
-      const v = versionInfo();
-      out(o.format === 'json' ? JSON.stringify(v, null, 2) : formatVersionInfo(v));
-    });
-
-  program
-    .command('demo')
-    .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
-    .option('--keep', 'keep the demo directory')
-    .action(async (o: { keep?: boolean }) => {
-      const { runDemo } = await import('./demo.js');
-      await runDemo({ keep: o.keep === true, log: (s) => out(s) });
-    });
+  if (want('demo'))
+    program
+      .command('demo')
+      .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
+      .option('--keep', 'keep the demo directory')
+      .action(async (o: { keep?: boolean }) => {
+        const { runDemo } = await import('./demo.js');
+        await runDemo({ keep: o.keep === true, log: (s) => out(s) });
+      });
 
   return program;
 }
@@ -350,7 +367,7 @@ export async function main(argv: string[]): Promise<number> {
     out(formatVersionInfo(versionInfo()));
     return 0;
   }
-  const program = buildProgram();
+  const program = buildProgram(argv);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv, { from: 'user' });

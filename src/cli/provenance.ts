@@ -20,6 +20,8 @@ export interface CliHelpers {
   openOptions(flags: Record<string, unknown>, image?: string): Promise<OpenOptions>;
   platformChoice(p: string | undefined): PlatformChoice;
   out(s: string): void;
+  /** Whether to define this top-level command (a run defines only the one it starts; --help all). */
+  want(name: string): boolean;
 }
 
 function printReport(r: ProvenanceReport, out: (s: string) => void): void {
@@ -73,6 +75,7 @@ function printReport(r: ProvenanceReport, out: (s: string) => void): void {
 }
 
 export function registerProvenance(program: Command, h: CliHelpers): void {
+  if (!h.want('provenance') && !h.want('catalog')) return;
   h.addRegistryFlags(
     program
       .command('provenance')

@@ -12,6 +12,7 @@ async function lib() {
 
 
 export function registerSbom(program: Command, h: CliHelpers): void {
+  if (!h.want('sbom')) return;
   h.addRegistryFlags(
     program
       .command('sbom')

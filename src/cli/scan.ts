@@ -27,6 +27,7 @@ async function store(path: string | undefined, readonly: boolean) {
 }
 
 export function registerScan(program: Command, h: CliHelpers): void {
+  if (!h.want('scan') && !h.want('db')) return;
   h.addRegistryFlags(
     program
       .command('scan')

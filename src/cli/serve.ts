@@ -5,6 +5,7 @@ import type { CliHelpers } from './provenance.js';
 
 /** `plinth serve` (the admission webhook) and `plinth certs` (its CA and serving certificate). */
 export function registerServe(program: Command, h: CliHelpers): void {
+  if (!h.want('serve') && !h.want('certs')) return;
   h.addRegistryFlags(
     program
       .command('serve')
