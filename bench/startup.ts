@@ -3,6 +3,9 @@
  *   - `plinth --version` and `plinth inspect --format json oci:LAYOUT` against the same Node's
  *     `node -e 0` (the floor: nothing can start faster on this Node);
  *   - `plinth inspect` of a registry image against `skopeo inspect` of the same image;
+ *   - the floor for `inspect oci:`: a plain Node script that does the same irreducible work (load
+ *     node:crypto and node:fs, read index.json, the manifest and the config, hash and parse them,
+ *     print JSON), so what Plinth adds on top of Node itself shows;
  * for the npm launcher (`node bin/plinth.cjs`, what `npx plinth` runs) and, when it has been
  * built (`npm run build:exe`), the single-file executable dist/plinth-linux-x64.
  *
@@ -13,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalRegistry, type LocalRegistry } from '../src/registry/local.js';
@@ -66,10 +69,22 @@ async function main(): Promise<void> {
     const remote = `${reg.host}/bench/app:1`;
     await copyImage(img.source, await openDestination(remote));
 
+    // The floor: the same files read, verified and parsed by a plain script (no CLI, no validation).
+    const floor = path.join(work, 'floor.cjs');
+    await writeFile(
+      floor,
+      `const { createHash } = require('node:crypto'); const fs = require('node:fs'); const p = require('node:path');
+const dir = ${JSON.stringify(path.join(work, 'layout'))};
+const blob = (d) => { const b = fs.readFileSync(p.join(dir, 'blobs', ...d.split(':'))); if ('sha256:' + createHash('sha256').update(b).digest('hex') !== d) throw new Error(d); return JSON.parse(b); };
+const index = JSON.parse(fs.readFileSync(p.join(dir, 'index.json')));
+const m = blob(index.manifests[0].digest); const c = blob(m.config.digest);
+process.stdout.write(JSON.stringify({ manifest: m, config: c }, null, 2));`,
+    );
     const haveExe = existsSync(exe);
     const noNodeEnv = { ...process.env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin'.split(':').filter((d) => !existsSync(path.join(d, 'node'))).join(':') };
     const cmds: Cmd[] = [
       { name: 'node -e 0', file: node, args: ['-e', '0'] },
+      { name: 'floor inspect oci', file: node, args: [floor] },
       { name: 'launcher --version', file: node, args: [launcher, '--version'] },
       { name: 'launcher inspect oci', file: node, args: [launcher, 'inspect', '--format', 'json', layout] },
       { name: 'launcher inspect registry', file: node, args: [launcher, 'inspect', '--format', 'json', remote] },
@@ -93,11 +108,14 @@ async function main(): Promise<void> {
     };
     ratio('launcher --version', 'node -e 0');
     ratio('launcher inspect oci', 'node -e 0');
+    ratio('floor inspect oci', 'node -e 0');
+    ratio('launcher inspect oci', 'floor inspect oci');
     ratio('launcher inspect registry', 'skopeo inspect registry');
     ratio('launcher inspect oci', 'skopeo inspect oci');
     if (haveExe) {
       ratio('exe --version', 'node -e 0');
       ratio('exe inspect oci', 'node -e 0');
+      ratio('exe inspect oci', 'floor inspect oci');
       ratio('exe inspect registry', 'skopeo inspect registry');
     } else {
       console.log('(no dist/plinth-linux-x64: run `npm run build:exe` to measure the single-file executable too)');
