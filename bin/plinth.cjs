@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Thin launcher (CommonJS and old-Node syntax: it must run, and say what is wrong, on any Node).
-// 1. Plinth needs Node >= 22.12 (Node 24 LTS is what it is tested on). On an older Node it
+// 1. Plinth needs Node >= 22.16 (Node 24 LTS is what it is tested on). On an older Node it
 //    re-executes itself on the Node 24 that ./scripts/setup.sh put in .cache/node, or says exactly
 //    what to install.
 // 2. It runs the bundled CLI (dist/plinth.cjs) through V8's code cache, one cache per command
@@ -11,7 +11,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const MIN = [22, 12];
+const MIN = [22, 16];
 const have = process.versions.node.split('.').map(Number);
 if (have[0] < MIN[0] || (have[0] === MIN[0] && have[1] < MIN[1])) {
   const local = path.join(__dirname, '..', '.cache', 'node', 'bin', 'node');

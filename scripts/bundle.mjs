@@ -25,7 +25,7 @@ await build({
   entryPoints: ['dist/src/cli/main.js'],
   bundle: true,
   platform: 'node',
-  target: 'node22.12',
+  target: 'node22.16',
   format: 'cjs',
   minify: true,
   sourcemap: true,
