@@ -2,6 +2,7 @@
 // modules; with V8's code cache (bin/plinth.cjs) and modules initialised only when a command
 // needs them (esbuild keeps dynamically imported modules lazy), start-up stays near Node's own.
 // The same file is the main script of the single-file executable (scripts/build-exe.mjs).
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 /**
@@ -36,3 +37,11 @@ await build({
   banner: { js: "const __plinthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__plinthImportMetaUrl' },
 });
+
+// The launcher runs the bundle with vm.Script, which has no dynamic import(): a builtin loaded with
+// `await import('node:…')` would fail at run time ("A dynamic import callback was not specified").
+const dynamicBuiltin = /\bimport\(["']node:[a-z_/]+["']\)/.exec(readFileSync('dist/plinth.cjs', 'utf8'));
+if (dynamicBuiltin) {
+  console.error(`bundle: ${dynamicBuiltin[0]} in dist/plinth.cjs: import builtins statically or with process.getBuiltinModule()`);
+  process.exit(1);
+}

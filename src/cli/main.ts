@@ -11,6 +11,7 @@ import { registerSbom } from './sbom.js';
 import { registerScan } from './scan.js';
 import { registerCheck } from './check.js';
 import { registerServe } from './serve.js';
+import { registerSign } from './sign.js';
 
 /**
  * The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes.
@@ -151,7 +152,7 @@ Credentials: --username/--password(-stdin), else Docker's config.json (auths, cr
 const COMMANDS: Record<string, string> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
-  serve: 'serve', certs: 'certs', version: 'version', demo: 'demo',
+  serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify',
 };
 
 /**
@@ -332,6 +333,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   registerScan(program, helpers);
   registerCheck(program, helpers);
   registerServe(program, helpers);
+  registerSign(program, helpers);
 
   if (want('version'))
     program

@@ -25,6 +25,10 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'UNSUPPORTED'
   | 'PACKAGE_DB_INVALID'
+  /** A key file that is not a usable key, or a wrong key password. */
+  | 'KEY_INVALID'
+  /** A signature that is malformed or does not verify. */
+  | 'SIGNATURE_INVALID'
   /** A webhook request (AdmissionReview, ImageReview) that is not what the API server sends. */
   | 'REQUEST_INVALID'
   | 'USAGE'
