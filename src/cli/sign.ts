@@ -5,6 +5,13 @@ import type { CliHelpers } from './provenance.js';
 
 const KEY_REF_HELP = 'a cosign key file (KMS references awskms://, gcpkms://, azurekms://, hashivault://, k8s:// are not supported yet)';
 
+/** `-a key=value`, repeatable, into an object. */
+function collectAnnotation(v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const i = v.indexOf('=');
+  if (i <= 0) throw new PlinthError('USAGE', `-a/--annotations takes key=value, got "${v}"`);
+  return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
+}
+
 /** `plinth key …`, `plinth sign`, `plinth verify`: cosign-compatible keys and image signatures. */
 export function registerSign(program: Command, h: CliHelpers): void {
   if (h.want('key')) {
@@ -43,5 +50,60 @@ export function registerSign(program: Command, h: CliHelpers): void {
         const { openSigner } = await import('../sign/keys.js');
         h.out((await openSigner(o.key)).publicKeyPem());
       });
+  }
+
+  if (h.want('sign')) {
+    h.addRegistryFlags(
+      program
+        .command('sign')
+        .description('sign an image\'s manifest digest with a cosign key (a tag is resolved once; the output names the digest signed). cosign verifies what Plinth signs, and Plinth what cosign signs')
+        .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
+        .requiredOption('--key <ref>', KEY_REF_HELP)
+        .option('-a, --annotations <key=value>', 'annotation to sign with the digest (repeatable)', collectAnnotation)
+        .option('--format <format>', 'legacy: the sha256-<hex>.sig tag with a simple-signing payload (cosign\'s classic format); bundle: a Sigstore bundle referrer (not supported yet)', 'legacy')
+        .option('--recursive', 'also sign every platform manifest of an index')
+        .option('-o, --output <format>', 'text or json', 'text'),
+    ).action(async (image: string, o: Record<string, unknown> & { key: string; annotations?: Record<string, string>; format: string; recursive?: boolean; output: string }) => {
+      if (o.format !== 'legacy' && o.format !== 'bundle') throw new PlinthError('USAGE', `--format must be legacy or bundle, got "${o.format}"`);
+      if (o.output !== 'text' && o.output !== 'json') throw new PlinthError('USAGE', `--output must be text or json, got "${o.output}"`);
+      const [{ openSigner }, { signImage }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js')]);
+      const signer = await openSigner(o.key);
+      const signed = await signImage(image, signer, { format: o.format, ...(o.annotations ? { annotations: o.annotations } : {}), ...(o.recursive ? { recursive: true } : {}), registry: await h.openOptions(o, image) });
+      if (o.output === 'json') h.out(JSON.stringify({ image, signed }, null, 2));
+      else for (const s of signed) h.out(`Signed ${s.digest} (${s.format}, ${s.location})`);
+    });
+  }
+
+  if (h.want('verify')) {
+    h.addRegistryFlags(
+      program
+        .command('verify')
+        .description('verify an image\'s signatures with a public key: finds cosign signatures (the .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
+        .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
+        .requiredOption('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
+        .option('-a, --annotations <key=value>', 'annotation the signed payload must carry (repeatable)', collectAnnotation)
+        .option('--format <format>', 'text or json', 'text'),
+    ).action(async (image: string, o: Record<string, unknown> & { key: string[]; annotations?: Record<string, string>; format: string }) => {
+      if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
+      const [{ openVerifier }, { verifyImage }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js')]);
+      const verifiers = await Promise.all(o.key.map((k) => openVerifier(k)));
+      const r = await verifyImage(image, verifiers, { ...(o.annotations ? { annotations: o.annotations } : {}), registry: await h.openOptions(o, image) });
+      if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
+      else {
+        h.out(`Verification for ${r.name}@${r.digest} --`);
+        if (r.verified) {
+          h.out('The following checks were performed on each verified signature:');
+          h.out('  - the signature verifies with the given public key');
+          h.out('  - the signed payload names this image\'s manifest digest');
+          if (o.annotations) h.out(`  - the signed payload carries ${Object.entries(o.annotations).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+        }
+        for (const s of r.signatures) h.out(`${s.verified ? 'verified' : 'failed  '}  ${s.format}  ${s.source}: ${s.reason}`);
+        if (!r.signatures.length) h.out('no signatures found');
+      }
+      if (!r.verified) {
+        const why = r.signatures.length ? `none of its ${r.signatures.length} signature(s) verified` : 'it has no signatures';
+        throw new PlinthError('SIGNATURE_INVALID', `${image} (${r.digest}): ${why}`);
+      }
+    });
   }
 }

@@ -1,0 +1,202 @@
+/**
+ * Image signatures on a registry, as cosign stores them.
+ *
+ * legacy: the tag `sha256-<hex>.sig` next to the image holds an OCI manifest whose layers are
+ *   simple-signing payloads (media type application/vnd.dev.cosign.simplesigning.v1+json), each
+ *   with its base64 signature in the `dev.cosignproject.cosign/signature` annotation. Signing
+ *   again appends a layer.
+ * bundle: an OCI 1.1 referrer of the image (subject = the image manifest) whose one layer is a
+ *   Sigstore bundle v0.3 with a DSSE envelope of an in-toto statement (src/sign/bundle.ts); on a
+ *   registry without the referrers API it is listed in the `sha256-<hex>` tag-schema index.
+ *
+ * Everything read from the registry is bounded: the signature manifest (the client's manifest
+ * limit), the number of layers and referrers looked at, and each payload's size.
+ */
+import { Readable } from 'node:stream';
+import { digestOf } from '../oci/digest.js';
+import { OCI_CONFIG, OCI_MANIFEST } from '../oci/mediatypes.js';
+import type { ImageReference } from '../oci/reference.js';
+import { RegistryClient } from '../registry/client.js';
+import { PlinthError } from '../util/errors.js';
+import type { Signer, Verifier } from './keys.js';
+import { parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, SIMPLE_SIGNING_TYPE, simpleSigningPayload } from './payload.js';
+
+export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+/** At most this many signatures are looked at per image (a hostile .sig manifest may list more). */
+export const MAX_SIGNATURES = 256;
+/** A payload larger than this is not a signature payload. */
+export const MAX_PAYLOAD = 1 << 20;
+
+/** `sha256:<hex>` → `sha256-<hex>.sig` (or `.att`, `.sbom`). */
+export function cosignTag(digest: string, suffix: 'sig' | 'att' | 'sbom'): string {
+  const i = digest.indexOf(':');
+  return `${digest.slice(0, i)}-${digest.slice(i + 1)}.${suffix}`;
+}
+
+interface Layer {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+interface SigManifest {
+  schemaVersion: 2;
+  mediaType: string;
+  config: { mediaType: string; digest: string; size: number };
+  layers: Layer[];
+  annotations?: Record<string, string>;
+}
+
+/** Read the manifest under a cosign tag; undefined when there is none. */
+export async function readCosignManifest(client: RegistryClient, repo: string, tag: string): Promise<SigManifest | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = (await client.getManifest(repo, tag)).bytes;
+  } catch (e) {
+    if (e instanceof PlinthError && (e.code === 'MANIFEST_UNKNOWN' || e.code === 'NAME_UNKNOWN')) return undefined;
+    throw e;
+  }
+  let doc: SigManifest;
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as SigManifest;
+  } catch {
+    throw new PlinthError('SIGNATURE_INVALID', `${repo}:${tag} is not a JSON manifest`);
+  }
+  if (!doc || !Array.isArray(doc.layers)) throw new PlinthError('SIGNATURE_INVALID', `${repo}:${tag} is not a manifest with layers`);
+  doc.layers = doc.layers.filter((l) => l && typeof l === 'object' && typeof l.digest === 'string' && typeof l.mediaType === 'string' && Number.isSafeInteger(l.size));
+  return doc;
+}
+
+/** A config for a manifest of payload layers (what cosign's images carry: an empty image config). */
+function payloadConfig(layers: Layer[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      architecture: '',
+      created: '0001-01-01T00:00:00Z',
+      history: [{ created: '0001-01-01T00:00:00Z' }],
+      os: '',
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      config: {},
+    }),
+  );
+}
+
+async function putBlob(client: RegistryClient, repo: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
+  const digest = digestOf(bytes);
+  if ((await client.blobExists(repo, digest)) === undefined) {
+    await client.uploadBlob(repo, { digest, size: bytes.length }, async () => Readable.from([bytes]));
+  }
+  return { digest, size: bytes.length };
+}
+
+/**
+ * Add a layer to the manifest under a cosign tag (`.sig`, `.att`), keeping the layers already
+ * there; a layer with the same payload digest and annotations is not added twice.
+ */
+export async function appendCosignLayer(client: RegistryClient, repo: string, tag: string, payload: Buffer, mediaType: string, annotations: Record<string, string>): Promise<string> {
+  const existing = await readCosignManifest(client, repo, tag);
+  const blob = await putBlob(client, repo, payload);
+  const layers = existing ? existing.layers.slice(0, MAX_SIGNATURES - 1) : [];
+  const layer: Layer = { mediaType, size: blob.size, digest: blob.digest, annotations };
+  if (!layers.some((l) => l.digest === layer.digest && JSON.stringify(l.annotations ?? {}) === JSON.stringify(annotations))) layers.push(layer);
+  const config = payloadConfig(layers);
+  const cfg = await putBlob(client, repo, config);
+  const manifest: SigManifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, size: cfg.size, digest: cfg.digest }, layers };
+  return client.putManifest(repo, tag, Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
+}
+
+export interface SignedDigest {
+  /** The manifest digest that was signed. */
+  digest: string;
+  /** Where the signature went: the .sig tag or the referrer manifest digest. */
+  location: string;
+  format: 'legacy' | 'bundle';
+}
+
+/** Sign `digest` in `ref`'s repository the legacy way (the `.sig` tag). */
+export async function signLegacy(client: RegistryClient, ref: ImageReference, digest: string, signer: Signer, annotations: Record<string, string> = {}): Promise<SignedDigest> {
+  const payload = simpleSigningPayload(`${ref.registry}/${ref.repository}`, digest, annotations);
+  const sig = await signer.sign(payload);
+  const tag = cosignTag(digest, 'sig');
+  await appendCosignLayer(client, ref.repository, tag, payload, SIMPLE_SIGNING_MEDIA_TYPE, { [SIGNATURE_ANNOTATION]: sig.toString('base64') });
+  return { digest, location: `${ref.registry}/${ref.repository}:${tag}`, format: 'legacy' };
+}
+
+/** One signature found for an image, and what came of checking it. */
+export interface SignatureCheck {
+  format: 'legacy' | 'bundle';
+  /** Where it was found (tag or referrer digest) and which layer. */
+  source: string;
+  /** The key that verified it (its ref), when one did. */
+  key?: string;
+  verified: boolean;
+  /** Why it did not verify, or what was checked when it did. */
+  reason: string;
+  /** The digest the payload names. */
+  signedDigest?: string;
+  annotations?: Record<string, unknown>;
+}
+
+/** Whether every wanted annotation is in the signed ones, as strings. */
+export function annotationsMatch(signed: Record<string, unknown> | null | undefined, wanted: Record<string, string>): string | undefined {
+  for (const [k, v] of Object.entries(wanted)) {
+    const got = signed?.[k];
+    if (got === undefined) return `annotation ${k} is not in the signed payload`;
+    if (String(got) !== v) return `annotation ${k} is ${JSON.stringify(got)}, not ${JSON.stringify(v)}`;
+  }
+  return undefined;
+}
+
+/** Check the legacy `.sig` signatures of `digest` against the keys. */
+export async function verifyLegacy(client: RegistryClient, repo: string, digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}): Promise<SignatureCheck[]> {
+  const tag = cosignTag(digest, 'sig');
+  const m = await readCosignManifest(client, repo, tag);
+  if (!m) return [];
+  const out: SignatureCheck[] = [];
+  const layers = m.layers.slice(0, MAX_SIGNATURES);
+  for (const [i, l] of layers.entries()) {
+    const source = `${repo}:${tag} layer ${i}`;
+    if (l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
+      out.push({ format: 'legacy', source, verified: false, reason: `layer media type ${l.mediaType} is not a simple-signing payload` });
+      continue;
+    }
+    const sigB64 = l.annotations?.[SIGNATURE_ANNOTATION];
+    if (typeof sigB64 !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(sigB64)) {
+      out.push({ format: 'legacy', source, verified: false, reason: `no base64 ${SIGNATURE_ANNOTATION} annotation` });
+      continue;
+    }
+    if (l.size > MAX_PAYLOAD) {
+      out.push({ format: 'legacy', source, verified: false, reason: `payload of ${l.size} bytes is larger than the ${MAX_PAYLOAD}-byte limit` });
+      continue;
+    }
+    let payload: Buffer;
+    try {
+      payload = await client.getBlobBytes(repo, l.digest, l.size, MAX_PAYLOAD);
+    } catch (e) {
+      out.push({ format: 'legacy', source, verified: false, reason: `payload ${l.digest}: ${(e as Error).message}` });
+      continue;
+    }
+    out.push(checkSimpleSigning(payload, Buffer.from(sigB64, 'base64'), digest, verifiers, wanted, source));
+  }
+  return out;
+}
+
+/** Check one simple-signing payload and its signature. */
+export function checkSimpleSigning(payload: Buffer, sig: Buffer, digest: string, verifiers: Verifier[], wanted: Record<string, string>, source: string): SignatureCheck {
+  const key = verifiers.find((v) => v.verify(payload, sig));
+  if (!key) return { format: 'legacy', source, verified: false, reason: verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys` };
+  let doc;
+  try {
+    doc = parseSimpleSigning(payload);
+  } catch (e) {
+    return { format: 'legacy', source, key: key.ref, verified: false, reason: (e as Error).message };
+  }
+  const signedDigest = doc.critical.image['docker-manifest-digest'];
+  const base = { format: 'legacy' as const, source, key: key.ref, signedDigest, annotations: doc.optional ?? {} };
+  if (doc.critical.type !== SIMPLE_SIGNING_TYPE) return { ...base, verified: false, reason: `payload type is ${JSON.stringify(doc.critical.type)}, not ${JSON.stringify(SIMPLE_SIGNING_TYPE)}` };
+  if (signedDigest !== digest) return { ...base, verified: false, reason: `the signature is for ${signedDigest}, not this image (${digest})` };
+  const ann = annotationsMatch(doc.optional, wanted);
+  if (ann) return { ...base, verified: false, reason: ann };
+  return { ...base, verified: true, reason: `signature by ${key.ref} over the simple-signing payload for ${digest}` };
+}

@@ -1,0 +1,79 @@
+/**
+ * Sign and verify registry images, cosign-compatible. The library behind `plinth sign` and
+ * `plinth verify` (and, later, the `signatures` policy rule).
+ */
+import { isIndexMediaType } from '../oci/mediatypes.js';
+import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
+import type { RegistrySource } from '../source/registry.js';
+import { PlinthError } from '../util/errors.js';
+import type { Signer, Verifier } from './keys.js';
+import { signLegacy, verifyLegacy, type SignatureCheck, type SignedDigest } from './image.js';
+
+export type { SignatureCheck, SignedDigest } from './image.js';
+
+export interface SignOptions {
+  annotations?: Record<string, string>;
+  format?: 'legacy' | 'bundle';
+  /** Also sign every manifest of an index. */
+  recursive?: boolean;
+  registry?: OpenOptions;
+}
+
+async function openRegistryImage(reference: string, opts: OpenOptions = {}): Promise<RegistrySource> {
+  const loc = parseLocation(reference);
+  if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
+  return (await openSource(loc, opts)) as RegistrySource;
+}
+
+/**
+ * Sign the manifest digest `reference` names (a tag is resolved once). With `recursive`, an
+ * index's manifests are signed too. Returns what was signed, in order.
+ */
+export async function signImage(reference: string, signer: Signer, opts: SignOptions = {}): Promise<SignedDigest[]> {
+  const format = opts.format ?? 'legacy';
+  if (format !== 'legacy') throw new PlinthError('UNSUPPORTED', `--format ${format} is not supported yet; use --format legacy`);
+  const src = await openRegistryImage(reference, opts.registry);
+  try {
+    const root = await src.resolve();
+    const digests = [root.descriptor.digest];
+    if (opts.recursive && isIndexMediaType(root.descriptor.mediaType)) {
+      const doc = JSON.parse(root.bytes.toString('utf8')) as { manifests?: Array<{ digest?: unknown }> };
+      for (const m of doc.manifests ?? []) if (typeof m.digest === 'string') digests.push(m.digest);
+    }
+    const out: SignedDigest[] = [];
+    for (const d of digests) out.push(await signLegacy(src.client, src.ref, d, signer, opts.annotations));
+    return out;
+  } finally {
+    await src.close();
+  }
+}
+
+export interface VerifyOptions {
+  annotations?: Record<string, string>;
+  registry?: OpenOptions;
+}
+
+export interface VerifyResult {
+  reference: string;
+  /** registry/repository */
+  name: string;
+  digest: string;
+  /** Every signature found, verified or not. */
+  signatures: SignatureCheck[];
+  /** True when at least one signature verified. */
+  verified: boolean;
+}
+
+/** Find and check the signatures of the image `reference` names against the keys. */
+export async function verifyImage(reference: string, verifiers: Verifier[], opts: VerifyOptions = {}): Promise<VerifyResult> {
+  if (!verifiers.length) throw new PlinthError('USAGE', 'verification needs at least one key');
+  const src = await openRegistryImage(reference, opts.registry);
+  try {
+    const root = await src.resolve();
+    const digest = root.descriptor.digest;
+    const signatures = await verifyLegacy(src.client, src.ref.repository, digest, verifiers, opts.annotations ?? {});
+    return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
+  } finally {
+    await src.close();
+  }
+}
