@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Thin launcher (CommonJS and old-Node syntax: it must run, and say what is wrong, on any Node).
-// 1. Plinth needs Node >= 22.16 (Node 24 LTS is what it is tested on). On an older Node it
+// 1. Plinth needs Node 22.22.2+ or 24.15+ (Node 24 LTS is what it is tested on). On an older Node it
 //    re-executes itself on the Node 24 that ./scripts/setup.sh put in .cache/node, or says exactly
 //    what to install.
 // 2. It runs the bundled CLI (dist/plinth.cjs) through V8's code cache, one cache per command
@@ -11,9 +11,13 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const MIN = [22, 16];
+// The floor (package.json engines): node:sqlite's setReturnArrays/isTransaction (22.16) and
+// @sigstore/bundle (^22.22.2 || >=24.15.0).
+const MIN = '22.22.2 (or 24.15)';
 const have = process.versions.node.split('.').map(Number);
-if (have[0] < MIN[0] || (have[0] === MIN[0] && have[1] < MIN[1])) {
+const atLeast = (a, b, c) => have[0] > a || (have[0] === a && (have[1] > b || (have[1] === b && have[2] >= c)));
+const supported = have[0] === 22 ? atLeast(22, 22, 2) : atLeast(24, 15, 0);
+if (!supported) {
   const local = path.join(__dirname, '..', '.cache', 'node', 'bin', 'node');
   if (fs.existsSync(local) && !process.env.PLINTH_REEXEC) {
     const env = Object.assign({}, process.env, { PLINTH_REEXEC: '1' });
@@ -25,7 +29,7 @@ if (have[0] < MIN[0] || (have[0] === MIN[0] && have[1] < MIN[1])) {
     process.stderr.write('plinth: cannot run ' + local + ': ' + r.error.message + '\n');
   }
   process.stderr.write(
-    'plinth: needs Node.js ' + MIN.join('.') + ' or newer (Node 24 LTS recommended); this is Node ' + process.version + ' (' + process.execPath + ').\n' +
+    'plinth: needs Node.js ' + MIN + ' or newer (Node 24 LTS recommended); this is Node ' + process.version + ' (' + process.execPath + ').\n' +
       '  In a clone of Plinth, run ./scripts/setup.sh: it installs Node 24 LTS into .cache/node and plinth uses it.\n' +
       '  Otherwise install Node 24 LTS (https://nodejs.org/en/download, or your distribution\'s nodejs package), or use the\n' +
       '  single-file executable (npm run build:exe), which needs no Node at all.\n',

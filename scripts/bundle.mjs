@@ -26,7 +26,7 @@ await build({
   entryPoints: ['dist/src/cli/main.js'],
   bundle: true,
   platform: 'node',
-  target: 'node22.16',
+  target: 'node22.22',
   format: 'cjs',
   minify: true,
   sourcemap: true,

@@ -23,7 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian's package may start a registry service on :5000; the tests start their own on random ports.
-# Node.js: Plinth runs on Node 24 LTS (it needs >= 22.16). When the machine's Node
+# Node.js: Plinth runs on Node 24 LTS (it needs 22.22.2+ or 24.15+). When the machine's Node
 # is older, Node 24 comes from the npm registry (the node-linux-* package ships the official
 # binary; its sha512 is pinned here) into .cache/node; nothing outside the project changes and no
 # root is needed for this step. npm, `npx plinth`, `npm test` and `npm run bench` then run on it:

@@ -17,7 +17,7 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as
 describe('runtime', () => {
   test('the suite runs on Node 24 LTS or newer, and package.json states the floor', () => {
     assert.ok(Number(process.versions.node.split('.')[0]) >= 24, `tests run on Node ${process.version}; ./scripts/setup.sh installs Node 24`);
-    assert.equal(pkg.engines.node, '>=22.16.0');
+    assert.equal(pkg.engines.node, '^22.22.2 || >=24.15.0');
     assert.equal(typeof process.versions.sqlite, 'string', 'node:sqlite is built in');
   });
 
@@ -39,13 +39,13 @@ describe('runtime', () => {
     assert.equal(v.runtime, process.env.PLINTH_TEST_BIN ? 'single-file' : 'node');
   });
 
-  test('on a Node older than 22.16 the launcher re-executes on .cache/node, or says what to install', (t) => {
+  test('on a Node older than the floor the launcher re-executes on .cache/node, or says what to install', (t) => {
     const old = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => {
       if (!existsSync(p)) return false;
       const [maj, min] = execFileSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim().split('.').map(Number);
-      return maj! < 22 || (maj === 22 && min! < 16);
+      return maj! < 22 || (maj === 22 && min! < 22) || maj === 23 || (maj === 24 && min! < 15);
     });
-    if (!old) return t.skip('this machine has no Node older than 22.16 to try');
+    if (!old) return t.skip('this machine has no Node older than the floor to try');
     const launcher = path.join(root, 'bin', 'plinth.cjs');
     if (existsSync(path.join(root, '.cache', 'node', 'bin', 'node'))) {
       const r = spawnSync(old, [launcher, 'version', '--format', 'json'], { encoding: 'utf8' });
@@ -55,7 +55,7 @@ describe('runtime', () => {
     // PLINTH_REEXEC marks a run that already re-executed: it must not loop, and says what to do.
     const r = spawnSync(old, [launcher, 'inspect', 'oci:/nonexistent'], { encoding: 'utf8', env: { ...process.env, PLINTH_REEXEC: '1' } });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /needs Node\.js 22\.16 or newer/);
+    assert.match(r.stderr, /needs Node\.js 22\.22\.2 \(or 24\.15\) or newer/);
     assert.match(r.stderr, /scripts\/setup\.sh/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });

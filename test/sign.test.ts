@@ -145,7 +145,7 @@ describe('image signatures on a registry, with the real cosign', () => {
   });
 
   test('plinth sign → cosign verify --key (legacy .sig), with annotations', async () => {
-    const r = await runPlinth(['sign', imgA, '--key', path.join(work, 'plinth.key'), '-a', 'team=platform', '--output', 'json'], { env });
+    const r = await runPlinth(['sign', imgA, '--key', path.join(work, 'plinth.key'), '-a', 'team=platform', '--format', 'legacy', '--output', 'json'], { env });
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { signed: Array<{ digest: string; location: string }> };
     const digest = (await runPlinth(['digest', imgA])).stdout.trim();
@@ -157,6 +157,75 @@ describe('image signatures on a registry, with the real cosign', () => {
     assert.equal(payloads[0]!.optional.team, 'platform');
     // And cosign refuses it with another key, so the check above means something.
     await assert.rejects(cosign(['verify', '--key', path.join(work, 'cosign.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', imgA]));
+    // Signing the same payload again with the same key adds nothing (as cosign).
+    const again = await runPlinth(['sign', imgA, '--key', path.join(work, 'plinth.key'), '-a', 'team=platform', '--format', 'legacy'], { env });
+    assert.equal(again.code, 0, again.stderr);
+    const client = new RegistryClient(reg.host);
+    try {
+      const m = JSON.parse((await client.getManifest('team/a', cosignTag(digest, 'sig'))).bytes.toString()) as { layers: unknown[] };
+      assert.equal(m.layers.length, 1);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('plinth sign (bundle, the default) → cosign verify; cosign sign (bundle) → plinth verify; both in the tag-schema index', async () => {
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=bundle\n' }]] });
+    const name = `${reg.host}/team/c:1`;
+    await copyImage(img.source, await openDestination(name));
+    const digest = img.descriptor.digest;
+    const r = await runPlinth(['sign', name, '--key', path.join(work, 'plinth.key'), '-a', 'env=prod'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`Signed ${digest} \\(bundle, ${reg.host}/team/c@sha256:`));
+    const v = await cosign(['verify', '--key', path.join(work, 'plinth.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', '-a', 'env=prod', name]);
+    const claims = JSON.parse(v.stdout) as Array<{ critical: { image: { 'docker-manifest-digest': string }; type: string } }>;
+    assert.equal(claims[0]!.critical.image['docker-manifest-digest'], digest);
+    assert.equal(claims[0]!.critical.type, 'https://sigstore.dev/cosign/sign/v1');
+    await assert.rejects(cosign(['verify', '--key', path.join(work, 'cosign.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', name]));
+
+    await cosign(['sign', '--key', path.join(work, 'cosign.key'), '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry=true', '-a', 'by=cosign', '-y', `${reg.host}/team/c@${digest}`]);
+    const res = await verifyImage(name, [await openVerifier(path.join(work, 'cosign.pub'))], { annotations: { by: 'cosign' } });
+    assert.equal(res.verified, true);
+    assert.deepEqual(res.signatures.map((s) => [s.format, s.verified]).sort(), [['bundle', false], ['bundle', true]]);
+    const client = new RegistryClient(reg.host);
+    try {
+      const { manifests, source } = await client.referrers('team/c', digest);
+      assert.equal(source, 'tag-schema', 'Debian\'s registry has no referrers API');
+      assert.equal(manifests.length, 2);
+      for (const m of manifests) assert.equal(m.artifactType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    } finally {
+      client.close();
+    }
+    const cli = await runPlinth(['verify', name, '--key', path.join(work, 'plinth.pub'), '--key', path.join(work, 'cosign.pub'), '--format', 'json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual((JSON.parse(cli.stdout) as { signatures: Array<{ verified: boolean }> }).signatures.map((s) => s.verified), [true, true]);
+  });
+
+  test('a bundle referrer copied onto another image is refused (its statement names the other digest)', async () => {
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=victim\n' }]] });
+    const name = `${reg.host}/team/c2:1`;
+    await copyImage(img.source, await openDestination(name));
+    const client = new RegistryClient(reg.host);
+    try {
+      const src = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=bundle\n' }]] });
+      const { manifests } = await client.referrers('team/c', src.descriptor.digest);
+      const m = await client.getManifest('team/c', manifests[0]!.digest as string);
+      const doc = JSON.parse(m.bytes.toString()) as { config: { digest: string }; layers: Array<{ digest: string }>; subject: Record<string, unknown> };
+      for (const d of [doc.config.digest, doc.layers[0]!.digest]) await client.mountBlob('team/c2', d, 'team/c');
+      doc.subject = { ...img.descriptor };
+      const bytes = Buffer.from(JSON.stringify(doc));
+      const { digestOf } = await import('../src/oci/digest.js');
+      await client.putManifest('team/c2', digestOf(bytes), bytes, m.mediaType);
+      await client.addReferrer('team/c2', img.descriptor.digest, { mediaType: m.mediaType, size: bytes.length, digest: digestOf(bytes), artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' });
+      const r = await verifyImage(name, [await openVerifier(path.join(work, 'plinth.pub')), await openVerifier(path.join(work, 'cosign.pub'))]);
+      assert.equal(r.verified, false);
+      assert.equal(r.signatures.length, 1);
+      assert.ok(r.signatures[0]!.key, 'the signature itself verifies');
+      assert.match(r.signatures[0]!.reason, new RegExp(`statement is about ${src.descriptor.digest}, not this image`));
+      await assert.rejects(cosign(['verify', '--key', r.signatures[0]!.key!, '--insecure-ignore-tlog=true', '--allow-http-registry=true', name]));
+    } finally {
+      client.close();
+    }
   });
 
   test('cosign sign --key (legacy) → plinth verify; both signatures listed, appended to one .sig manifest', async () => {
@@ -206,7 +275,7 @@ describe('image signatures on a registry, with the real cosign', () => {
     try {
       const img = await buildImage({ layers: [[{ path: 'x', content: 'tamper' }]] });
       await copyImage(img.source, await openDestination(`${reg.host}/team/t:1`));
-      const signed = await signImage(`${reg.host}/team/t:1`, await openSigner(path.join(work, 'plinth.key'), async () => 'pw'));
+      const signed = await signImage(`${reg.host}/team/t:1`, await openSigner(path.join(work, 'plinth.key'), async () => 'pw'), { format: 'legacy' });
       const d = signed[0]!.digest;
       const m = await client.getManifest('team/t', cosignTag(d, 'sig'));
       const doc = JSON.parse(m.bytes.toString()) as { layers: Array<{ digest: string; size: number; annotations: Record<string, string> }> };

@@ -60,7 +60,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
         .requiredOption('--key <ref>', KEY_REF_HELP)
         .option('-a, --annotations <key=value>', 'annotation to sign with the digest (repeatable)', collectAnnotation)
-        .option('--format <format>', 'legacy: the sha256-<hex>.sig tag with a simple-signing payload (cosign\'s classic format); bundle: a Sigstore bundle referrer (not supported yet)', 'legacy')
+        .option('--format <format>', 'bundle: a Sigstore bundle v0.3 (DSSE, in-toto statement) stored as an OCI 1.1 referrer, listed in the sha256-<hex> tag index when the registry has no referrers API (cosign v3\'s default); legacy: the sha256-<hex>.sig tag with a simple-signing payload', 'bundle')
         .option('--recursive', 'also sign every platform manifest of an index')
         .option('-o, --output <format>', 'text or json', 'text'),
     ).action(async (image: string, o: Record<string, unknown> & { key: string; annotations?: Record<string, string>; format: string; recursive?: boolean; output: string }) => {
@@ -78,7 +78,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
     h.addRegistryFlags(
       program
         .command('verify')
-        .description('verify an image\'s signatures with a public key: finds cosign signatures (the .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
+        .description('verify an image\'s signatures with a public key: finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
         .requiredOption('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
         .option('-a, --annotations <key=value>', 'annotation the signed payload must carry (repeatable)', collectAnnotation)

@@ -18,7 +18,7 @@ import { OCI_CONFIG, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { ImageReference } from '../oci/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { PlinthError } from '../util/errors.js';
-import type { Signer, Verifier } from './keys.js';
+import { verifyWith, type Signer, type Verifier } from './keys.js';
 import { parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, SIMPLE_SIGNING_TYPE, simpleSigningPayload } from './payload.js';
 
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
@@ -94,8 +94,11 @@ async function putBlob(client: RegistryClient, repo: string, bytes: Buffer): Pro
  * Add a layer to the manifest under a cosign tag (`.sig`, `.att`), keeping the layers already
  * there; a layer with the same payload digest and annotations is not added twice.
  */
-export async function appendCosignLayer(client: RegistryClient, repo: string, tag: string, payload: Buffer, mediaType: string, annotations: Record<string, string>): Promise<string> {
+export async function appendCosignLayer(client: RegistryClient, repo: string, tag: string, payload: Buffer, mediaType: string, annotations: Record<string, string>, isDuplicate?: (l: Layer) => boolean): Promise<string | undefined> {
   const existing = await readCosignManifest(client, repo, tag);
+  const payloadDigest = digestOf(payload);
+  // As cosign: a layer with this payload that the same key already signed is not added again.
+  if (existing && isDuplicate && existing.layers.some((l) => l.digest === payloadDigest && isDuplicate(l))) return undefined;
   const blob = await putBlob(client, repo, payload);
   const layers = existing ? existing.layers.slice(0, MAX_SIGNATURES - 1) : [];
   const layer: Layer = { mediaType, size: blob.size, digest: blob.digest, annotations };
@@ -119,7 +122,11 @@ export async function signLegacy(client: RegistryClient, ref: ImageReference, di
   const payload = simpleSigningPayload(`${ref.registry}/${ref.repository}`, digest, annotations);
   const sig = await signer.sign(payload);
   const tag = cosignTag(digest, 'sig');
-  await appendCosignLayer(client, ref.repository, tag, payload, SIMPLE_SIGNING_MEDIA_TYPE, { [SIGNATURE_ANNOTATION]: sig.toString('base64') });
+  const sameKey = (l: Layer) => {
+    const b = l.annotations?.[SIGNATURE_ANNOTATION];
+    return typeof b === 'string' && verifyWith(signer.publicKey, payload, Buffer.from(b, 'base64'));
+  };
+  await appendCosignLayer(client, ref.repository, tag, payload, SIMPLE_SIGNING_MEDIA_TYPE, { [SIGNATURE_ANNOTATION]: sig.toString('base64') }, sameKey);
   return { digest, location: `${ref.registry}/${ref.repository}:${tag}`, format: 'legacy' };
 }
 

@@ -8,6 +8,7 @@ import type { RegistrySource } from '../source/registry.js';
 import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
 import { signLegacy, verifyLegacy, type SignatureCheck, type SignedDigest } from './image.js';
+import { signBundle, verifyBundles } from './bundle.js';
 
 export type { SignatureCheck, SignedDigest } from './image.js';
 
@@ -30,18 +31,21 @@ async function openRegistryImage(reference: string, opts: OpenOptions = {}): Pro
  * index's manifests are signed too. Returns what was signed, in order.
  */
 export async function signImage(reference: string, signer: Signer, opts: SignOptions = {}): Promise<SignedDigest[]> {
-  const format = opts.format ?? 'legacy';
-  if (format !== 'legacy') throw new PlinthError('UNSUPPORTED', `--format ${format} is not supported yet; use --format legacy`);
+  const format = opts.format ?? 'bundle';
   const src = await openRegistryImage(reference, opts.registry);
   try {
     const root = await src.resolve();
-    const digests = [root.descriptor.digest];
+    const subjects = [root.descriptor];
     if (opts.recursive && isIndexMediaType(root.descriptor.mediaType)) {
-      const doc = JSON.parse(root.bytes.toString('utf8')) as { manifests?: Array<{ digest?: unknown }> };
-      for (const m of doc.manifests ?? []) if (typeof m.digest === 'string') digests.push(m.digest);
+      const doc = JSON.parse(root.bytes.toString('utf8')) as { manifests?: Array<{ digest?: unknown; size?: unknown; mediaType?: unknown }> };
+      for (const m of doc.manifests ?? []) {
+        if (typeof m.digest === 'string' && typeof m.mediaType === 'string' && Number.isSafeInteger(m.size)) subjects.push({ digest: m.digest, size: m.size as number, mediaType: m.mediaType });
+      }
     }
     const out: SignedDigest[] = [];
-    for (const d of digests) out.push(await signLegacy(src.client, src.ref, d, signer, opts.annotations));
+    for (const d of subjects) {
+      out.push(format === 'legacy' ? await signLegacy(src.client, src.ref, d.digest, signer, opts.annotations) : await signBundle(src.client, src.ref, d, signer, opts.annotations));
+    }
     return out;
   } finally {
     await src.close();
@@ -71,7 +75,10 @@ export async function verifyImage(reference: string, verifiers: Verifier[], opts
   try {
     const root = await src.resolve();
     const digest = root.descriptor.digest;
-    const signatures = await verifyLegacy(src.client, src.ref.repository, digest, verifiers, opts.annotations ?? {});
+    const wanted = opts.annotations ?? {};
+    const bundles = await verifyBundles(src.client, src.ref.repository, digest, verifiers, wanted);
+    const legacy = await verifyLegacy(src.client, src.ref.repository, digest, verifiers, wanted);
+    const signatures = [...bundles.map((b) => b.check), ...legacy];
     return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
   } finally {
     await src.close();

@@ -1,0 +1,193 @@
+/**
+ * Sigstore bundle signatures stored as OCI 1.1 referrers, as cosign v3 writes them by default:
+ *
+ *   referrer manifest: artifactType application/vnd.dev.sigstore.bundle.v0.3+json, empty config
+ *     (application/vnd.oci.empty.v1+json `{}`), one layer holding the bundle JSON, annotations
+ *     dev.sigstore.bundle.content=dsse-envelope, dev.sigstore.bundle.predicateType=<type>,
+ *     org.opencontainers.image.created; `subject` = the signed manifest. Pushed by digest, and
+ *     listed in the `sha256-<hex>` tag-schema index when the registry has no referrers API.
+ *   bundle: v0.3, verificationMaterial.publicKey.hint = base64(sha256(SPKI DER)), a DSSE envelope
+ *     (payloadType application/vnd.in-toto+json) whose signature is over DSSE's PAE.
+ *   statement: image signatures are in-toto Statement v1 with predicateType
+ *     https://sigstore.dev/cosign/sign/v1, `predicate: {}`, no subject name and the -a annotations
+ *     on the subject; attestations are Statement v0.1 with the repository as subject name.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { assertBundleLatest, bundleFromJSON, bundleToJSON, toDSSEBundle, BUNDLE_V03_MEDIA_TYPE } from '@sigstore/bundle';
+import { digestOf } from '../oci/digest.js';
+import { OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_EMPTY_SIZE, OCI_MANIFEST } from '../oci/mediatypes.js';
+import type { Descriptor } from '../oci/types.js';
+import type { ImageReference } from '../oci/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import { PlinthError } from '../util/errors.js';
+import type { Signer, Verifier } from './keys.js';
+import { annotationsMatch, MAX_PAYLOAD, MAX_SIGNATURES, type SignatureCheck, type SignedDigest } from './image.js';
+import { COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, parseStatement, statementCovers } from './payload.js';
+
+export { BUNDLE_V03_MEDIA_TYPE };
+
+/** cosign's key hint: base64 of the SHA-256 of the public key's SPKI DER. */
+export function keyHint(key: KeyObject): string {
+  return createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest('base64');
+}
+
+/** A DSSE bundle (v0.3) over `payload`, signed by `signer`: the JSON document. */
+export async function dsseBundle(payload: Buffer, signer: Signer): Promise<Record<string, unknown>> {
+  const signature = await signer.sign(pae(INTOTO_PAYLOAD_TYPE, payload));
+  const json = bundleToJSON(toDSSEBundle({ artifact: payload, artifactType: INTOTO_PAYLOAD_TYPE, signature, keyHint: keyHint(signer.publicKey) })) as unknown as {
+    dsseEnvelope: { signatures: Array<{ keyid?: string }> };
+  };
+  // No keyid, as cosign writes it: DSSE verifiers that know their key's id skip a signature whose
+  // keyid differs (cosign then finds no signature to check).
+  for (const s of json.dsseEnvelope.signatures) delete s.keyid;
+  return json as unknown as Record<string, unknown>;
+}
+
+async function putBytes(client: RegistryClient, repo: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
+  const digest = digestOf(bytes);
+  if ((await client.blobExists(repo, digest)) === undefined) await client.uploadBlob(repo, { digest, size: bytes.length }, async () => Readable.from([bytes]));
+  return { digest, size: bytes.length };
+}
+
+/**
+ * Push a bundle as a referrer of `subject` in `repo`; returns the referrer manifest's digest. On a
+ * registry without the referrers API, the referrer is added to the tag-schema index.
+ */
+export async function pushBundleReferrer(client: RegistryClient, repo: string, subject: Descriptor, bundle: Record<string, unknown>, predicateType: string): Promise<string> {
+  const bundleBytes = Buffer.from(JSON.stringify(bundle));
+  await putBytes(client, repo, Buffer.from('{}'));
+  const layer = await putBytes(client, repo, bundleBytes);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: BUNDLE_V03_MEDIA_TYPE,
+    config: { mediaType: OCI_EMPTY, size: OCI_EMPTY_SIZE, digest: OCI_EMPTY_DIGEST },
+    layers: [{ mediaType: BUNDLE_V03_MEDIA_TYPE, size: layer.size, digest: layer.digest }],
+    annotations: {
+      'dev.sigstore.bundle.content': 'dsse-envelope',
+      'dev.sigstore.bundle.predicateType': predicateType,
+      'org.opencontainers.image.created': new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    },
+    subject: { mediaType: subject.mediaType, size: subject.size, digest: subject.digest },
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const digest = digestOf(bytes);
+  await client.putManifest(repo, digest, bytes, OCI_MANIFEST);
+  const { source } = await client.referrers(repo, subject.digest);
+  if (source === 'tag-schema') await client.addReferrer(repo, subject.digest, { mediaType: OCI_MANIFEST, size: bytes.length, digest, artifactType: BUNDLE_V03_MEDIA_TYPE });
+  return digest;
+}
+
+/** Sign `subject` (a manifest of `ref`'s repository) as cosign does by default: a bundle referrer. */
+export async function signBundle(client: RegistryClient, ref: ImageReference, subject: Descriptor, signer: Signer, annotations: Record<string, string> = {}): Promise<SignedDigest> {
+  const i = subject.digest.indexOf(':');
+  const st = {
+    _type: INTOTO_STATEMENT_V1,
+    subject: [{ digest: { [subject.digest.slice(0, i)]: subject.digest.slice(i + 1) }, annotations }],
+    predicateType: COSIGN_SIGN_PREDICATE,
+    predicate: {},
+  };
+  const bundle = await dsseBundle(Buffer.from(JSON.stringify(st)), signer);
+  const digest = await pushBundleReferrer(client, ref.repository, subject, bundle, COSIGN_SIGN_PREDICATE);
+  return { digest: subject.digest, location: `${ref.registry}/${ref.repository}@${digest}`, format: 'bundle' };
+}
+
+/** What a verified DSSE bundle said. */
+interface CheckedBundle {
+  check: SignatureCheck;
+  predicateType?: string;
+  predicate?: unknown;
+}
+
+/**
+ * Check one bundle document against the keys: a v0.3 (or older) bundle with a DSSE envelope of
+ * an in-toto statement whose signature verifies, whose subject is `digest`, whose predicate type
+ * is `predicateType` (when given) and whose subject annotations include `wanted`.
+ */
+export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifier[], wanted: Record<string, string>, source: string, predicateType?: string): CheckedBundle {
+  const fail = (reason: string, extra: Partial<SignatureCheck> = {}): CheckedBundle => ({ check: { format: 'bundle', source, verified: false, reason, ...extra } });
+  let bundle;
+  try {
+    bundle = bundleFromJSON(json);
+    assertBundleLatest(bundle);
+  } catch (e) {
+    return fail(`not a valid Sigstore bundle: ${(e as Error).message}`);
+  }
+  const env = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
+  if (!env) return fail('the bundle holds a message signature, not a DSSE envelope over a statement');
+  if (env.payloadType !== INTOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(env.payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`);
+  if (!env.signatures.length) return fail('the DSSE envelope has no signature');
+  const payload = Buffer.from(env.payload);
+  const signed = pae(env.payloadType, payload);
+  let key: Verifier | undefined;
+  for (const s of env.signatures.slice(0, 16)) {
+    key = verifiers.find((v) => v.verify(signed, s.sig));
+    if (key) break;
+  }
+  if (!key) return fail(verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`);
+  let st;
+  try {
+    st = parseStatement(payload);
+  } catch (e) {
+    return fail((e as Error).message, { key: key.ref });
+  }
+  const subjects = st.subject.map((s) => Object.entries(s.digest).map(([a, h]) => `${a}:${h}`)[0]).filter(Boolean) as string[];
+  const base = { key: key.ref, signedDigest: subjects[0] ?? '' };
+  if (!statementCovers(st, digest)) return fail(`the statement is about ${subjects.join(', ') || 'nothing'}, not this image (${digest})`, base);
+  if (predicateType && st.predicateType !== predicateType) return fail(`predicate type is ${st.predicateType}, not ${predicateType}`, base);
+  const subj = (JSON.parse(payload.toString('utf8')) as { subject: Array<{ digest?: Record<string, string>; annotations?: Record<string, unknown> }> }).subject.find(
+    (s) => s.digest?.[digest.slice(0, digest.indexOf(':'))] === digest.slice(digest.indexOf(':') + 1),
+  );
+  const annotations = subj?.annotations && typeof subj.annotations === 'object' ? subj.annotations : {};
+  const ann = annotationsMatch(annotations, wanted);
+  if (ann) return fail(ann, { ...base, annotations });
+  return {
+    check: { format: 'bundle', source, ...base, annotations, verified: true, reason: `DSSE signature by ${key.ref} over an in-toto statement (${st.predicateType}) about ${digest}` },
+    predicateType: st.predicateType,
+    predicate: st.predicate,
+  };
+}
+
+/** The bundle referrers of `digest` (bounded), each checked against the keys. */
+export async function verifyBundles(client: RegistryClient, repo: string, digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}, predicateType: string | undefined = COSIGN_SIGN_PREDICATE): Promise<CheckedBundle[]> {
+  const { manifests } = await client.referrers(repo, digest);
+  const found = manifests.filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith('application/vnd.dev.sigstore.bundle') && typeof m.digest === 'string');
+  const out: CheckedBundle[] = [];
+  for (const ref of found.slice(0, MAX_SIGNATURES)) {
+    const source = `${repo}@${ref.digest as string}`;
+    try {
+      const m = JSON.parse((await client.getManifest(repo, ref.digest as string)).bytes.toString('utf8')) as { layers?: Array<{ mediaType?: unknown; digest?: unknown; size?: unknown }>; subject?: { digest?: unknown }; annotations?: Record<string, string> };
+      if (m.subject?.digest !== digest) {
+        out.push({ check: { format: 'bundle', source, verified: false, reason: `the referrer's subject is ${String(m.subject?.digest)}, not ${digest}` } });
+        continue;
+      }
+      // Attestations and signatures share the referrers list: look at the right predicate type.
+      const pt = m.annotations?.['dev.sigstore.bundle.predicateType'];
+      if (predicateType && typeof pt === 'string' && pt !== predicateType) continue;
+      const layer = m.layers?.[0];
+      if (!layer || typeof layer.mediaType !== 'string' || !layer.mediaType.startsWith('application/vnd.dev.sigstore.bundle') || typeof layer.digest !== 'string') {
+        out.push({ check: { format: 'bundle', source, verified: false, reason: 'the referrer has no bundle layer' } });
+        continue;
+      }
+      const size = Number(layer.size);
+      if (!Number.isSafeInteger(size) || size < 0 || size > MAX_PAYLOAD) {
+        out.push({ check: { format: 'bundle', source, verified: false, reason: `bundle of ${String(layer.size)} bytes is over the ${MAX_PAYLOAD}-byte limit` } });
+        continue;
+      }
+      const bytes = await client.getBlobBytes(repo, layer.digest, size, MAX_PAYLOAD);
+      let json: unknown;
+      try {
+        json = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        out.push({ check: { format: 'bundle', source, verified: false, reason: 'the bundle is not JSON' } });
+        continue;
+      }
+      out.push(checkDsseBundle(json, digest, verifiers, wanted, source, predicateType));
+    } catch (e) {
+      if (!(e instanceof PlinthError)) throw e;
+      out.push({ check: { format: 'bundle', source, verified: false, reason: e.message } });
+    }
+  }
+  return out;
+}
