@@ -304,6 +304,44 @@ describe('image signatures on a registry, with the real cosign', () => {
     }
   });
 
+  test('attestations both ways: plinth attest (bundle and legacy .att) → cosign verify-attestation; cosign attest → plinth verify-attestation', async () => {
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=attest\n' }]] });
+    const name = `${reg.host}/team/att:1`;
+    await copyImage(img.source, await openDestination(name));
+    const digest = img.descriptor.digest;
+    const predicate = path.join(work, 'slsa.json');
+    await writeFile(predicate, JSON.stringify({ buildType: 'https://example.com/build/v1', builder: { id: 'https://ci.example.com' } }));
+    for (const format of ['bundle', 'legacy']) {
+      const r = await runPlinth(['attest', name, '--predicate', predicate, '--type', 'slsaprovenance', '--key', path.join(work, 'plinth.key'), '--format', format], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Attested https://slsa.dev/provenance/v0.2 about ${digest} \\(${format}`));
+    }
+    for (const nbf of ['true', 'false']) {
+      const v = await cosign(['verify-attestation', `--new-bundle-format=${nbf}`, '--key', path.join(work, 'plinth.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', '--type', 'slsaprovenance', `${reg.host}/team/att@${digest}`]);
+      const env0 = JSON.parse(v.stdout.trim().split('\n')[0]!) as { payload: string };
+      const st = JSON.parse(Buffer.from(env0.payload, 'base64').toString()) as { predicateType: string; predicate: { builder: { id: string } } };
+      assert.equal(st.predicateType, 'https://slsa.dev/provenance/v0.2');
+      assert.equal(st.predicate.builder.id, 'https://ci.example.com');
+    }
+    await cosign(['attest', '--key', path.join(work, 'cosign.key'), '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry=true', '-y', '--type', 'cyclonedx', '--predicate', predicate, `${reg.host}/team/att@${digest}`]);
+    const ok = await runPlinth(['verify-attestation', name, '--key', path.join(work, 'cosign.pub'), '--type', 'cyclonedx']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const st = JSON.parse(ok.stdout.trim().split('\n')[0]!) as { predicateType: string; subject: Array<{ digest: { sha256: string } }> };
+    assert.equal(st.predicateType, 'https://cyclonedx.org/bom');
+    assert.equal(`sha256:${st.subject[0]!.digest.sha256}`, digest);
+    const both = await runPlinth(['verify-attestation', name, '--key', path.join(work, 'plinth.pub'), '--type', 'slsaprovenance', '--format', 'json']);
+    assert.equal(both.code, 0, both.stderr);
+    assert.deepEqual((JSON.parse(both.stdout) as { attestations: Array<{ format: string; verified: boolean }> }).attestations.map((a) => [a.format, a.verified]).sort(), [['bundle', true], ['legacy', true]]);
+    const none = await runPlinth(['verify-attestation', name, '--key', path.join(work, 'plinth.pub'), '--type', 'spdxjson']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /it has no https:\/\/spdx.dev\/Document attestations/);
+    const wrongKey = await runPlinth(['verify-attestation', name, '--key', path.join(work, 'cosign.pub'), '--type', 'slsaprovenance']);
+    assert.equal(wrongKey.code, 1);
+    // An image signature is not an attestation, and an attestation is not an image signature.
+    const sigOnly = await runPlinth(['verify', name, '--key', path.join(work, 'plinth.pub')]);
+    assert.equal(sigOnly.code, 1);
+  });
+
   test('--recursive signs an index and every platform manifest; local sources are refused with a reason', async () => {
     const { buildIndex } = await import('../src/source/memory.js');
     const amd = await buildImage({ layers: [[{ path: 'a', content: 'amd' }]], platform: { os: 'linux', architecture: 'amd64' } });

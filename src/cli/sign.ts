@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
 import type { CliHelpers } from './provenance.js';
 
@@ -103,6 +103,69 @@ export function registerSign(program: Command, h: CliHelpers): void {
       if (!r.verified) {
         const why = r.signatures.length ? `none of its ${r.signatures.length} signature(s) verified` : 'it has no signatures';
         throw new PlinthError('SIGNATURE_INVALID', `${image} (${r.digest}): ${why}`);
+      }
+    });
+  }
+
+  if (h.want('attest')) {
+    h.addRegistryFlags(
+      program
+        .command('attest')
+        .description('attest a predicate about an image\'s manifest digest: an in-toto statement in a DSSE envelope signed with a cosign key, as cosign attest writes it')
+        .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
+        .requiredOption('--predicate <file>', 'the predicate (JSON; for --type custom, any text)')
+        .option('--type <type>', 'slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, link, custom, or a predicate type URI', 'custom')
+        .requiredOption('--key <ref>', KEY_REF_HELP)
+        .option('--format <format>', 'bundle (a Sigstore bundle referrer, the default) or legacy (the sha256-<hex>.att tag)', 'bundle')
+        .option('-o, --output <format>', 'text or json', 'text'),
+    ).action(async (image: string, o: Record<string, unknown> & { predicate: string; type: string; key: string; format: string; output: string }) => {
+      if (o.format !== 'legacy' && o.format !== 'bundle') throw new PlinthError('USAGE', `--format must be legacy or bundle, got "${o.format}"`);
+      const [{ openSigner }, { attestImage }, { predicateType, PREDICATE_TYPES }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js'), import('../sign/payload.js')]);
+      const type = predicateType(o.type);
+      let text: string;
+      try {
+        text = await readFile(o.predicate, 'utf8');
+      } catch (e) {
+        throw new PlinthError('IO', `cannot read predicate ${o.predicate}: ${(e as Error).message}`);
+      }
+      let predicate: unknown;
+      if (type === PREDICATE_TYPES.custom) predicate = { Data: text, Timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
+      else {
+        try {
+          predicate = JSON.parse(text);
+        } catch {
+          throw new PlinthError('USAGE', `${o.predicate} is not JSON (a ${o.type} predicate is a JSON document)`);
+        }
+      }
+      const signer = await openSigner(o.key);
+      const r = await attestImage(image, signer, type, predicate, { format: o.format, registry: await h.openOptions(o, image) });
+      if (o.output === 'json') h.out(JSON.stringify({ image, predicateType: type, ...r }, null, 2));
+      else h.out(`Attested ${type} about ${r.digest} (${r.format}, ${r.location})`);
+    });
+  }
+
+  if (h.want('verify-attestation')) {
+    h.addRegistryFlags(
+      program
+        .command('verify-attestation')
+        .description('verify an image\'s attestations of a predicate type with a public key (bundle referrers and the legacy .att tag); prints the verified statements. Exit 0 only when at least one verifies')
+        .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
+        .requiredOption('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable')
+        .option('--type <type>', 'predicate type (shorthand or URI); default: any', undefined)
+        .option('--format <format>', 'text (one statement per line) or json', 'text'),
+    ).action(async (image: string, o: Record<string, unknown> & { key: string[]; type?: string; format: string }) => {
+      const [{ openVerifier }, { verifyImageAttestations }, { predicateType }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js'), import('../sign/payload.js')]);
+      const type = o.type ? predicateType(o.type) : undefined;
+      const verifiers = await Promise.all(o.key.map((k) => openVerifier(k)));
+      const r = await verifyImageAttestations(image, verifiers, type, { registry: await h.openOptions(o, image) });
+      if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
+      else {
+        for (const a of r.attestations) if (a.verified && a.statement) h.out(JSON.stringify(a.statement));
+        for (const a of r.attestations) process.stderr.write(`${a.verified ? 'verified' : 'failed  '}  ${a.format}  ${a.source}: ${a.reason}\n`);
+      }
+      if (!r.verified) {
+        const what = type ? `${type} attestations` : 'attestations';
+        throw new PlinthError('SIGNATURE_INVALID', `${image} (${r.digest}): ${r.attestations.length ? `none of its ${r.attestations.length} ${what} verified` : `it has no ${what}`}`);
       }
     });
   }

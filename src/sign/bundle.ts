@@ -23,7 +23,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
 import { annotationsMatch, MAX_PAYLOAD, MAX_SIGNATURES, type SignatureCheck, type SignedDigest } from './image.js';
-import { COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, parseStatement, statementCovers } from './payload.js';
+import { COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, parseStatement, statementCovers, type Statement } from './payload.js';
 
 export { BUNDLE_V03_MEDIA_TYPE };
 
@@ -94,10 +94,11 @@ export async function signBundle(client: RegistryClient, ref: ImageReference, su
 }
 
 /** What a verified DSSE bundle said. */
-interface CheckedBundle {
+export interface CheckedBundle {
   check: SignatureCheck;
   predicateType?: string;
-  predicate?: unknown;
+  /** The verified statement (only when verified). */
+  statement?: Statement;
 }
 
 /**
@@ -145,7 +146,7 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
   return {
     check: { format: 'bundle', source, ...base, annotations, verified: true, reason: `DSSE signature by ${key.ref} over an in-toto statement (${st.predicateType}) about ${digest}` },
     predicateType: st.predicateType,
-    predicate: st.predicate,
+    statement: st,
   };
 }
 

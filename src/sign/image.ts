@@ -207,3 +207,5 @@ export function checkSimpleSigning(payload: Buffer, sig: Buffer, digest: string,
   if (ann) return { ...base, verified: false, reason: ann };
   return { ...base, verified: true, reason: `signature by ${key.ref} over the simple-signing payload for ${digest}` };
 }
+
+export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';

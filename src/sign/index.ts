@@ -84,3 +84,43 @@ export async function verifyImage(reference: string, verifiers: Verifier[], opts
     await src.close();
   }
 }
+
+export interface AttestOptions {
+  format?: 'bundle' | 'legacy';
+  registry?: OpenOptions;
+}
+
+/** Attest `predicate` (of `predicateType`) about the manifest digest `reference` names. */
+export async function attestImage(reference: string, signer: Signer, predicateType: string, predicate: unknown, opts: AttestOptions = {}): Promise<SignedDigest> {
+  const { attest } = await import('./attest.js');
+  const src = await openRegistryImage(reference, opts.registry);
+  try {
+    const root = await src.resolve();
+    return await attest(src.client, src.ref, root.descriptor, signer, predicateType, predicate, opts.format ?? 'bundle');
+  } finally {
+    await src.close();
+  }
+}
+
+export interface AttestationResult {
+  reference: string;
+  name: string;
+  digest: string;
+  attestations: import('./attest.js').AttestationCheck[];
+  verified: boolean;
+}
+
+/** Find and check the attestations of `predicateType` (any when undefined) about the image. */
+export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions } = {}): Promise<AttestationResult> {
+  if (!verifiers.length) throw new PlinthError('USAGE', 'verification needs at least one key');
+  const { verifyAttestations } = await import('./attest.js');
+  const src = await openRegistryImage(reference, opts.registry);
+  try {
+    const root = await src.resolve();
+    const digest = root.descriptor.digest;
+    const attestations = await verifyAttestations(src.client, src.ref.repository, digest, verifiers, predicateType);
+    return { reference: src.ref.string, name: src.ref.name, digest, attestations, verified: attestations.some((a) => a.verified) };
+  } finally {
+    await src.close();
+  }
+}

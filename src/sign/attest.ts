@@ -1,0 +1,98 @@
+/**
+ * Attestations: in-toto statements about an image, in a DSSE envelope, signed with a cosign key.
+ * As cosign writes them, the statement is v0.1 with the repository as subject name, in both
+ * formats: a bundle referrer (default) or a layer of the `sha256-<hex>.att` tag (media type
+ * application/vnd.dsse.envelope.v1+json, annotations `dev.cosignproject.cosign/signature: ""` and
+ * `predicateType`).
+ */
+import type { Descriptor } from '../oci/types.js';
+import type { ImageReference } from '../oci/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { Signer, Verifier } from './keys.js';
+import { dsseBundle, pushBundleReferrer, verifyBundles } from './bundle.js';
+import { appendCosignLayer, cosignTag, DSSE_ENVELOPE_MEDIA_TYPE, MAX_PAYLOAD, MAX_SIGNATURES, readCosignManifest, SIGNATURE_ANNOTATION, type SignatureCheck, type SignedDigest } from './image.js';
+import { INTOTO_PAYLOAD_TYPE, pae, parseStatement, statementCovers, type Statement } from './payload.js';
+
+const STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1';
+
+/** The statement cosign attests: v0.1, subject name = registry/repository. */
+export function attestationStatement(ref: ImageReference, digest: string, predicateType: string, predicate: unknown): Statement {
+  const i = digest.indexOf(':');
+  return { _type: STATEMENT_V01, subject: [{ name: `${ref.registry}/${ref.repository}`, digest: { [digest.slice(0, i)]: digest.slice(i + 1) } }], predicateType, predicate };
+}
+
+export async function attest(client: RegistryClient, ref: ImageReference, subject: Descriptor, signer: Signer, predicateType: string, predicate: unknown, format: 'bundle' | 'legacy'): Promise<SignedDigest> {
+  const payload = Buffer.from(JSON.stringify(attestationStatement(ref, subject.digest, predicateType, predicate)));
+  if (format === 'bundle') {
+    const bundle = await dsseBundle(payload, signer);
+    const digest = await pushBundleReferrer(client, ref.repository, subject, bundle, predicateType);
+    return { digest: subject.digest, location: `${ref.registry}/${ref.repository}@${digest}`, format };
+  }
+  const sig = await signer.sign(pae(INTOTO_PAYLOAD_TYPE, payload));
+  const envelope = Buffer.from(JSON.stringify({ payload: payload.toString('base64'), payloadType: INTOTO_PAYLOAD_TYPE, signatures: [{ sig: sig.toString('base64') }] }));
+  const tag = cosignTag(subject.digest, 'att');
+  await appendCosignLayer(client, ref.repository, tag, envelope, DSSE_ENVELOPE_MEDIA_TYPE, { [SIGNATURE_ANNOTATION]: '', predicateType });
+  return { digest: subject.digest, location: `${ref.registry}/${ref.repository}:${tag}`, format };
+}
+
+export interface AttestationCheck extends SignatureCheck {
+  predicateType?: string;
+  /** The verified statement (only when verified). */
+  statement?: Statement;
+}
+
+/** Check one DSSE envelope (JSON) holding a statement about `digest` of `predicateType`. */
+export function checkEnvelope(json: unknown, digest: string, verifiers: Verifier[], predicateType: string | undefined, source: string): AttestationCheck {
+  const fail = (reason: string, extra: Partial<AttestationCheck> = {}): AttestationCheck => ({ format: 'legacy', source, verified: false, reason, ...extra });
+  const env = json as { payload?: unknown; payloadType?: unknown; signatures?: unknown };
+  if (!env || typeof env.payload !== 'string' || typeof env.payloadType !== 'string' || !Array.isArray(env.signatures)) return fail('not a DSSE envelope (payload, payloadType, signatures)');
+  if (env.payloadType !== INTOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(env.payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`);
+  const payload = Buffer.from(env.payload, 'base64');
+  const signed = pae(env.payloadType, payload);
+  let key: Verifier | undefined;
+  for (const s of (env.signatures as Array<{ sig?: unknown }>).slice(0, 16)) {
+    if (typeof s?.sig !== 'string') continue;
+    key = verifiers.find((v) => v.verify(signed, Buffer.from(s.sig as string, 'base64')));
+    if (key) break;
+  }
+  if (!key) return fail(verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`);
+  let st: Statement;
+  try {
+    st = parseStatement(payload);
+  } catch (e) {
+    return fail((e as Error).message, { key: key.ref });
+  }
+  if (!statementCovers(st, digest)) return fail(`the statement is about another image, not ${digest}`, { key: key.ref, predicateType: st.predicateType });
+  if (predicateType && st.predicateType !== predicateType) return fail(`predicate type is ${st.predicateType}, not ${predicateType}`, { key: key.ref, predicateType: st.predicateType });
+  return { format: 'legacy', source, key: key.ref, verified: true, predicateType: st.predicateType, statement: st, reason: `DSSE signature by ${key.ref} over a ${st.predicateType} statement about ${digest}` };
+}
+
+/** The attestations of `digest` of `predicateType` (any when undefined), from bundles and the .att tag. */
+export async function verifyAttestations(client: RegistryClient, repo: string, digest: string, verifiers: Verifier[], predicateType: string | undefined): Promise<AttestationCheck[]> {
+  const out: AttestationCheck[] = [];
+  for (const b of await verifyBundles(client, repo, digest, verifiers, {}, predicateType)) {
+    // verifyBundles with predicateType undefined also returns image signatures: attestations only.
+    if (!predicateType && b.predicateType === 'https://sigstore.dev/cosign/sign/v1') continue;
+    out.push({ ...b.check, ...(b.predicateType ? { predicateType: b.predicateType } : {}), ...(b.statement ? { statement: b.statement } : {}) });
+  }
+  const tag = cosignTag(digest, 'att');
+  const m = await readCosignManifest(client, repo, tag);
+  for (const [i, l] of (m?.layers ?? []).slice(0, MAX_SIGNATURES).entries()) {
+    const source = `${repo}:${tag} layer ${i}`;
+    if (l.mediaType !== DSSE_ENVELOPE_MEDIA_TYPE) continue;
+    if (predicateType && l.annotations?.predicateType && l.annotations.predicateType !== predicateType) continue;
+    if (l.size > MAX_PAYLOAD) {
+      out.push({ format: 'legacy', source, verified: false, reason: `envelope of ${l.size} bytes is over the ${MAX_PAYLOAD}-byte limit` });
+      continue;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse((await client.getBlobBytes(repo, l.digest, l.size, MAX_PAYLOAD)).toString('utf8'));
+    } catch (e) {
+      out.push({ format: 'legacy', source, verified: false, reason: `envelope ${l.digest}: ${(e as Error).message}` });
+      continue;
+    }
+    out.push(checkEnvelope(json, digest, verifiers, predicateType, source));
+  }
+  return out;
+}
