@@ -9,8 +9,8 @@ import type { Descriptor } from '../oci/types.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Signer, Verifier } from './keys.js';
-import { dsseBundle, pushBundleReferrer, verifyBundles } from './bundle.js';
-import { appendCosignLayer, cosignTag, DSSE_ENVELOPE_MEDIA_TYPE, MAX_PAYLOAD, MAX_SIGNATURES, readCosignManifest, SIGNATURE_ANNOTATION, type SignatureCheck, type SignedDigest } from './image.js';
+import { dsseBundle, pushBundleReferrer } from './bundle.js';
+import { appendCosignLayer, cosignTag, DSSE_ENVELOPE_MEDIA_TYPE, SIGNATURE_ANNOTATION, type SignatureCheck, type SignedDigest } from './image.js';
 import { INTOTO_PAYLOAD_TYPE, pae, parseStatement, statementCovers, type Statement } from './payload.js';
 
 const STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1';
@@ -65,34 +65,4 @@ export function checkEnvelope(json: unknown, digest: string, verifiers: Verifier
   if (!statementCovers(st, digest)) return fail(`the statement is about another image, not ${digest}`, { key: key.ref, predicateType: st.predicateType });
   if (predicateType && st.predicateType !== predicateType) return fail(`predicate type is ${st.predicateType}, not ${predicateType}`, { key: key.ref, predicateType: st.predicateType });
   return { format: 'legacy', source, key: key.ref, verified: true, predicateType: st.predicateType, statement: st, reason: `DSSE signature by ${key.ref} over a ${st.predicateType} statement about ${digest}` };
-}
-
-/** The attestations of `digest` of `predicateType` (any when undefined), from bundles and the .att tag. */
-export async function verifyAttestations(client: RegistryClient, repo: string, digest: string, verifiers: Verifier[], predicateType: string | undefined): Promise<AttestationCheck[]> {
-  const out: AttestationCheck[] = [];
-  for (const b of await verifyBundles(client, repo, digest, verifiers, {}, predicateType)) {
-    // verifyBundles with predicateType undefined also returns image signatures: attestations only.
-    if (!predicateType && b.predicateType === 'https://sigstore.dev/cosign/sign/v1') continue;
-    out.push({ ...b.check, ...(b.predicateType ? { predicateType: b.predicateType } : {}), ...(b.statement ? { statement: b.statement } : {}) });
-  }
-  const tag = cosignTag(digest, 'att');
-  const m = await readCosignManifest(client, repo, tag);
-  for (const [i, l] of (m?.layers ?? []).slice(0, MAX_SIGNATURES).entries()) {
-    const source = `${repo}:${tag} layer ${i}`;
-    if (l.mediaType !== DSSE_ENVELOPE_MEDIA_TYPE) continue;
-    if (predicateType && l.annotations?.predicateType && l.annotations.predicateType !== predicateType) continue;
-    if (l.size > MAX_PAYLOAD) {
-      out.push({ format: 'legacy', source, verified: false, reason: `envelope of ${l.size} bytes is over the ${MAX_PAYLOAD}-byte limit` });
-      continue;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse((await client.getBlobBytes(repo, l.digest, l.size, MAX_PAYLOAD)).toString('utf8'));
-    } catch (e) {
-      out.push({ format: 'legacy', source, verified: false, reason: `envelope ${l.digest}: ${(e as Error).message}` });
-      continue;
-    }
-    out.push(checkEnvelope(json, digest, verifiers, predicateType, source));
-  }
-  return out;
 }

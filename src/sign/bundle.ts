@@ -13,16 +13,14 @@
  *     on the subject; attestations are Statement v0.1 with the repository as subject name.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { assertBundleLatest, bundleFromJSON, bundleToJSON, toDSSEBundle, BUNDLE_V03_MEDIA_TYPE } from '@sigstore/bundle';
 import { digestOf } from '../oci/digest.js';
 import { OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_EMPTY_SIZE, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { Descriptor } from '../oci/types.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
-import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
-import { annotationsMatch, MAX_PAYLOAD, MAX_SIGNATURES, type SignatureCheck, type SignedDigest } from './image.js';
+import { annotationsMatch, putBlob, type SignatureCheck, type SignedDigest } from './image.js';
 import { COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, parseStatement, statementCovers, type Statement } from './payload.js';
 
 export { BUNDLE_V03_MEDIA_TYPE };
@@ -44,20 +42,14 @@ export async function dsseBundle(payload: Buffer, signer: Signer): Promise<Recor
   return json as unknown as Record<string, unknown>;
 }
 
-async function putBytes(client: RegistryClient, repo: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
-  const digest = digestOf(bytes);
-  if ((await client.blobExists(repo, digest)) === undefined) await client.uploadBlob(repo, { digest, size: bytes.length }, async () => Readable.from([bytes]));
-  return { digest, size: bytes.length };
-}
-
 /**
  * Push a bundle as a referrer of `subject` in `repo`; returns the referrer manifest's digest. On a
  * registry without the referrers API, the referrer is added to the tag-schema index.
  */
 export async function pushBundleReferrer(client: RegistryClient, repo: string, subject: Descriptor, bundle: Record<string, unknown>, predicateType: string): Promise<string> {
   const bundleBytes = Buffer.from(JSON.stringify(bundle));
-  await putBytes(client, repo, Buffer.from('{}'));
-  const layer = await putBytes(client, repo, bundleBytes);
+  await putBlob(client, repo, Buffer.from('{}'));
+  const layer = await putBlob(client, repo, bundleBytes);
   const manifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
@@ -148,47 +140,4 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
     predicateType: st.predicateType,
     statement: st,
   };
-}
-
-/** The bundle referrers of `digest` (bounded), each checked against the keys. */
-export async function verifyBundles(client: RegistryClient, repo: string, digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}, predicateType: string | undefined = COSIGN_SIGN_PREDICATE): Promise<CheckedBundle[]> {
-  const { manifests } = await client.referrers(repo, digest);
-  const found = manifests.filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith('application/vnd.dev.sigstore.bundle') && typeof m.digest === 'string');
-  const out: CheckedBundle[] = [];
-  for (const ref of found.slice(0, MAX_SIGNATURES)) {
-    const source = `${repo}@${ref.digest as string}`;
-    try {
-      const m = JSON.parse((await client.getManifest(repo, ref.digest as string)).bytes.toString('utf8')) as { layers?: Array<{ mediaType?: unknown; digest?: unknown; size?: unknown }>; subject?: { digest?: unknown }; annotations?: Record<string, string> };
-      if (m.subject?.digest !== digest) {
-        out.push({ check: { format: 'bundle', source, verified: false, reason: `the referrer's subject is ${String(m.subject?.digest)}, not ${digest}` } });
-        continue;
-      }
-      // Attestations and signatures share the referrers list: look at the right predicate type.
-      const pt = m.annotations?.['dev.sigstore.bundle.predicateType'];
-      if (predicateType && typeof pt === 'string' && pt !== predicateType) continue;
-      const layer = m.layers?.[0];
-      if (!layer || typeof layer.mediaType !== 'string' || !layer.mediaType.startsWith('application/vnd.dev.sigstore.bundle') || typeof layer.digest !== 'string') {
-        out.push({ check: { format: 'bundle', source, verified: false, reason: 'the referrer has no bundle layer' } });
-        continue;
-      }
-      const size = Number(layer.size);
-      if (!Number.isSafeInteger(size) || size < 0 || size > MAX_PAYLOAD) {
-        out.push({ check: { format: 'bundle', source, verified: false, reason: `bundle of ${String(layer.size)} bytes is over the ${MAX_PAYLOAD}-byte limit` } });
-        continue;
-      }
-      const bytes = await client.getBlobBytes(repo, layer.digest, size, MAX_PAYLOAD);
-      let json: unknown;
-      try {
-        json = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        out.push({ check: { format: 'bundle', source, verified: false, reason: 'the bundle is not JSON' } });
-        continue;
-      }
-      out.push(checkDsseBundle(json, digest, verifiers, wanted, source, predicateType));
-    } catch (e) {
-      if (!(e instanceof PlinthError)) throw e;
-      out.push({ check: { format: 'bundle', source, verified: false, reason: e.message } });
-    }
-  }
-  return out;
 }

@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { digestOf } from '../oci/digest.js';
 import { OCI_CONFIG, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { ImageReference } from '../oci/reference.js';
-import { RegistryClient } from '../registry/client.js';
+import type { RegistryClient } from '../registry/client.js';
 import { PlinthError } from '../util/errors.js';
 import { verifyWith, type Signer, type Verifier } from './keys.js';
 import { parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, SIMPLE_SIGNING_TYPE, simpleSigningPayload } from './payload.js';
@@ -82,7 +82,8 @@ function payloadConfig(layers: Layer[]): Buffer {
   );
 }
 
-async function putBlob(client: RegistryClient, repo: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
+/** Upload `bytes` as a blob of `repo` unless it is there already. */
+export async function putBlob(client: RegistryClient, repo: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
   const digest = digestOf(bytes);
   if ((await client.blobExists(repo, digest)) === undefined) {
     await client.uploadBlob(repo, { digest, size: bytes.length }, async () => Readable.from([bytes]));
@@ -153,40 +154,6 @@ export function annotationsMatch(signed: Record<string, unknown> | null | undefi
     if (String(got) !== v) return `annotation ${k} is ${JSON.stringify(got)}, not ${JSON.stringify(v)}`;
   }
   return undefined;
-}
-
-/** Check the legacy `.sig` signatures of `digest` against the keys. */
-export async function verifyLegacy(client: RegistryClient, repo: string, digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}): Promise<SignatureCheck[]> {
-  const tag = cosignTag(digest, 'sig');
-  const m = await readCosignManifest(client, repo, tag);
-  if (!m) return [];
-  const out: SignatureCheck[] = [];
-  const layers = m.layers.slice(0, MAX_SIGNATURES);
-  for (const [i, l] of layers.entries()) {
-    const source = `${repo}:${tag} layer ${i}`;
-    if (l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
-      out.push({ format: 'legacy', source, verified: false, reason: `layer media type ${l.mediaType} is not a simple-signing payload` });
-      continue;
-    }
-    const sigB64 = l.annotations?.[SIGNATURE_ANNOTATION];
-    if (typeof sigB64 !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(sigB64)) {
-      out.push({ format: 'legacy', source, verified: false, reason: `no base64 ${SIGNATURE_ANNOTATION} annotation` });
-      continue;
-    }
-    if (l.size > MAX_PAYLOAD) {
-      out.push({ format: 'legacy', source, verified: false, reason: `payload of ${l.size} bytes is larger than the ${MAX_PAYLOAD}-byte limit` });
-      continue;
-    }
-    let payload: Buffer;
-    try {
-      payload = await client.getBlobBytes(repo, l.digest, l.size, MAX_PAYLOAD);
-    } catch (e) {
-      out.push({ format: 'legacy', source, verified: false, reason: `payload ${l.digest}: ${(e as Error).message}` });
-      continue;
-    }
-    out.push(checkSimpleSigning(payload, Buffer.from(sigB64, 'base64'), digest, verifiers, wanted, source));
-  }
-  return out;
 }
 
 /** Check one simple-signing payload and its signature. */

@@ -7,8 +7,9 @@ import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
 import type { RegistrySource } from '../source/registry.js';
 import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
-import { signLegacy, verifyLegacy, type SignatureCheck, type SignedDigest } from './image.js';
-import { signBundle, verifyBundles } from './bundle.js';
+import { signLegacy, type SignatureCheck, type SignedDigest } from './image.js';
+import { signBundle } from './bundle.js';
+import { checkAttestations, checkSignatures, discover } from './discover.js';
 
 export type { SignatureCheck, SignedDigest } from './image.js';
 
@@ -75,10 +76,7 @@ export async function verifyImage(reference: string, verifiers: Verifier[], opts
   try {
     const root = await src.resolve();
     const digest = root.descriptor.digest;
-    const wanted = opts.annotations ?? {};
-    const bundles = await verifyBundles(src.client, src.ref.repository, digest, verifiers, wanted);
-    const legacy = await verifyLegacy(src.client, src.ref.repository, digest, verifiers, wanted);
-    const signatures = [...bundles.map((b) => b.check), ...legacy];
+    const signatures = checkSignatures(await discover(src.client, src.ref.repository, digest), digest, verifiers, opts.annotations ?? {});
     return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
   } finally {
     await src.close();
@@ -113,12 +111,11 @@ export interface AttestationResult {
 /** Find and check the attestations of `predicateType` (any when undefined) about the image. */
 export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions } = {}): Promise<AttestationResult> {
   if (!verifiers.length) throw new PlinthError('USAGE', 'verification needs at least one key');
-  const { verifyAttestations } = await import('./attest.js');
   const src = await openRegistryImage(reference, opts.registry);
   try {
     const root = await src.resolve();
     const digest = root.descriptor.digest;
-    const attestations = await verifyAttestations(src.client, src.ref.repository, digest, verifiers, predicateType);
+    const attestations = checkAttestations(await discover(src.client, src.ref.repository, digest), digest, verifiers, predicateType);
     return { reference: src.ref.string, name: src.ref.name, digest, attestations, verified: attestations.some((a) => a.verified) };
   } finally {
     await src.close();
