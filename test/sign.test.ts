@@ -14,26 +14,16 @@ import { promisify } from 'node:util';
 import { decryptPrivateKey, generateKeyPair, openSigner, openVerifier, parsePublicKey, publicKeyPem, verifyWith, type Verifier } from '../src/sign/keys.js';
 import { checkSimpleSigning, cosignTag } from '../src/sign/image.js';
 import { signImage, verifyImage } from '../src/sign/index.js';
-import { PlinthError } from '../src/util/errors.js';
 import { buildImage } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
 import { RegistryClient } from '../src/registry/client.js';
-import { runPlinth, sharedDir } from './helpers/common.js';
+import { runPlinth, sharedDir, isCode } from './helpers/common.js';
 import { peer } from './helpers/peers.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const execFileP = promisify(execFile);
 const VECTORS = sharedDir('vectors', 'cosign');
-
-function isCode(code: string, re?: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof PlinthError, `expected a PlinthError, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  };
-}
 
 describe('cosign keys', () => {
   test('every encrypted key vector decrypts with "hello"; public keys match; a wrong password is refused', async () => {

@@ -17,22 +17,13 @@ import { RegistryClient, referrersTag } from '../src/registry/client.js';
 import { PlinthError } from '../src/util/errors.js';
 import { digestOf } from '../src/oci/digest.js';
 import { resolveRoot, selectImages } from '../src/source/image.js';
-import { sharedDir } from './helpers/common.js';
+import { sharedDir, isCode } from './helpers/common.js';
 
 const execFileP = promisify(execFile);
 const sh = async (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => (await execFileP(cmd, args, { maxBuffer: 64 << 20, env: env ?? process.env })).stdout;
 
 async function tmp(prefix: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), `plinth-test-${prefix}-`));
-}
-
-function isCode(code: string, re?: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof PlinthError, `expected a PlinthError, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  };
 }
 
 async function sample(arch = 'amd64', text = 'hello'): Promise<BuiltImage> {

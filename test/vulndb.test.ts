@@ -19,19 +19,10 @@ import { defaultDbPath, openStore, SCHEMA_VERSION, type VulnStore } from '../src
 import { importPaths, jsonErrorOffset, status, updateFromMirror } from '../src/vuln/import.js';
 import { matchPackages, type Finding, type MatchPackage } from '../src/vuln/match.js';
 import { pullDb, pushDb, VULNDB_ARTIFACT_TYPE, VULNDB_LAYER_MEDIA_TYPE } from '../src/vuln/oci.js';
-import { sharedDir } from './helpers/common.js';
+import { sharedDir, isCode } from './helpers/common.js';
 
 const SECDB_DIR = sharedDir('data', 'advisories', 'alpine-secdb');
 const SECDB = existsSync(SECDB_DIR) ? SECDB_DIR : '/work/shared/data/advisories/alpine-secdb';
-
-function isCode(code: string, re?: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof PlinthError, `expected a PlinthError, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  };
-}
 
 async function tmp(prefix: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), `plinth-test-${prefix}-`));

@@ -1,9 +1,11 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PlinthError } from '../../src/util/errors.js';
 
 /** The repository root: from dist/test/… (or test/…) walk up to the directory holding package.json. */
 export function repoRoot(): string {
@@ -93,4 +95,14 @@ export function runPlinth(args: string[], o: { input?: string; env?: NodeJS.Proc
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     p.stdin.on('error', () => {}).end(o.input ?? '');
   });
+}
+
+/** An assert.throws/rejects validator: a PlinthError with this code (and message matching `re`). */
+export function isCode(code: string, re?: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof PlinthError, `expected a PlinthError, got ${String(e)}`);
+    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
+    if (re) assert.match(e.message, re);
+    return true;
+  };
 }
