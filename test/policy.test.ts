@@ -115,7 +115,7 @@ function facts(image: string, platforms: PlatformFacts[] = [], o: Partial<ImageF
   }
   return {
     image, reference, transport: reference ? 'registry' : 'oci', digest: platforms[0]?.digest ?? null, mediaType: null, platforms,
-    needs: { manifest: true, labels: true, provenance: true, registryCheck: false, verifyBase: false, scan: false }, scanDb: null, errors: [], ...o,
+    needs: { manifest: true, labels: true, provenance: true, registryCheck: false, verifyBase: false, scan: false, signatures: false }, scanDb: null, signatures: null, errors: [], ...o,
   };
 }
 
@@ -201,7 +201,7 @@ describe('policy: schema and loading', () => {
   test('loadPolicy: version is the sha256 of the bytes; the examples load; missing files are usage errors', async () => {
     const dir = path.join(root, 'examples', 'policies');
     const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
-    assert.deepEqual(files, ['approved-bases.yaml', 'registries-only.yaml', 'strict.yaml']);
+    assert.deepEqual(files, ['approved-bases.yaml', 'registries-only.yaml', 'signed.yaml', 'strict.yaml']);
     for (const f of files) {
       const p = await loadPolicy(path.join(dir, f), { now: NOW });
       const bytes = await readFile(path.join(dir, f));
@@ -210,7 +210,7 @@ describe('policy: schema and loading', () => {
     }
     const strict = await loadPolicy(path.join(dir, 'strict.yaml'));
     const kinds = new Set(strict.policy.spec.rules.map((r) => Object.keys(r).find((k) => !['name', 'mode', 'message', 'match'].includes(k))));
-    assert.deepEqual([...kinds].sort(), ['allowedBaseImages', 'allowedRegistries', 'baseFreshness', 'imageReferences', 'requireBaseImage', 'requiredLabels', 'vulnerabilities']);
+    assert.deepEqual([...kinds].sort(), ['allowedBaseImages', 'allowedRegistries', 'baseFreshness', 'imageReferences', 'requireBaseImage', 'requiredLabels', 'signatures', 'vulnerabilities']);
     const ab = await loadPolicy(path.join(dir, 'approved-bases.yaml'));
     assert.deepEqual(ab.policy.spec.rules.map((r) => Object.keys(r).at(-1)), ['requireBaseImage', 'allowedBaseImages']);
     await assert.rejects(loadPolicy(path.join(dir, 'nope.yaml')), (e: PlinthError) => e.code === 'USAGE' && /does not exist/.test(e.message));
@@ -224,8 +224,9 @@ describe('policy: schema and loading', () => {
     assert.equal(checkedIn, now, 'schemas/policy.schema.json is stale: run `npx tsc -p . && node scripts/policy-schema.mjs`');
     const s = policyJsonSchema() as { properties: { spec: { properties: { rules: { items: { oneOf: unknown[]; properties: Record<string, unknown> } } } } } };
     const rule = s.properties.spec.properties.rules.items;
-    assert.equal(rule.oneOf.length, 7);
+    assert.equal(rule.oneOf.length, 8);
     assert.ok(rule.properties['vulnerabilities']);
+    assert.ok(rule.properties['signatures']);
   });
 
   test('globs: * stays within a path segment, ** crosses; classes; bad patterns are errors', () => {
@@ -619,7 +620,7 @@ describe('policy: gatherFacts and plinth check', () => {
     const p = (await loadPolicy(path.join(root, 'examples', 'policies', 'registries-only.yaml'))).policy;
     // Port 1 on loopback: any connection attempt would fail and show up as an error.
     const f = await gatherFacts('127.0.0.1:1/team/app:1.0', { policy: p, catalog });
-    assert.deepEqual(f.needs, { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false });
+    assert.deepEqual(f.needs, { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false, signatures: false });
     assert.deepEqual(f.errors, []);
     assert.equal(f.digest, null);
     assert.equal(f.reference?.name, '127.0.0.1:1/team/app');

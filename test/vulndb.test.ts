@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import { strToU8, zipSync } from 'fflate';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { RegistryClient } from '../src/registry/client.js';
-import { PlinthError } from '../src/util/errors.js';
 import { OCI_EMPTY_DIGEST } from '../src/oci/mediatypes.js';
 import { cvss2BaseScore, cvss3BaseScore, chooseSeverity, roundup } from '../src/vuln/severity.js';
 import { checkOsvRecord, parseEcosystem, parseOsvRecord, rangeIntervals } from '../src/vuln/osv.js';

@@ -10,6 +10,8 @@ import { emptyCatalog, type Catalog } from '../provenance/catalog.js';
 import { provenanceOf, type ProvenanceReport } from '../provenance/report.js';
 import type { ScanResult } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
+import type { Material } from '../sign/discover.js';
+import type { RegistrySource } from '../source/registry.js';
 import { ruleApplies, type PolicyContext } from './match.js';
 import { RULES, registryMatch } from './rules.js';
 import { parseImageReference } from '../oci/reference.js';
@@ -33,6 +35,8 @@ export interface FactNeeds {
   verifyBase: boolean;
   /** Vulnerability scan per platform (reads every layer). */
   scan: boolean;
+  /** Signatures and attestations of the image's digest (bundle referrers, .sig and .att tags). */
+  signatures: boolean;
 }
 
 export interface PlatformFacts {
@@ -48,7 +52,7 @@ export interface PlatformFacts {
   scan: ScanResult | null;
 }
 
-export type FactKind = 'reference' | 'image' | 'provenance' | 'base-lookup' | 'scan' | 'registry-check' | 'deadline';
+export type FactKind = 'reference' | 'image' | 'provenance' | 'base-lookup' | 'scan' | 'registry-check' | 'signatures' | 'deadline';
 
 export interface FactError {
   fact: FactKind;
@@ -73,6 +77,8 @@ export interface ImageFacts {
   needs: FactNeeds;
   /** The vulnerability database scanned with (path), null when none. */
   scanDb: string | null;
+  /** Signatures and attestations found for `digest` (checked by the rules against their keys). */
+  signatures: Material[] | null;
   /** What could not be gathered: the rules that need it answer `error`. */
   errors: FactError[];
 }
@@ -99,7 +105,7 @@ export interface GatherOptions {
   deadline?: AbortSignal | number;
 }
 
-const NONE: FactNeeds = { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false };
+const NONE: FactNeeds = { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false, signatures: false };
 
 function merge(a: FactNeeds, b: Partial<FactNeeds>): FactNeeds {
   return {
@@ -109,6 +115,7 @@ function merge(a: FactNeeds, b: Partial<FactNeeds>): FactNeeds {
     registryCheck: a.registryCheck || !!b.registryCheck,
     verifyBase: a.verifyBase || !!b.verifyBase,
     scan: a.scan || !!b.scan,
+    signatures: a.signatures || !!b.signatures,
   };
 }
 
@@ -132,7 +139,7 @@ export function factNeeds(policy: ImagePolicy, image: string, context: PolicyCon
     const kind = ruleKind(rule);
     needs = merge(needs, (RULES[kind].needs as (s: unknown) => Partial<FactNeeds>)(ruleSettings(rule, kind)));
   }
-  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck) needs.manifest = true;
+  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck || needs.signatures) needs.manifest = true;
   if (needs.registryCheck) needs.provenance = true;
   return needs;
 }
@@ -188,7 +195,7 @@ class DeadlineExceeded extends PlinthError {
  * that needed the missing facts answer `error`.
  */
 export async function gatherFacts(image: string, o: GatherOptions = {}): Promise<ImageFacts> {
-  const facts: ImageFacts = { image, reference: null, transport: null, digest: null, mediaType: null, platforms: [], needs: { ...NONE }, scanDb: null, errors: [] };
+  const facts: ImageFacts = { image, reference: null, transport: null, digest: null, mediaType: null, platforms: [], needs: { ...NONE }, scanDb: null, signatures: null, errors: [] };
   let loc: ImageLocation;
   try {
     loc = parseLocation(image);
@@ -201,7 +208,7 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
   let needs = o.policy ? factNeeds(o.policy, image, o.context) : { ...NONE };
   if (o.needs) needs = merge(needs, o.needs);
   if (o.resolveDigest && loc.transport === 'registry') needs.manifest = true;
-  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck) needs.manifest = true;
+  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck || needs.signatures) needs.manifest = true;
   if (needs.registryCheck) needs.provenance = true;
   facts.needs = needs;
   if (!needs.manifest) return facts;
@@ -247,8 +254,9 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
     });
   };
 
+  let cached: CachingSource;
   try {
-    src = new CachingSource(await guard(openSource(loc, registryOptions), `opening ${image}`));
+    src = cached = new CachingSource(await guard(openSource(loc, registryOptions), `opening ${image}`));
   } catch (e) {
     record('image', e);
     return facts;
@@ -259,10 +267,25 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
     const source = src;
     let images;
     let index;
+    let root;
     try {
-      const root = await guard(resolveRoot(source), `resolving ${image}`);
+      root = await guard(resolveRoot(source), `resolving ${image}`);
       facts.digest = root.descriptor.digest;
       facts.mediaType = root.descriptor.mediaType;
+    } catch (e) {
+      record('image', e);
+      return facts;
+    }
+    if (needs.signatures && loc.transport === 'registry') {
+      try {
+        const { discover } = await import('../sign/discover.js');
+        const client = (cached.inner as RegistrySource).client;
+        facts.signatures = await guard(discover(client, loc.ref.repository, root.descriptor.digest), `looking for the signatures of ${image}`);
+      } catch (e) {
+        record('signatures', e);
+      }
+    }
+    try {
       if (!(needs.labels || needs.provenance || needs.scan)) return facts;
       images = await guard(selectImages(source, root, o.platform ?? 'all'), `reading the platforms of ${image}`);
       index = root.kind === 'index' ? root : undefined;

@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { PlinthError } from '../util/errors.js';
+import { dirname, isAbsolute, join } from 'node:path';
+import { describeError, PlinthError } from '../util/errors.js';
+import { parsePublicKey } from '../sign/keys.js';
+import { predicateType } from '../sign/payload.js';
 import { parseYamlFile, yamlLocator } from '../util/yamlfile.js';
 import { isDigest } from '../oci/digest.js';
 import { globProblem } from './glob.js';
@@ -93,6 +97,31 @@ export function parsePolicy(input: string | Uint8Array, file = 'policy', opts: {
           if (l.value !== undefined) glob(l.value, [...kp, 'labels', j, 'value']);
         });
         break;
+      case 'signatures': {
+        // Keys are read and parsed here, once: evaluation gets PEM text it can trust.
+        const sg = ruleSettings(rule, kind);
+        const resolveKeys = (keys: string[], path: Array<string | number>) =>
+          keys.map((k, j) => {
+            try {
+              const pem = k.includes('-----BEGIN') ? k : readFileSync(isAbsolute(k) ? k : join(dirname(file), k), 'utf8');
+              parsePublicKey(pem, k.includes('-----BEGIN') ? 'the inline key' : k);
+              return pem;
+            } catch (e) {
+              errors.push(`${at([...path, j])}: ${describeError(e)}`);
+              return k;
+            }
+          });
+        sg.keys = resolveKeys(sg.keys, [...kp, 'keys']);
+        sg.attestations?.forEach((a, j) => {
+          try {
+            predicateType(a.type);
+          } catch (e) {
+            errors.push(`${at([...kp, 'attestations', j, 'type'])}: ${describeError(e)}`);
+          }
+          if (a.keys) a.keys = resolveKeys(a.keys, [...kp, 'attestations', j, 'keys']);
+        });
+        break;
+      }
       case 'vulnerabilities':
         ruleSettings(rule, kind).exceptions?.forEach((x, j) => {
           const xp = [...kp, 'exceptions', j];

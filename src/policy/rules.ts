@@ -6,6 +6,10 @@ import { imageMatches, type PolicyContext } from './match.js';
 import type { FactError, FactNeeds, ImageFacts, PlatformFacts } from './facts.js';
 import { SEVERITIES, type RuleKind, type RuleMode, type RuleSettings } from './schema.js';
 import { shortDigest } from '../oci/digest.js';
+import { keyHint } from '../sign/bundle.js';
+import { checkAttestations, checkSignatures } from '../sign/discover.js';
+import { parsePublicKey, verifyWith, type Verifier } from '../sign/keys.js';
+import { predicateType } from '../sign/payload.js';
 
 /**
  * One entry per rule kind: the facts it needs, its default message and its evaluation. Adding a
@@ -406,7 +410,64 @@ const requiredLabels: RuleDefinition<'requiredLabels'> = {
     }),
 };
 
+/** Verifiers for PEM keys, parsed once (policies are loaded once and evaluated often). */
+const verifierCache = new Map<string, Verifier>();
+function verifiersFor(pems: readonly string[]): Verifier[] {
+  return pems.map((pem, i) => {
+    let v = verifierCache.get(pem);
+    if (!v) {
+      const key = parsePublicKey(pem, `key ${i + 1}`);
+      const fp = keyHint(key).slice(0, 12);
+      v = { ref: `key ${i + 1} (sha256 ${fp}…)`, publicKey: key, verify: (d, sig) => verifyWith(key, d, sig) };
+      if (verifierCache.size > 1000) verifierCache.clear();
+      verifierCache.set(pem, v);
+    }
+    return v;
+  });
+}
+
+const signatures: RuleDefinition<'signatures'> = {
+  needs: () => ({ signatures: true }),
+  message: (s) =>
+    `This image must be signed${(s.count ?? 1) > 1 ? ` by at least ${s.count} of the approved keys` : ' by an approved key'}${s.attestations?.length ? ` and carry verified ${s.attestations.map((a) => a.type).join(', ')} attestation(s)` : ''}. Sign its digest with cosign or plinth sign (plinth verify shows what was found).`,
+  evaluate: (s, facts) => {
+    const nr = notRegistry(facts);
+    if (nr) return nr;
+    const err = facts.errors.find((e) => e.fact === 'signatures') ?? facts.errors.find((e) => e.fact === 'deadline') ?? facts.errors.find((e) => e.fact === 'image' && !e.platform);
+    if (!facts.digest || !facts.signatures) return { outcome: 'error', reason: err?.message ?? `the signatures of ${facts.image} were not looked up`, evidence: err ? { error: err } : {} };
+    const digest = facts.digest;
+    const keys = verifiersFor(s.keys);
+    const checks = checkSignatures(facts.signatures, digest, keys, s.annotations ?? {});
+    const signers = [...new Set(checks.filter((c) => c.verified).map((c) => c.key!))];
+    const need = s.count ?? 1;
+    const evidence: Record<string, unknown> = {
+      digest,
+      required: need,
+      signers,
+      signatures: checks.map((c) => ({ format: c.format, source: c.source, verified: c.verified, key: c.key ?? null, reason: c.reason })),
+    };
+    const problems: string[] = [];
+    if (signers.length < need) {
+      const missing = keys.map((k) => k.ref).filter((r) => !signers.includes(r));
+      const seen = checks.length ? `; found ${checks.length} signature(s): ${[...new Set(checks.filter((c) => !c.verified).map((c) => c.reason))].slice(0, 3).join('; ')}` : '; it has no signatures';
+      problems.push(`${digest} is signed by ${signers.length} of the required ${need} key(s) (missing: ${missing.slice(0, 5).join(', ')})${seen}`);
+    }
+    const atts: Array<{ type: string; verified: boolean; key: string | null }> = [];
+    for (const a of s.attestations ?? []) {
+      const type = predicateType(a.type);
+      const found = checkAttestations(facts.signatures, digest, a.keys ? verifiersFor(a.keys) : keys, type);
+      const ok = found.find((x) => x.verified);
+      atts.push({ type, verified: !!ok, key: ok?.key ?? null });
+      if (!ok) problems.push(`no verified ${a.type} attestation (${type})${found.length ? `: ${found[0]!.reason}` : ''}`);
+    }
+    if (atts.length) evidence.attestations = atts;
+    if (problems.length) return { outcome: 'fail', reason: joinReasons(problems), evidence };
+    return { outcome: 'pass', reason: `signed by ${signers.join(', ')}${atts.length ? `; attestations ${atts.map((a) => a.type).join(', ')} verified` : ''}`, evidence };
+  },
+};
+
 export const RULES: { [K in RuleKind]: RuleDefinition<K> } = {
+  signatures,
   requireBaseImage,
   allowedBaseImages,
   allowedRegistries,

@@ -118,6 +118,31 @@ export const RequiredLabelsSchema = z
   })
   .describe('The image must carry these labels (config labels, or manifest annotations).');
 
+export const SignaturesSchema = z
+  .strictObject({
+    keys: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe('public keys that may sign: inline PEM (-----BEGIN PUBLIC KEY-----…) or a PEM file, relative to the policy file (ECDSA P-256/P-384, Ed25519, RSA)'),
+    count: z.number().int().min(1).describe('m-of-n: the image must be signed by at least this many distinct keys of the list (default 1)').optional(),
+    annotations: z.record(z.string(), z.string()).describe('annotations the signed payload must carry (cosign sign -a key=value)').optional(),
+    attestations: z
+      .array(
+        z.strictObject({
+          type: z.string().min(1).describe('predicate type: slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, link, custom, or a URI'),
+          keys: z.array(z.string().min(1)).min(1).describe('keys that may sign this attestation (default: the rule\'s keys)').optional(),
+        }),
+      )
+      .describe('attestations the image must carry, each verified with a key')
+      .optional(),
+    keyless: z.unknown().describe('keyless (Fulcio certificate) verification: not supported yet').optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.keyless !== undefined) ctx.addIssue({ code: 'custom', message: 'keyless verification (certificate identity and issuer) is not supported yet; list public keys in keys:', path: ['keyless'] });
+    if (v.count !== undefined && v.count > v.keys.length) ctx.addIssue({ code: 'custom', message: `count is ${v.count}, but only ${v.keys.length} key(s) are listed`, path: ['count'] });
+  })
+  .describe('The image (its manifest or index digest) must be signed, cosign-compatible: a Sigstore bundle referrer or a legacy .sig signature by the listed keys; optionally attestations too.');
+
 /** Every rule kind: the key in a rule, and the schema of its settings. */
 export const RULE_KINDS = {
   requireBaseImage: RequireBaseImageSchema,
@@ -127,6 +152,7 @@ export const RULE_KINDS = {
   baseFreshness: BaseFreshnessSchema,
   vulnerabilities: VulnerabilitiesSchema,
   requiredLabels: RequiredLabelsSchema,
+  signatures: SignaturesSchema,
 } as const;
 export type RuleKind = keyof typeof RULE_KINDS;
 export const RULE_KIND_NAMES = Object.keys(RULE_KINDS) as RuleKind[];
@@ -147,6 +173,7 @@ export const RuleSchema = z
     baseFreshness: RULE_KINDS.baseFreshness.optional(),
     vulnerabilities: RULE_KINDS.vulnerabilities.optional(),
     requiredLabels: RULE_KINDS.requiredLabels.optional(),
+    signatures: RULE_KINDS.signatures.optional(),
   })
   .superRefine((r, ctx) => {
     const kinds = RULE_KIND_NAMES.filter((k) => (r as Record<string, unknown>)[k] !== undefined);

@@ -1,0 +1,176 @@
+/**
+ * The `signatures` policy rule, enforced by `plinth check` and by the admission webhook, against
+ * images signed by the real cosign and by Plinth on a real registry: signed by the right key →
+ * allowed; unsigned, wrong key, a copied signature → denied with the reason; m-of-n; required
+ * attestations; bad key files named at load time.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import https from 'node:https';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { createCertificates } from '../src/admission/certs.js';
+import { PolicyDecider } from '../src/admission/policydecider.js';
+import { startServer } from '../src/admission/server.js';
+import { parsePolicy } from '../src/policy/load.js';
+import { generateKeyPair, openSigner } from '../src/sign/keys.js';
+import { signImage } from '../src/sign/index.js';
+import { buildImage } from '../src/source/memory.js';
+import { copyImage } from '../src/source/copy.js';
+import { openDestination } from '../src/source/open.js';
+import { runPlinth } from './helpers/common.js';
+import { peer } from './helpers/peers.js';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+
+const execFileP = promisify(execFile);
+
+describe('signatures rule', () => {
+  let reg: TestRegistry;
+  let work: string;
+  const env = { ...process.env, PLINTH_PASSWORD: 'pw', COSIGN_PASSWORD: 'pw' };
+  const digests: Record<string, string> = {};
+  const policy = (name: string, body: string) => {
+    const file = path.join(work, `${name}.yaml`);
+    return writeFile(file, `apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: ${name}}\nspec:\n  rules:\n    - name: signed\n      mode: enforce\n      signatures:\n${body}`).then(() => file);
+  };
+
+  before(async () => {
+    reg = await startRegistry();
+    work = await mkdtemp(path.join(os.tmpdir(), 'plinth-sigpol-'));
+    for (const k of ['a', 'b']) {
+      const pair = await generateKeyPair('pw');
+      await writeFile(path.join(work, `${k}.key`), pair.privateKeyPem);
+      await writeFile(path.join(work, `${k}.pub`), pair.publicKeyPem);
+    }
+    await execFileP(peer('cosign'), ['generate-key-pair', '--output-key-prefix', path.join(work, 'c')], { env });
+    for (const name of ['by-a', 'by-a-and-b', 'by-cosign', 'unsigned', 'copied', 'attested']) {
+      const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: `ID=${name}\n` }]] });
+      await copyImage(img.source, await openDestination(`${reg.host}/team/${name}:1`));
+      digests[name] = img.descriptor.digest;
+    }
+    const a = await openSigner(path.join(work, 'a.key'), async () => 'pw');
+    const b = await openSigner(path.join(work, 'b.key'), async () => 'pw');
+    await signImage(`${reg.host}/team/by-a:1`, a, { annotations: { env: 'prod' } });
+    await signImage(`${reg.host}/team/by-a-and-b:1`, a);
+    await signImage(`${reg.host}/team/by-a-and-b:1`, b, { format: 'legacy' });
+    await execFileP(peer('cosign'), ['sign', '--key', path.join(work, 'c.key'), '--tlog-upload=false', '--use-signing-config=false', '--new-bundle-format=false', '--allow-http-registry=true', '-y', `${reg.host}/team/by-cosign@${digests['by-cosign']}`], { env });
+    await signImage(`${reg.host}/team/attested:1`, a);
+    await writeFile(path.join(work, 'sbom.json'), JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.5' }));
+    await execFileP(peer('cosign'), ['attest', '--key', path.join(work, 'c.key'), '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry=true', '-y', '--type', 'cyclonedx', '--predicate', path.join(work, 'sbom.json'), `${reg.host}/team/attested@${digests.attested}`], { env });
+    // A signature copied from by-a onto copied: valid bytes, wrong digest.
+    const { RegistryClient } = await import('../src/registry/client.js');
+    const { cosignTag } = await import('../src/sign/image.js');
+    await signImage(`${reg.host}/team/by-a:1`, a, { format: 'legacy' });
+    const client = new RegistryClient(reg.host);
+    try {
+      const m = await client.getManifest('team/by-a', cosignTag(digests['by-a']!, 'sig'));
+      const doc = JSON.parse(m.bytes.toString()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+      for (const d of [doc.config.digest, ...doc.layers.map((l) => l.digest)]) await client.mountBlob('team/copied', d, 'team/by-a');
+      await client.putManifest('team/copied', cosignTag(digests.copied!, 'sig'), m.bytes, m.mediaType);
+    } finally {
+      client.close();
+    }
+  });
+  after(async () => {
+    await reg?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('plinth check: signed by the key passes; unsigned, another key, a copied signature fail with the reason', async () => {
+    const pf = await policy('one-key', '        keys: [a.pub]\n');
+    const check = (name: string) => runPlinth(['check', `${reg.host}/team/${name}:1`, '--policy', pf, '--format', 'json']);
+    const ok = await check('by-a');
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const res = (JSON.parse(ok.stdout) as { decisions: Array<{ allowed: boolean; results: Array<{ outcome: string; reason: string }> }> }).decisions;
+    assert.equal(res[0]!.allowed, true);
+    assert.match(res[0]!.results[0]!.reason, /^signed by key 1 \(sha256 /);
+    for (const [name, why] of [
+      ['unsigned', /signed by 0 of the required 1 key\(s\).*it has no signatures/],
+      ['by-cosign', /signed by 0 of the required 1 key\(s\).*does not verify with key 1/],
+      ['copied', new RegExp(`the signature is for ${digests['by-a']}, not this image`)],
+    ] as const) {
+      const r = await check(name);
+      assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+      const d = (JSON.parse(r.stdout) as { decisions: Array<{ allowed: boolean; results: Array<{ outcome: string; reason: string }> }> }).decisions;
+      assert.equal(d[0]!.allowed, false);
+      assert.equal(d[0]!.results[0]!.outcome, 'fail');
+      assert.match(d[0]!.results[0]!.reason, why, name);
+    }
+    // cosign's key, inline PEM in the policy: the cosign-signed image passes.
+    const { readFile } = await import('node:fs/promises');
+    const inline = (await readFile(path.join(work, 'c.pub'), 'utf8')).trim().split('\n').map((l) => `            ${l}`).join('\n');
+    const pf2 = await policy('inline', `        keys:\n          - |\n${inline}\n`);
+    const r = await runPlinth(['check', `${reg.host}/team/by-cosign:1`, '--policy', pf2]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
+  test('m-of-n, annotations and required attestations', async () => {
+    const two = await policy('two', '        keys: [a.pub, b.pub]\n        count: 2\n');
+    const both = await runPlinth(['check', `${reg.host}/team/by-a-and-b:1`, '--policy', two]);
+    assert.equal(both.code, 0, both.stdout + both.stderr);
+    const onlyA = await runPlinth(['check', `${reg.host}/team/by-a:1`, '--policy', two]);
+    assert.equal(onlyA.code, 1);
+    assert.match(onlyA.stdout, /signed by 1 of the required 2 key\(s\) \(missing: key 2/);
+    const ann = await policy('ann', '        keys: [a.pub]\n        annotations: {env: prod}\n');
+    assert.equal((await runPlinth(['check', `${reg.host}/team/by-a:1`, '--policy', ann])).code, 0);
+    assert.equal((await runPlinth(['check', `${reg.host}/team/by-a-and-b:1`, '--policy', ann])).code, 1);
+    const att = await policy('att', `        keys: [a.pub]\n        attestations:\n          - type: cyclonedx\n            keys: [c.pub]\n`);
+    const withAtt = await runPlinth(['check', `${reg.host}/team/attested:1`, '--policy', att]);
+    assert.equal(withAtt.code, 0, withAtt.stdout + withAtt.stderr);
+    const noAtt = await runPlinth(['check', `${reg.host}/team/by-a:1`, '--policy', att]);
+    assert.equal(noAtt.code, 1);
+    assert.match(noAtt.stdout, /no verified cyclonedx attestation/);
+  });
+
+  test('bad key settings are named at load time', async () => {
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [missing.pub]}\n', path.join(work, 'p.yaml')), /signatures\.keys\[0\]: no such file or directory/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: ["-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n"]}\n', 'p.yaml'), /keys\[0\]: the inline key: the public key does not parse/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [a.pub], count: 3}\n', path.join(work, 'p.yaml')), /count is 3, but only 1 key/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [a.pub], keyless: {issuer: x}}\n', path.join(work, 'p.yaml')), /keyless verification .* is not supported yet/);
+  });
+
+  test('the admission webhook allows the signed image and denies the unsigned one, saying which signer is missing', async () => {
+    const certs = await createCertificates({ service: 'plinth', namespace: 'plinth-system', dir: path.join(work, 'certs'), ipAddresses: ['127.0.0.1'] });
+    const pf = await policy('webhook', '        keys: [a.pub]\n');
+    const logger = pino({ level: 'silent' });
+    const d = await PolicyDecider.create({ policyFile: pf, logger, allowPrivateRegistries: ['127.0.0.1'] });
+    const { readFileSync } = await import('node:fs');
+    const s = await startServer(d, { cert: readFileSync(certs.files.cert), key: readFileSync(certs.files.key), port: 0, host: '127.0.0.1', logger });
+    const post = (images: string[]) =>
+      new Promise<Record<string, any>>((resolve, reject) => {
+        const body = {
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: 'u1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, requestKind: { group: '', version: 'v1', kind: 'Pod' }, requestResource: { group: '', version: 'v1', resource: 'pods' },
+            name: 'web-0', namespace: 'prod', operation: 'CREATE', userInfo: { username: 'alice', groups: [] },
+            object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'prod' }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) } }, oldObject: null, dryRun: false,
+          },
+        };
+        const req = https.request(`${s.url}/validate`, { method: 'POST', ca: certs.caCert, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c));
+          res.on('end', () => resolve(JSON.parse(text) as Record<string, any>));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    try {
+      const ok = await post([`${reg.host}/team/by-a:1`, `${reg.host}/team/by-a:1`]);
+      assert.equal(ok.response.allowed, true, JSON.stringify(ok.response));
+      const denied = await post([`${reg.host}/team/by-a:1`, `${reg.host}/team/unsigned:1`]);
+      assert.equal(denied.response.allowed, false);
+      assert.match(denied.response.status.message, /\[signed\].*team\/unsigned:1.*signed by 0 of the required 1 key\(s\) \(missing: key 1/s);
+      const copied = await post([`${reg.host}/team/copied:1`]);
+      assert.equal(copied.response.allowed, false);
+      assert.match(copied.response.status.message, /not this image/);
+    } finally {
+      await s.close();
+      d.close();
+    }
+  });
+});
