@@ -332,6 +332,21 @@ describe('image signatures on a registry, with the real cosign', () => {
     assert.equal(sigOnly.code, 1);
   });
 
+  test('triangulate names the same locations as cosign triangulate, and lists the bundle referrers', async () => {
+    const name = `${reg.host}/team/att:1`;
+    for (const type of ['signature', 'attestation', 'sbom']) {
+      const mine = await runPlinth(['triangulate', name, '--type', type]);
+      assert.equal(mine.code, 0, mine.stderr);
+      const theirs = await cosign(['triangulate', '--allow-http-registry=true', '--type', type, name]);
+      assert.equal(mine.stdout.trim(), theirs.stdout.trim(), type);
+    }
+    const all = JSON.parse((await runPlinth(['triangulate', name, '--format', 'json'])).stdout) as { attestation: { exists: boolean }; signature: { exists: boolean }; bundles: unknown[]; referrersSource: string };
+    assert.equal(all.attestation.exists, true);
+    assert.equal(all.signature.exists, false);
+    assert.equal(all.bundles.length, 2, 'the slsaprovenance bundle from plinth and the cyclonedx one from cosign');
+    assert.equal(all.referrersSource, 'tag-schema');
+  });
+
   test('--recursive signs an index and every platform manifest; local sources are refused with a reason', async () => {
     const { buildIndex } = await import('../src/source/memory.js');
     const amd = await buildImage({ layers: [[{ path: 'a', content: 'amd' }]], platform: { os: 'linux', architecture: 'amd64' } });

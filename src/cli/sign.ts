@@ -169,4 +169,27 @@ export function registerSign(program: Command, h: CliHelpers): void {
       }
     });
   }
+
+  if (h.want('triangulate')) {
+    h.addRegistryFlags(
+      program
+        .command('triangulate')
+        .description('print where an image\'s signatures and attestations live: the legacy .sig/.att/.sbom tags (like cosign triangulate) and the Sigstore bundle referrers')
+        .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
+        .option('--type <type>', 'signature, attestation, sbom, bundle (one location per line), or all', 'signature')
+        .option('--format <format>', 'text or json', 'text'),
+    ).action(async (image: string, o: Record<string, unknown> & { type: string; format: string }) => {
+      if (!['signature', 'attestation', 'sbom', 'bundle', 'all'].includes(o.type)) throw new PlinthError('USAGE', `--type must be signature, attestation, sbom, bundle or all, got "${o.type}"`);
+      const { triangulate } = await import('../sign/index.js');
+      const t = await triangulate(image, { registry: await h.openOptions(o, image) });
+      if (o.format === 'json') return h.out(JSON.stringify(t, null, 2));
+      if (o.type === 'signature' || o.type === 'attestation' || o.type === 'sbom') return h.out(t[o.type].location);
+      if (o.type === 'bundle') return t.bundles.length ? h.out(t.bundles.map((b) => b.location).join('\n')) : undefined;
+      const lines = [`digest       ${t.digest}`];
+      for (const k of ['signature', 'attestation', 'sbom'] as const) lines.push(`${k.padEnd(12)} ${t[k].location}${t[k].exists ? '' : ' (none)'}`);
+      for (const b of t.bundles) lines.push(`bundle       ${b.location}${b.predicateType ? ` (${b.predicateType})` : ''}`);
+      lines.push(`referrers    via ${t.referrersSource === 'api' ? 'the referrers API' : 'the sha256-<hex> tag index (no referrers API)'}`);
+      h.out(lines.join('\n'));
+    });
+  }
 }

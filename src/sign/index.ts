@@ -121,3 +121,40 @@ export async function verifyImageAttestations(reference: string, verifiers: Veri
     await src.close();
   }
 }
+
+export interface Triangulation {
+  reference: string;
+  digest: string;
+  /** Where cosign's legacy formats live (the tag, and whether it exists). */
+  signature: { location: string; exists: boolean };
+  attestation: { location: string; exists: boolean };
+  sbom: { location: string; exists: boolean };
+  /** Sigstore bundle referrers (signatures and attestations), and how they were found. */
+  bundles: Array<{ location: string; predicateType?: string }>;
+  referrersSource: 'api' | 'tag-schema';
+}
+
+/** Where an image's signatures and attestations live (like cosign triangulate, for every format). */
+export async function triangulate(reference: string, opts: { registry?: OpenOptions } = {}): Promise<Triangulation> {
+  const { cosignTag } = await import('./image.js');
+  const src = await openRegistryImage(reference, opts.registry);
+  try {
+    const digest = (await src.resolve()).descriptor.digest;
+    const repo = src.ref.repository;
+    const at = async (suffix: 'sig' | 'att' | 'sbom') => {
+      const tag = cosignTag(digest, suffix);
+      return { location: `${src.ref.name}:${tag}`, exists: (await src.client.headManifest(repo, tag)) !== undefined };
+    };
+    const [signature, attestation, sbom] = [await at('sig'), await at('att'), await at('sbom')];
+    const { manifests, source } = await src.client.referrers(repo, digest);
+    const bundles = manifests
+      .filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith('application/vnd.dev.sigstore.bundle') && typeof m.digest === 'string')
+      .map((m) => {
+        const pt = (m.annotations as Record<string, unknown> | undefined)?.['dev.sigstore.bundle.predicateType'];
+        return { location: `${src.ref.name}@${m.digest as string}`, ...(typeof pt === 'string' ? { predicateType: pt } : {}) };
+      });
+    return { reference: src.ref.string, digest, signature, attestation, sbom, bundles, referrersSource: source };
+  } finally {
+    await src.close();
+  }
+}
