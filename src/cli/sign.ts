@@ -192,4 +192,83 @@ export function registerSign(program: Command, h: CliHelpers): void {
       h.out(lines.join('\n'));
     });
   }
+
+  if (h.want('sign-blob')) {
+    program
+      .command('sign-blob')
+      .description('sign a file with a cosign key and write a Sigstore bundle v0.3 (message signature), as cosign sign-blob --bundle does (no transparency log: verify with --insecure-ignore-tlog)')
+      .argument('<file>')
+      .requiredOption('--key <ref>', KEY_REF_HELP)
+      .requiredOption('--bundle <file>', 'where to write the bundle')
+      .action(async (file: string, o: { key: string; bundle: string }) => {
+        const [{ openSigner }, { signBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
+        let bytes: Buffer;
+        try {
+          bytes = await readFile(file);
+        } catch (e) {
+          throw new PlinthError('IO', `cannot read ${file}: ${(e as Error).message}`);
+        }
+        const bundle = await signBlob(bytes, await openSigner(o.key));
+        try {
+          await writeFile(o.bundle, `${JSON.stringify(bundle)}\n`);
+        } catch (e) {
+          throw new PlinthError('IO', `cannot write ${o.bundle}: ${(e as Error).message}`);
+        }
+        process.stderr.write(`Wrote bundle to file ${o.bundle}\n`);
+      });
+  }
+
+  if (h.want('verify-blob')) {
+    program
+      .command('verify-blob')
+      .description('verify a file (or a sha256:<hex> digest, for DSSE bundles) against a Sigstore bundle (v0.1-v0.3, message signature or DSSE, Rekor v1 and v2), offline: with a public key, or keyless (certificate chain, SCTs, transparency log, identity, issuer) against a trusted root; without --trusted-root, the Sigstore public-good root built into Plinth')
+      .argument('<file-or-digest>')
+      .requiredOption('--bundle <file>', 'the Sigstore bundle (JSON)')
+      .option('--key <ref>', 'public key (PEM file or inline PEM)')
+      .option('--certificate-identity <san>', 'keyless: the exact subject alternative name of the signing certificate')
+      .option('--certificate-identity-regexp <re>', 'keyless: a regular expression the subject alternative name must match')
+      .option('--certificate-oidc-issuer <url>', 'keyless: the exact OIDC issuer recorded in the certificate')
+      .option('--certificate-oidc-issuer-regexp <re>', 'keyless: a regular expression the issuer must match')
+      .option('--trusted-root <file>', 'trusted_root.json (default: the Sigstore public-good root built into Plinth)')
+      .option('--insecure-ignore-tlog', 'do not require a transparency-log entry (bundles signed without one)')
+      .option('--format <format>', 'text or json', 'text')
+      .action(async (target: string, o: { bundle: string; key?: string; certificateIdentity?: string; certificateIdentityRegexp?: string; certificateOidcIssuer?: string; certificateOidcIssuerRegexp?: string; trustedRoot?: string; insecureIgnoreTlog?: boolean; format: string }) => {
+        const [{ openVerifier }, { parseBundle, verifyBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
+        const read = async (f: string, what: string) => {
+          try {
+            return await readFile(f);
+          } catch (e) {
+            throw new PlinthError('IO', `cannot read ${what} ${f}: ${(e as Error).message}`);
+          }
+        };
+        const regexp = (s: string, flag: string) => {
+          try {
+            return new RegExp(s);
+          } catch (e) {
+            throw new PlinthError('USAGE', `${flag}: ${(e as Error).message}`);
+          }
+        };
+        if ((o.certificateIdentity && o.certificateIdentityRegexp) || (o.certificateOidcIssuer && o.certificateOidcIssuerRegexp)) throw new PlinthError('USAGE', 'give an exact value or a regular expression, not both');
+        const identity = o.certificateIdentity ?? (o.certificateIdentityRegexp !== undefined ? regexp(o.certificateIdentityRegexp, '--certificate-identity-regexp') : undefined);
+        const issuer = o.certificateOidcIssuer ?? (o.certificateOidcIssuerRegexp !== undefined ? regexp(o.certificateOidcIssuerRegexp, '--certificate-oidc-issuer-regexp') : undefined);
+        const bundle = parseBundle((await read(o.bundle, 'bundle')).toString('utf8'));
+        let trustedRoot: unknown;
+        if (o.trustedRoot) {
+          try {
+            trustedRoot = JSON.parse((await read(o.trustedRoot, 'trusted root')).toString('utf8'));
+          } catch (e) {
+            if (e instanceof PlinthError) throw e;
+            throw new PlinthError('USAGE', `${o.trustedRoot} is not JSON`);
+          }
+        }
+        const artifact = /^sha256:[a-f0-9]{64}$/.test(target) ? target : await read(target, 'file');
+        const key = o.key ? (await openVerifier(o.key)).publicKey : undefined;
+        const r = verifyBlob(artifact, bundle, { ...(key ? { key } : {}), ...(identity !== undefined ? { identity } : {}), ...(issuer !== undefined ? { issuer } : {}), ...(trustedRoot ? { trustedRoot } : {}), ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}) });
+        if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
+        else {
+          const who = 'key' in r.signer ? `the key ${o.key}` : `${r.signer.identity} (issuer ${r.signer.issuer})`;
+          process.stderr.write(`Verified OK: ${r.content === 'dsse' ? `DSSE ${r.predicateType}` : 'message signature'} by ${who}; ${r.tlogEntries} transparency-log entr${r.tlogEntries === 1 ? 'y' : 'ies'}; trusted root: ${r.trustedRoot === 'given' ? o.trustedRoot : 'Sigstore public-good (built in)'}\n`);
+        }
+      });
+  }
 }

@@ -1,0 +1,121 @@
+/**
+ * Blobs, as `cosign sign-blob` / `verify-blob` do them: a Sigstore bundle (v0.1–v0.3, message
+ * signature or DSSE) verified offline with @sigstore/verify against a trusted root — with a public
+ * key, or keyless (Fulcio certificate chain, SCTs, transparency-log inclusion, identity and
+ * issuer). Without a trusted root file, the Sigstore public-good root embedded in Plinth is used.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { bundleFromJSON, bundleToJSON, toMessageSignatureBundle, type Bundle } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier, type VerificationPolicy } from '@sigstore/verify';
+import { PlinthError } from '../util/errors.js';
+import type { Signer } from './keys.js';
+import { keyHint } from './bundle.js';
+import { parseStatement, statementCovers } from './payload.js';
+import { PUBLIC_GOOD_TRUSTED_ROOT } from './public-good-root.js';
+
+/** A v0.3 bundle with a message signature over `artifact` (what cosign sign-blob writes). */
+export async function signBlob(artifact: Buffer, signer: Signer): Promise<Record<string, unknown>> {
+  const signature = await signer.sign(artifact);
+  const digest = createHash('sha256').update(artifact).digest();
+  return bundleToJSON(toMessageSignatureBundle({ digest, signature, keyHint: keyHint(signer.publicKey) })) as unknown as Record<string, unknown>;
+}
+
+export interface BlobVerifyOptions {
+  /** Verify with this public key (no certificate identity). */
+  key?: KeyObject;
+  /** Keyless: the certificate's subject alternative name, exact or a regular expression. */
+  identity?: string | RegExp;
+  /** Keyless: the OIDC issuer the certificate records, exact or a regular expression. */
+  issuer?: string | RegExp;
+  /** A trusted_root.json document; default the Sigstore public-good root. */
+  trustedRoot?: unknown;
+  /** Do not require a transparency-log entry (bundles signed with --tlog-upload=false). */
+  ignoreTlog?: boolean;
+}
+
+export interface BlobVerifyResult {
+  verified: true;
+  /** message-signature or dsse (with the statement's predicate type). */
+  content: 'message-signature' | 'dsse';
+  predicateType?: string;
+  mediaType: string;
+  /** Which trusted root was used. */
+  trustedRoot: 'given' | 'public-good';
+  signer: { key: 'given' } | { identity: string | null; issuer: string | null };
+  tlogEntries: number;
+}
+
+function fail(message: string, cause?: unknown): never {
+  throw new PlinthError('SIGNATURE_INVALID', message, undefined, cause ? { cause } : undefined);
+}
+
+/** Parse a bundle file's JSON text; SIGNATURE_INVALID naming what is wrong. */
+export function parseBundle(text: string): Bundle {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(`the bundle is not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return bundleFromJSON(json);
+  } catch (e) {
+    fail(`not a valid Sigstore bundle: ${(e as Error).message}`, e);
+  }
+}
+
+/**
+ * Verify a bundle over an artifact (its bytes, or `sha256:<hex>` for a DSSE bundle whose
+ * statement names it). Throws SIGNATURE_INVALID with the reason when it does not verify.
+ */
+export function verifyBlob(artifact: Buffer | string, bundle: Bundle, o: BlobVerifyOptions): BlobVerifyResult {
+  if (!o.key && o.identity === undefined) throw new PlinthError('USAGE', 'give a public key, or a certificate identity and OIDC issuer (keyless)');
+  if (o.key && o.identity !== undefined) throw new PlinthError('USAGE', 'give a public key or a certificate identity, not both');
+  if (!o.key && o.issuer === undefined) throw new PlinthError('USAGE', 'keyless verification needs the OIDC issuer too (--certificate-oidc-issuer)');
+  let root: TrustedRoot;
+  try {
+    root = TrustedRoot.fromJSON(o.trustedRoot ?? PUBLIC_GOOD_TRUSTED_ROOT);
+  } catch (e) {
+    throw new PlinthError('USAGE', `the trusted root is not a trusted_root.json document: ${(e as Error).message}`);
+  }
+  const key = o.key;
+  const material = key ? toTrustMaterial(root, () => ({ publicKey: key, validFor: () => true })) : toTrustMaterial(root);
+  const tlog = o.ignoreTlog ? 0 : 1;
+  const verifier = new SigstoreVerifier(material, key ? { tlogThreshold: tlog, ctlogThreshold: 0, timestampThreshold: o.ignoreTlog ? 0 : 1 } : { tlogThreshold: tlog, ctlogThreshold: 1, timestampThreshold: 1 });
+  const vm = bundle.verificationMaterial;
+  if (!o.ignoreTlog && vm.tlogEntries.length === 0 && !vm.timestampVerificationData?.rfc3161Timestamps?.length) {
+    fail('the bundle has no transparency-log entry and no timestamp: one signed without Rekor (cosign --tlog-upload=false, plinth sign-blob) verifies only with --insecure-ignore-tlog');
+  }
+  const dsse = bundle.content.$case === 'dsseEnvelope';
+  if (!dsse && typeof artifact === 'string') throw new PlinthError('USAGE', 'a message-signature bundle is verified against the file itself, not a digest');
+  const policy: VerificationPolicy = {};
+  if (o.identity !== undefined) policy.subjectAlternativeName = o.identity;
+  if (typeof o.issuer === 'string') policy.extensions = { issuer: o.issuer };
+  let signer;
+  try {
+    signer = verifier.verify(dsse ? toSignedEntity(bundle) : toSignedEntity(bundle, artifact as Buffer), key ? undefined : policy);
+  } catch (e) {
+    fail(`${(e as Error).message}`, e);
+  }
+  const issuer = signer.identity?.extensions?.issuer ?? null;
+  if (o.issuer instanceof RegExp && !(issuer !== null && o.issuer.test(issuer))) fail(`the certificate's issuer ${issuer ?? '(none)'} does not match ${o.issuer}`);
+  let predicateType: string | undefined;
+  if (dsse) {
+    const env = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
+    const st = parseStatement(env!.payload);
+    const digest = typeof artifact === 'string' ? artifact : `sha256:${createHash('sha256').update(artifact).digest('hex')}`;
+    if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw new PlinthError('USAGE', `"${artifact as string}" is neither a file nor a sha256:<hex> digest`);
+    if (!statementCovers(st, digest)) fail(`the statement's subjects do not include the artifact (${digest})`);
+    predicateType = st.predicateType;
+  }
+  return {
+    verified: true,
+    content: dsse ? 'dsse' : 'message-signature',
+    ...(predicateType ? { predicateType } : {}),
+    mediaType: bundle.mediaType,
+    trustedRoot: o.trustedRoot ? 'given' : 'public-good',
+    signer: key ? { key: 'given' } : { identity: signer.identity?.subjectAlternativeName ?? null, issuer },
+    tlogEntries: bundle.verificationMaterial.tlogEntries.length,
+  };
+}
