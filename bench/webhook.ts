@@ -73,7 +73,19 @@ async function main(): Promise<void> {
     const cat = emptyCatalog();
     cat.bases.push({ name: `${reg.host}/base/debian`, tag: '12', digest: base.descriptor.digest, diffIds: base.diffIds, chainIds: chainIds(base.diffIds), status: 'approved' });
     await saveCatalog(path.join(work, 'catalog.yaml'), cat);
-    await writeFile(path.join(work, 'policy.yaml'), (await import('node:fs')).readFileSync(path.join(root, 'examples/policies/approved-bases.yaml')));
+    let policy = (await import('node:fs')).readFileSync(path.join(root, 'examples/policies/approved-bases.yaml'), 'utf8');
+    // BENCH_POLICY=signatures: the image is signed, and the policy also requires the signature.
+    if (process.env.BENCH_POLICY === 'signatures') {
+      const { generateKeyPair, openSigner } = await import('../src/sign/keys.js');
+      const { signImage } = await import('../src/sign/index.js');
+      const pair = await generateKeyPair('bench');
+      await writeFile(path.join(work, 'bench.key'), pair.privateKeyPem);
+      await writeFile(path.join(work, 'bench.pub'), pair.publicKeyPem);
+      await signImage(`${reg.host}/team/app:1`, await openSigner(path.join(work, 'bench.key'), async () => 'bench'));
+      policy = `${policy.trimEnd()}\n    - name: signed\n      mode: enforce\n      signatures:\n        keys: [bench.pub]\n`;
+      console.log('policy: approved-bases + signatures (a bundle signature by a generated key)');
+    }
+    await writeFile(path.join(work, 'policy.yaml'), policy);
     const certs = await createCertificates({ service: 'plinth', namespace: 'plinth-system', dir: path.join(work, 'certs'), ipAddresses: ['127.0.0.1'] });
     const image = `${reg.host}/team/app:1`;
     const scenarios = [
