@@ -137,7 +137,7 @@ describe('signatures rule', () => {
     const certs = await createCertificates({ service: 'plinth', namespace: 'plinth-system', dir: path.join(work, 'certs'), ipAddresses: ['127.0.0.1'] });
     const pf = await policy('webhook', '        keys: [a.pub]\n');
     const logger = pino({ level: 'silent' });
-    const d = await PolicyDecider.create({ policyFile: pf, logger, allowPrivateRegistries: ['127.0.0.1'] });
+    const d = await PolicyDecider.create({ policyFile: pf, logger, allowPrivateRegistries: ['127.0.0.1'], signatureFailureTtlMs: 300 });
     const { readFileSync } = await import('node:fs');
     const s = await startServer(d, { cert: readFileSync(certs.files.cert), key: readFileSync(certs.files.key), port: 0, host: '127.0.0.1', logger });
     const post = (images: string[]) =>
@@ -168,6 +168,13 @@ describe('signatures rule', () => {
       const copied = await post([`${reg.host}/team/copied:1`]);
       assert.equal(copied.response.allowed, false);
       assert.match(copied.response.status.message, /not this image/);
+      // A denial for a missing signature is cached briefly: once the digest is signed, it is admitted.
+      const pinned = `${reg.host}/team/unsigned@${digests.unsigned}`;
+      assert.equal((await post([pinned])).response.allowed, false);
+      await signImage(pinned, await openSigner(path.join(work, 'a.key'), async () => 'pw'));
+      await new Promise((r) => setTimeout(r, 400));
+      const fixed = await post([pinned]);
+      assert.equal(fixed.response.allowed, true, JSON.stringify(fixed.response));
     } finally {
       await s.close();
       d.close();

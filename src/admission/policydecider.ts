@@ -33,6 +33,8 @@ export interface PolicyDeciderOptions {
   denyPrivateNetworks?: boolean;
   /** Hosts exempt from that (names, addresses or globs such as `*.registry.internal`). Hosts named literally by the policy's enforce allowedRegistries rules are exempt too. */
   allowPrivateRegistries?: string[];
+  /** How long a verdict with a failed signatures rule may be cached (default 10 s). */
+  signatureFailureTtlMs?: number;
 }
 
 export class PolicyDecider implements Decider {
@@ -190,7 +192,7 @@ export class PolicyDecider implements Decider {
       deadline: signal,
       now,
     });
-    return verdict(image, evaluate(policy, facts, context, now), facts.errors.length === 0);
+    return verdict(image, evaluate(policy, facts, context, now), facts.errors.length === 0, this.o.signatureFailureTtlMs ?? SIGNATURE_FAILURE_TTL_MS);
   }
 }
 
@@ -210,7 +212,7 @@ function networkPolicy(loaded: LoadedPolicy, o: PolicyDeciderOptions): NetworkPo
 }
 
 /** The server's view of a policy decision. */
-function verdict(image: string, d: Decision, cacheable: boolean): ImageVerdict {
+function verdict(image: string, d: Decision, cacheable: boolean, signatureFailureTtlMs = SIGNATURE_FAILURE_TTL_MS): ImageVerdict {
   return {
     image,
     allowed: d.allowed,
@@ -220,8 +222,14 @@ function verdict(image: string, d: Decision, cacheable: boolean): ImageVerdict {
     results: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
     failures: d.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
     cacheable,
+    // A signature can be added to the same digest at any time: a denial for a missing one is
+    // kept only briefly, so a fixed image is admitted soon after (a verified one keeps its TTL).
+    ...(d.results.some((r) => r.kind === 'signatures' && r.outcome !== 'pass' && r.outcome !== 'skip') ? { maxTtlMs: signatureFailureTtlMs } : {}),
   };
 }
+
+/** How long a verdict with a failed signatures rule is cached. */
+export const SIGNATURE_FAILURE_TTL_MS = 10_000;
 
 function hash(s: string): string {
   let h = 2166136261;

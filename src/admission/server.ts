@@ -49,6 +49,8 @@ export interface ImageVerdict {
   failures?: Array<{ rule: string; message: string; reason: string }>;
   /** Whether the verdict may be cached (false e.g. when a registry lookup failed). */
   cacheable?: boolean;
+  /** Cache it at most this long (ms): a missing signature may appear any time, so such a denial is kept briefly. */
+  maxTtlMs?: number;
 }
 
 export interface Decider {
@@ -324,7 +326,10 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       try {
         const v = await Promise.race([decider.decide(image, ctx, ac.signal), expired]);
         for (const r of v.results ?? []) ruleResults.inc({ rule: r.rule, mode: r.mode, outcome: r.outcome });
-        if (v.cacheable !== false) cache.set(key, v, image.includes('@') ? undefined : tagTtl);
+        if (v.cacheable !== false) {
+          const ttl = image.includes('@') ? undefined : tagTtl;
+          cache.set(key, v, v.maxTtlMs !== undefined ? Math.min(v.maxTtlMs, ttl ?? Infinity) : ttl);
+        }
         return v;
       } finally {
         clearTimeout(timer);
