@@ -347,6 +347,34 @@ describe('image signatures on a registry, with the real cosign', () => {
     assert.equal(all.referrersSource, 'tag-schema');
   });
 
+  test('sbom --attest and scan --attest attach Plinth\'s SBOM (CycloneDX) and scan result (cosign\'s vuln predicate), verified by cosign', async () => {
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=debian\nVERSION_ID="12"\n' }, { path: 'var/lib/dpkg/status', content: 'Package: libssl3\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u1\nArchitecture: amd64\nSource: openssl\n\n' }]] });
+    const name = `${reg.host}/team/sbom:1`;
+    await copyImage(img.source, await openDestination(name));
+    const sb = await runPlinth(['sbom', name, '--format', 'cyclonedx', '--attest', '--key', path.join(work, 'plinth.key'), '-o', path.join(work, 'sbom.json')], { env });
+    assert.equal(sb.code, 0, sb.stderr);
+    assert.match(sb.stderr, /Attested https:\/\/cyclonedx.org\/bom about sha256:/);
+    const v = await cosign(['verify-attestation', '--key', path.join(work, 'plinth.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', '--type', 'cyclonedx', name]);
+    const st = JSON.parse(Buffer.from((JSON.parse(v.stdout.trim().split('\n')[0]!) as { payload: string }).payload, 'base64').toString()) as { predicate: { components: Array<{ name: string }> } };
+    assert.ok(st.predicate.components.some((c) => c.name === 'libssl3'), 'the attested SBOM lists the image\'s packages');
+    const noKey = await runPlinth(['sbom', name, '--format', 'cyclonedx', '--attest']);
+    assert.equal(noKey.code, 2);
+
+    const osv = path.join(work, 'osv');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(osv, { recursive: true });
+    await writeFile(path.join(osv, 'DEBIAN-CVE-2024-0727.json'), JSON.stringify({ id: 'DEBIAN-CVE-2024-0727', modified: '2024-02-01T00:00:00Z', affected: [{ package: { ecosystem: 'Debian:12', name: 'openssl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '3.0.13-1~deb12u1' }] }] }] }));
+    const db = path.join(work, 'vuln.db');
+    assert.equal((await runPlinth(['db', 'import', osv, '--db', db])).code, 0);
+    const sc = await runPlinth(['scan', name, '--db', db, '--format', 'json', '--attest', '--key', path.join(work, 'plinth.key')], { env });
+    assert.equal(sc.code, 0, sc.stderr);
+    const att = await runPlinth(['verify-attestation', name, '--key', path.join(work, 'plinth.pub'), '--type', 'vuln']);
+    assert.equal(att.code, 0, att.stderr);
+    const vuln = JSON.parse(att.stdout.trim().split('\n')[0]!) as { predicate: { scanner: { result: { vulnerabilities: Array<{ id: string }> } } } };
+    assert.deepEqual(vuln.predicate.scanner.result.vulnerabilities.map((x) => x.id), ['DEBIAN-CVE-2024-0727']);
+    await cosign(['verify-attestation', '--key', path.join(work, 'plinth.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', '--type', 'vuln', name]);
+  });
+
   test('--recursive signs an index and every platform manifest; local sources are refused with a reason', async () => {
     const { buildIndex } = await import('../src/source/memory.js');
     const amd = await buildImage({ layers: [[{ path: 'a', content: 'amd' }]], platform: { os: 'linux', architecture: 'amd64' } });

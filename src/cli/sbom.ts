@@ -21,8 +21,16 @@ export function registerSbom(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'cyclonedx (1.5), spdx (2.3) or json (Plinth\'s own)', 'json')
       .option('--platform <os/arch[/variant]>', 'platform of a multi-platform image (default: this host\'s)')
       .option('--catalog <file>', 'catalog of known bases, to mark packages as base or image')
-      .option('-o, --output <file>', 'write the document to a file instead of standard output'),
-  ).action(async (image: string, o: Record<string, unknown> & { format: string; platform?: string; catalog?: string; output?: string }) => {
+      .option('-o, --output <file>', 'write the document to a file instead of standard output')
+      .option('--attest', 'also attest the SBOM about the image (cyclonedx or spdx format; needs --key): an in-toto statement signed with a cosign key, stored next to the image')
+      .option('--key <ref>', 'cosign private key for --attest')
+      .option('--attest-format <format>', 'bundle (a Sigstore bundle referrer) or legacy (the .att tag)', 'bundle'),
+  ).action(async (image: string, o: Record<string, unknown> & { format: string; platform?: string; catalog?: string; output?: string; attest?: boolean; key?: string; attestFormat: string }) => {
+    if (o.attest && !o.key) throw new PlinthError('USAGE', '--attest needs --key');
+    // The key (and its password) first: a wrong one should not wait for the whole read.
+    const signer = o.attest ? await (await import('../sign/keys.js')).openSigner(o.key!) : undefined;
+    if (o.attest && o.format === 'json') throw new PlinthError('USAGE', '--attest attests a standard SBOM: use --format cyclonedx or spdx');
+    if (o.attestFormat !== 'bundle' && o.attestFormat !== 'legacy') throw new PlinthError('USAGE', `--attest-format must be bundle or legacy, got "${o.attestFormat}"`);
     const { openSource, inventoryWithBase, loadCatalog, cycloneDx, spdx, plinthJson } = await lib();
     const fmt = { cyclonedx: cycloneDx, spdx, json: plinthJson }[o.format as 'json'];
     if (!fmt) throw new PlinthError('USAGE', `--format must be cyclonedx, spdx or json, got "${o.format}"`);
@@ -33,9 +41,16 @@ export function registerSbom(program: Command, h: CliHelpers): void {
       const tty = process.stderr.isTTY === true;
       const [r] = await inventoryWithBase(src, h.platformChoice(o.platform), catalog, tty ? (i, n, d) => process.stderr.write(`\rreading layer ${i + 1}/${n} ${d.slice(0, 19)}…`) : undefined);
       if (tty) process.stderr.write('\r\x1b[K');
-      const text = `${JSON.stringify(fmt(r!.inv), null, 2)}\n`;
+      const doc = fmt(r!.inv);
+      const text = `${JSON.stringify(doc, null, 2)}\n`;
       if (o.output) await writeFile(o.output, text);
       else process.stdout.write(text);
+      if (o.attest) {
+        const { attestDigest } = await import('../sign/index.js');
+        const type = o.format === 'cyclonedx' ? 'https://cyclonedx.org/bom' : 'https://spdx.dev/Document';
+        const a = await attestDigest(image, r!.inv.image.digest, signer!, type, doc, { format: o.attestFormat, registry: await h.openOptions(o, image) });
+        process.stderr.write(`Attested ${type} about ${a.digest} (${a.format}, ${a.location})\n`);
+      }
     } finally {
       await src.close();
     }

@@ -40,8 +40,16 @@ export function registerScan(program: Command, h: CliHelpers): void {
       .option('--ignore-unfixed', 'only vulnerabilities that have a fix')
       .option('--exit-code <n>', 'exit with this code when vulnerabilities are found (for CI gates)', '0')
       .option('--format <format>', 'table, json, sarif or cyclonedx', 'table')
-      .option('-o, --output <file>', 'write the report to a file'),
-  ).action(async (image: string, o: Record<string, unknown> & { db?: string; catalog?: string; platform?: string; severity?: string; ignoreUnfixed?: boolean; exitCode: string; format: string; output?: string }) => {
+      .option('-o, --output <file>', 'write the report to a file')
+      .option('--attest', 'also attest the result about each scanned platform image (cosign\'s vuln predicate; needs --key)')
+      .option('--key <ref>', 'cosign private key for --attest')
+      .option('--attest-format <format>', 'bundle (a Sigstore bundle referrer) or legacy (the .att tag)', 'bundle'),
+  ).action(async (image: string, o: Record<string, unknown> & { db?: string; catalog?: string; platform?: string; severity?: string; ignoreUnfixed?: boolean; exitCode: string; format: string; output?: string; attest?: boolean; key?: string; attestFormat: string }) => {
+    if (o.attest && !o.key) throw new PlinthError('USAGE', '--attest needs --key');
+    // The key (and its password) first: a wrong one should not wait for the whole read.
+    const signer = o.attest ? await (await import('../sign/keys.js')).openSigner(o.key!) : undefined;
+    if (o.attestFormat !== 'bundle' && o.attestFormat !== 'legacy') throw new PlinthError('USAGE', `--attest-format must be bundle or legacy, got "${o.attestFormat}"`);
+    const started = new Date().toISOString();
     const { openSource, loadCatalog } = await lib();
     if (!['table', 'json', 'sarif', 'cyclonedx'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table, json, sarif or cyclonedx, got "${o.format}"`);
     const exitCode = Number(o.exitCode);
@@ -68,6 +76,20 @@ export function registerScan(program: Command, h: CliHelpers): void {
       else text = report.table(results);
       if (o.output) await writeFile(o.output, `${text}\n`);
       else h.out(text);
+      if (o.attest) {
+        const [{ attestDigest }, { VERSION }] = await Promise.all([import('../sign/index.js'), import('../version.js')]);
+        const finished = new Date().toISOString();
+        for (const r of results) {
+          // cosign's vuln predicate (https://cosign.sigstore.dev/attestation/vuln/v1), the result being Plinth's JSON report.
+          const predicate = {
+            invocation: { parameters: null, uri: '', event_id: '', 'builder.id': '' },
+            scanner: { uri: 'pkg:github/plinth-dev/plinth', version: VERSION, db: { uri: db.path, version: db.meta('last_import') ?? '' }, result: r },
+            metadata: { scanStartedOn: started, scanFinishedOn: finished },
+          };
+          const a = await attestDigest(image, r.image.digest, signer!, 'https://cosign.sigstore.dev/attestation/vuln/v1', predicate, { format: o.attestFormat, registry: await h.openOptions(o, image) });
+          process.stderr.write(`Attested vuln about ${a.digest} (${a.format}, ${a.location})\n`);
+        }
+      }
       if (exitCode && results.some((r) => r.vulnerabilities.length > 0)) process.exitCode = exitCode;
     } finally {
       await src.close();

@@ -158,3 +158,13 @@ export async function triangulate(reference: string, opts: { registry?: OpenOpti
     await src.close();
   }
 }
+
+/**
+ * Attest about one manifest digest of the repository `reference` names (a platform image of an
+ * index, e.g. what an SBOM or a scan describes): `plinth sbom --attest`, `plinth scan --attest`.
+ */
+export async function attestDigest(reference: string, digest: string, signer: Signer, predicateType: string, predicate: unknown, opts: AttestOptions = {}): Promise<SignedDigest> {
+  const loc = parseLocation(reference);
+  if (loc.transport !== 'registry') throw new PlinthError('USAGE', `--attest: ${reference} is not a registry image; attestations are stored next to the image in its registry`);
+  return attestImage(`${loc.ref.name}@${digest}`, signer, predicateType, predicate, opts);
+}
