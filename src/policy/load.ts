@@ -103,9 +103,14 @@ export function parsePolicy(input: string | Uint8Array, file = 'policy', opts: {
         const resolveKeys = (keys: string[], path: Array<string | number>) =>
           keys.map((k, j) => {
             try {
-              const pem = k.includes('-----BEGIN') ? k : readFileSync(isAbsolute(k) ? k : join(dirname(file), k), 'utf8');
-              parsePublicKey(pem, k.includes('-----BEGIN') ? 'the inline key' : k);
-              return pem;
+              if (k.includes('-----BEGIN')) {
+                parsePublicKey(k, 'the inline key');
+                return k;
+              }
+              const pem = readFileSync(isAbsolute(k) ? k : join(dirname(file), k), 'utf8');
+              parsePublicKey(pem, k);
+              // The file name stays with the key (a first "# name" line), so verdicts can name it.
+              return `# ${k}\n${pem}`;
             } catch (e) {
               errors.push(`${at([...path, j])}: ${describeError(e)}`);
               return k;

@@ -418,7 +418,8 @@ function verifiersFor(pems: readonly string[]): Verifier[] {
     if (!v) {
       const key = parsePublicKey(pem, `key ${i + 1}`);
       const fp = keyHint(key).slice(0, 12);
-      v = { ref: `key ${i + 1} (sha256 ${fp}…)`, publicKey: key, verify: (d, sig) => verifyWith(key, d, sig) };
+      const file = /^# (.+)\n/.exec(pem)?.[1];
+      v = { ref: file ? `${file} (sha256 ${fp}…)` : `key ${i + 1} (sha256 ${fp}…)`, publicKey: key, verify: (d, sig) => verifyWith(key, d, sig) };
       if (verifierCache.size > 1000) verifierCache.clear();
       verifierCache.set(pem, v);
     }

@@ -18,7 +18,6 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { secretbox } from '@noble/ciphers/salsa.js';
 import { PlinthError } from '../util/errors.js';
 
 export const SIGSTORE_KEY_PEM = 'ENCRYPTED SIGSTORE PRIVATE KEY';
@@ -104,6 +103,7 @@ export async function decryptPrivateKey(pem: string, password: string, file = 'k
   const sealed = b64(doc.ciphertext, 'the ciphertext', file);
   if (nonce.length !== 24) throw new PlinthError('KEY_INVALID', `${file}: the nonce is ${nonce.length} bytes, secretbox needs 24`);
   const key = await scryptAsync(password, salt, N, R, P);
+  const { secretbox } = await import('@noble/ciphers/salsa.js');
   let plain: Uint8Array;
   try {
     plain = secretbox(key, nonce).open(sealed);
@@ -126,6 +126,8 @@ export async function encryptPrivateKey(key: KeyObject, password: string): Promi
   const salt = randomBytes(32);
   const nonce = randomBytes(24);
   const derived = await scryptAsync(password, salt, SCRYPT.N, SCRYPT.r, SCRYPT.p);
+  // NaCl secretbox loads only when a private key is opened or written (not to verify).
+  const { secretbox } = await import('@noble/ciphers/salsa.js');
   const plain = key.export({ format: 'der', type: 'pkcs8' });
   const sealed = Buffer.from(secretbox(derived, nonce).seal(plain));
   const body = JSON.stringify({
