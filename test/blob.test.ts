@@ -57,6 +57,25 @@ describe('Sigstore conformance vectors through plinth verify-blob', () => {
     assert.match(wrongIssuer.stderr, /issuer https:\/\/token\.actions\.githubusercontent\.com does not match/);
     const re = await runPlinth(['verify-blob', a, '--bundle', v3, '--certificate-identity-regexp', '^https://github\\.com/sigstore-conformance/', '--certificate-oidc-issuer-regexp', 'githubusercontent']);
     assert.equal(re.code, 0, re.stderr);
+    // Exact means exact: a substring, a regexp-like string or an empty identity is not a match.
+    for (const id of ['sigstore-conformance', 'h.tps://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main']) {
+      const sub = await runPlinth(['verify-blob', a, '--bundle', v3, '--certificate-identity', id, '--certificate-oidc-issuer', DEFAULT_ISSUER]);
+      assert.equal(sub.code, 1, id);
+      assert.match(sub.stderr, /certificate identity error/);
+    }
+    const empty = await runPlinth(['verify-blob', a, '--bundle', v3, '--certificate-identity', '', '--certificate-oidc-issuer', DEFAULT_ISSUER]);
+    assert.notEqual(empty.code, 0);
+    // A key does not verify a keyless bundle (its certificate would be checked instead of the key).
+    const { generateKeyPair } = await import('../src/sign/keys.js');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-blobkey-'));
+    try {
+      await writeFile(path.join(dir, 'other.pub'), (await generateKeyPair('x')).publicKeyPem);
+      const withKey = await runPlinth(['verify-blob', a, '--bundle', v3, '--key', path.join(dir, 'other.pub')]);
+      assert.equal(withKey.code, 1);
+      assert.match(withKey.stderr, /signed with a certificate \(keyless\), not a key/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     const dsse = path.join(VECTORS, 'cases', 'happy-path-intoto-in-dsse-v3');
     const { createHash } = await import('node:crypto');
     const digest = `sha256:${createHash('sha256').update(readFileSync(existsSync(path.join(dsse, 'artifact')) ? path.join(dsse, 'artifact') : a)).digest('hex')}`;

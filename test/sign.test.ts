@@ -46,6 +46,9 @@ describe('cosign keys', () => {
     await assert.rejects(decryptPrivateKey(bogus, 'x', 'k3'), isCode('KEY_INVALID', /unsupported key derivation/));
     const huge = `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${Buffer.from(JSON.stringify({ kdf: { name: 'scrypt', params: { N: 2 ** 30, r: 8, p: 1 }, salt: 'AAAA' }, cipher: { name: 'nacl/secretbox', nonce: 'AAAA' }, ciphertext: 'AAAA' })).toString('base64')}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`;
     await assert.rejects(decryptPrivateKey(huge, 'x', 'k4'), isCode('KEY_INVALID', /out of the accepted range/));
+    // 128·N·r would be 4 GiB: refused before scrypt runs.
+    const big = huge.replace(/^(-----BEGIN[^\n]*\n)([^\n]*)/, (_m, h: string) => h + Buffer.from(JSON.stringify({ kdf: { name: 'scrypt', params: { N: 2 ** 20, r: 32, p: 1 }, salt: 'AAAA' }, cipher: { name: 'nacl/secretbox', nonce: 'AAAA' }, ciphertext: 'AAAA' })).toString('base64'));
+    await assert.rejects(decryptPrivateKey(big, 'x', 'k5'), isCode('KEY_INVALID', /out of the accepted range/));
     assert.throws(() => parsePublicKey('nothing', 'p1'), isCode('KEY_INVALID', /not a public key/));
     await assert.rejects(openSigner('gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k'), isCode('UNSUPPORTED', /not supported yet/));
     await assert.rejects(openVerifier('hashivault://transit/key'), isCode('UNSUPPORTED', /not supported yet/));
@@ -236,6 +239,9 @@ describe('image signatures on a registry, with the real cosign', () => {
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /none of its 2 signature\(s\) verified/);
     assert.match(wrong.stdout, /annotation team is "platform", not "other"/);
+    // Annotations are the payload's own string values: nothing from the prototype, no coercion.
+    const proto = await runPlinth(['verify', imgA, '--key', path.join(work, 'plinth.pub'), '-a', 'constructor=function Object() { [native code] }']);
+    assert.equal(proto.code, 1);
     const unsigned = await runPlinth(['verify', imgB, '--key', path.join(work, 'plinth.pub')]);
     assert.equal(unsigned.code, 1);
     assert.match(unsigned.stderr, /it has no signatures/);

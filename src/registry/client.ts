@@ -528,7 +528,7 @@ export class RegistryClient {
     const res = await this.call({ method: 'GET', path: `/v2/${repo}/referrers/${digest}${q}`, headers: { accept: 'application/vnd.oci.image.index.v1+json' } }, [pullScope(repo)]);
     if (res.status === 200 && String(res.headers['content-type'] ?? '').startsWith('application/vnd.oci.image.index.v1+json')) {
       const doc = await res.json<{ manifests?: unknown }>(MANIFEST_LIMIT);
-      let manifests = Array.isArray(doc.manifests) ? (doc.manifests as Array<Record<string, unknown>>) : [];
+      let manifests = (Array.isArray(doc?.manifests) ? (doc.manifests as unknown[]) : []).filter((m): m is Record<string, unknown> => m !== null && typeof m === 'object' && !Array.isArray(m));
       if (artifactType && !res.headers['oci-filters-applied']) manifests = manifests.filter((m) => m.artifactType === artifactType);
       return { manifests, source: 'api' };
     }
@@ -547,7 +547,7 @@ export class RegistryClient {
     } catch {
       throw new PlinthError('MANIFEST_INVALID', `referrers index ${repo}:${referrersTag(digest)} is not valid JSON`);
     }
-    let manifests = Array.isArray(doc.manifests) ? (doc.manifests as Array<Record<string, unknown>>) : [];
+    let manifests = (Array.isArray(doc?.manifests) ? (doc.manifests as unknown[]) : []).filter((m): m is Record<string, unknown> => m !== null && typeof m === 'object' && !Array.isArray(m));
     if (artifactType) manifests = manifests.filter((m) => m.artifactType === artifactType);
     return { manifests, source: 'tag-schema' };
   }
@@ -562,8 +562,8 @@ export class RegistryClient {
     let manifests: Array<Record<string, unknown>> = [];
     try {
       const cur = await this.getManifest(repo, tag);
-      const doc = JSON.parse(cur.bytes.toString('utf8')) as { manifests?: unknown };
-      if (Array.isArray(doc.manifests)) manifests = doc.manifests as Array<Record<string, unknown>>;
+      const doc = JSON.parse(cur.bytes.toString('utf8')) as { manifests?: unknown } | null;
+      if (Array.isArray(doc?.manifests)) manifests = (doc.manifests as unknown[]).filter((m): m is Record<string, unknown> => m !== null && typeof m === 'object' && !Array.isArray(m));
     } catch (e) {
       if (!(e instanceof PlinthError && (e.code === 'MANIFEST_UNKNOWN' || e.code === 'NAME_UNKNOWN'))) throw e;
     }

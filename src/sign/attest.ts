@@ -50,7 +50,7 @@ export function checkEnvelope(json: unknown, digest: string, verifiers: Verifier
   const payload = Buffer.from(env.payload, 'base64');
   const signed = pae(env.payloadType, payload);
   let key: Verifier | undefined;
-  for (const s of (env.signatures as Array<{ sig?: unknown }>).slice(0, 16)) {
+  for (const s of (env.signatures as Array<{ sig?: unknown }>).slice(0, 4)) {
     if (typeof s?.sig !== 'string') continue;
     key = verifiers.find((v) => v.verify(signed, Buffer.from(s.sig as string, 'base64')));
     if (key) break;

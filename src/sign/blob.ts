@@ -7,7 +7,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { bundleFromJSON, bundleToJSON, toMessageSignatureBundle, type Bundle } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier, type VerificationPolicy } from '@sigstore/verify';
+import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier } from '@sigstore/verify';
 import { PlinthError } from '../util/errors.js';
 import type { Signer } from './keys.js';
 import { keyHint } from './bundle.js';
@@ -87,19 +87,30 @@ export function verifyBlob(artifact: Buffer | string, bundle: Bundle, o: BlobVer
   if (!o.ignoreTlog && vm.tlogEntries.length === 0 && !vm.timestampVerificationData?.rfc3161Timestamps?.length) {
     fail('the bundle has no transparency-log entry and no timestamp: one signed without Rekor (cosign --tlog-upload=false, plinth sign-blob) verifies only with --insecure-ignore-tlog');
   }
+  // A key verifies only a bundle made with a key: a certificate in the bundle would be checked
+  // against the trusted root's CAs instead, and the given key would never be used.
+  const signedWith = vm.content?.$case;
+  if (key && signedWith !== 'publicKey') fail(`the bundle is signed with a certificate (keyless), not a key: verify it with --certificate-identity and --certificate-oidc-issuer`);
+  if (!key && signedWith === 'publicKey') fail('the bundle is signed with a key, not a certificate: verify it with --key');
+  if (typeof o.identity === 'string' && o.identity === '') throw new PlinthError('USAGE', 'the certificate identity is empty');
+  if (typeof o.issuer === 'string' && o.issuer === '') throw new PlinthError('USAGE', 'the OIDC issuer is empty');
   const dsse = bundle.content.$case === 'dsseEnvelope';
   if (!dsse && typeof artifact === 'string') throw new PlinthError('USAGE', 'a message-signature bundle is verified against the file itself, not a digest');
-  const policy: VerificationPolicy = {};
-  if (o.identity !== undefined) policy.subjectAlternativeName = o.identity;
-  if (typeof o.issuer === 'string') policy.extensions = { issuer: o.issuer };
   let signer;
   try {
-    signer = verifier.verify(dsse ? toSignedEntity(bundle) : toSignedEntity(bundle, artifact as Buffer), key ? undefined : policy);
+    // Identity and issuer are compared here, not by the library (it matches a string as an
+    // unanchored regular expression).
+    signer = verifier.verify(dsse ? toSignedEntity(bundle) : toSignedEntity(bundle, artifact as Buffer));
   } catch (e) {
     fail(`${(e as Error).message}`, e);
   }
+  const san = signer.identity?.subjectAlternativeName ?? null;
   const issuer = signer.identity?.extensions?.issuer ?? null;
-  if (o.issuer instanceof RegExp && !(issuer !== null && o.issuer.test(issuer))) fail(`the certificate's issuer ${issuer ?? '(none)'} does not match ${o.issuer}`);
+  if (!key) {
+    const matches = (want: string | RegExp, got: string | null) => got !== null && (typeof want === 'string' ? got === want : want.test(got));
+    if (!matches(o.identity!, san)) fail(`certificate identity error - expected ${o.identity}, got ${san ?? '(none)'}`);
+    if (!matches(o.issuer!, issuer)) fail(`the certificate's issuer ${issuer ?? '(none)'} does not match ${o.issuer}`);
+  }
   let predicateType: string | undefined;
   if (dsse) {
     const env = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
@@ -115,7 +126,7 @@ export function verifyBlob(artifact: Buffer | string, bundle: Bundle, o: BlobVer
     ...(predicateType ? { predicateType } : {}),
     mediaType: bundle.mediaType,
     trustedRoot: o.trustedRoot ? 'given' : 'public-good',
-    signer: key ? { key: 'given' } : { identity: signer.identity?.subjectAlternativeName ?? null, issuer },
+    signer: key ? { key: 'given' } : { identity: san, issuer },
     tlogEntries: bundle.verificationMaterial.tlogEntries.length,
   };
 }

@@ -114,7 +114,7 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
   const payload = Buffer.from(env.payload);
   const signed = pae(env.payloadType, payload);
   let key: Verifier | undefined;
-  for (const s of env.signatures.slice(0, 16)) {
+  for (const s of env.signatures.slice(0, 4)) {
     key = verifiers.find((v) => v.verify(signed, s.sig));
     if (key) break;
   }
@@ -129,10 +129,10 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
   const base = { key: key.ref, signedDigest: subjects[0] ?? '' };
   if (!statementCovers(st, digest)) return fail(`the statement is about ${subjects.join(', ') || 'nothing'}, not this image (${digest})`, base);
   if (predicateType && st.predicateType !== predicateType) return fail(`predicate type is ${st.predicateType}, not ${predicateType}`, base);
-  const subj = (JSON.parse(payload.toString('utf8')) as { subject: Array<{ digest?: Record<string, string>; annotations?: Record<string, unknown> }> }).subject.find(
-    (s) => s.digest?.[digest.slice(0, digest.indexOf(':'))] === digest.slice(digest.indexOf(':') + 1),
+  const subj = (JSON.parse(payload.toString('utf8')) as { subject: Array<{ digest?: Record<string, string>; annotations?: Record<string, unknown> } | null> }).subject.find(
+    (s) => s !== null && typeof s === 'object' && s.digest?.[digest.slice(0, digest.indexOf(':'))] === digest.slice(digest.indexOf(':') + 1),
   );
-  const annotations = subj?.annotations && typeof subj.annotations === 'object' ? subj.annotations : {};
+  const annotations = subj?.annotations && typeof subj.annotations === 'object' && !Array.isArray(subj.annotations) ? subj.annotations : {};
   const ann = annotationsMatch(annotations, wanted);
   if (ann) return fail(ann, { ...base, annotations });
   return {

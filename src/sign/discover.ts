@@ -22,6 +22,8 @@ export type Material =
   | { kind: 'broken'; source: string; format: 'legacy' | 'bundle'; reason: string; attestation: boolean };
 
 const BUNDLE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+/** At most this many bytes of signature material are read per image (across all candidates). */
+export const MAX_TOTAL = 16 * 1024 * 1024;
 
 function isMissing(e: unknown): boolean {
   return e instanceof PlinthError && (e.code === 'MANIFEST_UNKNOWN' || e.code === 'NAME_UNKNOWN');
@@ -39,26 +41,43 @@ async function readJsonBlob(client: RegistryClient, repo: string, digest: string
 /** Everything that may sign or attest `digest` in `repo`. */
 export async function discover(client: RegistryClient, repo: string, digest: string): Promise<Material[]> {
   const out: Material[] = [];
+  let budget = MAX_TOTAL;
+  const spend = (n: number) => {
+    if (n > budget) throw new PlinthError('SIGNATURE_INVALID', `more than ${MAX_TOTAL} bytes of signatures for one image; the rest is not read`);
+    budget -= n;
+  };
   // Bundles: referrers whose artifact type is a Sigstore bundle.
   const { manifests } = await client.referrers(repo, digest);
   const refs = manifests.filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith(BUNDLE_PREFIX) && typeof m.digest === 'string').slice(0, MAX_SIGNATURES);
   for (const r of refs) {
     const source = `${repo}@${r.digest as string}`;
     try {
-      const m = JSON.parse((await client.getManifest(repo, r.digest as string)).bytes.toString('utf8')) as { layers?: Array<{ mediaType?: unknown; digest?: unknown; size?: unknown }>; subject?: { digest?: unknown }; annotations?: Record<string, unknown> };
+      const raw = (await client.getManifest(repo, r.digest as string)).bytes;
+      spend(raw.length);
+      let m: { layers?: Array<{ mediaType?: unknown; digest?: unknown; size?: unknown }>; subject?: { digest?: unknown }; annotations?: Record<string, unknown> } | null;
+      try {
+        m = JSON.parse(raw.toString('utf8')) as typeof m;
+      } catch {
+        m = null;
+      }
+      if (!m || typeof m !== 'object' || Array.isArray(m)) {
+        out.push({ kind: 'broken', source, format: 'bundle', attestation: false, reason: 'the referrer is not a JSON manifest' });
+        continue;
+      }
       const pt = typeof m.annotations?.['dev.sigstore.bundle.predicateType'] === 'string' ? (m.annotations['dev.sigstore.bundle.predicateType'] as string) : undefined;
       const attestation = pt !== undefined && pt !== COSIGN_SIGN_PREDICATE;
       if (m.subject?.digest !== digest) {
         out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: `the referrer's subject is ${String(m.subject?.digest)}, not ${digest}` });
         continue;
       }
-      const layer = m.layers?.[0];
+      const layer = Array.isArray(m.layers) && m.layers[0] && typeof m.layers[0] === 'object' ? m.layers[0] : undefined;
       const size = Number(layer?.size);
       if (!layer || typeof layer.mediaType !== 'string' || !layer.mediaType.startsWith(BUNDLE_PREFIX) || typeof layer.digest !== 'string') {
         out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: 'the referrer has no bundle layer' });
       } else if (!Number.isSafeInteger(size) || size < 0 || size > MAX_PAYLOAD) {
         out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: `bundle of ${String(layer.size)} bytes is over the ${MAX_PAYLOAD}-byte limit` });
       } else {
+        spend(size);
         out.push({ kind: 'bundle', source, bundle: await readJsonBlob(client, repo, layer.digest, size), ...(pt ? { predicateType: pt } : {}) });
       }
     } catch (e) {
@@ -90,6 +109,7 @@ export async function discover(client: RegistryClient, repo: string, digest: str
         continue;
       }
       try {
+        spend(l.size);
         if (attestation) {
           const pt = l.annotations?.predicateType;
           out.push({ kind: 'envelope', source, envelope: await readJsonBlob(client, repo, l.digest, l.size), ...(typeof pt === 'string' && pt ? { predicateType: pt } : {}) });

@@ -149,9 +149,10 @@ export interface SignatureCheck {
 /** Whether every wanted annotation is in the signed ones, as strings. */
 export function annotationsMatch(signed: Record<string, unknown> | null | undefined, wanted: Record<string, string>): string | undefined {
   for (const [k, v] of Object.entries(wanted)) {
-    const got = signed?.[k];
+    // Own keys only (no __proto__ or constructor from the prototype), and strings only, as cosign.
+    const got = signed && Object.hasOwn(signed, k) ? signed[k] : undefined;
     if (got === undefined) return `annotation ${k} is not in the signed payload`;
-    if (String(got) !== v) return `annotation ${k} is ${JSON.stringify(got)}, not ${JSON.stringify(v)}`;
+    if (typeof got !== 'string' || got !== v) return `annotation ${k} is ${JSON.stringify(got)}, not ${JSON.stringify(v)}`;
   }
   return undefined;
 }

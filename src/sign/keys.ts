@@ -23,8 +23,14 @@ import { PlinthError } from '../util/errors.js';
 export const SIGSTORE_KEY_PEM = 'ENCRYPTED SIGSTORE PRIVATE KEY';
 export const COSIGN_KEY_PEM = 'ENCRYPTED COSIGN PRIVATE KEY';
 const SCRYPT = { N: 65536, r: 8, p: 1 };
-/** Work factors accepted when reading (cosign has written 32768 and 65536); more would be a denial of service. */
-const MAX_SCRYPT_N = 1 << 20;
+/**
+ * Work factors accepted when reading: cosign has written N=32768 and 65536 with r=8, p=1. Memory is
+ * 128·N·r bytes (64 MiB at cosign's setting), time grows with N·r·p: a key file asking for more is
+ * refused rather than allowed to take gigabytes or minutes.
+ */
+const MAX_SCRYPT_N = 1 << 16;
+const MAX_SCRYPT_R = 8;
+const MAX_SCRYPT_P = 2;
 
 export const KMS_SCHEMES = ['awskms://', 'gcpkms://', 'azurekms://', 'hashivault://', 'k8s://'] as const;
 
@@ -65,7 +71,7 @@ export function pemBlocks(text: string): Array<{ type: string; der: Buffer }> {
 
 function scryptAsync(password: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(Buffer.from(password, 'utf8'), salt, 32, { N: n, r, p, maxmem: 256 * n * r + (1 << 20) }, (e, key) => (e ? reject(e) : resolve(key)));
+    scrypt(Buffer.from(password, 'utf8'), salt, 32, { N: n, r, p, maxmem: 129 * n * r + (1 << 20) }, (e, key) => (e ? reject(e) : resolve(key)));
   });
 }
 
@@ -94,7 +100,7 @@ export async function decryptPrivateKey(pem: string, password: string, file = 'k
     throw new PlinthError('KEY_INVALID', `${file}: unsupported key derivation ${JSON.stringify(kdf?.name ?? null)} (cosign keys use scrypt)`);
   }
   const [N, R, P] = [n as number, r as number, p as number];
-  if (N < 2 || N > MAX_SCRYPT_N || (N & (N - 1)) !== 0 || R < 1 || R > 32 || P < 1 || P > 16) {
+  if (N < 1024 || N > MAX_SCRYPT_N || (N & (N - 1)) !== 0 || R < 1 || R > MAX_SCRYPT_R || P < 1 || P > MAX_SCRYPT_P) {
     throw new PlinthError('KEY_INVALID', `${file}: scrypt parameters N=${N} r=${R} p=${P} are out of the accepted range`);
   }
   if (doc.cipher?.name !== 'nacl/secretbox') throw new PlinthError('KEY_INVALID', `${file}: unsupported cipher ${JSON.stringify(doc.cipher?.name ?? null)} (cosign keys use nacl/secretbox)`);
