@@ -89,8 +89,8 @@ describe('signatures rule', () => {
     assert.equal(res[0]!.allowed, true);
     assert.match(res[0]!.results[0]!.reason, /^signed by a\.pub \(sha256 /);
     for (const [name, why] of [
-      ['unsigned', /signed by 0 of the required 1 key\(s\) \(missing: a\.pub \(sha256 .*it has no signatures/],
-      ['by-cosign', /signed by 0 of the required 1 key\(s\).*does not verify with a\.pub/],
+      ['unsigned', /signed by 0 of the required 1 signer\(s\) \(missing: a\.pub \(sha256 .*it has no signatures/],
+      ['by-cosign', /signed by 0 of the required 1 signer\(s\).*does not verify with a\.pub/],
       ['copied', new RegExp(`the signature is for ${digests['by-a']}, not this image`)],
     ] as const) {
       const r = await check(name);
@@ -114,7 +114,7 @@ describe('signatures rule', () => {
     assert.equal(both.code, 0, both.stdout + both.stderr);
     const onlyA = await runPlinth(['check', `${reg.host}/team/by-a:1`, '--policy', two]);
     assert.equal(onlyA.code, 1);
-    assert.match(onlyA.stdout, /signed by 1 of the required 2 key\(s\) \(missing: b\.pub/);
+    assert.match(onlyA.stdout, /signed by 1 of the required 2 signer\(s\) \(missing: b\.pub/);
     const ann = await policy('ann', '        keys: [a.pub]\n        annotations: {env: prod}\n');
     assert.equal((await runPlinth(['check', `${reg.host}/team/by-a:1`, '--policy', ann])).code, 0);
     assert.equal((await runPlinth(['check', `${reg.host}/team/by-a-and-b:1`, '--policy', ann])).code, 1);
@@ -126,11 +126,77 @@ describe('signatures rule', () => {
     assert.match(noAtt.stdout, /no verified cyclonedx attestation/);
   });
 
+  test('keyless: a certificate from a private Sigstore (CA, log, CT log key) for an identity and issuer; plinth verify and the policy rule', async () => {
+    const { privateSigstore } = await import('./helpers/sigstore.js');
+    const { pushBundleReferrer } = await import('../src/sign/bundle.js');
+    const { RegistryClient } = await import('../src/registry/client.js');
+    const ps = privateSigstore(path.join(work, 'sigstore'));
+    const ID = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    const ISS = 'https://token.actions.githubusercontent.com';
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=keyless\n' }]] });
+    const other = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=keyless-other\n' }]] });
+    await copyImage(img.source, await openDestination(`${reg.host}/team/keyless:1`));
+    await copyImage(other.source, await openDestination(`${reg.host}/team/keyless-other:1`));
+    const statement = (d: string) => Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: d.slice(7) } }], predicateType: 'https://sigstore.dev/cosign/sign/v1', predicate: {} }));
+    const client = new RegistryClient(reg.host);
+    try {
+      await pushBundleReferrer(client, 'team/keyless', img.descriptor, ps.keylessBundle(statement(img.descriptor.digest), ID, ISS), 'https://sigstore.dev/cosign/sign/v1');
+      // A valid keyless signature of image A pushed as a referrer of image B.
+      await pushBundleReferrer(client, 'team/keyless-other', other.descriptor, ps.keylessBundle(statement(img.descriptor.digest), ID, ISS), 'https://sigstore.dev/cosign/sign/v1');
+    } finally {
+      client.close();
+    }
+    const name = `${reg.host}/team/keyless:1`;
+    const base = ['--trusted-root', ps.trustedRootFile, '--insecure-ignore-sct'];
+    const ok = await runPlinth(['verify', name, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, ...base, '--format', 'json']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match((JSON.parse(ok.stdout) as { signatures: Array<{ reason: string }> }).signatures[0]!.reason, /keyless signature by https:\/\/github\.com\/acme\/app\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\)/);
+    const re = await runPlinth(['verify', name, '--certificate-identity-regexp', '^https://github\\.com/acme/', '--certificate-oidc-issuer-regexp', '^https://token\\.actions\\.githubusercontent\\.com$', ...base]);
+    assert.equal(re.code, 0, re.stdout + re.stderr);
+    for (const [args, why] of [
+      [['--certificate-identity', 'https://github.com/acme/other/.github/workflows/release.yml@refs/heads/main', '--certificate-oidc-issuer', ISS, ...base], /certificate identity error/],
+      [['--certificate-identity', ID, '--certificate-oidc-issuer', 'https://accounts.google.com', ...base], /issuer https:\/\/token\.actions\.githubusercontent\.com does not match/],
+      [['--certificate-identity', 'acme', '--certificate-oidc-issuer', ISS, ...base], /certificate identity error/],
+      [['--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--trusted-root', ps.trustedRootFile], /expected 1 SCTs, got 0/],
+      [['--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--insecure-ignore-sct'], /certificate|chain/i],
+      [['--key', path.join(work, 'a.pub')], /signed with a certificate \(keyless\)/],
+    ] as const) {
+      const r = await runPlinth(['verify', name, ...args]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, why, args.join(' '));
+    }
+    const copied = await runPlinth(['verify', `${reg.host}/team/keyless-other:1`, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, ...base]);
+    assert.equal(copied.code, 1);
+    assert.match(copied.stdout, new RegExp(`statement is about ${img.descriptor.digest}, not this image`));
+
+    // The policy rule: identity and issuer, the trusted root relative to the policy file.
+    const { copyFile } = await import('node:fs/promises');
+    await copyFile(ps.trustedRootFile, path.join(work, 'test_root.json'));
+    const pf = await policy('keyless', `        keyless:\n          - identity: ${ID}\n            issuer: ${ISS}\n        trustedRoot: test_root.json\n        ignoreSct: true\n`);
+    const pass = await runPlinth(['check', name, '--policy', pf]);
+    assert.equal(pass.code, 0, pass.stdout + pass.stderr);
+    assert.match(pass.stdout, /signed by https:\/\/github\.com\/acme\/app\//);
+    const fail = await runPlinth(['check', `${reg.host}/team/keyless-other:1`, '--policy', pf]);
+    assert.equal(fail.code, 1);
+    const wrongId = await policy('keyless-wrong', `        keyless:\n          - identityRegExp: ^https://github\\.com/other/\n            issuer: ${ISS}\n        trustedRoot: test_root.json\n        ignoreSct: true\n`);
+    const denied = await runPlinth(['check', name, '--policy', wrongId]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stdout, /missing: \/\^https:\/\/github\\\.com\/other\/\//);
+    // Key and keyless signers together, 2-of-2: the keyless image has no key signature.
+    const both = await policy('both', `        keys: [a.pub]\n        keyless:\n          - identity: ${ID}\n            issuer: ${ISS}\n        trustedRoot: test_root.json\n        ignoreSct: true\n        count: 2\n`);
+    const half = await runPlinth(['check', name, '--policy', both]);
+    assert.equal(half.code, 1);
+    assert.match(half.stdout, /signed by 1 of the required 2 signer\(s\) \(missing: a\.pub/);
+  });
+
   test('bad key settings are named at load time', async () => {
     assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [missing.pub]}\n', path.join(work, 'p.yaml')), /signatures\.keys\[0\]: no such file or directory/);
     assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: ["-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n"]}\n', 'p.yaml'), /keys\[0\]: the inline key: the public key does not parse/);
-    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [a.pub], count: 3}\n', path.join(work, 'p.yaml')), /count is 3, but only 1 key/);
-    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [a.pub], keyless: {issuer: x}}\n', path.join(work, 'p.yaml')), /keyless verification .* is not supported yet/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [a.pub], count: 3}\n', path.join(work, 'p.yaml')), /count is 3, but only 1 signer/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keyless: [{issuer: x}]}\n', path.join(work, 'p.yaml')), /set exactly one of identity and identityRegExp/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keyless: [{identity: a, issuerRegExp: "("}]}\n', path.join(work, 'p.yaml')), /not a regular expression/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keyless: [{identity: a, issuer: b}], trustedRoot: nope.json}\n', path.join(work, 'p.yaml')), /trustedRoot: no such file/);
+    assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {count: 1}\n', path.join(work, 'p.yaml')), /list keys and\/or keyless signers/);
   });
 
   test('the admission webhook allows the signed image and denies the unsigned one, saying which signer is missing', async () => {
@@ -164,7 +230,7 @@ describe('signatures rule', () => {
       assert.equal(ok.response.allowed, true, JSON.stringify(ok.response));
       const denied = await post([`${reg.host}/team/by-a:1`, `${reg.host}/team/unsigned:1`]);
       assert.equal(denied.response.allowed, false);
-      assert.match(denied.response.status.message, /\[signed\].*team\/unsigned:1.*signed by 0 of the required 1 key\(s\) \(missing: a\.pub/s);
+      assert.match(denied.response.status.message, /\[signed\].*team\/unsigned:1.*signed by 0 of the required 1 signer\(s\) \(missing: a\.pub/s);
       const copied = await post([`${reg.host}/team/copied:1`]);
       assert.equal(copied.response.allowed, false);
       assert.match(copied.response.status.message, /not this image/);

@@ -12,6 +12,64 @@ function collectAnnotation(v: string, prev: Record<string, string> = {}): Record
   return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
 }
 
+interface KeylessFlags {
+  certificateIdentity?: string;
+  certificateIdentityRegexp?: string;
+  certificateOidcIssuer?: string;
+  certificateOidcIssuerRegexp?: string;
+  trustedRoot?: string;
+  insecureIgnoreTlog?: boolean;
+  insecureIgnoreSct?: boolean;
+}
+
+/** The keyless flags cosign users know (identity and issuer, exact or regexp; trusted root). */
+function addKeylessFlags(cmd: Command): Command {
+  return cmd
+    .option('--certificate-identity <san>', 'keyless: the exact subject alternative name of the signing certificate')
+    .option('--certificate-identity-regexp <re>', 'keyless: a regular expression the subject alternative name must match')
+    .option('--certificate-oidc-issuer <url>', 'keyless: the exact OIDC issuer recorded in the certificate')
+    .option('--certificate-oidc-issuer-regexp <re>', 'keyless: a regular expression the issuer must match')
+    .option('--trusted-root <file>', 'keyless: trusted_root.json (default: the Sigstore public-good root built into Plinth)')
+    .option('--insecure-ignore-tlog', 'do not require a transparency-log entry')
+    .option('--insecure-ignore-sct', 'keyless: do not require a certificate-transparency SCT (a private CA without a CT log)');
+}
+
+/** A trusted_root.json file, parsed (undefined without a file). */
+async function readTrustedRoot(file: string | undefined): Promise<unknown> {
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new PlinthError('IO', `cannot read trusted root ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new PlinthError('USAGE', `${file} is not JSON`);
+  }
+}
+
+/** Keyless options from the flags; undefined when no identity is given. */
+async function keylessFromFlags(o: KeylessFlags): Promise<import('../sign/keyless.js').KeylessOptions | undefined> {
+  const regexp = (v: string, flag: string) => {
+    try {
+      return new RegExp(v);
+    } catch (e) {
+      throw new PlinthError('USAGE', `${flag}: ${(e as Error).message}`);
+    }
+  };
+  if ((o.certificateIdentity !== undefined && o.certificateIdentityRegexp !== undefined) || (o.certificateOidcIssuer !== undefined && o.certificateOidcIssuerRegexp !== undefined)) {
+    throw new PlinthError('USAGE', 'give an exact value or a regular expression, not both');
+  }
+  const identity = o.certificateIdentity ?? (o.certificateIdentityRegexp !== undefined ? regexp(o.certificateIdentityRegexp, '--certificate-identity-regexp') : undefined);
+  const issuer = o.certificateOidcIssuer ?? (o.certificateOidcIssuerRegexp !== undefined ? regexp(o.certificateOidcIssuerRegexp, '--certificate-oidc-issuer-regexp') : undefined);
+  if (identity === undefined && issuer === undefined) return undefined;
+  if (identity === undefined || issuer === undefined) throw new PlinthError('USAGE', 'keyless verification needs both a certificate identity and an OIDC issuer');
+  const trustedRoot = await readTrustedRoot(o.trustedRoot);
+  return { identity, issuer, ...(trustedRoot !== undefined ? { trustedRoot } : {}), ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}), ...(o.insecureIgnoreSct ? { ignoreSct: true } : {}) };
+}
+
 /** `plinth key …`, `plinth sign`, `plinth verify`: cosign-compatible keys and image signatures. */
 export function registerSign(program: Command, h: CliHelpers): void {
   if (h.want('key')) {
@@ -75,25 +133,27 @@ export function registerSign(program: Command, h: CliHelpers): void {
   }
 
   if (h.want('verify')) {
-    h.addRegistryFlags(
+    h.addRegistryFlags(addKeylessFlags(
       program
         .command('verify')
         .description('verify an image\'s signatures with a public key: finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
-        .requiredOption('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
+        .option('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
         .option('-a, --annotations <key=value>', 'annotation the signed payload must carry (repeatable)', collectAnnotation)
         .option('--format <format>', 'text or json', 'text'),
-    ).action(async (image: string, o: Record<string, unknown> & { key: string[]; annotations?: Record<string, string>; format: string }) => {
+    )).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; annotations?: Record<string, string>; format: string }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
       const [{ openVerifier }, { verifyImage }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js')]);
-      const verifiers = await Promise.all(o.key.map((k) => openVerifier(k)));
-      const r = await verifyImage(image, verifiers, { ...(o.annotations ? { annotations: o.annotations } : {}), registry: await h.openOptions(o, image) });
+      const verifiers = await Promise.all((o.key ?? []).map((k) => openVerifier(k)));
+      const keyless = await keylessFromFlags(o);
+      if (!verifiers.length && !keyless) throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+      const r = await verifyImage(image, verifiers, { ...(o.annotations ? { annotations: o.annotations } : {}), ...(keyless ? { keyless } : {}), registry: await h.openOptions(o, image) });
       if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
       else {
         h.out(`Verification for ${r.name}@${r.digest} --`);
         if (r.verified) {
           h.out('The following checks were performed on each verified signature:');
-          h.out('  - the signature verifies with the given public key');
+          h.out(`  - the signature verifies with ${keyless ? 'a certificate from the trusted root\'s CA naming the given identity and issuer' : 'the given public key'}`);
           h.out('  - the signed payload names this image\'s manifest digest');
           if (o.annotations) h.out(`  - the signed payload carries ${Object.entries(o.annotations).map(([k, v]) => `${k}=${v}`).join(', ')}`);
         }
@@ -145,19 +205,21 @@ export function registerSign(program: Command, h: CliHelpers): void {
   }
 
   if (h.want('verify-attestation')) {
-    h.addRegistryFlags(
+    h.addRegistryFlags(addKeylessFlags(
       program
         .command('verify-attestation')
         .description('verify an image\'s attestations of a predicate type with a public key (bundle referrers and the legacy .att tag); prints the verified statements. Exit 0 only when at least one verifies')
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
-        .requiredOption('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable')
+        .option('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable')
         .option('--type <type>', 'predicate type (shorthand or URI); default: any', undefined)
         .option('--format <format>', 'text (one statement per line) or json', 'text'),
-    ).action(async (image: string, o: Record<string, unknown> & { key: string[]; type?: string; format: string }) => {
+    )).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; type?: string; format: string }) => {
       const [{ openVerifier }, { verifyImageAttestations }, { predicateType }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js'), import('../sign/payload.js')]);
       const type = o.type ? predicateType(o.type) : undefined;
-      const verifiers = await Promise.all(o.key.map((k) => openVerifier(k)));
-      const r = await verifyImageAttestations(image, verifiers, type, { registry: await h.openOptions(o, image) });
+      const verifiers = await Promise.all((o.key ?? []).map((k) => openVerifier(k)));
+      const keyless = await keylessFromFlags(o);
+      if (!verifiers.length && !keyless) throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+      const r = await verifyImageAttestations(image, verifiers, type, { ...(keyless ? { keyless } : {}), registry: await h.openOptions(o, image) });
       if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
       else {
         for (const a of r.attestations) if (a.verified && a.statement) h.out(JSON.stringify(a.statement));
@@ -219,20 +281,14 @@ export function registerSign(program: Command, h: CliHelpers): void {
   }
 
   if (h.want('verify-blob')) {
-    program
+    addKeylessFlags(program
       .command('verify-blob')
       .description('verify a file (or a sha256:<hex> digest, for DSSE bundles) against a Sigstore bundle (v0.1-v0.3, message signature or DSSE, Rekor v1 and v2), offline: with a public key, or keyless (certificate chain, SCTs, transparency log, identity, issuer) against a trusted root; without --trusted-root, the Sigstore public-good root built into Plinth')
       .argument('<file-or-digest>')
       .requiredOption('--bundle <file>', 'the Sigstore bundle (JSON)')
       .option('--key <ref>', 'public key (PEM file or inline PEM)')
-      .option('--certificate-identity <san>', 'keyless: the exact subject alternative name of the signing certificate')
-      .option('--certificate-identity-regexp <re>', 'keyless: a regular expression the subject alternative name must match')
-      .option('--certificate-oidc-issuer <url>', 'keyless: the exact OIDC issuer recorded in the certificate')
-      .option('--certificate-oidc-issuer-regexp <re>', 'keyless: a regular expression the issuer must match')
-      .option('--trusted-root <file>', 'trusted_root.json (default: the Sigstore public-good root built into Plinth)')
-      .option('--insecure-ignore-tlog', 'do not require a transparency-log entry (bundles signed without one)')
-      .option('--format <format>', 'text or json', 'text')
-      .action(async (target: string, o: { bundle: string; key?: string; certificateIdentity?: string; certificateIdentityRegexp?: string; certificateOidcIssuer?: string; certificateOidcIssuerRegexp?: string; trustedRoot?: string; insecureIgnoreTlog?: boolean; format: string }) => {
+      .option('--format <format>', 'text or json', 'text'))
+      .action(async (target: string, o: KeylessFlags & { bundle: string; key?: string; format: string }) => {
         const [{ openVerifier }, { parseBundle, verifyBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
         const read = async (f: string, what: string) => {
           try {
@@ -241,29 +297,14 @@ export function registerSign(program: Command, h: CliHelpers): void {
             throw new PlinthError('IO', `cannot read ${what} ${f}: ${(e as Error).message}`);
           }
         };
-        const regexp = (s: string, flag: string) => {
-          try {
-            return new RegExp(s);
-          } catch (e) {
-            throw new PlinthError('USAGE', `${flag}: ${(e as Error).message}`);
-          }
-        };
-        if ((o.certificateIdentity && o.certificateIdentityRegexp) || (o.certificateOidcIssuer && o.certificateOidcIssuerRegexp)) throw new PlinthError('USAGE', 'give an exact value or a regular expression, not both');
-        const identity = o.certificateIdentity ?? (o.certificateIdentityRegexp !== undefined ? regexp(o.certificateIdentityRegexp, '--certificate-identity-regexp') : undefined);
-        const issuer = o.certificateOidcIssuer ?? (o.certificateOidcIssuerRegexp !== undefined ? regexp(o.certificateOidcIssuerRegexp, '--certificate-oidc-issuer-regexp') : undefined);
+        const keyless = await keylessFromFlags(o);
         const bundle = parseBundle((await read(o.bundle, 'bundle')).toString('utf8'));
-        let trustedRoot: unknown;
-        if (o.trustedRoot) {
-          try {
-            trustedRoot = JSON.parse((await read(o.trustedRoot, 'trusted root')).toString('utf8'));
-          } catch (e) {
-            if (e instanceof PlinthError) throw e;
-            throw new PlinthError('USAGE', `${o.trustedRoot} is not JSON`);
-          }
-        }
+        const trustedRoot = keyless ? keyless.trustedRoot : await readTrustedRoot(o.trustedRoot);
+        const identity = keyless?.identity;
+        const issuer = keyless?.issuer;
         const artifact = /^sha256:[a-f0-9]{64}$/.test(target) ? target : await read(target, 'file');
         const key = o.key ? (await openVerifier(o.key)).publicKey : undefined;
-        const r = verifyBlob(artifact, bundle, { ...(key ? { key } : {}), ...(identity !== undefined ? { identity } : {}), ...(issuer !== undefined ? { issuer } : {}), ...(trustedRoot ? { trustedRoot } : {}), ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}) });
+        const r = verifyBlob(artifact, bundle, { ...(key ? { key } : {}), ...(identity !== undefined ? { identity } : {}), ...(issuer !== undefined ? { issuer } : {}), ...(trustedRoot ? { trustedRoot } : {}), ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}), ...(o.insecureIgnoreSct ? { ignoreSct: true } : {}) });
         if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
         else {
           const who = 'key' in r.signer ? `the key ${o.key}` : `${r.signer.identity} (issuer ${r.signer.issuer})`;

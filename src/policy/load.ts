@@ -116,7 +116,18 @@ export function parsePolicy(input: string | Uint8Array, file = 'policy', opts: {
               return k;
             }
           });
-        sg.keys = resolveKeys(sg.keys, [...kp, 'keys']);
+        if (sg.keys) sg.keys = resolveKeys(sg.keys, [...kp, 'keys']);
+        if (sg.trustedRoot) {
+          // Read once here: evaluation gets the document's text.
+          const p = isAbsolute(sg.trustedRoot) ? sg.trustedRoot : join(dirname(file), sg.trustedRoot);
+          try {
+            const text = readFileSync(p, 'utf8');
+            JSON.parse(text);
+            sg.trustedRoot = text;
+          } catch (e) {
+            errors.push(`${at([...kp, 'trustedRoot'])}: ${e instanceof SyntaxError ? `${sg.trustedRoot} is not JSON` : describeError(e)}`);
+          }
+        }
         sg.attestations?.forEach((a, j) => {
           try {
             predicateType(a.type);

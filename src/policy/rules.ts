@@ -10,6 +10,7 @@ import { keyHint } from '../sign/bundle.js';
 import { checkAttestations, checkSignatures } from '../sign/discover.js';
 import { parsePublicKey, verifyWith, type Verifier } from '../sign/keys.js';
 import { predicateType } from '../sign/payload.js';
+import type { KeylessOptions } from '../sign/keyless.js';
 
 /**
  * One entry per rule kind: the facts it needs, its default message and its evaluation. Adding a
@@ -427,43 +428,72 @@ function verifiersFor(pems: readonly string[]): Verifier[] {
   });
 }
 
+/** Keyless options per rule entry (trusted roots parsed once per policy text). */
+const rootCache = new Map<string, unknown>();
+function keylessFor(s: NonNullable<RuleSettings<'signatures'>>): Array<{ label: string; opts: KeylessOptions }> {
+  let root: unknown;
+  if (s.trustedRoot) {
+    root = rootCache.get(s.trustedRoot);
+    if (root === undefined) {
+      root = JSON.parse(s.trustedRoot);
+      if (rootCache.size > 100) rootCache.clear();
+      rootCache.set(s.trustedRoot, root);
+    }
+  }
+  return (s.keyless ?? []).map((k) => ({
+    label: `${k.identity ?? `/${k.identityRegExp}/`} (issuer ${k.issuer ?? `/${k.issuerRegExp}/`})`,
+    opts: {
+      identity: k.identity ?? new RegExp(k.identityRegExp!),
+      issuer: k.issuer ?? new RegExp(k.issuerRegExp!),
+      ...(root !== undefined ? { trustedRoot: root } : {}),
+      ...(s.ignoreSct ? { ignoreSct: true } : {}),
+    },
+  }));
+}
+
 const signatures: RuleDefinition<'signatures'> = {
   needs: () => ({ signatures: true }),
   message: (s) =>
-    `This image must be signed${(s.count ?? 1) > 1 ? ` by at least ${s.count} of the approved keys` : ' by an approved key'}${s.attestations?.length ? ` and carry verified ${s.attestations.map((a) => a.type).join(', ')} attestation(s)` : ''}. Sign its digest with cosign or plinth sign (plinth verify shows what was found).`,
+    `This image must be signed${(s.count ?? 1) > 1 ? ` by at least ${s.count} of the approved signers` : ' by an approved signer'}${s.attestations?.length ? ` and carry verified ${s.attestations.map((a) => a.type).join(', ')} attestation(s)` : ''}. Sign its digest with cosign or plinth sign (plinth verify shows what was found).`,
   evaluate: (s, facts) => {
     const nr = notRegistry(facts);
     if (nr) return nr;
     const err = facts.errors.find((e) => e.fact === 'signatures') ?? facts.errors.find((e) => e.fact === 'deadline') ?? facts.errors.find((e) => e.fact === 'image' && !e.platform);
     if (!facts.digest || !facts.signatures) return { outcome: 'error', reason: err?.message ?? `the signatures of ${facts.image} were not looked up`, evidence: err ? { error: err } : {} };
     const digest = facts.digest;
-    const keys = verifiersFor(s.keys);
-    const checks = checkSignatures(facts.signatures, digest, keys, s.annotations ?? {});
-    const signers = [...new Set(checks.filter((c) => c.verified).map((c) => c.key!))];
+    const keys = verifiersFor(s.keys ?? []);
+    const keyless = keylessFor(s);
+    const checks = keys.length ? checkSignatures(facts.signatures, digest, keys, s.annotations ?? {}) : [];
+    const signers = new Set(checks.filter((c) => c.verified).map((c) => c.key!));
+    const keylessChecks = keyless.map((k) => ({ label: k.label, checks: checkSignatures(facts.signatures!, digest, [], s.annotations ?? {}, k.opts) }));
+    for (const k of keylessChecks) if (k.checks.some((c) => c.verified)) signers.add(k.label);
+    const all = [...checks, ...keylessChecks.flatMap((k) => k.checks)];
     const need = s.count ?? 1;
     const evidence: Record<string, unknown> = {
       digest,
       required: need,
-      signers,
-      signatures: checks.map((c) => ({ format: c.format, source: c.source, verified: c.verified, key: c.key ?? null, reason: c.reason })),
+      signers: [...signers],
+      signatures: all.map((c) => ({ format: c.format, source: c.source, verified: c.verified, key: c.key ?? null, reason: c.reason })),
     };
     const problems: string[] = [];
-    if (signers.length < need) {
-      const missing = keys.map((k) => k.ref).filter((r) => !signers.includes(r));
-      const seen = checks.length ? `; found ${checks.length} signature(s): ${[...new Set(checks.filter((c) => !c.verified).map((c) => c.reason))].slice(0, 3).join('; ')}` : '; it has no signatures';
-      problems.push(`${digest} is signed by ${signers.length} of the required ${need} key(s) (missing: ${missing.slice(0, 5).join(', ')})${seen}`);
+    if (signers.size < need) {
+      const missing = [...keys.map((k) => k.ref), ...keyless.map((k) => k.label)].filter((r) => !signers.has(r));
+      const seen = all.length ? `; found ${all.length} signature check(s): ${[...new Set(all.filter((c) => !c.verified).map((c) => c.reason))].slice(0, 3).join('; ')}` : '; it has no signatures';
+      problems.push(`${digest} is signed by ${signers.size} of the required ${need} signer(s) (missing: ${missing.slice(0, 5).join(', ')})${seen}`);
     }
     const atts: Array<{ type: string; verified: boolean; key: string | null }> = [];
     for (const a of s.attestations ?? []) {
       const type = predicateType(a.type);
-      const found = checkAttestations(facts.signatures, digest, a.keys ? verifiersFor(a.keys) : keys, type);
+      const found = a.keys
+        ? checkAttestations(facts.signatures, digest, verifiersFor(a.keys), type)
+        : [...(keys.length ? checkAttestations(facts.signatures, digest, keys, type) : []), ...keyless.flatMap((k) => checkAttestations(facts.signatures!, digest, [], type, k.opts))];
       const ok = found.find((x) => x.verified);
       atts.push({ type, verified: !!ok, key: ok?.key ?? null });
       if (!ok) problems.push(`no verified ${a.type} attestation (${type})${found.length ? `: ${found[0]!.reason}` : ''}`);
     }
     if (atts.length) evidence.attestations = atts;
     if (problems.length) return { outcome: 'fail', reason: joinReasons(problems), evidence };
-    return { outcome: 'pass', reason: `signed by ${signers.join(', ')}${atts.length ? `; attestations ${atts.map((a) => a.type).join(', ')} verified` : ''}`, evidence };
+    return { outcome: 'pass', reason: `signed by ${[...signers].join(', ')}${atts.length ? `; attestations ${atts.map((a) => a.type).join(', ')} verified` : ''}`, evidence };
   },
 };
 

@@ -118,30 +118,55 @@ export const RequiredLabelsSchema = z
   })
   .describe('The image must carry these labels (config labels, or manifest annotations).');
 
+const KeylessIdentitySchema = z
+  .strictObject({
+    identity: z.string().min(1).describe('the exact subject alternative name of the signing certificate (e.g. https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main, or an email)').optional(),
+    identityRegExp: z.string().min(1).describe('a regular expression the subject alternative name must match').optional(),
+    issuer: z.string().min(1).describe('the exact OIDC issuer recorded in the certificate (e.g. https://token.actions.githubusercontent.com)').optional(),
+    issuerRegExp: z.string().min(1).describe('a regular expression the issuer must match').optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.identity === undefined) === (v.identityRegExp === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of identity and identityRegExp', path: [] });
+    if ((v.issuer === undefined) === (v.issuerRegExp === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of issuer and issuerRegExp', path: [] });
+    for (const k of ['identityRegExp', 'issuerRegExp'] as const) {
+      const re = v[k];
+      if (re === undefined) continue;
+      try {
+        new RegExp(re);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(e as Error).message}`, path: [k] });
+      }
+    }
+  });
+
 export const SignaturesSchema = z
   .strictObject({
     keys: z
       .array(z.string().min(1))
       .min(1)
-      .describe('public keys that may sign: inline PEM (-----BEGIN PUBLIC KEY-----…) or a PEM file, relative to the policy file (ECDSA P-256/P-384, Ed25519, RSA)'),
-    count: z.number().int().min(1).describe('m-of-n: the image must be signed by at least this many distinct keys of the list (default 1)').optional(),
+      .describe('public keys that may sign: inline PEM (-----BEGIN PUBLIC KEY-----…) or a PEM file, relative to the policy file (ECDSA P-256/P-384, Ed25519, RSA)')
+      .optional(),
+    keyless: z.array(KeylessIdentitySchema).min(1).describe('keyless signers (Fulcio certificates): each an identity and an OIDC issuer, exact or by regular expression').optional(),
+    trustedRoot: z.string().min(1).describe('keyless: trusted_root.json, relative to the policy file (default: the Sigstore public-good root built into Plinth)').optional(),
+    ignoreSct: z.boolean().describe('keyless: do not require a certificate-transparency SCT (a private CA without a CT log)').optional(),
+    count: z.number().int().min(1).describe('m-of-n: the image must be signed by at least this many distinct signers of the lists (keys and keyless identities; default 1)').optional(),
     annotations: z.record(z.string(), z.string()).describe('annotations the signed payload must carry (cosign sign -a key=value)').optional(),
     attestations: z
       .array(
         z.strictObject({
           type: z.string().min(1).describe('predicate type: slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, link, custom, or a URI'),
-          keys: z.array(z.string().min(1)).min(1).describe('keys that may sign this attestation (default: the rule\'s keys)').optional(),
+          keys: z.array(z.string().min(1)).min(1).describe('keys that may sign this attestation (default: the rule\'s keys and keyless signers)').optional(),
         }),
       )
-      .describe('attestations the image must carry, each verified with a key')
+      .describe('attestations the image must carry, each verified with a key or a keyless signer')
       .optional(),
-    keyless: z.unknown().describe('keyless (Fulcio certificate) verification: not supported yet').optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.keyless !== undefined) ctx.addIssue({ code: 'custom', message: 'keyless verification (certificate identity and issuer) is not supported yet; list public keys in keys:', path: ['keyless'] });
-    if (v.count !== undefined && v.count > v.keys.length) ctx.addIssue({ code: 'custom', message: `count is ${v.count}, but only ${v.keys.length} key(s) are listed`, path: ['count'] });
+    if (!v.keys && !v.keyless) ctx.addIssue({ code: 'custom', message: 'list keys and/or keyless signers', path: [] });
+    const n = (v.keys?.length ?? 0) + (v.keyless?.length ?? 0);
+    if (v.count !== undefined && v.count > n) ctx.addIssue({ code: 'custom', message: `count is ${v.count}, but only ${n} signer(s) are listed`, path: ['count'] });
   })
-  .describe('The image (its manifest or index digest) must be signed, cosign-compatible: a Sigstore bundle referrer or a legacy .sig signature by the listed keys; optionally attestations too.');
+  .describe('The image (its manifest or index digest) must be signed, cosign-compatible: a Sigstore bundle referrer or a legacy .sig signature by the listed keys, or a keyless bundle by the listed identities; optionally attestations too.');
 
 /** Every rule kind: the key in a rule, and the schema of its settings. */
 export const RULE_KINDS = {

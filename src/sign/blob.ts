@@ -6,13 +6,12 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { bundleFromJSON, bundleToJSON, toMessageSignatureBundle, type Bundle } from '@sigstore/bundle';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier } from '@sigstore/verify';
 import { PlinthError } from '../util/errors.js';
 import type { Signer } from './keys.js';
 import { keyHint } from './bundle.js';
 import { parseStatement, statementCovers } from './payload.js';
-import { PUBLIC_GOOD_TRUSTED_ROOT } from './public-good-root.js';
+import { isCertificateBundle, trustedRootOf, verifyCertificateBundle } from './keyless.js';
 
 /** A v0.3 bundle with a message signature over `artifact` (what cosign sign-blob writes). */
 export async function signBlob(artifact: Buffer, signer: Signer): Promise<Record<string, unknown>> {
@@ -32,6 +31,8 @@ export interface BlobVerifyOptions {
   trustedRoot?: unknown;
   /** Do not require a transparency-log entry (bundles signed with --tlog-upload=false). */
   ignoreTlog?: boolean;
+  /** Keyless: do not require an SCT (a private CA without a CT log). */
+  ignoreSct?: boolean;
 }
 
 export interface BlobVerifyResult {
@@ -73,43 +74,28 @@ export function verifyBlob(artifact: Buffer | string, bundle: Bundle, o: BlobVer
   if (!o.key && o.identity === undefined) throw new PlinthError('USAGE', 'give a public key, or a certificate identity and OIDC issuer (keyless)');
   if (o.key && o.identity !== undefined) throw new PlinthError('USAGE', 'give a public key or a certificate identity, not both');
   if (!o.key && o.issuer === undefined) throw new PlinthError('USAGE', 'keyless verification needs the OIDC issuer too (--certificate-oidc-issuer)');
-  let root: TrustedRoot;
-  try {
-    root = TrustedRoot.fromJSON(o.trustedRoot ?? PUBLIC_GOOD_TRUSTED_ROOT);
-  } catch (e) {
-    throw new PlinthError('USAGE', `the trusted root is not a trusted_root.json document: ${(e as Error).message}`);
-  }
-  const key = o.key;
-  const material = key ? toTrustMaterial(root, () => ({ publicKey: key, validFor: () => true })) : toTrustMaterial(root);
-  const tlog = o.ignoreTlog ? 0 : 1;
-  const verifier = new SigstoreVerifier(material, key ? { tlogThreshold: tlog, ctlogThreshold: 0, timestampThreshold: o.ignoreTlog ? 0 : 1 } : { tlogThreshold: tlog, ctlogThreshold: 1, timestampThreshold: 1 });
   const vm = bundle.verificationMaterial;
-  if (!o.ignoreTlog && vm.tlogEntries.length === 0 && !vm.timestampVerificationData?.rfc3161Timestamps?.length) {
-    fail('the bundle has no transparency-log entry and no timestamp: one signed without Rekor (cosign --tlog-upload=false, plinth sign-blob) verifies only with --insecure-ignore-tlog');
-  }
-  // A key verifies only a bundle made with a key: a certificate in the bundle would be checked
-  // against the trusted root's CAs instead, and the given key would never be used.
-  const signedWith = vm.content?.$case;
-  if (key && signedWith !== 'publicKey') fail(`the bundle is signed with a certificate (keyless), not a key: verify it with --certificate-identity and --certificate-oidc-issuer`);
-  if (!key && signedWith === 'publicKey') fail('the bundle is signed with a key, not a certificate: verify it with --key');
-  if (typeof o.identity === 'string' && o.identity === '') throw new PlinthError('USAGE', 'the certificate identity is empty');
-  if (typeof o.issuer === 'string' && o.issuer === '') throw new PlinthError('USAGE', 'the OIDC issuer is empty');
   const dsse = bundle.content.$case === 'dsseEnvelope';
   if (!dsse && typeof artifact === 'string') throw new PlinthError('USAGE', 'a message-signature bundle is verified against the file itself, not a digest');
-  let signer;
-  try {
-    // Identity and issuer are compared here, not by the library (it matches a string as an
-    // unanchored regular expression).
-    signer = verifier.verify(dsse ? toSignedEntity(bundle) : toSignedEntity(bundle, artifact as Buffer));
-  } catch (e) {
-    fail(`${(e as Error).message}`, e);
-  }
-  const san = signer.identity?.subjectAlternativeName ?? null;
-  const issuer = signer.identity?.extensions?.issuer ?? null;
-  if (!key) {
-    const matches = (want: string | RegExp, got: string | null) => got !== null && (typeof want === 'string' ? got === want : want.test(got));
-    if (!matches(o.identity!, san)) fail(`certificate identity error - expected ${o.identity}, got ${san ?? '(none)'}`);
-    if (!matches(o.issuer!, issuer)) fail(`the certificate's issuer ${issuer ?? '(none)'} does not match ${o.issuer}`);
+  const entity = dsse ? undefined : (artifact as Buffer);
+  let who: { identity: string; issuer: string } | undefined;
+  const key = o.key;
+  if (key) {
+    // A key verifies only a bundle made with a key: a certificate in the bundle would be checked
+    // against the trusted root's CAs instead, and the given key would never be used.
+    if (isCertificateBundle(bundle)) fail('the bundle is signed with a certificate (keyless), not a key: verify it with --certificate-identity and --certificate-oidc-issuer');
+    if (!o.ignoreTlog && vm.tlogEntries.length === 0 && !vm.timestampVerificationData?.rfc3161Timestamps?.length) {
+      fail('the bundle has no transparency-log entry and no timestamp: one signed without Rekor (cosign --tlog-upload=false, plinth sign-blob) verifies only with --insecure-ignore-tlog');
+    }
+    const material = toTrustMaterial(trustedRootOf(o.trustedRoot), () => ({ publicKey: key, validFor: () => true }));
+    const verifier = new SigstoreVerifier(material, { tlogThreshold: o.ignoreTlog ? 0 : 1, ctlogThreshold: 0, timestampThreshold: o.ignoreTlog ? 0 : 1 });
+    try {
+      verifier.verify(toSignedEntity(bundle, entity));
+    } catch (e) {
+      fail(`${(e as Error).message}`, e);
+    }
+  } else {
+    who = verifyCertificateBundle(bundle, entity, { identity: o.identity!, issuer: o.issuer!, ...(o.trustedRoot ? { trustedRoot: o.trustedRoot } : {}), ...(o.ignoreTlog ? { ignoreTlog: true } : {}), ...(o.ignoreSct ? { ignoreSct: true } : {}) });
   }
   let predicateType: string | undefined;
   if (dsse) {
@@ -126,7 +112,7 @@ export function verifyBlob(artifact: Buffer | string, bundle: Bundle, o: BlobVer
     ...(predicateType ? { predicateType } : {}),
     mediaType: bundle.mediaType,
     trustedRoot: o.trustedRoot ? 'given' : 'public-good',
-    signer: key ? { key: 'given' } : { identity: san, issuer },
+    signer: who ? { identity: who.identity, issuer: who.issuer } : { key: 'given' },
     tlogEntries: bundle.verificationMaterial.tlogEntries.length,
   };
 }

@@ -20,6 +20,8 @@ import type { Descriptor } from '../oci/types.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Signer, Verifier } from './keys.js';
+import { isCertificateBundle, verifyCertificateBundle, type KeylessOptions } from './keyless.js';
+import { PlinthError } from '../util/errors.js';
 import { annotationsMatch, putBlob, type SignatureCheck, type SignedDigest } from './image.js';
 import { COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, parseStatement, statementCovers, type Statement } from './payload.js';
 
@@ -98,12 +100,13 @@ export interface CheckedBundle {
  * an in-toto statement whose signature verifies, whose subject is `digest`, whose predicate type
  * is `predicateType` (when given) and whose subject annotations include `wanted`.
  */
-export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifier[], wanted: Record<string, string>, source: string, predicateType?: string): CheckedBundle {
+export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifier[], wanted: Record<string, string>, source: string, predicateType?: string, keyless?: KeylessOptions): CheckedBundle {
   const fail = (reason: string, extra: Partial<SignatureCheck> = {}): CheckedBundle => ({ check: { format: 'bundle', source, verified: false, reason, ...extra } });
   let bundle;
   try {
     bundle = bundleFromJSON(json);
-    assertBundleLatest(bundle);
+    // Key-signed bundles as cosign v3 writes them are v0.3; certificate-signed ones may be any version.
+    if (!isCertificateBundle(bundle)) assertBundleLatest(bundle);
   } catch (e) {
     return fail(`not a valid Sigstore bundle: ${(e as Error).message}`);
   }
@@ -112,13 +115,27 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
   if (env.payloadType !== INTOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(env.payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`);
   if (!env.signatures.length) return fail('the DSSE envelope has no signature');
   const payload = Buffer.from(env.payload);
-  const signed = pae(env.payloadType, payload);
-  let key: Verifier | undefined;
-  for (const s of env.signatures.slice(0, 4)) {
-    key = verifiers.find((v) => v.verify(signed, s.sig));
-    if (key) break;
+  let key: Pick<Verifier, 'ref'> | undefined;
+  if (isCertificateBundle(bundle)) {
+    // Keyless: the certificate, its chain, SCTs, the transparency log and the signature are
+    // checked by @sigstore/verify; who signed is the certificate's identity.
+    if (!keyless) return fail('the bundle is signed with a certificate (keyless): verify it with a certificate identity and issuer');
+    try {
+      const who = verifyCertificateBundle(bundle, undefined, keyless);
+      key = { ref: `${who.identity} (issuer ${who.issuer})` };
+    } catch (e) {
+      if (!(e instanceof PlinthError)) throw e;
+      return fail(e.message);
+    }
+  } else {
+    const signed = pae(env.payloadType, payload);
+    for (const s of env.signatures.slice(0, 4)) {
+      key = verifiers.find((v) => v.verify(signed, s.sig));
+      if (key) break;
+    }
+    if (!verifiers.length) return fail('the bundle is signed with a key, and no key was given');
+    if (!key) return fail(verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`);
   }
-  if (!key) return fail(verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`);
   let st;
   try {
     st = parseStatement(payload);
@@ -136,7 +153,7 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
   const ann = annotationsMatch(annotations, wanted);
   if (ann) return fail(ann, { ...base, annotations });
   return {
-    check: { format: 'bundle', source, ...base, annotations, verified: true, reason: `DSSE signature by ${key.ref} over an in-toto statement (${st.predicateType}) about ${digest}` },
+    check: { format: 'bundle', source, ...base, annotations, verified: true, reason: `${isCertificateBundle(bundle) ? 'keyless signature' : 'DSSE signature'} by ${key.ref} over an in-toto statement (${st.predicateType}) about ${digest}` },
     predicateType: st.predicateType,
     statement: st,
   };

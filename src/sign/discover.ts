@@ -13,6 +13,7 @@ import { checkDsseBundle } from './bundle.js';
 import { checkEnvelope, type AttestationCheck } from './attest.js';
 import { checkSimpleSigning, cosignTag, DSSE_ENVELOPE_MEDIA_TYPE, MAX_PAYLOAD, MAX_SIGNATURES, readCosignManifest, SIGNATURE_ANNOTATION, type SignatureCheck } from './image.js';
 import { COSIGN_SIGN_PREDICATE, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.js';
+import type { KeylessOptions } from './keyless.js';
 
 export type Material =
   | { kind: 'simple-signing'; source: string; payload: Buffer; signature: Buffer }
@@ -131,23 +132,23 @@ export async function discover(client: RegistryClient, repo: string, digest: str
 }
 
 /** Image signatures among the materials, checked against the keys (bundles first, as found). */
-export function checkSignatures(materials: Material[], digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}): SignatureCheck[] {
+export function checkSignatures(materials: Material[], digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}, keyless?: KeylessOptions): SignatureCheck[] {
   const out: SignatureCheck[] = [];
   for (const m of materials) {
     if (m.kind === 'simple-signing') out.push(checkSimpleSigning(m.payload, m.signature, digest, verifiers, wanted, m.source));
-    else if (m.kind === 'bundle' && (m.predicateType === undefined || m.predicateType === COSIGN_SIGN_PREDICATE)) out.push(checkDsseBundle(m.bundle, digest, verifiers, wanted, m.source, COSIGN_SIGN_PREDICATE).check);
+    else if (m.kind === 'bundle' && (m.predicateType === undefined || m.predicateType === COSIGN_SIGN_PREDICATE)) out.push(checkDsseBundle(m.bundle, digest, verifiers, wanted, m.source, COSIGN_SIGN_PREDICATE, keyless).check);
     else if (m.kind === 'broken' && !m.attestation) out.push({ format: m.format, source: m.source, verified: false, reason: m.reason });
   }
   return out;
 }
 
 /** Attestations of `predicateType` (any when undefined) among the materials, checked against the keys. */
-export function checkAttestations(materials: Material[], digest: string, verifiers: Verifier[], predicateType?: string): AttestationCheck[] {
+export function checkAttestations(materials: Material[], digest: string, verifiers: Verifier[], predicateType?: string, keyless?: KeylessOptions): AttestationCheck[] {
   const out: AttestationCheck[] = [];
   for (const m of materials) {
     if (m.kind === 'bundle') {
       if (m.predicateType === COSIGN_SIGN_PREDICATE || (predicateType && m.predicateType && m.predicateType !== predicateType)) continue;
-      const b = checkDsseBundle(m.bundle, digest, verifiers, {}, m.source, predicateType);
+      const b = checkDsseBundle(m.bundle, digest, verifiers, {}, m.source, predicateType, keyless);
       if (!predicateType && b.predicateType === COSIGN_SIGN_PREDICATE) continue;
       out.push({ ...b.check, ...(b.predicateType ? { predicateType: b.predicateType } : {}), ...(b.statement ? { statement: b.statement } : {}) });
     } else if (m.kind === 'envelope') {

@@ -10,6 +10,7 @@ import type { Signer, Verifier } from './keys.js';
 import { signLegacy, type SignatureCheck, type SignedDigest } from './image.js';
 import { signBundle } from './bundle.js';
 import { checkAttestations, checkSignatures, discover } from './discover.js';
+import type { KeylessOptions } from './keyless.js';
 
 export type { SignatureCheck, SignedDigest } from './image.js';
 
@@ -56,6 +57,8 @@ export async function signImage(reference: string, signer: Signer, opts: SignOpt
 export interface VerifyOptions {
   annotations?: Record<string, string>;
   registry?: OpenOptions;
+  /** Keyless: certificate identity and issuer (bundle signatures made with a Fulcio certificate). */
+  keyless?: KeylessOptions;
 }
 
 export interface VerifyResult {
@@ -71,12 +74,12 @@ export interface VerifyResult {
 
 /** Find and check the signatures of the image `reference` names against the keys. */
 export async function verifyImage(reference: string, verifiers: Verifier[], opts: VerifyOptions = {}): Promise<VerifyResult> {
-  if (!verifiers.length) throw new PlinthError('USAGE', 'verification needs at least one key');
+  if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
   const src = await openRegistryImage(reference, opts.registry);
   try {
     const root = await src.resolve();
     const digest = root.descriptor.digest;
-    const signatures = checkSignatures(await discover(src.client, src.ref.repository, digest), digest, verifiers, opts.annotations ?? {});
+    const signatures = checkSignatures(await discover(src.client, src.ref.repository, digest), digest, verifiers, opts.annotations ?? {}, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
   } finally {
     await src.close();
@@ -109,13 +112,13 @@ export interface AttestationResult {
 }
 
 /** Find and check the attestations of `predicateType` (any when undefined) about the image. */
-export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions } = {}): Promise<AttestationResult> {
-  if (!verifiers.length) throw new PlinthError('USAGE', 'verification needs at least one key');
+export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions; keyless?: KeylessOptions } = {}): Promise<AttestationResult> {
+  if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
   const src = await openRegistryImage(reference, opts.registry);
   try {
     const root = await src.resolve();
     const digest = root.descriptor.digest;
-    const attestations = checkAttestations(await discover(src.client, src.ref.repository, digest), digest, verifiers, predicateType);
+    const attestations = checkAttestations(await discover(src.client, src.ref.repository, digest), digest, verifiers, predicateType, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, attestations, verified: attestations.some((a) => a.verified) };
   } finally {
     await src.close();

@@ -1,0 +1,117 @@
+/**
+ * A private Sigstore for tests, built here with real crypto (openssl for the X.509 parts):
+ * a Fulcio-like CA, short-lived leaf certificates naming an identity (SAN URI) and an OIDC issuer
+ * (extension 1.3.6.1.4.1.57264.1.8), a Rekor-like log key that signs entry timestamps (SETs), a CT
+ * log key, and the trusted_root.json that lists them. keylessBundle() signs a DSSE in-toto
+ * statement with a fresh leaf and returns a v0.1 bundle with a `dsse` 0.0.1 log entry and its
+ * inclusion promise, the shape cosign keyless signing produced before inclusion proofs.
+ *
+ * Not built: SCTs inside the leaf (a precertificate round trip). Verification of these bundles
+ * therefore needs --insecure-ignore-sct / ignoreSct; the conformance vectors cover real SCTs.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const ISSUER_OID = '1.3.6.1.4.1.57264.1.8';
+
+export interface PrivateSigstore {
+  /** trusted_root.json for this Sigstore. */
+  trustedRootFile: string;
+  trustedRoot: Record<string, unknown>;
+  /** A v0.1 bundle: DSSE over `statement`, signed by a leaf for identity/issuer, logged with a SET. */
+  keylessBundle(statement: Buffer, identity: string, issuer: string): Record<string, unknown>;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+function der(pem: string): Buffer {
+  return new X509Certificate(pem).raw;
+}
+
+function spki(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'spki' }) as Buffer;
+}
+
+export function privateSigstore(dir: string): PrivateSigstore {
+  mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The CA.
+  openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f('ca.key')]);
+  writeFileSync(f('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n');
+  openssl(['req', '-new', '-x509', '-key', f('ca.key'), '-subj', '/O=plinth-test/CN=plinth-test-fulcio', '-days', '2', '-out', f('ca.crt'), '-extensions', 'v3_ca', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const caPem = readFileSync(f('ca.crt'), 'utf8');
+  // The log and the CT log.
+  const rekor = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ct = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const logId = createHash('sha256').update(spki(rekor.publicKey)).digest();
+  const ctId = createHash('sha256').update(spki(ct.publicKey)).digest();
+  const start = new Date(Date.now() - 86_400_000).toISOString();
+  const trustedRoot = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [{ baseUrl: 'https://rekor.plinth.test', hashAlgorithm: 'SHA2_256', publicKey: { rawBytes: spki(rekor.publicKey).toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } }, logId: { keyId: logId.toString('base64') } }],
+    certificateAuthorities: [{ subject: { organization: 'plinth-test', commonName: 'plinth-test-fulcio' }, uri: 'https://fulcio.plinth.test', certChain: { certificates: [{ rawBytes: der(caPem).toString('base64') }] }, validFor: { start } }],
+    ctlogs: [{ baseUrl: 'https://ct.plinth.test', hashAlgorithm: 'SHA2_256', publicKey: { rawBytes: spki(ct.publicKey).toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } }, logId: { keyId: ctId.toString('base64') } }],
+    timestampAuthorities: [],
+  };
+  writeFileSync(f('trusted_root.json'), JSON.stringify(trustedRoot, null, 2));
+  let serial = 0;
+
+  return {
+    trustedRootFile: f('trusted_root.json'),
+    trustedRoot,
+    keylessBundle(statement, identity, issuer) {
+      serial++;
+      // A short-lived leaf for this identity and issuer, as Fulcio issues them.
+      openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(`leaf${serial}.key`)]);
+      openssl(['req', '-new', '-key', f(`leaf${serial}.key`), '-subj', '/O=plinth-test', '-out', f(`leaf${serial}.csr`)]);
+      writeFileSync(
+        f(`leaf${serial}.ext`),
+        `keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,URI:${identity}\n${ISSUER_OID}=ASN1:UTF8String:${issuer}\n1.3.6.1.4.1.57264.1.1=ASN1:UTF8String:${issuer}\nauthorityKeyIdentifier=keyid\n`,
+      );
+      openssl(['x509', '-req', '-in', f(`leaf${serial}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', String(1000 + serial), '-days', '1', '-extfile', f(`leaf${serial}.ext`), '-out', f(`leaf${serial}.crt`)]);
+      const leafPem = readFileSync(f(`leaf${serial}.crt`), 'utf8');
+      const leafKey = createPrivateKey(readFileSync(f(`leaf${serial}.key`)));
+      const payloadType = 'application/vnd.in-toto+json';
+      const pae = Buffer.concat([Buffer.from(`DSSEv1 ${payloadType.length} ${payloadType} ${statement.length} `), statement]);
+      const sig = sign('sha256', pae, leafKey);
+      // The log entry (dsse 0.0.1) and its signed entry timestamp.
+      const body = Buffer.from(
+        canonical({
+          apiVersion: '0.0.1',
+          kind: 'dsse',
+          spec: {
+            payloadHash: { algorithm: 'sha256', value: createHash('sha256').update(statement).digest('hex') },
+            signatures: [{ signature: sig.toString('base64'), verifier: Buffer.from(leafPem).toString('base64') }],
+          },
+        }),
+      );
+      const integratedTime = Math.floor(Date.now() / 1000) + 1;
+      const set = sign('sha256', Buffer.from(canonical({ body: body.toString('base64'), integratedTime, logID: logId.toString('hex'), logIndex: serial })), rekor.privateKey);
+      return {
+        mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+        verificationMaterial: {
+          x509CertificateChain: { certificates: [{ rawBytes: der(leafPem).toString('base64') }] },
+          tlogEntries: [
+            {
+              logIndex: String(serial),
+              logId: { keyId: logId.toString('base64') },
+              kindVersion: { kind: 'dsse', version: '0.0.1' },
+              integratedTime: String(integratedTime),
+              inclusionPromise: { signedEntryTimestamp: set.toString('base64') },
+              canonicalizedBody: body.toString('base64'),
+            },
+          ],
+          timestampVerificationData: { rfc3161Timestamps: [] },
+        },
+        dsseEnvelope: { payload: statement.toString('base64'), payloadType, signatures: [{ sig: sig.toString('base64'), keyid: '' }] },
+      };
+    },
+  };
+}
