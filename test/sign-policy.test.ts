@@ -147,7 +147,10 @@ describe('signatures rule', () => {
       client.close();
     }
     const name = `${reg.host}/team/keyless:1`;
-    const base = ['--trusted-root', ps.trustedRootFile, '--insecure-ignore-sct'];
+    const base = ['--trusted-root', ps.trustedRootFile];
+    // The same root without its CT log: the leaf's SCT can no longer be checked.
+    const noCt = path.join(work, 'root-no-ct.json');
+    await writeFile(noCt, JSON.stringify({ ...ps.trustedRoot, ctlogs: [] }));
     const ok = await runPlinth(['verify', name, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, ...base, '--format', 'json']);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match((JSON.parse(ok.stdout) as { signatures: Array<{ reason: string }> }).signatures[0]!.reason, /keyless signature by https:\/\/github\.com\/acme\/app\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\)/);
@@ -157,14 +160,19 @@ describe('signatures rule', () => {
       [['--certificate-identity', 'https://github.com/acme/other/.github/workflows/release.yml@refs/heads/main', '--certificate-oidc-issuer', ISS, ...base], /certificate identity error/],
       [['--certificate-identity', ID, '--certificate-oidc-issuer', 'https://accounts.google.com', ...base], /issuer https:\/\/token\.actions\.githubusercontent\.com does not match/],
       [['--certificate-identity', 'acme', '--certificate-oidc-issuer', ISS, ...base], /certificate identity error/],
-      [['--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--trusted-root', ps.trustedRootFile], /expected 1 SCTs, got 0/],
-      [['--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--insecure-ignore-sct'], /certificate|chain/i],
+      [['--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--trusted-root', noCt], /SCT verification failed/],
+      [['--certificate-identity', ID, '--certificate-oidc-issuer', ISS], /certificate chain|no valid certificate|certificate/i],
       [['--key', path.join(work, 'a.pub')], /signed with a certificate \(keyless\)/],
     ] as const) {
       const r = await runPlinth(['verify', name, ...args]);
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, why, args.join(' '));
     }
+    // --insecure-ignore-sct lowers the number of SCTs required, but an SCT that is there must
+    // still verify: with its log missing from the root it fails either way (fail closed).
+    const ignoreSct = await runPlinth(['verify', name, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--trusted-root', noCt, '--insecure-ignore-sct']);
+    assert.equal(ignoreSct.code, 1);
+    assert.match(ignoreSct.stdout, /SCT verification failed/);
     const copied = await runPlinth(['verify', `${reg.host}/team/keyless-other:1`, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, ...base]);
     assert.equal(copied.code, 1);
     assert.match(copied.stdout, new RegExp(`statement is about ${img.descriptor.digest}, not this image`));
@@ -172,7 +180,7 @@ describe('signatures rule', () => {
     // The policy rule: identity and issuer, the trusted root relative to the policy file.
     const { copyFile } = await import('node:fs/promises');
     await copyFile(ps.trustedRootFile, path.join(work, 'test_root.json'));
-    const pf = await policy('keyless', `        keyless:\n          - identity: ${ID}\n            issuer: ${ISS}\n        trustedRoot: test_root.json\n        ignoreSct: true\n`);
+    const pf = await policy('keyless', `        keyless:\n          - identity: ${ID}\n            issuer: ${ISS}\n        trustedRoot: test_root.json\n`);
     const pass = await runPlinth(['check', name, '--policy', pf]);
     assert.equal(pass.code, 0, pass.stdout + pass.stderr);
     assert.match(pass.stdout, /signed by https:\/\/github\.com\/acme\/app\//);

@@ -4,15 +4,19 @@
  * (extension 1.3.6.1.4.1.57264.1.8), a Rekor-like log key that signs entry timestamps (SETs), a CT
  * log key, and the trusted_root.json that lists them. keylessBundle() signs a DSSE in-toto
  * statement with a fresh leaf and returns a v0.1 bundle with a `dsse` 0.0.1 log entry and its
- * inclusion promise, the shape cosign keyless signing produced before inclusion proofs.
+ * inclusion promise (signed entry timestamp), the shape cosign keyless signing produced before
+ * inclusion proofs.
  *
- * Not built: SCTs inside the leaf (a precertificate round trip). Verification of these bundles
- * therefore needs --insecure-ignore-sct / ignoreSct; the conformance vectors cover real SCTs.
+ * Each leaf carries an embedded SCT from the CT log key, made as a CT log makes it (RFC 6962
+ * §3.2): the certificate is issued with a placeholder SCT list of the final size, the SCT is signed
+ * over the TBS without that extension (the precertificate the verifier reconstructs), the
+ * placeholder is replaced by the SCT and the TBS is signed again by the CA.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ASN1Obj, EXTENSION_OID_SCT, X509Certificate as SigstoreCert } from '@sigstore/core';
 
 const ISSUER_OID = '1.3.6.1.4.1.57264.1.8';
 
@@ -29,6 +33,29 @@ function canonical(v: unknown): string {
   if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
   return JSON.stringify(v);
 }
+
+/** A DER TLV with this tag and content (definite length). */
+function tlv(tag: number, content: Buffer): Buffer {
+  const n = content.length;
+  const len = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : n < 0x10000 ? Buffer.from([0x82, n >> 8, n & 0xff]) : Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  return Buffer.concat([Buffer.from([tag]), len, content]);
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+/** An ECDSA P-256 signature whose DER encoding is exactly `len` bytes (retried: lengths vary). */
+function signOfLength(data: Buffer, key: KeyObject, len: number): Buffer {
+  for (;;) {
+    const sig = sign('sha256', data, key);
+    if (sig.length === len) return sig;
+  }
+}
+
+const SCT_SIG_LEN = 71;
 
 function der(pem: string): Buffer {
   return new X509Certificate(pem).raw;
@@ -75,8 +102,37 @@ export function privateSigstore(dir: string): PrivateSigstore {
         f(`leaf${serial}.ext`),
         `keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,URI:${identity}\n${ISSUER_OID}=ASN1:UTF8String:${issuer}\n1.3.6.1.4.1.57264.1.1=ASN1:UTF8String:${issuer}\nauthorityKeyIdentifier=keyid\n`,
       );
+      // The SCT list with a placeholder signature of the final length.
+      const ts = Buffer.alloc(8);
+      ts.writeBigUInt64BE(BigInt(Date.now()));
+      const sctHead = Buffer.concat([Buffer.from([0]), ctId, ts, u16(0), Buffer.from([4, 3]), u16(SCT_SIG_LEN)]);
+      const placeholder = Buffer.alloc(SCT_SIG_LEN, 0xee);
+      const sctList = (sig: Buffer) => {
+        const sct = Buffer.concat([sctHead, sig]);
+        return Buffer.concat([u16(sct.length + 2), u16(sct.length), sct]);
+      };
+      const extValue = tlv(0x04, sctList(placeholder));
+      writeFileSync(f(`leaf${serial}.ext`), `${readFileSync(f(`leaf${serial}.ext`), 'utf8')}${EXTENSION_OID_SCT}=DER:${extValue.toString('hex').match(/../g)!.join(':')}\n`);
       openssl(['x509', '-req', '-in', f(`leaf${serial}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', String(1000 + serial), '-days', '1', '-extfile', f(`leaf${serial}.ext`), '-out', f(`leaf${serial}.crt`)]);
-      const leafPem = readFileSync(f(`leaf${serial}.crt`), 'utf8');
+      const issued = der(readFileSync(f(`leaf${serial}.crt`), 'utf8'));
+      // The precertificate TBS: the TBS without the SCT extension, as the verifier rebuilds it.
+      const pre = SigstoreCert.parse(issued as Buffer<ArrayBuffer>).clone();
+      const i = pre.extensions.findIndex((e) => e.subs[0]!.toOID() === EXTENSION_OID_SCT);
+      pre.extensions.splice(i, 1);
+      const tbsPre = pre.tbsCertificate.toDER();
+      const caSpki = new X509Certificate(caPem).publicKey.export({ format: 'der', type: 'spki' }) as Buffer;
+      const len3 = Buffer.from([tbsPre.length >> 16, (tbsPre.length >> 8) & 0xff, tbsPre.length & 0xff]);
+      const signed = Buffer.concat([Buffer.from([0, 0]), ts, u16(1), createHash('sha256').update(caSpki).digest(), len3, tbsPre, u16(0)]);
+      const sctSig = signOfLength(signed, ct.privateKey, SCT_SIG_LEN);
+      // The final certificate: the placeholder replaced (same length), the TBS signed again by the CA.
+      const parts = ASN1Obj.parseBuffer(issued as Buffer<ArrayBuffer>);
+      const tbs = parts.subs[0]!.toDER();
+      const at = tbs.indexOf(placeholder);
+      const tbsFinal = Buffer.concat([tbs.subarray(0, at), sctSig, tbs.subarray(at + SCT_SIG_LEN)]);
+      const caSig = sign('sha256', tbsFinal, createPrivateKey(readFileSync(f('ca.key'))));
+      const finalDer = tlv(0x30, Buffer.concat([tbsFinal, parts.subs[1]!.toDER(), tlv(0x03, Buffer.concat([Buffer.from([0]), caSig]))]));
+      const leafPem = `-----BEGIN CERTIFICATE-----\n${finalDer.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      writeFileSync(f(`leaf${serial}.crt`), leafPem);
       const leafKey = createPrivateKey(readFileSync(f(`leaf${serial}.key`)));
       const payloadType = 'application/vnd.in-toto+json';
       const pae = Buffer.concat([Buffer.from(`DSSEv1 ${payloadType.length} ${payloadType} ${statement.length} `), statement]);
