@@ -146,7 +146,7 @@ export function registerCheck(program: Command, h: CliHelpers): void {
   h.addRegistryFlags(
     program
       .command('check')
-      .description('check images against a policy (base image, registries, references, freshness, vulnerabilities, labels); exit 0 allowed, 1 denied, 2 usage or input error')
+      .description('check images against a policy (base image, registries, references, freshness, vulnerabilities, labels, signatures); exit 0 allowed, 1 denied, 2 usage or input error')
       .argument('<images...>', 'images to check')
       .requiredOption('--policy <file>', 'policy file (YAML; see examples/policies/ and `plinth policy schema`)')
       .option('--catalog <file>', `catalog of known base images (default: ${defaultCatalogPath()})`)

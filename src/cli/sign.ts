@@ -136,7 +136,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
     h.addRegistryFlags(addKeylessFlags(
       program
         .command('verify')
-        .description('verify an image\'s signatures with a public key: finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
+        .description('verify an image\'s signatures with public keys or keyless (certificate identity and issuer): finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
         .option('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
         .option('-a, --annotations <key=value>', 'annotation the signed payload must carry (repeatable)', collectAnnotation)
@@ -208,7 +208,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
     h.addRegistryFlags(addKeylessFlags(
       program
         .command('verify-attestation')
-        .description('verify an image\'s attestations of a predicate type with a public key (bundle referrers and the legacy .att tag); prints the verified statements. Exit 0 only when at least one verifies')
+        .description('verify an image\'s attestations of a predicate type with public keys or keyless (bundle referrers and the legacy .att tag); prints the verified statements. Exit 0 only when at least one verifies')
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
         .option('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable')
         .option('--type <type>', 'predicate type (shorthand or URI); default: any', undefined)
