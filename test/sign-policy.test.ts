@@ -197,6 +197,37 @@ describe('signatures rule', () => {
     assert.match(half.stdout, /signed by 1 of the required 2 signer\(s\) \(missing: a\.pub/);
   });
 
+  test('the webhook fetches an image\'s signatures once per digest: another tag or namespace of the same digest reuses them', async () => {
+    const { startFaultProxy } = await import('./helpers/fault-proxy.js');
+    const proxy = await startFaultProxy(reg.url, []);
+    const pf = await policy('cache', '        keys: [a.pub]\n');
+    const d = await PolicyDecider.create({ policyFile: pf, logger: pino({ level: 'silent' }), allowPrivateRegistries: ['127.0.0.1'] });
+    try {
+      const { RegistryClient } = await import('../src/registry/client.js');
+      const client = new RegistryClient(proxy.host);
+      try {
+        const m = await client.getManifest('team/by-a', '1');
+        await client.putManifest('team/by-a', 'also', m.bytes, m.mediaType);
+      } finally {
+        client.close();
+      }
+      const sigRequests = () => proxy.requests.filter((r) => /\/referrers\/|\/manifests\/sha256-[0-9a-f]{64}(\.sig|\.att)?$/.test(r.path)).length;
+      const ctx = (ns: string) => ({ namespace: ns, labels: {}, annotations: {}, via: 'validate' as const });
+      const first = await d.decide(`${proxy.host}/team/by-a:1`, ctx('prod'), new AbortController().signal);
+      assert.equal(first.allowed, true, JSON.stringify(first));
+      const fetched = sigRequests();
+      assert.ok(fetched >= 3, 'referrers, the tag index, .sig and .att were looked up');
+      const second = await d.decide(`${proxy.host}/team/by-a:also`, ctx('staging'), new AbortController().signal);
+      assert.equal(second.allowed, true);
+      assert.equal(sigRequests(), fetched, 'the second tag of the digest, in another namespace, fetched no signatures');
+      // (A digest whose signatures did not satisfy the rules is kept only briefly: the webhook test
+      // above signs a denied digest and sees it admitted after the short TTL.)
+    } finally {
+      d.close();
+      await proxy.stop();
+    }
+  });
+
   test('bad key settings are named at load time', async () => {
     assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: [missing.pub]}\n', path.join(work, 'p.yaml')), /signatures\.keys\[0\]: no such file or directory/);
     assert.throws(() => parsePolicy('apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec:\n  rules:\n    - name: s\n      mode: enforce\n      signatures: {keys: ["-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n"]}\n', 'p.yaml'), /keys\[0\]: the inline key: the public key does not parse/);

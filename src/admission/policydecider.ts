@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { PlinthError, describeError } from '../util/errors.js';
 import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
+import type { Material } from '../sign/discover.js';
 import { gatherFacts } from '../policy/facts.js';
 import { evaluate, type Decision } from '../policy/evaluate.js';
 import { ruleKind } from '../policy/schema.js';
@@ -35,6 +36,8 @@ export interface PolicyDeciderOptions {
   allowPrivateRegistries?: string[];
   /** How long a verdict with a failed signatures rule may be cached (default 10 s). */
   signatureFailureTtlMs?: number;
+  /** How long fetched signatures that satisfied every signatures rule are reused per digest (default 10 min). */
+  signatureTtlMs?: number;
 }
 
 export class PolicyDecider implements Decider {
@@ -48,6 +51,14 @@ export class PolicyDecider implements Decider {
   private store: VulnStore | undefined;
   private watchers: FSWatcher[] = [];
   private reloadTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Signatures fetched per `registry/repository@digest`, reused by every tag, namespace and request
+   * that resolves to the digest: kept for signatureTtlMs when every signatures rule passed with
+   * them, for signatureFailureTtlMs otherwise (a signature added later is seen soon). Checking
+   * them against a rule's keys is pure and runs per decision.
+   */
+  private readonly signatures = new Map<string, { materials: Material[]; expires: number }>();
 
   private constructor(private readonly o: PolicyDeciderOptions) {}
 
@@ -82,6 +93,8 @@ export class PolicyDecider implements Decider {
       for (const w of loaded.warnings) this.o.logger?.warn({ policy: loaded.file }, w);
       if (changed && !first) {
         this.o.logger?.info({ policy: loaded.file, version: loaded.version, bases: catalog.bases.length }, 'policy reloaded');
+        // Signatures kept because the old rules passed with them are fetched again.
+        this.signatures.clear();
         this.o.onReload?.();
       }
       return true;
@@ -191,8 +204,28 @@ export class PolicyDecider implements Decider {
       resolveDigest: policy.spec.pinDigests === true,
       deadline: signal,
       now,
+      signatureCache: {
+        get: (key) => {
+          const e = this.signatures.get(key);
+          if (!e) return undefined;
+          if (e.expires > Date.now()) return e.materials;
+          this.signatures.delete(key);
+          return undefined;
+        },
+      },
     });
-    return verdict(image, evaluate(policy, facts, context, now), facts.errors.length === 0, this.o.signatureFailureTtlMs ?? SIGNATURE_FAILURE_TTL_MS);
+    const decision = evaluate(policy, facts, context, now);
+    const failTtl = this.o.signatureFailureTtlMs ?? SIGNATURE_FAILURE_TTL_MS;
+    if (facts.signatures && facts.digest && facts.reference) {
+      const sigRules = decision.results.filter((r) => r.kind === 'signatures');
+      const passed = sigRules.length > 0 && sigRules.every((r) => r.outcome === 'pass');
+      const key = `${facts.reference.name}@${facts.digest}`;
+      if (!this.signatures.has(key)) {
+        if (this.signatures.size >= 10_000) this.signatures.delete(this.signatures.keys().next().value!);
+        this.signatures.set(key, { materials: facts.signatures, expires: Date.now() + (passed ? (this.o.signatureTtlMs ?? 10 * 60_000) : failTtl) });
+      }
+    }
+    return verdict(image, decision, facts.errors.length === 0, failTtl);
   }
 }
 

@@ -103,6 +103,11 @@ export interface GatherOptions {
   now?: number;
   /** Give up after this: an AbortSignal, or a budget in ms. What is missing becomes an error fact. */
   deadline?: AbortSignal | number;
+  /**
+   * Signatures already fetched, by `registry/repository@digest` (the webhook shares them between
+   * tags, contexts and requests); a hit skips the registry.
+   */
+  signatureCache?: { get(key: string): Material[] | undefined };
 }
 
 const NONE: FactNeeds = { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false, signatures: false };
@@ -278,9 +283,13 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
     }
     if (needs.signatures && loc.transport === 'registry') {
       try {
-        const { discover } = await import('../sign/discover.js');
-        const client = (cached.inner as RegistrySource).client;
-        facts.signatures = await guard(discover(client, loc.ref.repository, root.descriptor.digest), `looking for the signatures of ${image}`);
+        const hit = o.signatureCache?.get(`${loc.ref.name}@${root.descriptor.digest}`);
+        if (hit) facts.signatures = hit;
+        else {
+          const { discover } = await import('../sign/discover.js');
+          const client = (cached.inner as RegistrySource).client;
+          facts.signatures = await guard(discover(client, loc.ref.repository, root.descriptor.digest), `looking for the signatures of ${image}`);
+        }
       } catch (e) {
         record('signatures', e);
       }
