@@ -173,6 +173,26 @@ describe('signatures rule', () => {
     const ignoreSct = await runPlinth(['verify', name, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--trusted-root', noCt, '--insecure-ignore-sct']);
     assert.equal(ignoreSct.code, 1);
     assert.match(ignoreSct.stdout, /SCT verification failed/);
+    // The legacy format: a .sig layer with the certificate and the Rekor bundle in its annotations.
+    const legacyImg = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=keyless-legacy\n' }]] });
+    await copyImage(legacyImg.source, await openDestination(`${reg.host}/team/keyless-legacy:1`));
+    const { appendCosignLayer, cosignTag } = await import('../src/sign/image.js');
+    const { simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE } = await import('../src/sign/payload.js');
+    const lc = new RegistryClient(reg.host);
+    try {
+      const payload = simpleSigningPayload(`${reg.host}/team/keyless-legacy`, legacyImg.descriptor.digest);
+      await appendCosignLayer(lc, 'team/keyless-legacy', cosignTag(legacyImg.descriptor.digest, 'sig'), payload, SIMPLE_SIGNING_MEDIA_TYPE, ps.keylessLegacy(payload, ID, ISS));
+    } finally {
+      lc.close();
+    }
+    const legacyOk = await runPlinth(['verify', `${reg.host}/team/keyless-legacy:1`, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, ...base, '--format', 'json']);
+    assert.equal(legacyOk.code, 0, legacyOk.stdout + legacyOk.stderr);
+    assert.deepEqual((JSON.parse(legacyOk.stdout) as { signatures: Array<{ format: string; verified: boolean }> }).signatures.map((x) => [x.format, x.verified]), [['legacy', true]]);
+    const legacyWrong = await runPlinth(['verify', `${reg.host}/team/keyless-legacy:1`, '--certificate-identity', `${ID}x`, '--certificate-oidc-issuer', ISS, ...base]);
+    assert.equal(legacyWrong.code, 1);
+    assert.match(legacyWrong.stdout, /certificate identity error/);
+    const legacyNoCt = await runPlinth(['verify', `${reg.host}/team/keyless-legacy:1`, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, '--trusted-root', noCt]);
+    assert.equal(legacyNoCt.code, 1);
     const copied = await runPlinth(['verify', `${reg.host}/team/keyless-other:1`, '--certificate-identity', ID, '--certificate-oidc-issuer', ISS, ...base]);
     assert.equal(copied.code, 1);
     assert.match(copied.stdout, new RegExp(`statement is about ${img.descriptor.digest}, not this image`));

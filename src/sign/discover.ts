@@ -16,7 +16,7 @@ import { COSIGN_SIGN_PREDICATE, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.js';
 import type { KeylessOptions } from './keyless.js';
 
 export type Material =
-  | { kind: 'simple-signing'; source: string; payload: Buffer; signature: Buffer }
+  | { kind: 'simple-signing'; source: string; payload: Buffer; signature: Buffer; certificate?: string; rekorBundle?: string }
   | { kind: 'bundle'; source: string; bundle: unknown; predicateType?: string }
   | { kind: 'envelope'; source: string; envelope: unknown; predicateType?: string }
   /** Something found that cannot be a valid signature (wrong media type, too large, unreadable). */
@@ -120,7 +120,16 @@ export async function discover(client: RegistryClient, repo: string, digest: str
             out.push({ kind: 'broken', source, format: 'legacy', attestation, reason: `no base64 ${SIGNATURE_ANNOTATION} annotation` });
             continue;
           }
-          out.push({ kind: 'simple-signing', source, payload: await client.getBlobBytes(repo, l.digest, l.size, MAX_PAYLOAD), signature: Buffer.from(sig, 'base64') });
+          const cert = l.annotations?.['dev.sigstore.cosign/certificate'];
+          const rekor = l.annotations?.['dev.sigstore.cosign/bundle'];
+          out.push({
+            kind: 'simple-signing',
+            source,
+            payload: await client.getBlobBytes(repo, l.digest, l.size, MAX_PAYLOAD),
+            signature: Buffer.from(sig, 'base64'),
+            ...(typeof cert === 'string' ? { certificate: cert } : {}),
+            ...(typeof rekor === 'string' ? { rekorBundle: rekor } : {}),
+          });
         }
       } catch (e) {
         if (!(e instanceof PlinthError)) throw e;
@@ -135,7 +144,10 @@ export async function discover(client: RegistryClient, repo: string, digest: str
 export function checkSignatures(materials: Material[], digest: string, verifiers: Verifier[], wanted: Record<string, string> = {}, keyless?: KeylessOptions): SignatureCheck[] {
   const out: SignatureCheck[] = [];
   for (const m of materials) {
-    if (m.kind === 'simple-signing') out.push(checkSimpleSigning(m.payload, m.signature, digest, verifiers, wanted, m.source));
+    if (m.kind === 'simple-signing') {
+      const kl = keyless ? { opts: keyless, ...(m.certificate !== undefined ? { certificate: m.certificate } : {}), ...(m.rekorBundle !== undefined ? { rekorBundle: m.rekorBundle } : {}) } : undefined;
+      out.push(checkSimpleSigning(m.payload, m.signature, digest, verifiers, wanted, m.source, kl));
+    }
     else if (m.kind === 'bundle' && (m.predicateType === undefined || m.predicateType === COSIGN_SIGN_PREDICATE)) out.push(checkDsseBundle(m.bundle, digest, verifiers, wanted, m.source, COSIGN_SIGN_PREDICATE, keyless).check);
     else if (m.kind === 'broken' && !m.attestation) out.push({ format: m.format, source: m.source, verified: false, reason: m.reason });
   }

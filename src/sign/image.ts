@@ -18,7 +18,10 @@ import { OCI_CONFIG, OCI_MANIFEST } from '../oci/mediatypes.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { PlinthError } from '../util/errors.js';
-import { verifyWith, type Signer, type Verifier } from './keys.js';
+import { createHash } from 'node:crypto';
+import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
+import { pemBlocks, verifyWith, type Signer, type Verifier } from './keys.js';
+import { verifyCertificateBundle, type KeylessOptions } from './keyless.js';
 import { parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, SIMPLE_SIGNING_TYPE, simpleSigningPayload } from './payload.js';
 
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
@@ -158,9 +161,22 @@ export function annotationsMatch(signed: Record<string, unknown> | null | undefi
 }
 
 /** Check one simple-signing payload and its signature. */
-export function checkSimpleSigning(payload: Buffer, sig: Buffer, digest: string, verifiers: Verifier[], wanted: Record<string, string>, source: string): SignatureCheck {
-  const key = verifiers.find((v) => v.verify(payload, sig));
-  if (!key) return { format: 'legacy', source, verified: false, reason: verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys` };
+export function checkSimpleSigning(payload: Buffer, sig: Buffer, digest: string, verifiers: Verifier[], wanted: Record<string, string>, source: string, keyless?: { opts: KeylessOptions; certificate?: string; rekorBundle?: string }): SignatureCheck {
+  let key: Pick<Verifier, 'ref'> | undefined;
+  if (keyless && (keyless.certificate !== undefined || !verifiers.length)) {
+    // A keyless legacy signature: a Fulcio certificate and a Rekor bundle in the layer annotations.
+    if (!keyless.certificate) return { format: 'legacy', source, verified: false, reason: 'the signature carries no certificate (it was made with a key)' };
+    try {
+      const who = verifyCertificateBundle(legacyBundle(payload, sig, keyless.certificate, keyless.rekorBundle), payload, keyless.opts);
+      key = { ref: `${who.identity} (issuer ${who.issuer})` };
+    } catch (e) {
+      if (!(e instanceof PlinthError)) throw e;
+      return { format: 'legacy', source, verified: false, reason: e.message };
+    }
+  } else {
+    key = verifiers.find((v) => v.verify(payload, sig));
+    if (!key) return { format: 'legacy', source, verified: false, reason: verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys` };
+  }
   let doc;
   try {
     doc = parseSimpleSigning(payload);
@@ -177,3 +193,45 @@ export function checkSimpleSigning(payload: Buffer, sig: Buffer, digest: string,
 }
 
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
+
+/**
+ * A legacy keyless signature as a Sigstore bundle v0.1 (message signature over the payload), so
+ * @sigstore/verify checks it: the certificate from `dev.sigstore.cosign/certificate`, the Rekor
+ * entry from `dev.sigstore.cosign/bundle` (`{SignedEntryTimestamp, Payload: {body,
+ * integratedTime, logIndex, logID}}`, a hashedrekord 0.0.1 entry). SIGNATURE_INVALID when they
+ * are not what cosign writes.
+ */
+export function legacyBundle(payload: Buffer, sig: Buffer, certificatePem: string, rekorBundle: string | undefined): Bundle {
+  const cert = pemBlocks(certificatePem).find((b) => b.type === 'CERTIFICATE');
+  if (!cert) throw new PlinthError('SIGNATURE_INVALID', 'the dev.sigstore.cosign/certificate annotation holds no PEM certificate');
+  const tlogEntries: unknown[] = [];
+  if (rekorBundle !== undefined) {
+    let rb: { SignedEntryTimestamp?: unknown; Payload?: { body?: unknown; integratedTime?: unknown; logIndex?: unknown; logID?: unknown } };
+    try {
+      rb = JSON.parse(rekorBundle) as typeof rb;
+    } catch {
+      throw new PlinthError('SIGNATURE_INVALID', 'the dev.sigstore.cosign/bundle annotation is not JSON');
+    }
+    const p = rb?.Payload;
+    if (typeof rb?.SignedEntryTimestamp !== 'string' || typeof p?.body !== 'string' || !Number.isSafeInteger(p.integratedTime) || !Number.isSafeInteger(p.logIndex) || typeof p.logID !== 'string' || !/^[0-9a-f]{64}$/.test(p.logID)) {
+      throw new PlinthError('SIGNATURE_INVALID', 'the dev.sigstore.cosign/bundle annotation is not a Rekor bundle (SignedEntryTimestamp, Payload.body, integratedTime, logIndex, logID)');
+    }
+    tlogEntries.push({
+      logIndex: String(p.logIndex),
+      logId: { keyId: Buffer.from(p.logID, 'hex').toString('base64') },
+      kindVersion: { kind: 'hashedrekord', version: '0.0.1' },
+      integratedTime: String(p.integratedTime),
+      inclusionPromise: { signedEntryTimestamp: rb.SignedEntryTimestamp },
+      canonicalizedBody: p.body,
+    });
+  }
+  try {
+    return bundleFromJSON({
+      mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+      verificationMaterial: { x509CertificateChain: { certificates: [{ rawBytes: cert.der.toString('base64') }] }, tlogEntries, timestampVerificationData: { rfc3161Timestamps: [] } },
+      messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(payload).digest('base64') }, signature: sig.toString('base64') },
+    });
+  } catch (e) {
+    throw new PlinthError('SIGNATURE_INVALID', `the keyless signature does not form a Sigstore bundle: ${(e as Error).message}`);
+  }
+}

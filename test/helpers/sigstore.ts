@@ -26,6 +26,11 @@ export interface PrivateSigstore {
   trustedRoot: Record<string, unknown>;
   /** A v0.1 bundle: DSSE over `statement`, signed by a leaf for identity/issuer, logged with a SET. */
   keylessBundle(statement: Buffer, identity: string, issuer: string): Record<string, unknown>;
+  /**
+   * The annotations of a legacy keyless `.sig` layer over `payload` (cosign 1.x/2.x): signature,
+   * certificate, chain and the Rekor bundle (hashedrekord 0.0.1 body and its SET).
+   */
+  keylessLegacy(payload: Buffer, identity: string, issuer: string): Record<string, string>;
 }
 
 function canonical(v: unknown): string {
@@ -90,50 +95,54 @@ export function privateSigstore(dir: string): PrivateSigstore {
   writeFileSync(f('trusted_root.json'), JSON.stringify(trustedRoot, null, 2));
   let serial = 0;
 
+  /** A short-lived leaf for this identity and issuer, with an embedded SCT. */
+  const issueLeaf = (identity: string, issuer: string): { leafPem: string; leafKey: KeyObject } => {
+    serial++;
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(`leaf${serial}.key`)]);
+    openssl(['req', '-new', '-key', f(`leaf${serial}.key`), '-subj', '/O=plinth-test', '-out', f(`leaf${serial}.csr`)]);
+    writeFileSync(
+      f(`leaf${serial}.ext`),
+      `keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,URI:${identity}\n${ISSUER_OID}=ASN1:UTF8String:${issuer}\n1.3.6.1.4.1.57264.1.1=ASN1:UTF8String:${issuer}\nauthorityKeyIdentifier=keyid\n`,
+    );
+    // The SCT list with a placeholder signature of the final length.
+    const ts = Buffer.alloc(8);
+    ts.writeBigUInt64BE(BigInt(Date.now()));
+    const sctHead = Buffer.concat([Buffer.from([0]), ctId, ts, u16(0), Buffer.from([4, 3]), u16(SCT_SIG_LEN)]);
+    const placeholder = Buffer.alloc(SCT_SIG_LEN, 0xee);
+    const sctList = (sig: Buffer) => {
+      const sct = Buffer.concat([sctHead, sig]);
+      return Buffer.concat([u16(sct.length + 2), u16(sct.length), sct]);
+    };
+    const extValue = tlv(0x04, sctList(placeholder));
+    writeFileSync(f(`leaf${serial}.ext`), `${readFileSync(f(`leaf${serial}.ext`), 'utf8')}${EXTENSION_OID_SCT}=DER:${extValue.toString('hex').match(/../g)!.join(':')}\n`);
+    openssl(['x509', '-req', '-in', f(`leaf${serial}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', String(1000 + serial), '-days', '1', '-extfile', f(`leaf${serial}.ext`), '-out', f(`leaf${serial}.crt`)]);
+    const issued = der(readFileSync(f(`leaf${serial}.crt`), 'utf8'));
+    // The precertificate TBS: the TBS without the SCT extension, as the verifier rebuilds it.
+    const pre = SigstoreCert.parse(issued as Buffer<ArrayBuffer>).clone();
+    const i = pre.extensions.findIndex((e) => e.subs[0]!.toOID() === EXTENSION_OID_SCT);
+    pre.extensions.splice(i, 1);
+    const tbsPre = pre.tbsCertificate.toDER();
+    const caSpki = new X509Certificate(caPem).publicKey.export({ format: 'der', type: 'spki' }) as Buffer;
+    const len3 = Buffer.from([tbsPre.length >> 16, (tbsPre.length >> 8) & 0xff, tbsPre.length & 0xff]);
+    const signed = Buffer.concat([Buffer.from([0, 0]), ts, u16(1), createHash('sha256').update(caSpki).digest(), len3, tbsPre, u16(0)]);
+    const sctSig = signOfLength(signed, ct.privateKey, SCT_SIG_LEN);
+    // The final certificate: the placeholder replaced (same length), the TBS signed again by the CA.
+    const parts = ASN1Obj.parseBuffer(issued as Buffer<ArrayBuffer>);
+    const tbs = parts.subs[0]!.toDER();
+    const at = tbs.indexOf(placeholder);
+    const tbsFinal = Buffer.concat([tbs.subarray(0, at), sctSig, tbs.subarray(at + SCT_SIG_LEN)]);
+    const caSig = sign('sha256', tbsFinal, createPrivateKey(readFileSync(f('ca.key'))));
+    const finalDer = tlv(0x30, Buffer.concat([tbsFinal, parts.subs[1]!.toDER(), tlv(0x03, Buffer.concat([Buffer.from([0]), caSig]))]));
+    const leafPem = `-----BEGIN CERTIFICATE-----\n${finalDer.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+    writeFileSync(f(`leaf${serial}.crt`), leafPem);
+    return { leafPem, leafKey: createPrivateKey(readFileSync(f(`leaf${serial}.key`))) };
+  };
+
   return {
     trustedRootFile: f('trusted_root.json'),
     trustedRoot,
     keylessBundle(statement, identity, issuer) {
-      serial++;
-      // A short-lived leaf for this identity and issuer, as Fulcio issues them.
-      openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(`leaf${serial}.key`)]);
-      openssl(['req', '-new', '-key', f(`leaf${serial}.key`), '-subj', '/O=plinth-test', '-out', f(`leaf${serial}.csr`)]);
-      writeFileSync(
-        f(`leaf${serial}.ext`),
-        `keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,URI:${identity}\n${ISSUER_OID}=ASN1:UTF8String:${issuer}\n1.3.6.1.4.1.57264.1.1=ASN1:UTF8String:${issuer}\nauthorityKeyIdentifier=keyid\n`,
-      );
-      // The SCT list with a placeholder signature of the final length.
-      const ts = Buffer.alloc(8);
-      ts.writeBigUInt64BE(BigInt(Date.now()));
-      const sctHead = Buffer.concat([Buffer.from([0]), ctId, ts, u16(0), Buffer.from([4, 3]), u16(SCT_SIG_LEN)]);
-      const placeholder = Buffer.alloc(SCT_SIG_LEN, 0xee);
-      const sctList = (sig: Buffer) => {
-        const sct = Buffer.concat([sctHead, sig]);
-        return Buffer.concat([u16(sct.length + 2), u16(sct.length), sct]);
-      };
-      const extValue = tlv(0x04, sctList(placeholder));
-      writeFileSync(f(`leaf${serial}.ext`), `${readFileSync(f(`leaf${serial}.ext`), 'utf8')}${EXTENSION_OID_SCT}=DER:${extValue.toString('hex').match(/../g)!.join(':')}\n`);
-      openssl(['x509', '-req', '-in', f(`leaf${serial}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', String(1000 + serial), '-days', '1', '-extfile', f(`leaf${serial}.ext`), '-out', f(`leaf${serial}.crt`)]);
-      const issued = der(readFileSync(f(`leaf${serial}.crt`), 'utf8'));
-      // The precertificate TBS: the TBS without the SCT extension, as the verifier rebuilds it.
-      const pre = SigstoreCert.parse(issued as Buffer<ArrayBuffer>).clone();
-      const i = pre.extensions.findIndex((e) => e.subs[0]!.toOID() === EXTENSION_OID_SCT);
-      pre.extensions.splice(i, 1);
-      const tbsPre = pre.tbsCertificate.toDER();
-      const caSpki = new X509Certificate(caPem).publicKey.export({ format: 'der', type: 'spki' }) as Buffer;
-      const len3 = Buffer.from([tbsPre.length >> 16, (tbsPre.length >> 8) & 0xff, tbsPre.length & 0xff]);
-      const signed = Buffer.concat([Buffer.from([0, 0]), ts, u16(1), createHash('sha256').update(caSpki).digest(), len3, tbsPre, u16(0)]);
-      const sctSig = signOfLength(signed, ct.privateKey, SCT_SIG_LEN);
-      // The final certificate: the placeholder replaced (same length), the TBS signed again by the CA.
-      const parts = ASN1Obj.parseBuffer(issued as Buffer<ArrayBuffer>);
-      const tbs = parts.subs[0]!.toDER();
-      const at = tbs.indexOf(placeholder);
-      const tbsFinal = Buffer.concat([tbs.subarray(0, at), sctSig, tbs.subarray(at + SCT_SIG_LEN)]);
-      const caSig = sign('sha256', tbsFinal, createPrivateKey(readFileSync(f('ca.key'))));
-      const finalDer = tlv(0x30, Buffer.concat([tbsFinal, parts.subs[1]!.toDER(), tlv(0x03, Buffer.concat([Buffer.from([0]), caSig]))]));
-      const leafPem = `-----BEGIN CERTIFICATE-----\n${finalDer.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
-      writeFileSync(f(`leaf${serial}.crt`), leafPem);
-      const leafKey = createPrivateKey(readFileSync(f(`leaf${serial}.key`)));
+      const { leafPem, leafKey } = issueLeaf(identity, issuer);
       const payloadType = 'application/vnd.in-toto+json';
       const pae = Buffer.concat([Buffer.from(`DSSEv1 ${payloadType.length} ${payloadType} ${statement.length} `), statement]);
       const sig = sign('sha256', pae, leafKey);
@@ -167,6 +176,26 @@ export function privateSigstore(dir: string): PrivateSigstore {
           timestampVerificationData: { rfc3161Timestamps: [] },
         },
         dsseEnvelope: { payload: statement.toString('base64'), payloadType, signatures: [{ sig: sig.toString('base64'), keyid: '' }] },
+      };
+    },
+    keylessLegacy(payload, identity, issuer) {
+      const { leafPem, leafKey } = issueLeaf(identity, issuer);
+      const sig = sign('sha256', payload, leafKey);
+      const body = Buffer.from(
+        canonical({
+          apiVersion: '0.0.1',
+          kind: 'hashedrekord',
+          spec: { data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(payload).digest('hex') } }, signature: { content: sig.toString('base64'), publicKey: { content: Buffer.from(leafPem).toString('base64') } } },
+        }),
+      );
+      const integratedTime = Math.floor(Date.now() / 1000) + 1;
+      const entry = { body: body.toString('base64'), integratedTime, logID: logId.toString('hex'), logIndex: serial };
+      const set = sign('sha256', Buffer.from(canonical(entry)), rekor.privateKey);
+      return {
+        'dev.cosignproject.cosign/signature': sig.toString('base64'),
+        'dev.sigstore.cosign/certificate': leafPem,
+        'dev.sigstore.cosign/chain': caPem,
+        'dev.sigstore.cosign/bundle': JSON.stringify({ SignedEntryTimestamp: set.toString('base64'), Payload: entry }),
       };
     },
   };
