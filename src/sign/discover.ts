@@ -41,53 +41,56 @@ async function readJsonBlob(client: RegistryClient, repo: string, digest: string
 
 /** Everything that may sign or attest `digest` in `repo`. */
 export async function discover(client: RegistryClient, repo: string, digest: string): Promise<Material[]> {
-  const out: Material[] = [];
   let budget = MAX_TOTAL;
   const spend = (n: number) => {
     if (n > budget) throw new PlinthError('SIGNATURE_INVALID', `more than ${MAX_TOTAL} bytes of signatures for one image; the rest is not read`);
     budget -= n;
   };
-  // Bundles: referrers whose artifact type is a Sigstore bundle.
-  const { manifests } = await client.referrers(repo, digest);
-  const refs = manifests.filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith(BUNDLE_PREFIX) && typeof m.digest === 'string').slice(0, MAX_SIGNATURES);
-  for (const r of refs) {
-    const source = `${repo}@${r.digest as string}`;
-    try {
-      const raw = (await client.getManifest(repo, r.digest as string)).bytes;
-      spend(raw.length);
-      let m: { layers?: Array<{ mediaType?: unknown; digest?: unknown; size?: unknown }>; subject?: { digest?: unknown }; annotations?: Record<string, unknown> } | null;
+  // The three places are looked up at once (each a few round trips); results keep this order.
+  const bundles = async (): Promise<Material[]> => {
+    const out: Material[] = [];
+    const { manifests } = await client.referrers(repo, digest);
+    const refs = manifests.filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith(BUNDLE_PREFIX) && typeof m.digest === 'string').slice(0, MAX_SIGNATURES);
+    for (const r of refs) {
+      const source = `${repo}@${r.digest as string}`;
       try {
-        m = JSON.parse(raw.toString('utf8')) as typeof m;
-      } catch {
-        m = null;
+        const raw = (await client.getManifest(repo, r.digest as string)).bytes;
+        spend(raw.length);
+        let m: { layers?: Array<{ mediaType?: unknown; digest?: unknown; size?: unknown }>; subject?: { digest?: unknown }; annotations?: Record<string, unknown> } | null;
+        try {
+          m = JSON.parse(raw.toString('utf8')) as typeof m;
+        } catch {
+          m = null;
+        }
+        if (!m || typeof m !== 'object' || Array.isArray(m)) {
+          out.push({ kind: 'broken', source, format: 'bundle', attestation: false, reason: 'the referrer is not a JSON manifest' });
+          continue;
+        }
+        const pt = typeof m.annotations?.['dev.sigstore.bundle.predicateType'] === 'string' ? (m.annotations['dev.sigstore.bundle.predicateType'] as string) : undefined;
+        const attestation = pt !== undefined && pt !== COSIGN_SIGN_PREDICATE;
+        if (m.subject?.digest !== digest) {
+          out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: `the referrer's subject is ${String(m.subject?.digest)}, not ${digest}` });
+          continue;
+        }
+        const layer = Array.isArray(m.layers) && m.layers[0] && typeof m.layers[0] === 'object' ? m.layers[0] : undefined;
+        const size = Number(layer?.size);
+        if (!layer || typeof layer.mediaType !== 'string' || !layer.mediaType.startsWith(BUNDLE_PREFIX) || typeof layer.digest !== 'string') {
+          out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: 'the referrer has no bundle layer' });
+        } else if (!Number.isSafeInteger(size) || size < 0 || size > MAX_PAYLOAD) {
+          out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: `bundle of ${String(layer.size)} bytes is over the ${MAX_PAYLOAD}-byte limit` });
+        } else {
+          spend(size);
+          out.push({ kind: 'bundle', source, bundle: await readJsonBlob(client, repo, layer.digest, size), ...(pt ? { predicateType: pt } : {}) });
+        }
+      } catch (e) {
+        if (!(e instanceof PlinthError)) throw e;
+        out.push({ kind: 'broken', source, format: 'bundle', attestation: false, reason: e.message });
       }
-      if (!m || typeof m !== 'object' || Array.isArray(m)) {
-        out.push({ kind: 'broken', source, format: 'bundle', attestation: false, reason: 'the referrer is not a JSON manifest' });
-        continue;
-      }
-      const pt = typeof m.annotations?.['dev.sigstore.bundle.predicateType'] === 'string' ? (m.annotations['dev.sigstore.bundle.predicateType'] as string) : undefined;
-      const attestation = pt !== undefined && pt !== COSIGN_SIGN_PREDICATE;
-      if (m.subject?.digest !== digest) {
-        out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: `the referrer's subject is ${String(m.subject?.digest)}, not ${digest}` });
-        continue;
-      }
-      const layer = Array.isArray(m.layers) && m.layers[0] && typeof m.layers[0] === 'object' ? m.layers[0] : undefined;
-      const size = Number(layer?.size);
-      if (!layer || typeof layer.mediaType !== 'string' || !layer.mediaType.startsWith(BUNDLE_PREFIX) || typeof layer.digest !== 'string') {
-        out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: 'the referrer has no bundle layer' });
-      } else if (!Number.isSafeInteger(size) || size < 0 || size > MAX_PAYLOAD) {
-        out.push({ kind: 'broken', source, format: 'bundle', attestation, reason: `bundle of ${String(layer.size)} bytes is over the ${MAX_PAYLOAD}-byte limit` });
-      } else {
-        spend(size);
-        out.push({ kind: 'bundle', source, bundle: await readJsonBlob(client, repo, layer.digest, size), ...(pt ? { predicateType: pt } : {}) });
-      }
-    } catch (e) {
-      if (!(e instanceof PlinthError)) throw e;
-      out.push({ kind: 'broken', source, format: 'bundle', attestation: false, reason: e.message });
     }
-  }
-  // Legacy signatures and attestations: layers of the .sig and .att tags.
-  for (const suffix of ['sig', 'att'] as const) {
+    return out;
+  };
+  const legacy = async (suffix: 'sig' | 'att'): Promise<Material[]> => {
+    const out: Material[] = [];
     const tag = cosignTag(digest, suffix);
     let m;
     try {
@@ -95,7 +98,7 @@ export async function discover(client: RegistryClient, repo: string, digest: str
     } catch (e) {
       if (isMissing(e) || !(e instanceof PlinthError)) throw e;
       out.push({ kind: 'broken', source: `${repo}:${tag}`, format: 'legacy', attestation: suffix === 'att', reason: e.message });
-      continue;
+      return out;
     }
     for (const [i, l] of (m?.layers ?? []).slice(0, MAX_SIGNATURES).entries()) {
       const source = `${repo}:${tag} layer ${i}`;
@@ -136,8 +139,10 @@ export async function discover(client: RegistryClient, repo: string, digest: str
         out.push({ kind: 'broken', source, format: 'legacy', attestation, reason: e.message });
       }
     }
-  }
-  return out;
+    return out;
+  };
+  const parts = await Promise.all([bundles(), legacy('sig'), legacy('att')]);
+  return parts.flat();
 }
 
 /** Image signatures among the materials, checked against the keys (bundles first, as found). */
