@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { decryptPrivateKey, generateKeyPair, openSigner, openVerifier, parsePublicKey, publicKeyPem, verifyWith, type Verifier } from '../src/sign/keys.js';
+import { decryptPrivateKey, generateKeyPair, openSigner, openVerifier, parsePublicKey, publicKeyPem, verifierOf, type Verifier } from '../src/sign/keys.js';
 import { checkSimpleSigning, cosignTag } from '../src/sign/image.js';
 import { signImage, verifyImage } from '../src/sign/index.js';
 import { buildImage } from '../src/source/memory.js';
@@ -86,10 +86,7 @@ describe('legacy signature vectors (containers/image fixtures signed by cosign)'
     public_keys: Record<string, string>;
     vectors: Array<{ fixture: string; mimeType: string; payload_b64: string; signature_b64: string; manifest_digest?: string; claimed_digest?: string; digest_matches_manifest?: boolean; verifies_with: string[] }>;
   };
-  const verifiers: Verifier[] = Object.entries(v.public_keys).map(([name, pem]) => {
-    const key = parsePublicKey(pem, name);
-    return { ref: name, publicKey: key, verify: (d, s) => verifyWith(key, d, s) };
-  });
+  const verifiers: Verifier[] = Object.entries(v.public_keys).map(([name, pem]) => verifierOf(parsePublicKey(pem, name), name));
   for (const vec of v.vectors) {
     test(vec.fixture, () => {
       const payload = Buffer.from(vec.payload_b64, 'base64');

@@ -8,7 +8,7 @@ import { SEVERITIES, type RuleKind, type RuleMode, type RuleSettings } from './s
 import { shortDigest } from '../oci/digest.js';
 import { keyHint } from '../sign/bundle.js';
 import { checkAttestations, checkSignatures } from '../sign/discover.js';
-import { parsePublicKey, verifyWith, type Verifier } from '../sign/keys.js';
+import { parsePublicKey, verifierOf, type Verifier } from '../sign/keys.js';
 import { predicateType } from '../sign/payload.js';
 import type { KeylessOptions } from '../sign/keyless.js';
 
@@ -420,7 +420,7 @@ function verifiersFor(pems: readonly string[]): Verifier[] {
       const key = parsePublicKey(pem, `key ${i + 1}`);
       const fp = keyHint(key).slice(0, 12);
       const file = /^# (.+)\n/.exec(pem)?.[1];
-      v = { ref: file ? `${file} (sha256 ${fp}…)` : `key ${i + 1} (sha256 ${fp}…)`, publicKey: key, verify: (d, sig) => verifyWith(key, d, sig) };
+      v = verifierOf(key, file ? `${file} (sha256 ${fp}…)` : `key ${i + 1} (sha256 ${fp}…)`);
       if (verifierCache.size > 1000) verifierCache.clear();
       verifierCache.set(pem, v);
     }

@@ -8,10 +8,10 @@
 import type { Descriptor } from '../oci/types.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
-import type { Signer, Verifier } from './keys.js';
+import { findSigner, noSignerReason, type Signer, type Verifier } from './keys.js';
 import { dsseBundle, pushBundleReferrer } from './bundle.js';
 import { appendCosignLayer, cosignTag, DSSE_ENVELOPE_MEDIA_TYPE, SIGNATURE_ANNOTATION, type SignatureCheck, type SignedDigest } from './image.js';
-import { INTOTO_PAYLOAD_TYPE, pae, parseStatement, statementCovers, type Statement } from './payload.js';
+import { checkStatement, INTOTO_PAYLOAD_TYPE, pae, type Statement } from './payload.js';
 
 const STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1';
 
@@ -48,21 +48,12 @@ export function checkEnvelope(json: unknown, digest: string, verifiers: Verifier
   if (!env || typeof env.payload !== 'string' || typeof env.payloadType !== 'string' || !Array.isArray(env.signatures)) return fail('not a DSSE envelope (payload, payloadType, signatures)');
   if (env.payloadType !== INTOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(env.payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`);
   const payload = Buffer.from(env.payload, 'base64');
-  const signed = pae(env.payloadType, payload);
-  let key: Verifier | undefined;
-  for (const s of (env.signatures as Array<{ sig?: unknown }>).slice(0, 4)) {
-    if (typeof s?.sig !== 'string') continue;
-    key = verifiers.find((v) => v.verify(signed, Buffer.from(s.sig as string, 'base64')));
-    if (key) break;
-  }
-  if (!key) return fail(verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`);
-  let st: Statement;
-  try {
-    st = parseStatement(payload);
-  } catch (e) {
-    return fail((e as Error).message, { key: key.ref });
-  }
-  if (!statementCovers(st, digest)) return fail(`the statement is about another image, not ${digest}`, { key: key.ref, predicateType: st.predicateType });
-  if (predicateType && st.predicateType !== predicateType) return fail(`predicate type is ${st.predicateType}, not ${predicateType}`, { key: key.ref, predicateType: st.predicateType });
+  const sigs = (env.signatures as Array<{ sig?: unknown }>).flatMap((s) => (typeof s?.sig === 'string' ? [Buffer.from(s.sig, 'base64')] : []));
+  const key = findSigner(verifiers, pae(env.payloadType, payload), sigs);
+  if (!key) return fail(noSignerReason(verifiers));
+  const checked = checkStatement(payload, digest, predicateType);
+  if (!checked.statement) return fail(checked.problem, { key: key.ref });
+  const st = checked.statement;
+  if (checked.problem) return fail(checked.problem, { key: key.ref, predicateType: st.predicateType });
   return { format: 'legacy', source, key: key.ref, verified: true, predicateType: st.predicateType, statement: st, reason: `DSSE signature by ${key.ref} over a ${st.predicateType} statement about ${digest}` };
 }

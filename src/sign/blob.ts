@@ -11,7 +11,7 @@ import { PlinthError } from '../util/errors.js';
 import type { Signer } from './keys.js';
 import { keyHint } from './bundle.js';
 import { parseStatement, statementCovers } from './payload.js';
-import { isCertificateBundle, trustedRootOf, verifyCertificateBundle } from './keyless.js';
+import { fail, isCertificateBundle, trustedRootOf, verifyCertificateBundle } from './keyless.js';
 
 /** A v0.3 bundle with a message signature over `artifact` (what cosign sign-blob writes). */
 export async function signBlob(artifact: Buffer, signer: Signer): Promise<Record<string, unknown>> {
@@ -45,10 +45,6 @@ export interface BlobVerifyResult {
   trustedRoot: 'given' | 'public-good';
   signer: { key: 'given' } | { identity: string | null; issuer: string | null };
   tlogEntries: number;
-}
-
-function fail(message: string, cause?: unknown): never {
-  throw new PlinthError('SIGNATURE_INVALID', message, undefined, cause ? { cause } : undefined);
 }
 
 /** Parse a bundle file's JSON text; SIGNATURE_INVALID naming what is wrong. */

@@ -19,11 +19,11 @@ import { OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_EMPTY_SIZE, OCI_MANIFEST } from '../oc
 import type { Descriptor } from '../oci/types.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
-import type { Signer, Verifier } from './keys.js';
+import { findSigner, noSignerReason, type Signer, type Verifier } from './keys.js';
 import { isCertificateBundle, verifyCertificateBundle, type KeylessOptions } from './keyless.js';
 import { PlinthError } from '../util/errors.js';
 import { annotationsMatch, putBlob, type SignatureCheck, type SignedDigest } from './image.js';
-import { COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, parseStatement, statementCovers, type Statement } from './payload.js';
+import { checkStatement, COSIGN_SIGN_PREDICATE, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, type Statement } from './payload.js';
 
 export { BUNDLE_V03_MEDIA_TYPE };
 
@@ -128,24 +128,15 @@ export function checkDsseBundle(json: unknown, digest: string, verifiers: Verifi
       return fail(e.message);
     }
   } else {
-    const signed = pae(env.payloadType, payload);
-    for (const s of env.signatures.slice(0, 4)) {
-      key = verifiers.find((v) => v.verify(signed, s.sig));
-      if (key) break;
-    }
     if (!verifiers.length) return fail('the bundle is signed with a key, and no key was given');
-    if (!key) return fail(verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`);
+    key = findSigner(verifiers, pae(env.payloadType, payload), env.signatures.map((s) => s.sig));
+    if (!key) return fail(noSignerReason(verifiers));
   }
-  let st;
-  try {
-    st = parseStatement(payload);
-  } catch (e) {
-    return fail((e as Error).message, { key: key.ref });
-  }
-  const subjects = st.subject.map((s) => Object.entries(s.digest).map(([a, h]) => `${a}:${h}`)[0]).filter(Boolean) as string[];
-  const base = { key: key.ref, signedDigest: subjects[0] ?? '' };
-  if (!statementCovers(st, digest)) return fail(`the statement is about ${subjects.join(', ') || 'nothing'}, not this image (${digest})`, base);
-  if (predicateType && st.predicateType !== predicateType) return fail(`predicate type is ${st.predicateType}, not ${predicateType}`, base);
+  const checked = checkStatement(payload, digest, predicateType);
+  if (!checked.statement) return fail(checked.problem, { key: key.ref });
+  const st = checked.statement;
+  const base = { key: key.ref, signedDigest: checked.subjects[0] ?? '' };
+  if (checked.problem) return fail(checked.problem, base);
   const subj = (JSON.parse(payload.toString('utf8')) as { subject: Array<{ digest?: Record<string, string>; annotations?: Record<string, unknown> } | null> }).subject.find(
     (s) => s !== null && typeof s === 'object' && s.digest?.[digest.slice(0, digest.indexOf(':'))] === digest.slice(digest.indexOf(':') + 1),
   );

@@ -20,7 +20,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { PlinthError } from '../util/errors.js';
 import { createHash } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { pemBlocks, verifyWith, type Signer, type Verifier } from './keys.js';
+import { findSigner, noSignerReason, pemBlocks, verifyWith, type Signer, type Verifier } from './keys.js';
 import { verifyCertificateBundle, type KeylessOptions } from './keyless.js';
 import { parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, SIMPLE_SIGNING_TYPE, simpleSigningPayload } from './payload.js';
 
@@ -174,8 +174,8 @@ export function checkSimpleSigning(payload: Buffer, sig: Buffer, digest: string,
       return { format: 'legacy', source, verified: false, reason: e.message };
     }
   } else {
-    key = verifiers.find((v) => v.verify(payload, sig));
-    if (!key) return { format: 'legacy', source, verified: false, reason: verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys` };
+    key = findSigner(verifiers, payload, [sig]);
+    if (!key) return { format: 'legacy', source, verified: false, reason: noSignerReason(verifiers) };
   }
   let doc;
   try {

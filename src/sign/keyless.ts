@@ -25,7 +25,8 @@ export interface KeylessOptions {
   ignoreSct?: boolean;
 }
 
-function fail(message: string, cause?: unknown): never {
+/** Throw SIGNATURE_INVALID with this reason. */
+export function fail(message: string, cause?: unknown): never {
   throw new PlinthError('SIGNATURE_INVALID', message, undefined, cause ? { cause } : undefined);
 }
 

@@ -178,6 +178,28 @@ export function signWith(key: KeyObject, data: Uint8Array): Buffer {
   return cryptoSign(hashFor(key), data, key);
 }
 
+/** A Verifier for a public key, named `ref` in results and messages. */
+export function verifierOf(key: KeyObject, ref: string): Verifier {
+  return { ref, publicKey: key, verify: (data, sig) => verifyWith(key, data, sig) };
+}
+
+/** At most this many signatures of one envelope are tried (each against every key). */
+export const MAX_SIGNATURES_PER_ENVELOPE = 4;
+
+/** The first key that verifies one of `signatures` over `data`. */
+export function findSigner(verifiers: readonly Verifier[], data: Uint8Array, signatures: readonly Uint8Array[]): Verifier | undefined {
+  for (const sig of signatures.slice(0, MAX_SIGNATURES_PER_ENVELOPE)) {
+    const key = verifiers.find((v) => v.verify(data, sig));
+    if (key) return key;
+  }
+  return undefined;
+}
+
+/** Why no key verified a signature. */
+export function noSignerReason(verifiers: readonly Verifier[]): string {
+  return verifiers.length === 1 ? `the signature does not verify with ${verifiers[0]!.ref}` : `the signature does not verify with any of ${verifiers.length} keys`;
+}
+
 export function verifyWith(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
   try {
     return cryptoVerify(hashFor(key), data, key, signature);
@@ -283,6 +305,5 @@ export async function openVerifier(ref: string): Promise<Verifier> {
       throw new PlinthError('IO', `cannot read public key ${ref}: ${(e as Error).message}`);
     }
   }
-  const key = parsePublicKey(text, name);
-  return { ref: name, publicKey: key, verify: (data, sig) => verifyWith(key, data, sig) };
+  return verifierOf(parsePublicKey(text, name), name);
 }

@@ -98,6 +98,24 @@ export function statementCovers(st: Statement, digest: string): boolean {
   return st.subject.some((s) => s.digest[alg] === hex);
 }
 
+/**
+ * What is checked once a DSSE payload's signature verified: it is an in-toto statement, about
+ * `digest`, of `predicateType` when one is asked for. Returns the statement, or the reason it fails
+ * (with the digests it does name).
+ */
+export function checkStatement(payload: Uint8Array, digest: string, predicateType?: string): { statement: Statement; subjects: string[]; problem?: string } | { problem: string; statement?: undefined; subjects?: undefined } {
+  let statement: Statement;
+  try {
+    statement = parseStatement(payload);
+  } catch (e) {
+    return { problem: (e as Error).message };
+  }
+  const subjects = statement.subject.map((s) => Object.entries(s.digest).map(([a, h]) => `${a}:${h}`)[0]).filter(Boolean) as string[];
+  if (!statementCovers(statement, digest)) return { statement, subjects, problem: `the statement is about ${subjects.join(', ') || 'nothing'}, not this image (${digest})` };
+  if (predicateType && statement.predicateType !== predicateType) return { statement, subjects, problem: `predicate type is ${statement.predicateType}, not ${predicateType}` };
+  return { statement, subjects };
+}
+
 /** DSSE's pre-authentication encoding: "DSSEv1 <len> <type> <len> <body>". */
 export function pae(payloadType: string, payload: Uint8Array): Buffer {
   const t = Buffer.from(payloadType, 'utf8');
