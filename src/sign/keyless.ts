@@ -8,7 +8,7 @@
  */
 import type { Bundle } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier } from '@sigstore/verify';
+import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier, type TrustMaterial } from '@sigstore/verify';
 import { PlinthError } from '../util/errors.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from './public-good-root.js';
 
@@ -38,6 +38,22 @@ export function trustedRootOf(json: unknown): TrustedRoot {
   }
 }
 
+/**
+ * Trust material per trusted-root document (certificates and keys decoded once): the webhook
+ * verifies against the same root for every decision.
+ */
+const materials = new WeakMap<object, TrustMaterial>();
+function trustMaterialOf(json: unknown): TrustMaterial {
+  const src = json ?? PUBLIC_GOOD_TRUSTED_ROOT;
+  if (typeof src !== 'object' || src === null) return toTrustMaterial(trustedRootOf(src));
+  let m = materials.get(src);
+  if (!m) {
+    m = toTrustMaterial(trustedRootOf(src));
+    materials.set(src, m);
+  }
+  return m;
+}
+
 /** Whether a bundle is signed with a certificate (keyless) rather than a key. */
 export function isCertificateBundle(bundle: Bundle): boolean {
   const c = bundle.verificationMaterial.content?.$case;
@@ -53,7 +69,7 @@ export function verifyCertificateBundle(bundle: Bundle, artifact: Buffer | undef
   if (!isCertificateBundle(bundle)) fail('the bundle is signed with a key, not a certificate: verify it with a key');
   const vm = bundle.verificationMaterial;
   if (!o.ignoreTlog && vm.tlogEntries.length === 0) fail('the bundle has no transparency-log entry (--insecure-ignore-tlog accepts one with a timestamp only)');
-  const verifier = new SigstoreVerifier(toTrustMaterial(trustedRootOf(o.trustedRoot)), { tlogThreshold: o.ignoreTlog ? 0 : 1, ctlogThreshold: o.ignoreSct ? 0 : 1, timestampThreshold: 1 });
+  const verifier = new SigstoreVerifier(trustMaterialOf(o.trustedRoot), { tlogThreshold: o.ignoreTlog ? 0 : 1, ctlogThreshold: o.ignoreSct ? 0 : 1, timestampThreshold: 1 });
   let signer;
   try {
     signer = verifier.verify(toSignedEntity(bundle, artifact));
