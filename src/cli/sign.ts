@@ -70,6 +70,15 @@ async function keylessFromFlags(o: KeylessFlags): Promise<import('../sign/keyles
   return { identity, issuer, ...(trustedRoot !== undefined ? { trustedRoot } : {}), ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}), ...(o.insecureIgnoreSct ? { ignoreSct: true } : {}) };
 }
 
+/** Who may have signed, from --key and the keyless flags: at least one of them is required. */
+async function signersFromFlags(o: KeylessFlags & { key?: string[] }) {
+  const { openVerifier } = await import('../sign/keys.js');
+  const verifiers = await Promise.all((o.key ?? []).map((k) => openVerifier(k)));
+  const keyless = await keylessFromFlags(o);
+  if (!verifiers.length && !keyless) throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+  return { verifiers, keyless };
+}
+
 /** `plinth key …`, `plinth sign`, `plinth verify`: cosign-compatible keys and image signatures. */
 export function registerSign(program: Command, h: CliHelpers): void {
   if (h.want('key')) {
@@ -143,10 +152,8 @@ export function registerSign(program: Command, h: CliHelpers): void {
         .option('--format <format>', 'text or json', 'text'),
     )).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; annotations?: Record<string, string>; format: string }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
-      const [{ openVerifier }, { verifyImage }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js')]);
-      const verifiers = await Promise.all((o.key ?? []).map((k) => openVerifier(k)));
-      const keyless = await keylessFromFlags(o);
-      if (!verifiers.length && !keyless) throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+      const { verifyImage } = await import('../sign/index.js');
+      const { verifiers, keyless } = await signersFromFlags(o);
       const r = await verifyImage(image, verifiers, { ...(o.annotations ? { annotations: o.annotations } : {}), ...(keyless ? { keyless } : {}), registry: await h.openOptions(o, image) });
       if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
       else {
@@ -214,11 +221,9 @@ export function registerSign(program: Command, h: CliHelpers): void {
         .option('--type <type>', 'predicate type (shorthand or URI); default: any', undefined)
         .option('--format <format>', 'text (one statement per line) or json', 'text'),
     )).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; type?: string; format: string }) => {
-      const [{ openVerifier }, { verifyImageAttestations }, { predicateType }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js'), import('../sign/payload.js')]);
+      const [{ verifyImageAttestations }, { predicateType }] = await Promise.all([import('../sign/index.js'), import('../sign/payload.js')]);
       const type = o.type ? predicateType(o.type) : undefined;
-      const verifiers = await Promise.all((o.key ?? []).map((k) => openVerifier(k)));
-      const keyless = await keylessFromFlags(o);
-      if (!verifiers.length && !keyless) throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+      const { verifiers, keyless } = await signersFromFlags(o);
       const r = await verifyImageAttestations(image, verifiers, type, { ...(keyless ? { keyless } : {}), registry: await h.openOptions(o, image) });
       if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
       else {

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ASN1Obj, EXTENSION_OID_SCT, X509Certificate as SigstoreCert } from '@sigstore/core';
+import { ASN1Obj, EXTENSION_OID_SCT, json, X509Certificate as SigstoreCert } from '@sigstore/core';
 
 const ISSUER_OID = '1.3.6.1.4.1.57264.1.8';
 
@@ -31,12 +31,6 @@ export interface PrivateSigstore {
    * certificate, chain and the Rekor bundle (hashedrekord 0.0.1 body and its SET).
    */
   keylessLegacy(payload: Buffer, identity: string, issuer: string): Record<string, string>;
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v);
 }
 
 /** A DER TLV with this tag and content (definite length). */
@@ -148,7 +142,7 @@ export function privateSigstore(dir: string): PrivateSigstore {
       const sig = sign('sha256', pae, leafKey);
       // The log entry (dsse 0.0.1) and its signed entry timestamp.
       const body = Buffer.from(
-        canonical({
+        json.canonicalize({
           apiVersion: '0.0.1',
           kind: 'dsse',
           spec: {
@@ -158,7 +152,7 @@ export function privateSigstore(dir: string): PrivateSigstore {
         }),
       );
       const integratedTime = Math.floor(Date.now() / 1000) + 1;
-      const set = sign('sha256', Buffer.from(canonical({ body: body.toString('base64'), integratedTime, logID: logId.toString('hex'), logIndex: serial })), rekor.privateKey);
+      const set = sign('sha256', Buffer.from(json.canonicalize({ body: body.toString('base64'), integratedTime, logID: logId.toString('hex'), logIndex: serial })), rekor.privateKey);
       return {
         mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
         verificationMaterial: {
@@ -182,7 +176,7 @@ export function privateSigstore(dir: string): PrivateSigstore {
       const { leafPem, leafKey } = issueLeaf(identity, issuer);
       const sig = sign('sha256', payload, leafKey);
       const body = Buffer.from(
-        canonical({
+        json.canonicalize({
           apiVersion: '0.0.1',
           kind: 'hashedrekord',
           spec: { data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(payload).digest('hex') } }, signature: { content: sig.toString('base64'), publicKey: { content: Buffer.from(leafPem).toString('base64') } } },
@@ -190,7 +184,7 @@ export function privateSigstore(dir: string): PrivateSigstore {
       );
       const integratedTime = Math.floor(Date.now() / 1000) + 1;
       const entry = { body: body.toString('base64'), integratedTime, logID: logId.toString('hex'), logIndex: serial };
-      const set = sign('sha256', Buffer.from(canonical(entry)), rekor.privateKey);
+      const set = sign('sha256', Buffer.from(json.canonicalize(entry)), rekor.privateKey);
       return {
         'dev.cosignproject.cosign/signature': sig.toString('base64'),
         'dev.sigstore.cosign/certificate': leafPem,
