@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
 import type { CliHelpers } from './provenance.js';
+import { readInput } from './input.js';
 
 /** `plinth serve` (the admission webhook) and `plinth certs` (its CA and serving certificate). */
 export function registerServe(program: Command, h: CliHelpers): void {
@@ -30,14 +30,7 @@ export function registerServe(program: Command, h: CliHelpers): void {
     const deadlineMs = Number(o.deadlineMs);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new PlinthError('USAGE', `--port must be 0-65535, got "${o.port}"`);
     if (!Number.isFinite(deadlineMs) || deadlineMs < 100 || deadlineMs > 29_000) throw new PlinthError('USAGE', `--deadline-ms must be between 100 and 29000 (webhook timeouts are at most 30 s), got "${o.deadlineMs}"`);
-    const read = async (f: string, what: string) => {
-      try {
-        return await readFile(f);
-      } catch (e) {
-        throw new PlinthError('IO', `cannot read ${what} ${f}: ${(e as Error).message}`);
-      }
-    };
-    const [cert, key, clientCa] = await Promise.all([read(o.tlsCert, 'TLS certificate'), read(o.tlsKey, 'TLS key'), o.clientCa ? read(o.clientCa, 'client CA') : Promise.resolve(undefined)]);
+    const [cert, key, clientCa] = await Promise.all([readInput(o.tlsCert, 'TLS certificate'), readInput(o.tlsKey, 'TLS key'), o.clientCa ? readInput(o.clientCa, 'client CA') : Promise.resolve(undefined)]);
     const { default: pino } = await import('pino');
     const logger = pino({ level: o.logLevel, base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
     const { PolicyDecider } = await import('../admission/policydecider.js');

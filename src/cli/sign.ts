@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readInput } from './input.js';
 import { PlinthError } from '../util/errors.js';
 import type { CliHelpers } from './provenance.js';
 
@@ -37,12 +38,7 @@ function addKeylessFlags(cmd: Command): Command {
 /** A trusted_root.json file, parsed (undefined without a file). */
 async function readTrustedRoot(file: string | undefined): Promise<unknown> {
   if (!file) return undefined;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new PlinthError('IO', `cannot read trusted root ${file}: ${(e as Error).message}`);
-  }
+  const text = (await readInput(file, 'trusted root')).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {
@@ -189,12 +185,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
       if (o.format !== 'legacy' && o.format !== 'bundle') throw new PlinthError('USAGE', `--format must be legacy or bundle, got "${o.format}"`);
       const [{ openSigner }, { attestImage }, { predicateType, PREDICATE_TYPES }] = await Promise.all([import('../sign/keys.js'), import('../sign/index.js'), import('../sign/payload.js')]);
       const type = predicateType(o.type);
-      let text: string;
-      try {
-        text = await readFile(o.predicate, 'utf8');
-      } catch (e) {
-        throw new PlinthError('IO', `cannot read predicate ${o.predicate}: ${(e as Error).message}`);
-      }
+      const text = (await readInput(o.predicate, 'predicate')).toString('utf8');
       let predicate: unknown;
       if (type === PREDICATE_TYPES.custom) predicate = { Data: text, Timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
       else {
@@ -269,13 +260,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
       .requiredOption('--bundle <file>', 'where to write the bundle')
       .action(async (file: string, o: { key: string; bundle: string }) => {
         const [{ openSigner }, { signBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
-        let bytes: Buffer;
-        try {
-          bytes = await readFile(file);
-        } catch (e) {
-          throw new PlinthError('IO', `cannot read ${file}: ${(e as Error).message}`);
-        }
-        const bundle = await signBlob(bytes, await openSigner(o.key));
+        const bundle = await signBlob(await readInput(file, ''), await openSigner(o.key));
         try {
           await writeFile(o.bundle, `${JSON.stringify(bundle)}\n`);
         } catch (e) {
@@ -295,19 +280,12 @@ export function registerSign(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'text or json', 'text'))
       .action(async (target: string, o: KeylessFlags & { bundle: string; key?: string; format: string }) => {
         const [{ openVerifier }, { parseBundle, verifyBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
-        const read = async (f: string, what: string) => {
-          try {
-            return await readFile(f);
-          } catch (e) {
-            throw new PlinthError('IO', `cannot read ${what} ${f}: ${(e as Error).message}`);
-          }
-        };
         const keyless = await keylessFromFlags(o);
-        const bundle = parseBundle((await read(o.bundle, 'bundle')).toString('utf8'));
+        const bundle = parseBundle((await readInput(o.bundle, 'bundle')).toString('utf8'));
         const trustedRoot = keyless ? keyless.trustedRoot : await readTrustedRoot(o.trustedRoot);
         const identity = keyless?.identity;
         const issuer = keyless?.issuer;
-        const artifact = /^sha256:[a-f0-9]{64}$/.test(target) ? target : await read(target, 'file');
+        const artifact = /^sha256:[a-f0-9]{64}$/.test(target) ? target : await readInput(target, 'file');
         const key = o.key ? (await openVerifier(o.key)).publicKey : undefined;
         const r = verifyBlob(artifact, bundle, { ...(key ? { key } : {}), ...(identity !== undefined ? { identity } : {}), ...(issuer !== undefined ? { issuer } : {}), ...(trustedRoot ? { trustedRoot } : {}), ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}), ...(o.insecureIgnoreSct ? { ignoreSct: true } : {}) });
         if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
