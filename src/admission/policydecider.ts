@@ -11,7 +11,7 @@ import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.j
 import { parseLocation, type OpenOptions } from '../source/open.js';
 import type { VulnStore } from '../vuln/store.js';
 import { NetworkGuard, hostOnly, type NetworkPolicy } from '../registry/netguard.js';
-import type { DecideContext, Decider, ImageVerdict } from './server.js';
+import { TtlCache, type DecideContext, type Decider, type ImageVerdict } from './server.js';
 
 /**
  * The webhook's Decider: Plinth's policy file and catalog, reloaded when they change (ConfigMap
@@ -58,9 +58,11 @@ export class PolicyDecider implements Decider {
    * them, for signatureFailureTtlMs otherwise (a signature added later is seen soon). Checking
    * them against a rule's keys is pure and runs per decision.
    */
-  private readonly signatures = new Map<string, { materials: Material[]; expires: number }>();
+  private readonly signatures: TtlCache<Material[]>;
 
-  private constructor(private readonly o: PolicyDeciderOptions) {}
+  private constructor(private readonly o: PolicyDeciderOptions) {
+    this.signatures = new TtlCache<Material[]>(o.signatureTtlMs ?? 10 * 60_000, 10_000);
+  }
 
   static async create(o: PolicyDeciderOptions): Promise<PolicyDecider> {
     const d = new PolicyDecider(o);
@@ -204,28 +206,18 @@ export class PolicyDecider implements Decider {
       resolveDigest: policy.spec.pinDigests === true,
       deadline: signal,
       now,
-      signatureCache: {
-        get: (key) => {
-          const e = this.signatures.get(key);
-          if (!e) return undefined;
-          if (e.expires > Date.now()) return e.materials;
-          this.signatures.delete(key);
-          return undefined;
-        },
-      },
+      signatureCache: { get: (key) => this.signatures.get(key)?.v },
     });
     const decision = evaluate(policy, facts, context, now);
+    // A signature can be added to the same digest at any time: what a failed signatures rule saw
+    // (the fetched signatures, the verdict) is kept only briefly, so a fixed image is admitted soon.
+    const signaturesFailed = decision.results.some((r) => r.kind === 'signatures' && r.outcome !== 'pass' && r.outcome !== 'skip');
     const failTtl = this.o.signatureFailureTtlMs ?? SIGNATURE_FAILURE_TTL_MS;
     if (facts.signatures && facts.digest && facts.reference) {
-      const sigRules = decision.results.filter((r) => r.kind === 'signatures');
-      const passed = sigRules.length > 0 && sigRules.every((r) => r.outcome === 'pass');
       const key = `${facts.reference.name}@${facts.digest}`;
-      if (!this.signatures.has(key)) {
-        if (this.signatures.size >= 10_000) this.signatures.delete(this.signatures.keys().next().value!);
-        this.signatures.set(key, { materials: facts.signatures, expires: Date.now() + (passed ? (this.o.signatureTtlMs ?? 10 * 60_000) : failTtl) });
-      }
+      if (!this.signatures.get(key)) this.signatures.set(key, facts.signatures, ...(signaturesFailed ? [failTtl] : []));
     }
-    return verdict(image, decision, facts.errors.length === 0, failTtl);
+    return { ...verdict(image, decision, facts.errors.length === 0), ...(signaturesFailed ? { maxTtlMs: failTtl } : {}) };
   }
 }
 
@@ -245,7 +237,7 @@ function networkPolicy(loaded: LoadedPolicy, o: PolicyDeciderOptions): NetworkPo
 }
 
 /** The server's view of a policy decision. */
-function verdict(image: string, d: Decision, cacheable: boolean, signatureFailureTtlMs = SIGNATURE_FAILURE_TTL_MS): ImageVerdict {
+function verdict(image: string, d: Decision, cacheable: boolean): ImageVerdict {
   return {
     image,
     allowed: d.allowed,
@@ -255,9 +247,6 @@ function verdict(image: string, d: Decision, cacheable: boolean, signatureFailur
     results: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
     failures: d.results.filter((r) => r.action === 'deny').map((r) => ({ rule: r.rule, message: r.message, reason: r.reason })),
     cacheable,
-    // A signature can be added to the same digest at any time: a denial for a missing one is
-    // kept only briefly, so a fixed image is admitted soon after (a verified one keeps its TTL).
-    ...(d.results.some((r) => r.kind === 'signatures' && r.outcome !== 'pass' && r.outcome !== 'skip') ? { maxTtlMs: signatureFailureTtlMs } : {}),
   };
 }
 

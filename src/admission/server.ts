@@ -102,7 +102,7 @@ export const MAX_IMAGES = 64;
  * past 80% of its TTL is `due`: the server refreshes it in the background while still answering
  * from it, so a busy key never expires into a burst of misses.
  */
-class TtlCache<V> {
+export class TtlCache<V> {
   private readonly m = new Map<string, CacheEntry<V>>();
   constructor(private readonly ttl: number, private readonly max: number) {}
   get(k: string): CacheEntry<V> | undefined {
