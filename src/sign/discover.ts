@@ -23,6 +23,11 @@ export type Material =
   | { kind: 'broken'; source: string; format: 'legacy' | 'bundle'; reason: string; attestation: boolean };
 
 const BUNDLE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+
+/** A referrers-index entry that is a Sigstore bundle (signature or attestation). */
+export function isBundleReferrer(m: Record<string, unknown>): boolean {
+  return typeof m.artifactType === 'string' && m.artifactType.startsWith(BUNDLE_PREFIX) && typeof m.digest === 'string';
+}
 /** At most this many bytes of signature material are read per image (across all candidates). */
 export const MAX_TOTAL = 16 * 1024 * 1024;
 
@@ -50,7 +55,7 @@ export async function discover(client: RegistryClient, repo: string, digest: str
   const bundles = async (): Promise<Material[]> => {
     const out: Material[] = [];
     const { manifests } = await client.referrers(repo, digest);
-    const refs = manifests.filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith(BUNDLE_PREFIX) && typeof m.digest === 'string').slice(0, MAX_SIGNATURES);
+    const refs = manifests.filter(isBundleReferrer).slice(0, MAX_SIGNATURES);
     for (const r of refs) {
       const source = `${repo}@${r.digest as string}`;
       try {

@@ -5,11 +5,12 @@
 import { isIndexMediaType } from '../oci/mediatypes.js';
 import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
 import type { RegistrySource } from '../source/registry.js';
+import type { RootDocument } from '../source/types.js';
 import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
 import { signLegacy, type SignatureCheck, type SignedDigest } from './image.js';
 import { signBundle } from './bundle.js';
-import { checkAttestations, checkSignatures, discover } from './discover.js';
+import { checkAttestations, checkSignatures, discover, isBundleReferrer } from './discover.js';
 import type { KeylessOptions } from './keyless.js';
 
 export type { SignatureCheck, SignedDigest } from './image.js';
@@ -22,10 +23,16 @@ export interface SignOptions {
   registry?: OpenOptions;
 }
 
-async function openRegistryImage(reference: string, opts: OpenOptions = {}): Promise<RegistrySource> {
+/** Open the registry image `reference` names, resolve it once, run `fn`, close it. */
+async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
   const loc = parseLocation(reference);
   if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
-  return (await openSource(loc, opts)) as RegistrySource;
+  const src = (await openSource(loc, opts ?? {})) as RegistrySource;
+  try {
+    return await fn(src, await src.resolve());
+  } finally {
+    await src.close();
+  }
 }
 
 /**
@@ -34,9 +41,7 @@ async function openRegistryImage(reference: string, opts: OpenOptions = {}): Pro
  */
 export async function signImage(reference: string, signer: Signer, opts: SignOptions = {}): Promise<SignedDigest[]> {
   const format = opts.format ?? 'bundle';
-  const src = await openRegistryImage(reference, opts.registry);
-  try {
-    const root = await src.resolve();
+  return withRegistryImage(reference, opts.registry, async (src, root) => {
     const subjects = [root.descriptor];
     if (opts.recursive && isIndexMediaType(root.descriptor.mediaType)) {
       const doc = JSON.parse(root.bytes.toString('utf8')) as { manifests?: Array<{ digest?: unknown; size?: unknown; mediaType?: unknown }> };
@@ -49,9 +54,7 @@ export async function signImage(reference: string, signer: Signer, opts: SignOpt
       out.push(format === 'legacy' ? await signLegacy(src.client, src.ref, d.digest, signer, opts.annotations) : await signBundle(src.client, src.ref, d, signer, opts.annotations));
     }
     return out;
-  } finally {
-    await src.close();
-  }
+  });
 }
 
 export interface VerifyOptions {
@@ -75,15 +78,11 @@ export interface VerifyResult {
 /** Find and check the signatures of the image `reference` names against the keys. */
 export async function verifyImage(reference: string, verifiers: Verifier[], opts: VerifyOptions = {}): Promise<VerifyResult> {
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
-  const src = await openRegistryImage(reference, opts.registry);
-  try {
-    const root = await src.resolve();
+  return withRegistryImage(reference, opts.registry, async (src, root) => {
     const digest = root.descriptor.digest;
     const signatures = checkSignatures(await discover(src.client, src.ref.repository, digest), digest, verifiers, opts.annotations ?? {}, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
-  } finally {
-    await src.close();
-  }
+  });
 }
 
 export interface AttestOptions {
@@ -94,13 +93,9 @@ export interface AttestOptions {
 /** Attest `predicate` (of `predicateType`) about the manifest digest `reference` names. */
 export async function attestImage(reference: string, signer: Signer, predicateType: string, predicate: unknown, opts: AttestOptions = {}): Promise<SignedDigest> {
   const { attest } = await import('./attest.js');
-  const src = await openRegistryImage(reference, opts.registry);
-  try {
-    const root = await src.resolve();
+  return withRegistryImage(reference, opts.registry, async (src, root) => {
     return await attest(src.client, src.ref, root.descriptor, signer, predicateType, predicate, opts.format ?? 'bundle');
-  } finally {
-    await src.close();
-  }
+  });
 }
 
 export interface AttestationResult {
@@ -114,15 +109,11 @@ export interface AttestationResult {
 /** Find and check the attestations of `predicateType` (any when undefined) about the image. */
 export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions; keyless?: KeylessOptions } = {}): Promise<AttestationResult> {
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
-  const src = await openRegistryImage(reference, opts.registry);
-  try {
-    const root = await src.resolve();
+  return withRegistryImage(reference, opts.registry, async (src, root) => {
     const digest = root.descriptor.digest;
     const attestations = checkAttestations(await discover(src.client, src.ref.repository, digest), digest, verifiers, predicateType, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, attestations, verified: attestations.some((a) => a.verified) };
-  } finally {
-    await src.close();
-  }
+  });
 }
 
 export interface Triangulation {
@@ -140,9 +131,8 @@ export interface Triangulation {
 /** Where an image's signatures and attestations live (like cosign triangulate, for every format). */
 export async function triangulate(reference: string, opts: { registry?: OpenOptions } = {}): Promise<Triangulation> {
   const { cosignTag } = await import('./image.js');
-  const src = await openRegistryImage(reference, opts.registry);
-  try {
-    const digest = (await src.resolve()).descriptor.digest;
+  return withRegistryImage(reference, opts.registry, async (src, root) => {
+    const digest = root.descriptor.digest;
     const repo = src.ref.repository;
     const at = async (suffix: 'sig' | 'att' | 'sbom') => {
       const tag = cosignTag(digest, suffix);
@@ -151,15 +141,13 @@ export async function triangulate(reference: string, opts: { registry?: OpenOpti
     const [signature, attestation, sbom] = [await at('sig'), await at('att'), await at('sbom')];
     const { manifests, source } = await src.client.referrers(repo, digest);
     const bundles = manifests
-      .filter((m) => typeof m.artifactType === 'string' && m.artifactType.startsWith('application/vnd.dev.sigstore.bundle') && typeof m.digest === 'string')
+      .filter(isBundleReferrer)
       .map((m) => {
         const pt = (m.annotations as Record<string, unknown> | undefined)?.['dev.sigstore.bundle.predicateType'];
         return { location: `${src.ref.name}@${m.digest as string}`, ...(typeof pt === 'string' ? { predicateType: pt } : {}) };
       });
     return { reference: src.ref.string, digest, signature, attestation, sbom, bundles, referrersSource: source };
-  } finally {
-    await src.close();
-  }
+  });
 }
 
 /**
