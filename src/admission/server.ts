@@ -5,6 +5,7 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import pino, { type Logger } from 'pino';
 import { PlinthError, describeError } from '../util/errors.js';
 import { FastCounter, FastHistogram } from './metrics.js';
+import type { AdmissionEvent } from '../store/recorder.js';
 import {
   admissionResponse,
   boundWarnings,
@@ -88,6 +89,13 @@ export interface ServerOptions {
   maxCacheEntries?: number;
   maxBodyBytes?: number;
   logger?: Logger;
+  /**
+   * Called after each validating admission and ImageReview is decided (the store's recorder
+   * queues it and returns at once; it must never throw or wait).
+   */
+  onAdmission?: (e: AdmissionEvent) => void;
+  /** GET requests under /v1/ (the store's API with `plinth serve --api`). */
+  apiHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** Budget for all work of one request (below Kubernetes' default webhook timeout of 10 s). */
@@ -265,6 +273,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
   const cacheHit = cacheHits.child({ result: 'hit' });
   const cacheMiss = cacheHits.child({ result: 'miss' });
   const logInfo = log.isLevelEnabled('info');
+  const onAdmission = o.onAdmission;
 
   /** The cache key of each image of a request (the context part is computed once per request). */
   // The policy version enters the keys as a small generation number (short keys hash faster).
@@ -400,6 +409,9 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       for (const w of v.warnings) allWarnings.push(w);
     }
     const warnings = allWarnings.length ? boundWarnings(allWarnings) : allWarnings;
+    if (onAdmission && !mutate) {
+      onAdmission({ time: Date.now(), endpoint: 'validate', namespace: subject.namespace, kind: subject.workload, name: subject.name || subject.generateName || '', containers: subject.containers, verdicts, policyVersion: decider.version() });
+    }
     if (logInfo) log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denialCount, failed }, 'admission decision');
     if (mutate) {
       // The mutating webhook pins tags to the digests that were checked; it never denies (the validating one does).
@@ -454,6 +466,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       }
     }
     if (logInfo) log.info({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, allowed }, 'image review decision');
+    if (onAdmission) onAdmission({ time: Date.now(), endpoint: 'imagepolicy', namespace: subject.namespace, kind: 'Pod', name: '', containers: [], verdicts, policyVersion: decider.version() });
     return imageReviewResponse(allowed ? { allowed: true } : { allowed: false, reason: reasons.join('; ') });
   }
 
@@ -513,6 +526,13 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       if (req.method === 'GET' && url === '/readyz') return decider.ready() ? send(res, 200, 'ok') : send(res, 503, 'policy not loaded');
       if (req.method === 'GET' && url === '/metrics') {
         metrics.metrics().then((t) => send(res, 200, t, { 'content-type': metrics.contentType }), () => send(res, 500, 'metrics unavailable'));
+        return;
+      }
+      if (!endpoint && o.apiHandler && url.startsWith('/v1/')) {
+        o.apiHandler(req, res).then(
+          (handled) => void (handled || send(res, 404, { error: `no such endpoint ${req.method} ${url}` })),
+          () => send(res, 500, { error: 'internal error' }),
+        );
         return;
       }
       if (!endpoint) return send(res, 404, { error: `no such endpoint ${req.method} ${url}` });

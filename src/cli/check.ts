@@ -10,6 +10,7 @@ import type { ImageFacts } from '../policy/facts.js';
 import type { Decision, RuleResult } from '../policy/evaluate.js';
 import type { PolicyRule } from '../policy/schema.js';
 import { defaultCatalogPath } from '../util/paths.js';
+import { addStoreOption, openRecorder } from './store.js';
 
 /** The library modules this file's commands run, imported when a command runs (start-up). */
 async function lib() {
@@ -35,6 +36,7 @@ interface CheckFlags extends Record<string, unknown> {
   namespace?: string;
   label?: string[];
   output?: string;
+  store?: unknown;
 }
 
 /** Any failure before the images are judged is a usage / input error (exit 2). */
@@ -143,7 +145,7 @@ export function checkSarif(loaded: LoadedPolicy, decisions: Decision[], kindOf: 
 
 export function registerCheck(program: Command, h: CliHelpers): void {
   if (!h.want('check') && !h.want('policy')) return;
-  h.addRegistryFlags(
+  addStoreOption(h.addRegistryFlags(
     program
       .command('check')
       .description('check images against a policy (base image, registries, references, freshness, vulnerabilities, labels, signatures); exit 0 allowed, 1 denied, 2 usage or input error')
@@ -156,7 +158,7 @@ export function registerCheck(program: Command, h: CliHelpers): void {
       .option('--label <key=value>', 'a workload label, for rules with label conditions (repeatable)', collect)
       .option('--format <format>', 'table, json or sarif', 'table')
       .option('-o, --output <file>', 'write the report to a file'),
-  ).action(async (images: string[], o: CheckFlags) => {
+  )).action(async (images: string[], o: CheckFlags) => {
     const { parseLocation, loadCatalog, loadPolicy, gatherFacts, evaluate, ruleKind } = await lib();
     if (!(FORMATS as readonly string[]).includes(o.format)) throw new PlinthError('USAGE', `--format must be ${FORMATS.join(', ')}, got "${o.format}"`);
     const context: PolicyContext = {};
@@ -181,6 +183,7 @@ export function registerCheck(program: Command, h: CliHelpers): void {
       const { defaultDbPath } = await import('../vuln/store.js');
       if (existsSync(defaultDbPath())) db = defaultDbPath();
     }
+    const meta = await openRecorder(o.store);
     const now = Date.now();
     const facts: ImageFacts[] = [];
     const decisions: Decision[] = [];
@@ -198,6 +201,32 @@ export function registerCheck(program: Command, h: CliHelpers): void {
     else h.out(text);
     const unreadable = facts.map(inputError).filter((x): x is string => !!x);
     for (const u of unreadable) process.stderr.write(`plinth: ${u}\n`);
+    if (meta) {
+      try {
+        // The audit log: one decision per image, with the policy and its version.
+        const time = new Date(now).toISOString();
+        await meta.recordDecisions(decisions.map((d, i) => ({
+          time,
+          source: 'check' as const,
+          image: d.image,
+          digest: d.digest,
+          repository: facts[i]!.reference?.name ?? null,
+          allowed: d.allowed,
+          policy: loaded.policy.metadata.name,
+          policyVersion: loaded.version,
+          namespace: o.namespace ?? null,
+          messages: [...d.denials, ...d.warnings],
+          details: d.results.map((r) => ({ rule: r.rule, outcome: r.outcome, mode: r.mode })),
+        })));
+        const ref = (i: number) => facts[i]!.reference;
+        await meta.recordTags(decisions.flatMap((d, i) => {
+          const r = ref(i);
+          return r && d.digest && !r.digest && r.tag ? [{ repository: r.name, tag: r.tag, digest: d.digest, at: time, source: 'check' }] : [];
+        }));
+      } finally {
+        await meta.close();
+      }
+    }
     process.exitCode = unreadable.length ? 2 : decisions.every((d) => d.allowed) ? 0 : 1;
   });
 

@@ -6,6 +6,7 @@ import type { CatalogEntry } from '../provenance/catalog.js';
 import type { ProvenanceReport } from '../provenance/report.js';
 import type { OpenOptions } from '../source/open.js';
 import { defaultCatalogPath } from '../util/paths.js';
+import { addStoreOption, openRecorder, recordAll } from './store.js';
 
 /** The library modules this file's commands run, imported when a command runs (start-up). */
 async function lib() {
@@ -76,7 +77,7 @@ function printReport(r: ProvenanceReport, out: (s: string) => void): void {
 
 export function registerProvenance(program: Command, h: CliHelpers): void {
   if (!h.want('provenance') && !h.want('catalog')) return;
-  h.addRegistryFlags(
+  addStoreOption(h.addRegistryFlags(
     program
       .command('provenance')
       .description('answer the five questions for an image: what is it, where did it come from (its base image, with evidence), how to rebuild it, is it up to date, known vulnerabilities')
@@ -86,12 +87,20 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--check-registry', 'look bases up in their registries: confirm their layers, and check whether their tags have moved')
       .option('--db <path>', 'vulnerability database: answer "known vulnerabilities?" too (default: used when $PLINTH_DB or ~/.cache/plinth/vuln.db exists)')
       .option('--format <format>', 'table or json', 'table'),
-  ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string }) => {
-    const { loadCatalog, provenance, openSource } = await lib();
+  )).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string; store?: unknown }) => {
+    const { loadCatalog, provenance, openSource, parseLocation } = await lib();
     if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
     const opts = await h.openOptions(o, image);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
-    const src = await openSource(image, opts);
+    const loc = parseLocation(image);
+    const meta = await openRecorder(o.store);
+    let src;
+    try {
+      src = await openSource(loc, opts);
+    } catch (e) {
+      await meta?.close();
+      throw e;
+    }
     try {
       const reports = await provenance(src, h.platformChoice(o.platform), { catalog, ...(o.checkRegistry ? { checkRegistry: true } : {}), registryOptions: opts });
       const { defaultDbPath } = await import('../vuln/store.js');
@@ -125,8 +134,13 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
         if (i) h.out('');
         printReport(r, h.out);
       });
+      if (meta) {
+        const { provenanceRecord } = await import('../store/ingest.js');
+        await recordAll(meta, reports.map((r) => provenanceRecord(loc, r, catalog)), o.format === 'json');
+      }
     } finally {
       await src.close();
+      await meta?.close().catch(() => {});
     }
   });
 

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
 import type { CliHelpers } from './provenance.js';
 import { defaultCatalogPath } from '../util/paths.js';
+import { addStoreOption, openRecorder, recordAll } from './store.js';
 
 /** The library modules this file's commands run, imported when a command runs (start-up). */
 async function lib() {
@@ -13,7 +14,7 @@ async function lib() {
 
 export function registerSbom(program: Command, h: CliHelpers): void {
   if (!h.want('sbom')) return;
-  h.addRegistryFlags(
+  addStoreOption(h.addRegistryFlags(
     program
       .command('sbom')
       .description('list every installed OS package of an image (dpkg, apk, rpm), each with the layer that installed it')
@@ -25,7 +26,7 @@ export function registerSbom(program: Command, h: CliHelpers): void {
       .option('--attest', 'also attest the SBOM about the image (cyclonedx or spdx format; needs --key): an in-toto statement signed with a cosign key, stored next to the image')
       .option('--key <ref>', 'cosign private key for --attest')
       .option('--attest-format <format>', 'bundle (a Sigstore bundle referrer) or legacy (the .att tag)', 'bundle'),
-  ).action(async (image: string, o: Record<string, unknown> & { format: string; platform?: string; catalog?: string; output?: string; attest?: boolean; key?: string; attestFormat: string }) => {
+  )).action(async (image: string, o: Record<string, unknown> & { format: string; platform?: string; catalog?: string; output?: string; attest?: boolean; key?: string; attestFormat: string; store?: unknown }) => {
     if (o.attest && !o.key) throw new PlinthError('USAGE', '--attest needs --key');
     // The key (and its password) first: a wrong one should not wait for the whole read.
     const signer = o.attest ? await (await import('../sign/keys.js')).openSigner(o.key!) : undefined;
@@ -35,7 +36,14 @@ export function registerSbom(program: Command, h: CliHelpers): void {
     const fmt = { cyclonedx: cycloneDx, spdx, json: plinthJson }[o.format as 'json'];
     if (!fmt) throw new PlinthError('USAGE', `--format must be cyclonedx, spdx or json, got "${o.format}"`);
     if (o.platform === 'all') throw new PlinthError('USAGE', 'an SBOM describes one image: choose one platform');
-    const src = await openSource(image, await h.openOptions(o, image));
+    const meta = await openRecorder(o.store);
+    let src;
+    try {
+      src = await openSource(image, await h.openOptions(o, image));
+    } catch (e) {
+      await meta?.close();
+      throw e;
+    }
     try {
       const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
       const tty = process.stderr.isTTY === true;
@@ -51,8 +59,14 @@ export function registerSbom(program: Command, h: CliHelpers): void {
         const a = await attestDigest(image, r!.inv.image.digest, signer!, type, doc, { format: o.attestFormat, registry: await h.openOptions(o, image) });
         process.stderr.write(`Attested ${type} about ${a.digest} (${a.format}, ${a.location})\n`);
       }
+      if (meta) {
+        const [{ inventoryRecord, provenanceRecord }, { parseLocation }] = await Promise.all([import('../store/ingest.js'), import('../source/open.js')]);
+        const loc = parseLocation(image);
+        await recordAll(meta, [provenanceRecord(loc, r!.provenance, catalog), inventoryRecord(loc, r!.inv, "sbom", r!.provenance.image.index)]);
+      }
     } finally {
       await src.close();
+      await meta?.close().catch(() => {});
     }
   });
 }

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
 import type { CliHelpers } from './provenance.js';
 import { defaultCatalogPath } from '../util/paths.js';
+import { addStoreOption, openRecorder, recordAll } from './store.js';
 
 /** The library modules this file's commands run, imported when a command runs (start-up). */
 async function lib() {
@@ -28,7 +29,7 @@ async function store(path: string | undefined, readonly: boolean) {
 
 export function registerScan(program: Command, h: CliHelpers): void {
   if (!h.want('scan') && !h.want('db')) return;
-  h.addRegistryFlags(
+  addStoreOption(h.addRegistryFlags(
     program
       .command('scan')
       .description('find known vulnerabilities in an image\'s OS packages, offline, split into what the base brought and what the image added')
@@ -44,7 +45,7 @@ export function registerScan(program: Command, h: CliHelpers): void {
       .option('--attest', 'also attest the result about each scanned platform image (cosign\'s vuln predicate; needs --key)')
       .option('--key <ref>', 'cosign private key for --attest')
       .option('--attest-format <format>', 'bundle (a Sigstore bundle referrer) or legacy (the .att tag)', 'bundle'),
-  ).action(async (image: string, o: Record<string, unknown> & { db?: string; catalog?: string; platform?: string; severity?: string; ignoreUnfixed?: boolean; exitCode: string; format: string; output?: string; attest?: boolean; key?: string; attestFormat: string }) => {
+  )).action(async (image: string, o: Record<string, unknown> & { db?: string; catalog?: string; platform?: string; severity?: string; ignoreUnfixed?: boolean; exitCode: string; format: string; output?: string; attest?: boolean; key?: string; attestFormat: string; store?: unknown }) => {
     if (o.attest && !o.key) throw new PlinthError('USAGE', '--attest needs --key');
     // The key (and its password) first: a wrong one should not wait for the whole read.
     const signer = o.attest ? await (await import('../sign/keys.js')).openSigner(o.key!) : undefined;
@@ -59,11 +60,24 @@ export function registerScan(program: Command, h: CliHelpers): void {
     const { scan } = await import('../vuln/scan.js');
     const report = await import('../vuln/report.js');
     const db = await store(o.db, true);
-    const src = await openSource(image, await h.openOptions(o, image));
+    const meta = await openRecorder(o.store).catch((e) => {
+      db.close();
+      throw e;
+    });
+    const seen = new Map<string, { inv: import('../packages/inventory.js').Inventory; prov: import('../provenance/report.js').ProvenanceReport }>();
+    let src;
+    try {
+      src = await openSource(image, await h.openOptions(o, image));
+    } catch (e) {
+      db.close();
+      await meta?.close();
+      throw e;
+    }
     try {
       const tty = process.stderr.isTTY === true;
       const results = await scan(src, h.platformChoice(o.platform), db, {
         catalog,
+        ...(meta ? { onImage: (inv: import('../packages/inventory.js').Inventory, prov: import('../provenance/report.js').ProvenanceReport) => void seen.set(inv.image.digest, { inv, prov }) } : {}),
         ...(severities ? { severities } : {}),
         ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}),
         ...(tty ? { onLayer: (i: number, n: number, d: string) => process.stderr.write(`\rreading layer ${i + 1}/${n} ${d.slice(0, 19)}…`) } : {}),
@@ -90,10 +104,22 @@ export function registerScan(program: Command, h: CliHelpers): void {
           process.stderr.write(`Attested vuln about ${a.digest} (${a.format}, ${a.location})\n`);
         }
       }
+      if (meta) {
+        const { scanRecord } = await import('../store/ingest.js');
+        const { parseLocation } = await import('../source/open.js');
+        const loc = parseLocation(image);
+        const dbVersion = `${db.path}@${db.meta('last_import') ?? 'unknown'}`;
+        const records = results.flatMap((r) => {
+          const s = seen.get(r.image.digest);
+          return scanRecord(loc, r, { advisoryDb: dbVersion, ...(s ? { inventory: s.inv, provenance: s.prov } : {}), catalog, complete: !severities && !o.ignoreUnfixed });
+        });
+        await recordAll(meta, records, o.format !== 'table');
+      }
       if (exitCode && results.some((r) => r.vulnerabilities.length > 0)) process.exitCode = exitCode;
     } finally {
       await src.close();
       db.close();
+      await meta?.close().catch(() => {});
     }
   });
 

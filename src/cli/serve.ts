@@ -21,8 +21,13 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--deadline-ms <n>', 'budget for all registry work of one request; keep it below the webhook timeoutSeconds', '8000')
       .option('--allow-private-registry <host...>', 'a registry on a loopback, private or link-local address that may be contacted (name, address or glob like *.registry.internal; repeatable). Hosts named literally in the policy\'s enforce allowedRegistries rules are allowed too')
       .option('--allow-private-networks', 'contact registries on any address (off by default: a pod spec must not make the webhook call cluster services or the metadata endpoint)')
-      .option('--log-level <level>', 'info, warn, error, debug', 'info'),
-  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean }) => {
+      .option('--log-level <level>', 'info, warn, error, debug', 'info')
+      .option('--store <target>', 'record every validating admission and ImageReview (decision, where the image runs) in this metadata store: an SQLite file or postgres://…; written in batches off the request path')
+      .option('--cluster <name>', 'the cluster name recorded with admissions', 'default')
+      .option('--store-queue <n>', 'admissions held for the store before new ones are dropped (counted in /metrics)', '10000')
+      .option('--api', 'also serve the store\'s read-only API under /v1/ (needs --store; give --api-token)')
+      .option('--api-token <token>', 'bearer token for the API (default: $PLINTH_API_TOKEN)'),
+  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean; store?: string; cluster: string; storeQueue: string; api?: boolean; apiToken?: string }) => {
     if (o.username !== undefined || o.password !== undefined || o.passwordStdin) {
       throw new PlinthError('USAGE', 'the webhook reaches many registries: give credentials per registry in a Docker config file (--authfile, auths/credHelpers), not --username/--password');
     }
@@ -33,8 +38,20 @@ export function registerServe(program: Command, h: CliHelpers): void {
     const [cert, key, clientCa] = await Promise.all([readInput(o.tlsCert, 'TLS certificate'), readInput(o.tlsKey, 'TLS key'), o.clientCa ? readInput(o.clientCa, 'client CA') : Promise.resolve(undefined)]);
     const { default: pino } = await import('pino');
     const logger = pino({ level: o.logLevel, base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
+    const queue = Number(o.storeQueue);
+    if (!Number.isInteger(queue) || queue < 1 || queue > 10_000_000) throw new PlinthError('USAGE', `--store-queue must be a positive integer, got "${o.storeQueue}"`);
+    if (o.api && !o.store) throw new PlinthError('USAGE', '--api serves the store: give --store too');
+    const apiToken = o.apiToken ?? process.env.PLINTH_API_TOKEN;
+    if (o.api && !apiToken) throw new PlinthError('USAGE', '--api on the webhook\'s port needs --api-token (or $PLINTH_API_TOKEN): the store must not be readable by anyone who reaches the webhook');
     const { PolicyDecider } = await import('../admission/policydecider.js');
     const { startServer } = await import('../admission/server.js');
+    let meta: import('../store/store.js').MetaStore | undefined;
+    let recorder: import('../store/recorder.js').AdmissionRecorder | undefined;
+    if (o.store) {
+      const [{ MetaStore }, { AdmissionRecorder }] = await Promise.all([import('../store/store.js'), import('../store/recorder.js')]);
+      meta = await MetaStore.open(o.store);
+      recorder = new AdmissionRecorder(meta, { cluster: o.cluster, maxQueue: queue, onError: (message, dropped) => logger.warn({ store: meta!.location, dropped, error: message }, 'admissions not recorded') });
+    }
     let clear: () => void = () => {};
     const decider = await PolicyDecider.create({
       policyFile: o.policy,
@@ -46,8 +63,28 @@ export function registerServe(program: Command, h: CliHelpers): void {
       denyPrivateNetworks: o.allowPrivateNetworks !== true,
       ...(o.allowPrivateRegistry ? { allowPrivateRegistries: o.allowPrivateRegistry } : {}),
     });
-    const server = await startServer(decider, { cert, key, ...(clientCa ? { clientCa } : {}), port, host: o.host, deadlineMs, logger });
+    const rec = recorder;
+    const apiHandler = o.api && meta ? (await import('../store/api.js')).apiHandler(meta, { token: apiToken! }) : undefined;
+    const server = await startServer(decider, { cert, key, ...(clientCa ? { clientCa } : {}), port, host: o.host, deadlineMs, logger, ...(rec ? { onAdmission: (e) => void rec.record(e) } : {}), ...(apiHandler ? { apiHandler } : {}) });
     clear = server.clearCache;
+    if (rec) {
+      const { Counter, Gauge } = await import('prom-client');
+      new Gauge({ name: 'plinth_store_queue_depth', help: 'Admissions waiting to be written to the store', registers: [server.metrics], collect() { this.set(rec.stats.queued); } });
+      const last = { written: 0, dropped_queue_full: 0, dropped_store_error: 0 };
+      new Counter({
+        name: 'plinth_store_admissions_total',
+        help: 'Admissions by what happened to their record: written, dropped_queue_full, dropped_store_error',
+        labelNames: ['result'],
+        registers: [server.metrics],
+        collect() {
+          const now = { written: rec.stats.written, dropped_queue_full: rec.stats.dropped.queueFull, dropped_store_error: rec.stats.dropped.storeError };
+          for (const k of Object.keys(now) as Array<keyof typeof now>) {
+            this.inc({ result: k }, now[k] - last[k]);
+            last[k] = now[k];
+          }
+        },
+      });
+    }
     h.out(`plinth webhook listening on https://${o.host}:${server.port}`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
@@ -57,6 +94,8 @@ export function registerServe(program: Command, h: CliHelpers): void {
     logger.info('shutting down');
     await server.close();
     decider.close();
+    await recorder?.close();
+    await meta?.close();
   });
 
   program

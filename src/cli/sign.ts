@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { readInput } from './input.js';
 import { PlinthError } from '../util/errors.js';
 import type { CliHelpers } from './provenance.js';
+import { addStoreOption, openRecorder, recordAll } from './store.js';
 
 const KEY_REF_HELP = 'a cosign key file (KMS references awskms://, gcpkms://, azurekms://, hashivault://, k8s:// are not supported yet)';
 
@@ -138,7 +139,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
   }
 
   if (h.want('verify')) {
-    h.addRegistryFlags(addKeylessFlags(
+    addStoreOption(h.addRegistryFlags(addKeylessFlags(
       program
         .command('verify')
         .description('verify an image\'s signatures with public keys or keyless (certificate identity and issuer): finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
@@ -146,11 +147,22 @@ export function registerSign(program: Command, h: CliHelpers): void {
         .option('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
         .option('-a, --annotations <key=value>', 'annotation the signed payload must carry (repeatable)', collectAnnotation)
         .option('--format <format>', 'text or json', 'text'),
-    )).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; annotations?: Record<string, string>; format: string }) => {
+    ))).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; annotations?: Record<string, string>; format: string; store?: unknown }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
       const { verifyImage } = await import('../sign/index.js');
       const { verifiers, keyless } = await signersFromFlags(o);
-      const r = await verifyImage(image, verifiers, { ...(o.annotations ? { annotations: o.annotations } : {}), ...(keyless ? { keyless } : {}), registry: await h.openOptions(o, image) });
+      const meta = await openRecorder(o.store);
+      let r;
+      try {
+        r = await verifyImage(image, verifiers, { ...(o.annotations ? { annotations: o.annotations } : {}), ...(keyless ? { keyless } : {}), registry: await h.openOptions(o, image) });
+        if (meta) {
+          // Verified signatures become ATTESTATION occurrences (failed ones are not facts about the image).
+          const [{ verificationRecord }, { parseLocation }] = await Promise.all([import('../store/ingest.js'), import('../source/open.js')]);
+          await recordAll(meta, [verificationRecord(parseLocation(image), r.digest, r.signatures)], true);
+        }
+      } finally {
+        await meta?.close().catch(() => {});
+      }
       if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
       else {
         h.out(`Verification for ${r.name}@${r.digest} --`);

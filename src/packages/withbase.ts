@@ -1,7 +1,7 @@
 import type { ImageSource } from '../source/types.js';
 import { resolveRoot, selectImages, type PlatformChoice } from '../source/image.js';
 import type { Catalog } from '../provenance/catalog.js';
-import { provenanceOf } from '../provenance/report.js';
+import { provenanceOf, type ProvenanceReport } from '../provenance/report.js';
 import { inventory, type Inventory } from './inventory.js';
 
 /**
@@ -13,7 +13,7 @@ export async function inventoryWithBase(
   platform: PlatformChoice,
   catalog: Catalog,
   onLayer?: (i: number, total: number, digest: string) => void,
-): Promise<Array<{ inv: Inventory; base: { name: string | null; digest: string | null; layers: number | null } | null }>> {
+): Promise<Array<{ inv: Inventory; base: { name: string | null; digest: string | null; layers: number | null } | null; provenance: ProvenanceReport }>> {
   const root = await resolveRoot(src);
   const images = await selectImages(src, root, platform);
   const out = [];
@@ -21,7 +21,7 @@ export async function inventoryWithBase(
     const prov = await provenanceOf(src, img, root.kind === 'index' ? root : undefined, { catalog });
     const baseLayers = prov.base?.layers.base ?? null;
     const inv = await inventory(src, img, { baseLayers, ...(onLayer ? { onLayer } : {}) });
-    out.push({ inv, base: prov.base ? { name: prov.base.name, digest: prov.base.digest, layers: baseLayers } : null });
+    out.push({ inv, base: prov.base ? { name: prov.base.name, digest: prov.base.digest, layers: baseLayers } : null, provenance: prov });
   }
   return out;
 }

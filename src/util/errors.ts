@@ -31,6 +31,10 @@ export type ErrorCode =
   | 'SIGNATURE_INVALID'
   /** A webhook request (AdmissionReview, ImageReview) that is not what the API server sends. */
   | 'REQUEST_INVALID'
+  /** The metadata store refused or failed (not a store, newer schema, corrupt, SQL error). */
+  | 'STORE'
+  /** The store's server (PostgreSQL) cannot be reached. */
+  | 'STORE_UNAVAILABLE'
   | 'USAGE'
   | 'IO';
 

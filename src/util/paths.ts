@@ -19,3 +19,14 @@ export function defaultDbPath(env: NodeJS.ProcessEnv = process.env): string {
   const cache = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
   return join(cache, 'plinth', 'vuln.db');
 }
+
+/**
+ * The metadata store (`--store`): $PLINTH_STORE, else $XDG_DATA_HOME/plinth/store.db
+ * (~/.local/share/plinth/store.db). A postgres:// URL selects PostgreSQL.
+ */
+export function defaultStorePath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PLINTH_STORE) return env.PLINTH_STORE;
+  const xdg = env.XDG_DATA_HOME;
+  const data = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.local', 'share');
+  return join(data, 'plinth', 'store.db');
+}

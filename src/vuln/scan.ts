@@ -3,6 +3,7 @@ import type { PlatformChoice } from '../source/image.js';
 import { inventoryWithBase } from '../packages/withbase.js';
 import type { Inventory } from '../packages/inventory.js';
 import type { Catalog } from '../provenance/catalog.js';
+import type { ProvenanceReport } from '../provenance/report.js';
 import { matchPackages, type Finding } from './match.js';
 import { SEVERITY_ORDER, type Severity } from './severity.js';
 import type { VulnStore } from './store.js';
@@ -43,6 +44,8 @@ export interface ScanOptions {
   severities?: Severity[];
   ignoreUnfixed?: boolean;
   onLayer?: (i: number, total: number, digest: string) => void;
+  /** Called with each image's inventory and provenance (what the store records besides the findings). */
+  onImage?: (inv: Inventory, provenance: ProvenanceReport) => void;
 }
 
 export function severityRank(s: Severity): number {
@@ -51,7 +54,8 @@ export function severityRank(s: Severity): number {
 
 export async function scan(source: ImageSource, platform: PlatformChoice, store: VulnStore, o: ScanOptions): Promise<ScanResult[]> {
   const results: ScanResult[] = [];
-  for (const { inv, base } of await inventoryWithBase(source, platform, o.catalog, o.onLayer)) {
+  for (const { inv, base, provenance } of await inventoryWithBase(source, platform, o.catalog, o.onLayer)) {
+    o.onImage?.(inv, provenance);
     const notes: string[] = inv.findings.map((f) => `${f.path ? `${f.path}: ` : ''}${f.message}`);
     let vulns: ScanVulnerability[] = [];
     if (!inv.os) notes.push('no OS release file found: the image has no OS packages Plinth can match');

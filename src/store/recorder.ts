@@ -1,0 +1,136 @@
+import { parseImageReference } from '../oci/reference.js';
+import { describeError } from '../util/errors.js';
+import type { DecisionRecord, DeploymentRecord, MetaStore } from './store.js';
+
+/**
+ * The webhook's way into the store: the request path only pushes an event onto a bounded queue
+ * and returns; a timer writes the queue in batches (one transaction per batch). When the queue is
+ * full, or the store fails (PostgreSQL gone), events are dropped and counted — admission never
+ * waits for, nor fails because of, the store.
+ */
+
+export interface AdmissionEvent {
+  time: number;
+  endpoint: 'validate' | 'imagepolicy';
+  namespace: string;
+  /** Workload kind and name as the request names them. */
+  kind: string;
+  name: string;
+  containers: ReadonlyArray<{ name: string; image: string }>;
+  verdicts: ReadonlyArray<{ image: string; allowed: boolean; denials: readonly string[]; warnings: readonly string[]; digest?: string | null }>;
+  policyVersion: string;
+}
+
+export interface RecorderStats {
+  queued: number;
+  written: number;
+  dropped: { queueFull: number; storeError: number };
+  batches: number;
+  lastError: string | null;
+}
+
+export interface RecorderOptions {
+  cluster?: string;
+  maxQueue?: number;
+  maxBatch?: number;
+  intervalMs?: number;
+  onError?: (message: string, dropped: number) => void;
+}
+
+export class AdmissionRecorder {
+  private queue: AdmissionEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private closed = false;
+  readonly stats: RecorderStats = { queued: 0, written: 0, dropped: { queueFull: 0, storeError: 0 }, batches: 0, lastError: null };
+  private readonly maxQueue: number;
+  private readonly maxBatch: number;
+  private readonly intervalMs: number;
+
+  constructor(private readonly store: MetaStore, private readonly o: RecorderOptions = {}) {
+    this.maxQueue = o.maxQueue ?? 10_000;
+    this.maxBatch = o.maxBatch ?? 1000;
+    this.intervalMs = o.intervalMs ?? 250;
+  }
+
+  /** Queue one admission (never blocks; false when it was dropped). */
+  record(e: AdmissionEvent): boolean {
+    if (this.closed || this.queue.length >= this.maxQueue) {
+      this.stats.dropped.queueFull++;
+      return false;
+    }
+    this.queue.push(e);
+    this.stats.queued = this.queue.length;
+    if (!this.timer && !this.writing) this.timer = setTimeout(() => void this.drain(), this.intervalMs);
+    return true;
+  }
+
+  private async drain(): Promise<void> {
+    this.timer = undefined;
+    if (this.writing) return;
+    this.writing = (async () => {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        this.stats.queued = this.queue.length;
+        try {
+          await this.write(batch);
+          this.stats.written += batch.length;
+          this.stats.batches++;
+        } catch (e) {
+          this.stats.dropped.storeError += batch.length;
+          this.stats.lastError = describeError(e);
+          this.o.onError?.(this.stats.lastError, batch.length);
+        }
+      }
+    })();
+    try {
+      await this.writing;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async write(batch: AdmissionEvent[]): Promise<void> {
+    const cluster = this.o.cluster ?? 'default';
+    const decisions: DecisionRecord[] = [];
+    const deployments = new Map<string, DeploymentRecord>();
+    for (const e of batch) {
+      const time = new Date(e.time).toISOString();
+      const workload = `${e.kind}/${e.name}`;
+      for (const v of e.verdicts) {
+        let repository: string | null = null;
+        let digest = v.digest ?? null;
+        try {
+          const ref = parseImageReference(v.image);
+          repository = ref.name;
+          if (ref.digest) digest ??= ref.digest;
+        } catch {
+          /* an invalid reference was denied; it is still in the audit log */
+        }
+        decisions.push({ time, source: e.endpoint === 'imagepolicy' ? 'imagereview' : 'admission', image: v.image, digest, repository, allowed: v.allowed, mode: null, policyVersion: e.policyVersion, cluster, namespace: e.namespace, workload, messages: [...v.denials, ...v.warnings] });
+        if (!v.allowed || !e.name) continue;
+        // An admitted workload runs (or will run) these images: where each runs, deduplicated per batch.
+        for (const c of e.containers) {
+          if (c.image !== v.image) continue;
+          const key = `${e.namespace}\u0000${workload}\u0000${c.name}\u0000${v.image}`;
+          deployments.set(key, { cluster, namespace: e.namespace, kind: e.kind, name: e.name, container: c.name || null, image: v.image, digest, repository, tag: null, at: time, via: 'admission' });
+        }
+      }
+    }
+    await this.store.recordDecisions(decisions);
+    if (deployments.size) await this.store.recordDeployments([...deployments.values()]);
+  }
+
+  /** Write what is queued (tests, shutdown). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.writing) await this.writing;
+    await this.drain();
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,297 @@
+import { existsSync, mkdirSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { PlinthError, describeError } from '../util/errors.js';
+import { openSqlite, type DatabaseSync } from '../util/sqlite.js';
+
+/**
+ * One small SQL interface over the two databases the store runs on: SQLite (node:sqlite, one
+ * file, one writer) and PostgreSQL (`pg`, a pool, many replicas). The store's SQL is written once
+ * in the subset both speak — `?` placeholders (numbered `$n` for PostgreSQL), `ON CONFLICT … DO
+ * UPDATE`, `RETURNING`, TEXT timestamps in ISO-8601 UTC that sort as strings — and the few
+ * dialect differences (identity columns, advisory locks) are named in `Dialect`.
+ */
+export type Row = Record<string, unknown>;
+export type Param = string | number | bigint | null;
+
+export interface Tx {
+  all<T extends Row = Row>(sql: string, params?: readonly Param[]): Promise<T[]>;
+  get<T extends Row = Row>(sql: string, params?: readonly Param[]): Promise<T | undefined>;
+  run(sql: string, params?: readonly Param[]): Promise<number>;
+}
+
+export interface Sql extends Tx {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Where the data lives, without credentials (for messages). */
+  readonly location: string;
+  exec(script: string): Promise<void>;
+  /** Run `fn` in one transaction: all of it is committed or none of it. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** `postgres://…` or `postgresql://…` goes to PostgreSQL; anything else is an SQLite file path. */
+export function isPostgresUrl(s: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(s);
+}
+
+/** A URL with its password removed, for messages and logs. */
+export function redactUrl(s: string): string {
+  try {
+    const u = new URL(s);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return s.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+const SQLITE_MAGIC = 'SQLite format 3\u0000';
+
+/** SQLite: a synchronous connection behind the async interface; transactions are serialised. */
+class SqliteSql implements Sql {
+  readonly dialect = 'sqlite';
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly stmts = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+
+  constructor(private readonly db: DatabaseSync, readonly location: string) {}
+
+  private prepare(sql: string) {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (this.stmts.size > 500) this.stmts.clear();
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private wrap<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw sqliteError(e, this.location);
+    }
+  }
+
+  async all<T extends Row>(sql: string, params: readonly Param[] = []): Promise<T[]> {
+    return this.wrap(() => this.prepare(sql).all(...(params as Param[])) as T[]);
+  }
+
+  async get<T extends Row>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return this.wrap(() => this.prepare(sql).get(...(params as Param[])) as T | undefined);
+  }
+
+  async run(sql: string, params: readonly Param[] = []): Promise<number> {
+    return this.wrap(() => Number(this.prepare(sql).run(...(params as Param[])).changes));
+  }
+
+  async exec(script: string): Promise<void> {
+    this.wrap(() => this.db.exec(script));
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    // One connection: transactions must not interleave, so each waits for the one before it.
+    const run = async () => {
+      this.wrap(() => this.db.exec('BEGIN IMMEDIATE'));
+      try {
+        const r = await fn(this);
+        this.wrap(() => this.db.exec('COMMIT'));
+        return r;
+      } catch (e) {
+        if (this.db.isTransaction) this.db.exec('ROLLBACK');
+        throw e;
+      }
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    this.stmts.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+function sqliteError(e: unknown, location: string): Error {
+  if (e instanceof PlinthError) return e;
+  const msg = describeError(e);
+  if (/not a database|malformed|file is encrypted/i.test(msg)) return new PlinthError('STORE', `${location} is not a usable SQLite database (${msg}); it was left untouched`);
+  if (/database is locked|SQLITE_BUSY/i.test(msg)) return new PlinthError('STORE', `${location} is locked by another writer (${msg})`);
+  if (/readonly|read-only/i.test(msg)) return new PlinthError('STORE', `${location} cannot be written (${msg})`);
+  return new PlinthError('STORE', `${location}: ${msg}`);
+}
+
+export interface OpenSqlOptions {
+  readonly?: boolean;
+  /** PostgreSQL pool size (default 4). */
+  poolSize?: number;
+  /** PostgreSQL: milliseconds to wait for a connection (default 5000). */
+  connectTimeoutMs?: number;
+}
+
+/** Open an SQLite file (created when missing, its directory too) after checking it is SQLite at all. */
+function openSqliteStore(file: string, o: OpenSqlOptions): Sql {
+  const abs = path.resolve(file);
+  if (existsSync(abs)) {
+    const st = statSync(abs);
+    if (!st.isFile()) throw new PlinthError('STORE', `${abs} is not a file`);
+    if (st.size > 0) {
+      // node:sqlite opens anything and fails on the first query; look at the header first so a
+      // file that is not SQLite is refused before SQLite writes a journal next to it.
+      const head = Buffer.alloc(16);
+      const fd = openSync(abs, 'r');
+      try {
+        readSync(fd, head, 0, 16, 0);
+      } finally {
+        closeSync(fd);
+      }
+      if (head.toString('latin1') !== SQLITE_MAGIC) throw new PlinthError('STORE', `${abs} is not an SQLite database (its header is not "SQLite format 3"); refusing to use or overwrite it`);
+    }
+  } else if (o.readonly) {
+    throw new PlinthError('STORE', `${abs} does not exist (a store is created by the first command that writes to it)`);
+  } else {
+    mkdirSync(path.dirname(abs), { recursive: true });
+  }
+  let db: DatabaseSync;
+  try {
+    db = openSqlite(abs, { readonly: o.readonly === true, timeout: 10_000 });
+  } catch (e) {
+    throw sqliteError(e, abs);
+  }
+  const s = new SqliteSql(db, abs);
+  try {
+    if (!o.readonly) {
+      db.exec('PRAGMA journal_mode = WAL');
+      // WAL with synchronous=NORMAL: a committed transaction survives the process being killed
+      // (the WAL is in the OS's hands); only a power loss can drop the last ones.
+      db.exec('PRAGMA synchronous = NORMAL');
+    }
+    db.exec('PRAGMA foreign_keys = ON');
+    // Reading the schema checks the whole header and first page.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+  } catch (e) {
+    db.close();
+    throw sqliteError(e, abs);
+  }
+  return s;
+}
+
+/** PostgreSQL through a `pg` pool. Errors name the server (never the password). */
+class PostgresSql implements Sql {
+  readonly dialect = 'postgres';
+  constructor(private readonly pool: import('pg').Pool, readonly location: string) {}
+
+  private error(e: unknown): Error {
+    if (e instanceof PlinthError) return e;
+    const code = (e as { code?: string }).code;
+    const msg = describeError(e);
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || code === '57P01' || code === '57P03' || /timeout|Connection terminated|connect/i.test(msg)) {
+      return new PlinthError('STORE_UNAVAILABLE', `PostgreSQL at ${this.location} is not reachable: ${msg}`);
+    }
+    return new PlinthError('STORE', `PostgreSQL at ${this.location}: ${msg}`);
+  }
+
+  private async q<T extends Row>(client: import('pg').Pool | import('pg').PoolClient, sql: string, params: readonly Param[]): Promise<import('pg').QueryResult<T>> {
+    try {
+      return await client.query<T>(numbered(sql), params as unknown[]);
+    } catch (e) {
+      throw this.error(e);
+    }
+  }
+
+  private tx(client: import('pg').Pool | import('pg').PoolClient): Tx {
+    return {
+      all: async <T extends Row>(sql: string, params: readonly Param[] = []) => (await this.q<T>(client, sql, params)).rows,
+      get: async <T extends Row>(sql: string, params: readonly Param[] = []) => (await this.q<T>(client, sql, params)).rows[0],
+      run: async (sql: string, params: readonly Param[] = []) => (await this.q(client, sql, params)).rowCount ?? 0,
+    };
+  }
+
+  all<T extends Row>(sql: string, params: readonly Param[] = []): Promise<T[]> {
+    return this.tx(this.pool).all<T>(sql, params);
+  }
+
+  get<T extends Row>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return this.tx(this.pool).get<T>(sql, params);
+  }
+
+  run(sql: string, params: readonly Param[] = []): Promise<number> {
+    return this.tx(this.pool).run(sql, params);
+  }
+
+  async exec(script: string): Promise<void> {
+    try {
+      await this.pool.query(script);
+    } catch (e) {
+      throw this.error(e);
+    }
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    let client: import('pg').PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.error(e);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const r = await fn(this.tx(client));
+      await client.query('COMMIT');
+      return r;
+    } catch (e) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw this.error(e);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** `?` placeholders → `$1, $2…` (the store's SQL never has `?` inside a string literal). */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+async function openPostgres(url: string, o: OpenSqlOptions): Promise<Sql> {
+  const { default: pg } = await import('pg');
+  // BIGINT counts come back as strings by default; every number the store keeps fits a double.
+  pg.types.setTypeParser(20, (v: string) => Number(v));
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: o.poolSize ?? 4,
+    connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+    // A statement that hangs (a lock, a dead server behind a proxy) fails instead of holding the command.
+    statement_timeout: 60_000,
+    query_timeout: 65_000,
+    application_name: 'plinth',
+  });
+  // An idle client whose server went away emits 'error' on the pool: not a crash, the next query reconnects.
+  pool.on('error', () => {});
+  const s = new PostgresSql(pool, redactUrl(url));
+  try {
+    await s.get('SELECT 1 AS ok');
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw e;
+  }
+  return s;
+}
+
+export async function openSql(target: string, o: OpenSqlOptions = {}): Promise<Sql> {
+  if (isPostgresUrl(target)) return openPostgres(target, o);
+  return openSqliteStore(target, o);
+}
