@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Plinth and its tests need on a Debian machine (root): the Debian packages the
-# tests use as real peers (an OCI registry, skopeo, umoci, htpasswd, openssl, debootstrap, notary;
+# tests use as real peers (an OCI registry, skopeo, umoci, htpasswd, openssl, debootstrap, notary,
+# PostgreSQL for the store;
 # rpm and sqlite3 write and read a real rpm database), Node 24 LTS when the machine's Node is
 # older, then the npm packages, and builds the TypeScript. The Go-built peers (cosign, crane,
 # notation, kubesec, regctl, helm) are built by scripts/peers.sh, which `npm test` and
@@ -12,6 +13,8 @@ for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:a
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# PostgreSQL for the store tests (they start their own server on loopback; its binaries are not on PATH).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them with apt-get" >&2

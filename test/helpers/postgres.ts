@@ -31,22 +31,29 @@ function pgBin(name: string): string {
 
 const asRoot = process.getuid?.() === 0;
 
+/** As root: the postgres user's uid and gid (the server's processes run as it, signals reach it directly). */
+function ids(): { uid: number; gid: number } | Record<string, never> {
+  if (!asRoot) return {};
+  return { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()) };
+}
+
 function run(cmd: string, args: string[]): string {
-  return asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) : execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', ...ids() });
 }
 
 let counter = 0;
 
 export async function startPostgres(): Promise<Postgres> {
   const dir = mkdtempSync(join(tmpdir(), 'plinth-pg-'));
-  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()));
+  const who = ids();
+  if ('uid' in who) chownSync(dir, who.uid, who.gid);
   const data = join(dir, 'data');
   run(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
     const args = ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
-    child = asRoot ? spawn('runuser', ['-u', 'postgres', '--', pgBin('postgres'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(pgBin('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(pgBin('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', ...who });
     let log = '';
     child.stderr!.on('data', (d: Buffer) => {
       log = (log + d.toString()).slice(-4000);
@@ -69,7 +76,7 @@ export async function startPostgres(): Promise<Postgres> {
   const stopServer = async () => {
     const c = child;
     if (!c || c.exitCode !== null) return;
-    // runuser forwards SIGINT to postgres: a fast shutdown.
+    // SIGINT: PostgreSQL's fast shutdown.
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
       c.kill('SIGINT');
