@@ -4,6 +4,10 @@
  * the same TLS certificate, connections and request. Prints requests/s, p50/p99 latency and the
  * throughput ratio (goal ≥ 0.8; p99 ≤ 5 ms warm). Needs wrk and docker-registry (setup.sh).
  *
+ * With `--store sqlite` or `--store postgres` (or BENCH_STORE), the webhook records every admission
+ * in a metadata store (a file, or a real PostgreSQL started on loopback from Debian's package) and
+ * the run also reports how many records were written or dropped.
+ *
  * Knobs: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_PIN=0 (no taskset), BENCH_PROF=DIR
  * (--cpu-prof of both servers), BENCH_NODE_FLAGS="--trace-deopt …" (both servers),
  * BENCH_SERVER_LOG=FILE (plinth's stdout), BENCH_DUMP=DIR (the request bodies).
@@ -65,6 +69,16 @@ const pinServer = canPin ? ['taskset', '-c', '1'] : [];
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-bench-webhook-'));
   const children: ChildProcess[] = [];
+  const i = process.argv.indexOf('--store');
+  const storeKind = i > 0 ? process.argv[i + 1] : process.env.BENCH_STORE;
+  if (storeKind !== undefined && storeKind !== 'sqlite' && storeKind !== 'postgres') throw new Error(`--store must be sqlite or postgres, got ${storeKind}`);
+  let pg: import('../test/helpers/postgres.js').Postgres | undefined;
+  let storeTarget: string | undefined;
+  if (storeKind === 'sqlite') storeTarget = path.join(work, 'store.db');
+  if (storeKind === 'postgres') {
+    pg = await (await import('../test/helpers/postgres.js')).startPostgres();
+    storeTarget = await pg.createDatabase('bench');
+  }
   const reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
   try {
     const base = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=debian\nVERSION_ID="12"\n' }]] });
@@ -103,7 +117,7 @@ https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),ke
     const prof = [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] : []), ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [])];
     children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, bare], { stdio: 'ignore' }));
     const plinthPort = await freePort();
-    children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, path.join(root, 'bin/plinth.cjs'), 'serve', '--policy', path.join(work, 'policy.yaml'), '--catalog', path.join(work, 'catalog.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(plinthPort), '--host', '127.0.0.1', '--log-level', 'warn', '--allow-private-registry', '127.0.0.1'], { stdio: process.env.BENCH_SERVER_LOG ? ['ignore', (await import('node:fs')).openSync(process.env.BENCH_SERVER_LOG, 'w'), 'ignore'] : 'ignore' }));
+    children.push(spawn(pinServer[0] ?? process.execPath, [...pinServer.slice(1), ...(pinServer.length ? [process.execPath] : []), ...prof, path.join(root, 'bin/plinth.cjs'), 'serve', '--policy', path.join(work, 'policy.yaml'), '--catalog', path.join(work, 'catalog.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(plinthPort), '--host', '127.0.0.1', '--log-level', 'warn', '--allow-private-registry', '127.0.0.1', ...(storeTarget ? ['--store', storeTarget, '--cluster', 'bench'] : [])], { stdio: process.env.BENCH_SERVER_LOG ? ['ignore', (await import('node:fs')).openSync(process.env.BENCH_SERVER_LOG, 'w'), 'ignore'] : 'ignore' }));
     await waitUp(`https://127.0.0.1:${barePort}/healthz`, certs.caCert);
     await waitUp(`https://127.0.0.1:${plinthPort}/healthz`, certs.caCert);
     // CPU seconds a server process used (user + system, from /proc), to report CPU per request.
@@ -117,7 +131,7 @@ https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),ke
     };
     const [bareChild, plinthChild] = children;
     const curlArgs = ['-s', '--cacert', certs.files.caCert, '--resolve', `plinth.plinth-system.svc:${plinthPort}:127.0.0.1`];
-    console.log(`wrk -t1 -c${connections} -d${seconds}s × ${rounds} alternating rounds (medians), HTTPS, warm decisions (cache hits)${canPin ? '; wrk on core 0, servers on core 1' : ''}`);
+    console.log(`wrk -t1 -c${connections} -d${seconds}s × ${rounds} alternating rounds (medians), HTTPS, warm decisions (cache hits)${canPin ? '; wrk on core 0, servers on core 1' : ''}${storeKind ? `; every admission recorded in ${storeKind} (${storeTarget!.replace(/\/\/[^@]*@/, '//')})` : ''}`);
     for (const sc of scenarios) {
       const lua = path.join(work, 'post.lua');
       await writeFile(lua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(sc.body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
@@ -155,11 +169,19 @@ https.createServer({cert:fs.readFileSync(${JSON.stringify(certs.files.cert)}),ke
     }
     const { stdout: scraped } = await execFileP('curl', [...curlArgs, `https://plinth.plinth-system.svc:${plinthPort}/metrics`]).catch(() => ({ stdout: '' }));
     const count = (re: RegExp) => Number(re.exec(scraped)?.[1] ?? NaN);
+    if (storeKind) {
+      // Give the recorder its last batch, then read what it did.
+      await new Promise((r) => setTimeout(r, 1500));
+      const { stdout: m2 } = await execFileP('curl', [...curlArgs, `https://plinth.plinth-system.svc:${plinthPort}/metrics`]).catch(() => ({ stdout: '' }));
+      const c2 = (re: RegExp) => Number(re.exec(m2)?.[1] ?? NaN);
+      console.log(`store (${storeKind}): ${c2(/plinth_store_admissions_total\{result="written"\} (\d+)/)} admissions written, ${c2(/plinth_store_admissions_total\{result="dropped_queue_full"\} (\d+)/)} dropped (queue full), ${c2(/plinth_store_admissions_total\{result="dropped_store_error"\} (\d+)/)} dropped (store error)`);
+    }
     console.log(`decision cache: ${count(/plinth_cache_hits_total\{result="hit"\} (\d+)/)} hits, ${count(/plinth_cache_hits_total\{result="miss"\} (\d+)/)} misses, ${count(/plinth_cache_refreshes_total (\d+)/)} background refreshes (a tag's decision is refreshed before its 30 s TTL ends)`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
     await reg.stop();
+    await pg?.stop();
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -139,7 +139,7 @@ export function registerStore(program: Command, h: CliHelpers): void {
         for (const d of r.deployments) L.push(`  ${d.cluster}/${d.namespace}/${d.kind}/${d.name}${d.container ? ` [${d.container}]` : ''}  ${d.firstSeen} .. ${d.lastSeen}${d.running ? '' : ' (gone)'}  via ${d.via}`);
         L.push('Decisions:');
         if (!r.decisions.length) L.push('  (none recorded)');
-        for (const d of r.decisions.slice(0, 50)) L.push(`  ${d.time}  ${d.allowed ? 'allowed' : 'DENIED '}  ${d.source}${d.namespace ? ` ${d.namespace}/${d.workload ?? ''}` : ''}  ${d.image}${d.messages.length ? `: ${d.messages.join('; ').slice(0, 200)}` : ''}`);
+        for (const d of r.decisions.slice(0, 50)) L.push(`  ${d.time}  ${d.allowed ? 'allowed' : 'DENIED '}${(d.count ?? 1) > 1 ? ` ×${d.count} (to ${d.lastTime})` : ''}  ${d.source}${d.namespace ? ` ${d.namespace}/${d.workload ?? ''}` : ''}  ${d.image}${d.messages.length ? `: ${d.messages.join('; ').slice(0, 200)}` : ''}`);
         h.out(L.join('\n'));
       } finally {
         await store.close();

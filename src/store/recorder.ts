@@ -21,6 +21,8 @@ export interface AdmissionEvent {
   policyVersion: string;
 }
 
+type Verdict = AdmissionEvent['verdicts'][number];
+
 export interface RecorderStats {
   queued: number;
   written: number;
@@ -92,12 +94,31 @@ export class AdmissionRecorder {
 
   private async write(batch: AdmissionEvent[]): Promise<void> {
     const cluster = this.o.cluster ?? 'default';
-    const decisions: DecisionRecord[] = [];
-    const deployments = new Map<string, DeploymentRecord>();
-    for (const e of batch) {
-      const time = new Date(e.time).toISOString();
-      const workload = `${e.kind}/${e.name}`;
+    // Identical decisions of one batch (a busy webhook sees the same pod spec many times) become one
+    // row with a count and the time of the last: the audit log stays complete and small. A cached
+    // verdict is one object, so "identical" is the verdict object plus the request's context; the
+    // reference is parsed once per group, not once per request.
+    type Group = { e: AdmissionEvent; v: Verdict; count: number; last: number };
+    const groups = new Map<Verdict, Map<string, Group>>();
+    for (let i = 0; i < batch.length; i++) {
+      // Long batches give the event loop back now and then: admissions keep being answered.
+      if (i > 0 && (i & 255) === 0) await new Promise((r) => setImmediate(r));
+      const e = batch[i]!;
+      const ctx = `${e.endpoint}\u0000${e.namespace}\u0000${e.kind}\u0000${e.name}\u0000${e.policyVersion}`;
       for (const v of e.verdicts) {
+        let byCtx = groups.get(v);
+        if (!byCtx) groups.set(v, (byCtx = new Map()));
+        const g = byCtx.get(ctx);
+        if (g) {
+          g.count++;
+          if (e.time > g.last) g.last = e.time;
+        } else byCtx.set(ctx, { e, v, count: 1, last: e.time });
+      }
+    }
+    const decisions = new Map<string, DecisionRecord>();
+    const deployments = new Map<string, DeploymentRecord>();
+    for (const byCtx of groups.values()) {
+      for (const { e, v, count, last } of byCtx.values()) {
         let repository: string | null = null;
         let digest = v.digest ?? null;
         try {
@@ -107,17 +128,29 @@ export class AdmissionRecorder {
         } catch {
           /* an invalid reference was denied; it is still in the audit log */
         }
-        decisions.push({ time, source: e.endpoint === 'imagepolicy' ? 'imagereview' : 'admission', image: v.image, digest, repository, allowed: v.allowed, mode: null, policyVersion: e.policyVersion, cluster, namespace: e.namespace, workload, messages: [...v.denials, ...v.warnings] });
+        const time = new Date(e.time).toISOString();
+        const lastTime = new Date(last).toISOString();
+        const workload = `${e.kind}/${e.name}`;
+        const source = e.endpoint === 'imagepolicy' ? 'imagereview' : 'admission';
+        const messages = [...v.denials, ...v.warnings];
+        // Two verdict objects with the same content (a refreshed cache entry) still fold together.
+        const dkey = `${source}\u0000${v.image}\u0000${digest ?? ''}\u0000${e.namespace}\u0000${workload}\u0000${v.allowed}\u0000${e.policyVersion}\u0000${messages.join('\u0001')}`;
+        const same = decisions.get(dkey);
+        if (same) {
+          same.count = (same.count ?? 1) + count;
+          if (lastTime > (same.lastTime ?? '')) same.lastTime = lastTime;
+          if (time < same.time) same.time = time;
+        } else decisions.set(dkey, { time, source, image: v.image, digest, repository, allowed: v.allowed, mode: null, policyVersion: e.policyVersion, cluster, namespace: e.namespace, workload, messages, count, lastTime });
         if (!v.allowed || !e.name) continue;
         // An admitted workload runs (or will run) these images: where each runs, deduplicated per batch.
         for (const c of e.containers) {
           if (c.image !== v.image) continue;
           const key = `${e.namespace}\u0000${workload}\u0000${c.name}\u0000${v.image}`;
-          deployments.set(key, { cluster, namespace: e.namespace, kind: e.kind, name: e.name, container: c.name || null, image: v.image, digest, repository, tag: null, at: time, via: 'admission' });
+          deployments.set(key, { cluster, namespace: e.namespace, kind: e.kind, name: e.name, container: c.name || null, image: v.image, digest, repository, tag: null, at: lastTime, via: 'admission' });
         }
       }
     }
-    await this.store.recordDecisions(decisions);
+    await this.store.recordDecisions([...decisions.values()]);
     if (deployments.size) await this.store.recordDeployments([...deployments.values()]);
   }
 

@@ -114,7 +114,11 @@ CREATE TABLE decisions (
   namespace TEXT,
   workload TEXT,
   messages TEXT NOT NULL,
-  details TEXT
+  details TEXT,
+  -- the webhook folds identical decisions of one batch (same image, workload, verdict, messages)
+  -- into one row: how many, and the time of the last
+  count INTEGER NOT NULL DEFAULT 1,
+  last_time TEXT
 );
 CREATE INDEX decisions_time ON decisions (time);
 CREATE INDEX decisions_digest ON decisions (digest);

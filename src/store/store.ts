@@ -114,6 +114,9 @@ export interface DecisionRecord {
   workload?: string | null;
   messages: string[];
   details?: unknown;
+  /** Identical decisions folded into this one (the webhook under load), and when the last was made. */
+  count?: number;
+  lastTime?: string | null;
 }
 
 export interface DeploymentRecord {
@@ -403,9 +406,9 @@ export class MetaStore {
     await this.sql.transaction(async (tx) => {
       await insertMany(
         tx,
-        'INSERT INTO decisions (time, source, image, digest, resource_uri, allowed, mode, policy, policy_version, cluster, namespace, workload, messages, details)',
-        14,
-        ds.map((d) => [d.time, d.source, d.image, d.digest, d.digest && d.repository ? resourceUri(d.repository, d.digest) : null, d.allowed ? 1 : 0, d.mode ?? null, d.policy ?? null, d.policyVersion ?? null, d.cluster ?? null, d.namespace ?? null, d.workload ?? null, json(d.messages), d.details === undefined ? null : json(d.details)]),
+        'INSERT INTO decisions (time, source, image, digest, resource_uri, allowed, mode, policy, policy_version, cluster, namespace, workload, messages, details, count, last_time)',
+        16,
+        ds.map((d) => [d.time, d.source, d.image, d.digest, d.digest && d.repository ? resourceUri(d.repository, d.digest) : null, d.allowed ? 1 : 0, d.mode ?? null, d.policy ?? null, d.policyVersion ?? null, d.cluster ?? null, d.namespace ?? null, d.workload ?? null, json(d.messages), d.details === undefined ? null : json(d.details), d.count ?? 1, d.lastTime ?? null]),
         '',
       );
     });
@@ -577,7 +580,7 @@ export class MetaStore {
   }
 
   /** The audit log, newest first. */
-  async decisions(q: { digest?: string; image?: string; since?: string; allowed?: boolean; limit?: number } = {}): Promise<Array<DecisionRecord & { id: number }>> {
+  async decisions(q: { digest?: string; image?: string; since?: string; allowed?: boolean; limit?: number } = {}): Promise<Array<DecisionRecord & { id: number; count: number }>> {
     const where: string[] = [];
     const params: Param[] = [];
     if (q.digest) where.push('digest = ?'), params.push(q.digest);
@@ -601,6 +604,8 @@ export class MetaStore {
       workload: (r.workload as string | null) ?? null,
       messages: parse<string[]>(r.messages, []),
       details: parse<unknown>(r.details, null),
+      count: Number(r.count ?? 1),
+      lastTime: (r.last_time as string | null) ?? (r.time as string),
     }));
   }
 
