@@ -308,9 +308,9 @@ function backendSuite(name: string, target: () => Promise<string>) {
       try {
         const rec = new AdmissionRecorder(m, { cluster: 'prod', intervalMs: 10 });
         for (let i = 0; i < 250; i++) {
-          rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'shop', kind: 'Deployment', name: 'web', containers: [{ name: 'web', image: `${f.host}/team/app-a:1` }], verdicts: [{ image: `${f.host}/team/app-a:1`, allowed: true, denials: [], warnings: [], digest: f.appA2.descriptor.digest }], policyVersion: 'v1' });
+          rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'shop', kind: 'Deployment', name: 'web', containers: [{ name: 'web', image: `${f.host}/team/app-a:1` }], verdicts: [{ image: `${f.host}/team/app-a:1`, allowed: true, denials: [], warnings: [], digest: f.appA2.descriptor.digest }], policyVersion: 'v1', admitted: true });
         }
-        rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'shop', kind: 'Pod', name: 'evil', containers: [{ name: 'x', image: 'docker.io/evil/miner:1' }], verdicts: [{ image: 'docker.io/evil/miner:1', allowed: false, denials: ['registry docker.io is not allowed'], warnings: [] }], policyVersion: 'v1' });
+        rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'shop', kind: 'Pod', name: 'evil', containers: [{ name: 'x', image: 'docker.io/evil/miner:1' }], verdicts: [{ image: 'docker.io/evil/miner:1', allowed: false, denials: ['registry docker.io is not allowed'], warnings: [] }], policyVersion: 'v1', admitted: false });
         await rec.close();
         assert.equal(rec.stats.written, 251);
         assert.equal(rec.stats.dropped.queueFull + rec.stats.dropped.storeError, 0);
@@ -328,12 +328,75 @@ function backendSuite(name: string, target: () => Promise<string>) {
         assert.ok(h.deployments.some((d: any) => d.via === 'admission' && d.namespace === 'shop' && d.name === 'web'));
         // A full queue drops and counts, never blocks.
         const tiny = new AdmissionRecorder(m, { maxQueue: 2, intervalMs: 1000 });
-        for (let i = 0; i < 5; i++) tiny.record({ time: Date.now(), endpoint: 'imagepolicy', namespace: 'x', kind: 'Pod', name: '', containers: [], verdicts: [], policyVersion: 'v' });
+        for (let i = 0; i < 5; i++) tiny.record({ time: Date.now(), endpoint: 'imagepolicy', namespace: 'x', kind: 'Pod', name: '', containers: [], verdicts: [], policyVersion: 'v', admitted: true });
         assert.equal(tiny.stats.dropped.queueFull, 3);
         await tiny.close();
       } finally {
         await m.close();
       }
+    });
+
+    test('plinth serve --store records admissions off the request path; --api serves them with a token', async () => {
+      const dir = path.join(f.work, 'serve');
+      const c = await plinth(['certs', '--service', 'plinth', '--namespace', 'plinth-system', '--dir', dir, '--ip', '127.0.0.1', '--format', 'json']);
+      assert.equal(c.code, 0, c.stderr);
+      const ca = Buffer.from(JSON.parse(c.stdout).caBundle, 'base64').toString();
+      const policy = path.join(dir, 'policy.yaml');
+      await writeFile(policy, `apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: registries\nspec:\n  rules:\n    - name: only-local\n      mode: enforce\n      allowedRegistries:\n        registries: ["${f.host}"]\n`);
+      const { freePort } = await import('../src/registry/local.js');
+      const port = await freePort();
+      const token = 'serve-api-token-0123456789';
+      const cmd = plinthCommand(['serve', '--policy', policy, '--tls-cert', path.join(dir, 'tls.crt'), '--tls-key', path.join(dir, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--store', store, '--cluster', 'staging', '--api', '--api-token', token]);
+      const p = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d: Buffer) => (err += d));
+      const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+      const https = await import('node:https');
+      const call = (method: string, url: string, body?: unknown, auth?: string) =>
+        new Promise<{ status: number; text: string }>((resolve) => {
+          const r = https.request(`https://127.0.0.1:${port}${url}`, { method, ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) } }, (res) => {
+            let t = '';
+            res.on('data', (d: Buffer) => (t += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
+          });
+          r.on('error', () => resolve({ status: 0, text: '' }));
+          r.end(body === undefined ? undefined : JSON.stringify(body));
+        });
+      const review = (name: string, images: string[]) => ({
+        apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+        request: { uid: `uid-${name}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, name, namespace: 'shop', operation: 'CREATE', userInfo: { username: 'test' }, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop' }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) } }, oldObject: null, dryRun: false },
+      });
+      try {
+        for (let i = 0; i < 100 && (await call('GET', '/readyz')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+        const good = `${f.host}/team/app-b@${f.appB.descriptor.digest}`;
+        const ok = await call('POST', '/validate', review('served-ok', [good]));
+        assert.match(ok.text, /"allowed":true/);
+        const no = await call('POST', '/validate', review('served-bad', ['docker.io/evil/miner:1', good]));
+        assert.match(no.text, /"allowed":false/);
+        assert.equal((await call('GET', '/v1/decisions')).status, 401);
+        let ds: any[] = [];
+        for (let i = 0; i < 50; i++) {
+          const r = await call('GET', '/v1/decisions?limit=1000', undefined, token);
+          assert.equal(r.status, 200, r.text);
+          ds = JSON.parse(r.text).decisions.filter((d: any) => d.cluster === 'staging');
+          if (ds.length >= 3) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.deepEqual(ds.map((d: any) => `${d.workload} ${d.image} ${d.allowed}`).sort(), [`Pod/served-bad ${good} true`, 'Pod/served-bad docker.io/evil/miner:1 false', `Pod/served-ok ${good} true`]);
+        // Where it runs: the admitted pod only (the denied one never ran).
+        const h = JSON.parse((await call('GET', `/v1/history?ref=${encodeURIComponent(good)}`, undefined, token)).text);
+        assert.deepEqual(h.deployments.filter((d: any) => d.cluster === 'staging').map((d: any) => d.name), ['served-ok']);
+        const metrics = (await call('GET', '/metrics')).text;
+        assert.match(metrics, /plinth_store_admissions_total\{result="written"\} 2/);
+        assert.match(metrics, /plinth_store_queue_depth 0/);
+      } finally {
+        p.kill('SIGTERM');
+      }
+      assert.equal(await exited, 0, err);
+      // --api without a token is refused (the webhook port is reachable from the cluster).
+      const bad = await plinth(['serve', '--policy', policy, '--tls-cert', path.join(dir, 'tls.crt'), '--tls-key', path.join(dir, 'tls.key'), '--store', store, '--api']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--api on the webhook's port needs --api-token/);
     });
 
     test('check records its decisions with the policy version', async () => {
@@ -466,7 +529,7 @@ describe('store', () => {
       assert.equal(r.code, 1);
       assert.match(r.stderr, /PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/\w+ is not reachable/);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
-      rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'n', kind: 'Pod', name: 'p', containers: [], verdicts: [{ image: 'r.example/a:1', allowed: true, denials: [], warnings: [] }], policyVersion: 'v' });
+      rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'n', kind: 'Pod', name: 'p', containers: [], verdicts: [{ image: 'r.example/a:1', allowed: true, denials: [], warnings: [] }], policyVersion: 'v', admitted: true });
       await rec.flush();
       assert.equal(rec.stats.dropped.storeError, 1);
       assert.match(rec.stats.lastError ?? '', /not reachable|terminat|ECONNREFUSED/i);
@@ -474,7 +537,7 @@ describe('store', () => {
       await pg.startServer();
     }
     // The pool reconnects: the next batch is written.
-    rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'n', kind: 'Pod', name: 'p', containers: [], verdicts: [{ image: 'r.example/a:1', allowed: true, denials: [], warnings: [] }], policyVersion: 'v' });
+    rec.record({ time: Date.now(), endpoint: 'validate', namespace: 'n', kind: 'Pod', name: 'p', containers: [], verdicts: [{ image: 'r.example/a:1', allowed: true, denials: [], warnings: [] }], policyVersion: 'v', admitted: true });
     await rec.close();
     assert.equal(rec.stats.written, 1);
     await m.close();

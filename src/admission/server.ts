@@ -410,7 +410,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
     }
     const warnings = allWarnings.length ? boundWarnings(allWarnings) : allWarnings;
     if (onAdmission && !mutate) {
-      onAdmission({ time: Date.now(), endpoint: 'validate', namespace: subject.namespace, kind: subject.workload, name: subject.name || subject.generateName || '', containers: subject.containers, verdicts, policyVersion: decider.version() });
+      onAdmission({ time: Date.now(), endpoint: 'validate', namespace: subject.namespace, kind: subject.workload, name: subject.name || subject.generateName || '', containers: subject.containers, verdicts, policyVersion: decider.version(), admitted: allowed });
     }
     if (logInfo) log.info({ uid, endpoint: mutate ? 'mutate' : 'validate', kind: subject.workload, namespace: subject.namespace, name: subject.name, operation: subject.operation, images: subject.images, allowed, denials: denialCount, failed }, 'admission decision');
     if (mutate) {
@@ -466,7 +466,7 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
       }
     }
     if (logInfo) log.info({ endpoint: 'imagepolicy', namespace: subject.namespace, images: subject.images, allowed }, 'image review decision');
-    if (onAdmission) onAdmission({ time: Date.now(), endpoint: 'imagepolicy', namespace: subject.namespace, kind: 'Pod', name: '', containers: [], verdicts, policyVersion: decider.version() });
+    if (onAdmission) onAdmission({ time: Date.now(), endpoint: 'imagepolicy', namespace: subject.namespace, kind: 'Pod', name: '', containers: [], verdicts, policyVersion: decider.version(), admitted: allowed });
     return imageReviewResponse(allowed ? { allowed: true } : { allowed: false, reason: reasons.join('; ') });
   }
 

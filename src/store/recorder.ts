@@ -19,6 +19,8 @@ export interface AdmissionEvent {
   containers: ReadonlyArray<{ name: string; image: string }>;
   verdicts: ReadonlyArray<{ image: string; allowed: boolean; denials: readonly string[]; warnings: readonly string[]; digest?: string | null }>;
   policyVersion: string;
+  /** Whether the request as a whole was admitted (only then do its images run). */
+  admitted: boolean;
 }
 
 type Verdict = AdmissionEvent['verdicts'][number];
@@ -104,7 +106,7 @@ export class AdmissionRecorder {
       // Long batches give the event loop back now and then: admissions keep being answered.
       if (i > 0 && (i & 255) === 0) await new Promise((r) => setImmediate(r));
       const e = batch[i]!;
-      const ctx = `${e.endpoint}\u0000${e.namespace}\u0000${e.kind}\u0000${e.name}\u0000${e.policyVersion}`;
+      const ctx = `${e.endpoint}\u0000${e.namespace}\u0000${e.kind}\u0000${e.name}\u0000${e.policyVersion}\u0000${e.admitted}`;
       for (const v of e.verdicts) {
         let byCtx = groups.get(v);
         if (!byCtx) groups.set(v, (byCtx = new Map()));
@@ -141,7 +143,7 @@ export class AdmissionRecorder {
           if (lastTime > (same.lastTime ?? '')) same.lastTime = lastTime;
           if (time < same.time) same.time = time;
         } else decisions.set(dkey, { time, source, image: v.image, digest, repository, allowed: v.allowed, mode: null, policyVersion: e.policyVersion, cluster, namespace: e.namespace, workload, messages, count, lastTime });
-        if (!v.allowed || !e.name) continue;
+        if (!e.admitted || !e.name) continue;
         // An admitted workload runs (or will run) these images: where each runs, deduplicated per batch.
         for (const c of e.containers) {
           if (c.image !== v.image) continue;
