@@ -27,7 +27,7 @@ import { AdmissionRecorder } from '../src/store/recorder.js';
 import { parseKubeInventory, parseImageId } from '../src/store/kube.js';
 import { startApi } from '../src/store/api.js';
 import { openSqlite } from '../src/util/sqlite.js';
-import { plinthCommand, runPlinth } from './helpers/common.js';
+import { plinthCommand, repoRoot, runPlinth } from './helpers/common.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
 
 const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
@@ -188,6 +188,14 @@ function backendSuite(name: string, target: () => Promise<string>) {
         assert.equal(one.status, 200);
         assert.deepEqual(one.body.findings.map((x: any) => `${x.id} ${x.package} ${x.severity} ${x.origin}`).sort(), ['DEBIAN-CVE-2024-0001 curl HIGH image', 'DEBIAN-CVE-2024-2961 libc6 CRITICAL base']);
         assert.equal((await getJson(`${api.url}/v1/images/sha256:${'0'.repeat(64)}`, tok)).status, 404);
+        // docs/openapi.yaml describes exactly the fields the API returns.
+        const { parse } = await import('yaml');
+        const spec = parse(readFileSync(path.join(repoRoot(), 'docs', 'openapi.yaml'), 'utf8'));
+        const fields = (name: string) => Object.keys(spec.components.schemas[name].properties).sort();
+        for (const i of one.body.images) assert.deepEqual(Object.keys(i).sort(), fields('ImageSummary'));
+        for (const x of one.body.findings) assert.deepEqual(Object.keys(x).sort(), fields('Finding'));
+        for (const x of one.body.tags) assert.deepEqual(Object.keys(x).sort(), fields('TagEvent'));
+        for (const p of ['/v1/images', '/v1/images/{digest}', '/v1/consumers', '/v1/projects/{project}/occurrences', '/v1/projects/{project}/notes/{id}/occurrences']) assert.ok(spec.paths[p], p);
         assert.equal((await getJson(`${api.url}/v1/images/nope`, tok)).status, 400);
 
         // Grafeas: occurrences of a resource by kind, in proto3 JSON, paged.
@@ -382,6 +390,9 @@ function backendSuite(name: string, target: () => Promise<string>) {
           if (ds.length >= 3) break;
           await new Promise((r) => setTimeout(r, 100));
         }
+        const { parse } = await import('yaml');
+        const decisionFields = Object.keys(parse(readFileSync(path.join(repoRoot(), 'docs', 'openapi.yaml'), 'utf8')).components.schemas.Decision.properties).sort();
+        for (const d of ds) assert.deepEqual(Object.keys(d).sort(), decisionFields);
         assert.deepEqual(ds.map((d: any) => `${d.workload} ${d.image} ${d.allowed}`).sort(), [`Pod/served-bad ${good} true`, 'Pod/served-bad docker.io/evil/miner:1 false', `Pod/served-ok ${good} true`]);
         // Where it runs: the admitted pod only (the denied one never ran).
         const h = JSON.parse((await call('GET', `/v1/history?ref=${encodeURIComponent(good)}`, undefined, token)).text);
@@ -420,7 +431,7 @@ function backendSuite(name: string, target: () => Promise<string>) {
 
     test('kill -9 while ingesting never leaves a partial image record nor loses a committed one', async () => {
       // sbom --store writes the provenance and the packages of one image; kill it at random points.
-      const layout = path.resolve('.cache', 'deb-layout');
+      const layout = path.join(repoRoot(), '.cache', 'deb-layout');
       const useReal = (await import('node:fs')).existsSync(path.join(layout, 'index.json'));
       const image = useReal ? `oci:${layout}:deb` : `${f.host}/team/app-a:1`;
       let committed = 0;
