@@ -233,5 +233,6 @@ describe('plinth CLI', () => {
     assert.match(r.stdout, /7\. plinth scan .*DEBIAN-CVE-2024-0727 in libssl3 .*from the base/);
     assert.match(r.stdout, /8\. plinth check .*team\/app:1 .*: allowed/);
     assert.match(r.stdout, /9\. plinth check .*team\/stray:1 .*: denied — \[require-base-image\]/);
+    assert.match(r.stdout, /10\. plinth consumers .*golden\/debian:12 --store .*store\.db: [\d.:]+\/team\/app:1 \(1 finding\(s\), 2 packages\); the store holds 1 image\(s\), \d+ occurrence\(s\), 2 decision\(s\)/);
   });
 });

@@ -69,9 +69,16 @@ export async function runDemo(o: { keep: boolean; log: (s: string) => void }): P
     const { importPaths } = await import('../vuln/import.js');
     const { scan } = await import('../vuln/scan.js');
     const store = openStore(path.join(dir, 'vuln.db'));
+    // The metadata store (an embedded SQLite file): what the scan and the checks learn is kept.
+    const { MetaStore } = await import('../store/store.js');
+    const { scanRecord } = await import('../store/ingest.js');
+    const { parseLocation } = await import('../source/open.js');
+    const meta = await MetaStore.open(path.join(dir, 'store.db'));
     try {
       await importPaths(store, [adv]);
-      const [r] = await scan(appSrc, undefined, store, { catalog });
+      let seen: Parameters<NonNullable<Parameters<typeof scan>[3]['onImage']>> | undefined;
+      const [r] = await scan(appSrc, undefined, store, { catalog, onImage: (inv, p) => void (seen = [inv, p]) });
+      for (const rec of scanRecord(parseLocation(`${reg.host}/team/app:1`), r!, { advisoryDb: store.path, complete: true, catalog, ...(seen ? { inventory: seen[0], provenance: seen[1] } : {}) })) await meta.recordImage(rec);
       log(`7. plinth scan ${reg.host}/team/app:1: ${r!.packages} packages, ${r!.summary.total} vulnerability(ies): ${r!.vulnerabilities.map((v) => `${v.id} in ${v.package} ${v.installedVersion} (${v.severity}, fixed in ${v.fixedVersion}, from the ${v.origin})`).join('; ')}`);
     } finally {
       store.close();
@@ -97,7 +104,13 @@ spec:
       const facts = await gatherFacts(image, { policy, catalog });
       const d = evaluate(policy, facts);
       log(`${n}. plinth check ${image} --policy approved-bases.yaml: ${d.allowed ? 'allowed' : `denied — ${d.denials[0]}`}`);
+      await meta.recordDecisions([{ time: new Date().toISOString(), source: 'check', image, digest: d.digest, repository: facts.reference?.name ?? null, allowed: d.allowed, policy: 'approved-bases', messages: [...d.denials, ...d.warnings] }]);
     }
+    const { consumers } = await import('../store/queries.js');
+    const c = await consumers(meta, `${reg.host}/golden/debian:12`, { catalog });
+    const st = await meta.stats();
+    log(`10. plinth consumers ${reg.host}/golden/debian:12 --store ${meta.location}: ${c.images.map((i) => `${i.repository}:${i.tags.join(',')} (${i.vulnerabilities?.total ?? 0} finding(s), ${i.packages} packages)`).join('; ') || 'none'}; the store holds ${st.images} image(s), ${st.occurrences} occurrence(s), ${st.decisions} decision(s)`);
+    await meta.close();
     log('Next: plinth --help; README.md lists every command.');
   } finally {
     await reg.stop();
