@@ -112,6 +112,12 @@ export function grafeasNote(project: string, n: StoredNote): Record<string, unkn
   return { name: `projects/${project}/notes/${n.id}`, kind: n.kind, ...(n.shortDescription ? { shortDescription: n.shortDescription } : {}), createTime: n.createTime, updateTime: n.updateTime, ...data };
 }
 
+/** One page of a list fetched with limit size + 1: the extra row says whether a next page exists. */
+function page<T extends { id: string }>(rows: T[], size: number, key: string, render: (x: T) => unknown): Record<string, unknown> {
+  const items = rows.slice(0, size);
+  return { [key]: items.map(render), nextPageToken: rows.length > size ? encodeToken(items.at(-1)!.id) : '' };
+}
+
 function bool(v: string | null): boolean {
   return v === 'true' || v === '1' || v === '';
 }
@@ -185,8 +191,7 @@ export function apiHandler(store: MetaStore, o: ApiOptions = {}): (req: Incoming
         if (seg.length === 4 && seg[3] === 'occurrences') {
           const f = parseFilter(q.get('filter'));
           const rows = await store.listOccurrences({ ...f, ...(after !== undefined ? { after } : {}), limit: size + 1 });
-          const page = rows.slice(0, size);
-          return void send(res, 200, { occurrences: page.map((x) => grafeasOccurrence(project, x)), nextPageToken: rows.length > size ? encodeToken(page.at(-1)!.id) : '' }), true;
+          return void send(res, 200, page(rows, size, 'occurrences', (x) => grafeasOccurrence(project, x))), true;
         }
         if (seg.length === 5 && seg[3] === 'occurrences') {
           const occ = await store.getOccurrence(seg[4]!);
@@ -204,8 +209,7 @@ export function apiHandler(store: MetaStore, o: ApiOptions = {}): (req: Incoming
           const f = parseFilter(q.get('filter'));
           if (f.resourceUri !== undefined || f.note !== undefined) throw new HttpError(400, 'notes can be filtered by kind only');
           const rows = await store.listNotes({ ...(f.kind ? { kind: f.kind } : {}), ...(after !== undefined ? { after } : {}), limit: size + 1 });
-          const page = rows.slice(0, size);
-          return void send(res, 200, { notes: page.map((n) => grafeasNote(project, n)), nextPageToken: rows.length > size ? encodeToken(page.at(-1)!.id) : '' }), true;
+          return void send(res, 200, page(rows, size, 'notes', (n) => grafeasNote(project, n))), true;
         }
         if (seg.length === 5 && seg[3] === 'notes') {
           const note = await store.getNote(seg[4]!);
@@ -217,8 +221,7 @@ export function apiHandler(store: MetaStore, o: ApiOptions = {}): (req: Incoming
           if (!note) throw new HttpError(404, `note ${seg[4]} does not exist`);
           const f = parseFilter(q.get('filter'));
           const rows = await store.listOccurrences({ ...f, note: note.id, ...(after !== undefined ? { after } : {}), limit: size + 1 });
-          const page = rows.slice(0, size);
-          return void send(res, 200, { occurrences: page.map((x) => grafeasOccurrence(project, x)), nextPageToken: rows.length > size ? encodeToken(page.at(-1)!.id) : '' }), true;
+          return void send(res, 200, page(rows, size, 'occurrences', (x) => grafeasOccurrence(project, x))), true;
         }
       }
       throw new HttpError(404, `${p} is not an API path (see docs/api.md)`);
