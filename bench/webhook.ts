@@ -12,7 +12,7 @@
  * (--cpu-prof of both servers), BENCH_NODE_FLAGS="--trace-deopt …" (both servers),
  * BENCH_SERVER_LOG=FILE (plinth's stdout), BENCH_DUMP=DIR (the request bodies).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -79,6 +79,10 @@ async function main(): Promise<void> {
     pg = await (await import('../test/helpers/postgres.js')).startPostgres();
     storeTarget = await pg.createDatabase('bench');
   }
+  // The database server shares the load generator's core: the webhook's core is its own, as when
+  // the database runs on another machine. Backends forked later inherit the postmaster's affinity.
+  const dbPid = pg?.pid();
+  if (dbPid && canPin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(dbPid)], { stdio: 'ignore' });
   const reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
   try {
     const base = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=debian\nVERSION_ID="12"\n' }]] });

@@ -14,6 +14,8 @@ export interface Postgres {
   /** postgres://… of the server's `postgres` database. */
   url: string;
   port: number;
+  /** The postmaster's process id (benchmarks pin it to a core). */
+  pid(): number | undefined;
   /** A new, empty database; its URL. */
   createDatabase(name?: string): Promise<string>;
   /** Stop the server (fast shutdown), keeping its data (for restart tests). */
@@ -88,6 +90,7 @@ export async function startPostgres(): Promise<Postgres> {
   return {
     url,
     port,
+    pid: () => child?.pid,
     async createDatabase(name?: string) {
       const db = name ?? `t${process.pid}_${++counter}_${Date.now().toString(36)}`;
       const { default: pg } = await import('pg');
