@@ -171,7 +171,10 @@ export function buildProgram(argv?: readonly string[]): Command {
     .exitOverride()
     .description('Plinth secures the base of every container image: what it is, where it came from (its base, with evidence), its packages and known vulnerabilities, and a policy enforced in CI and at Kubernetes admission.')
     .version(VERSION, '-v, --version', 'print the version (with --verbose: the Node, OpenSSL and SQLite it runs on)')
-    .option('--debug', 'print stack traces for errors')
+    .option('--debug', 'print stack traces for errors (anywhere on the line)')
+    // Global options only before the command: `plinth golden import … --version 12` is the
+    // command's own --version, and `plinth nosuch --version` is an unknown command.
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', SOURCES_HELP)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -372,8 +375,17 @@ export async function main(argv: string[]): Promise<number> {
     out(formatVersionInfo(versionInfo()));
     return 0;
   }
-  const program = buildProgram(argv);
   const debug = argv.includes('--debug');
+  // --debug is global wherever it is written; the parser sees the line without it.
+  if (debug) argv = argv.filter((a) => a !== '--debug');
+  // An unknown command fails whatever follows it (commander would still honour a later --version).
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined && first !== 'help' && !Object.hasOwn(COMMANDS, first)) {
+    const near = Object.keys(COMMANDS).filter((c) => c.startsWith(first.slice(0, 3)));
+    process.stderr.write(`plinth: unknown command '${first}'${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; run plinth --help\n`);
+    return 2;
+  }
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     // Commands may set a non-zero status without failing (scan --exit-code, partial imports).

@@ -151,13 +151,13 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .description('record an image (every platform of an index) as a known base')
       .argument('<image>')
       .option('--catalog <file>', `catalog file (default: ${defaultCatalogPath()})`)
-      .option('--status <status>', 'approved, deprecated or unknown', 'unknown')
+      .option('--status <status>', 'approved, superseded, deprecated or unknown', 'unknown')
       .option('--line <line>', 'the version line this base belongs to (default: its repository)')
       .option('--name <name>', 'name to record (default: the image reference; useful for local sources)')
       .option('--notes <text>', 'free text'),
   ).action(async (image: string, o: Record<string, unknown> & { catalog?: string; status: string; line?: string; name?: string; notes?: string }) => {
     const { chainIds, loadCatalog, saveCatalog, upsert, describeForCatalog, openSource, parseLocation } = await lib();
-    if (!['approved', 'deprecated', 'unknown'].includes(o.status)) throw new PlinthError('USAGE', `--status must be approved, deprecated or unknown, got "${o.status}"`);
+    if (!['approved', 'superseded', 'deprecated', 'unknown'].includes(o.status)) throw new PlinthError('USAGE', `--status must be approved, superseded, deprecated or unknown, got "${o.status}"`);
     const file = o.catalog ?? defaultCatalogPath();
     const catalog = await loadCatalog(file);
     const loc = parseLocation(image);

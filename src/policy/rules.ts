@@ -185,7 +185,7 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
   needs: (s) => ({ provenance: true, ...(s.minConfidence === undefined ? { verifyBase: true } : {}) }),
   message: () =>
     "This container image's base is not in the approved list or is not specified. Only pre-approved base images may be used. Please contact the platform team for assistance.",
-  evaluate: (s, facts) =>
+  evaluate: (s, facts, env) =>
     perPlatform(facts, 'provenance', (p) => {
       const prov = p.provenance!;
       const b = prov.base;
@@ -209,15 +209,28 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
       }
       const status = b.catalog?.status ?? null;
       const newest = prov.upToDate.newestApproved;
-      const rebuild = newest ? `; rebuild on ${newest.name}${newest.tag ? `:${newest.tag}` : ''}@${shortDigest(newest.digest)}` : '';
+      const successor = b.catalog?.successor;
+      const rebuild = successor ? `; its successor is ${successor}` : newest ? `; rebuild on ${newest.name}${newest.tag ? `:${newest.tag}` : ''}@${shortDigest(newest.digest)}` : '';
+      const why = b.catalog?.reason ? ` (${b.catalog.reason})` : '';
       const deprecated = status === 'deprecated' ? (s.deprecated ?? 'deny') : undefined;
-      if (deprecated === 'deny') return { outcome: 'fail', reason: `the base ${describeBase(b)} is deprecated in the catalog${rebuild}`, evidence: ev };
+      if (deprecated === 'deny') return { outcome: 'fail', reason: `the base ${describeBase(b)} is deprecated in the catalog${why}${rebuild}`, evidence: ev };
+      // A superseded base (a newer version of its line is approved) stays allowed for a grace period.
+      let graceLeft: string | undefined;
+      if (status === 'superseded' && s.catalogApproved) {
+        const grace = (s.supersededGraceDays ?? 30) * 86_400_000;
+        const since = Date.parse(b.catalog?.supersededAt ?? '');
+        const until = Number.isNaN(since) ? NaN : since + grace;
+        if (Number.isNaN(until) || env.now >= until) {
+          return { outcome: 'fail', reason: `the base ${describeBase(b)} was superseded${Number.isNaN(since) ? '' : ` on ${new Date(since).toISOString().slice(0, 10)}`} and its grace period of ${s.supersededGraceDays ?? 30} day(s) is over${rebuild}`, evidence: ev };
+        }
+        graceLeft = new Date(until).toISOString().slice(0, 10);
+      }
       // A tag that does not point at the base's digest (checked in its registry) is only claimed:
       // patterns are matched without it.
       const ref = b.name ? baseReference(b.name, b.tagVerified === false ? null : b.tag, b.digest) : null;
       const matched = s.images && ref ? s.images.find((pat) => imagePatternMatches(pat, ref, [b.catalog?.digest])) : s.images?.find((pat) => pat === b.digest || pat === b.catalog?.digest);
       const listOk = s.images ? matched !== undefined : undefined;
-      const catOk = s.catalogApproved ? status === 'approved' || (status === 'deprecated' && deprecated !== undefined) : undefined;
+      const catOk = s.catalogApproved ? status === 'approved' || graceLeft !== undefined || (status === 'deprecated' && deprecated !== undefined) : undefined;
       const checks = [listOk, catOk].filter((x): x is boolean => x !== undefined);
       const ok = s.requireBoth ? checks.every(Boolean) : checks.some(Boolean);
       if (!ok) {
@@ -228,7 +241,10 @@ const allowedBaseImages: RuleDefinition<'allowedBaseImages'> = {
       }
       const how = [catOk ? `${status} in the catalog` : '', listOk ? `matches ${matched}` : ''].filter(Boolean).join(' and ');
       if (deprecated === 'warn') {
-        return { outcome: 'fail', mode: 'warn', reason: `the base ${describeBase(b)} is allowed but deprecated in the catalog${rebuild}`, evidence: ev };
+        return { outcome: 'fail', mode: 'warn', reason: `the base ${describeBase(b)} is allowed but deprecated in the catalog${why}${rebuild}`, evidence: ev };
+      }
+      if (graceLeft !== undefined && !listOk) {
+        return { outcome: 'fail', mode: 'warn', reason: `the base ${describeBase(b)} is superseded and allowed until ${graceLeft}${rebuild}`, evidence: ev };
       }
       return { outcome: 'pass', reason: `base ${describeBase(b)} is allowed (${how})`, evidence: ev };
     }),

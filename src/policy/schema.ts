@@ -53,6 +53,7 @@ export const AllowedBaseImagesSchema = z
     images: globs('allowed bases: names, globs or digests ("docker.io/library/debian", "debian:12*", "cgr.dev/chainguard/**", "sha256:…")').optional(),
     requireBoth: z.boolean().describe('with both catalogApproved and images: the base must satisfy both (default: either)').optional(),
     deprecated: z.enum(['deny', 'warn', 'allow']).describe('a base the catalog marks deprecated: deny (default), warn (allowed, with a warning) or allow').optional(),
+    supersededGraceDays: z.number().int().min(0).max(3650).describe('with catalogApproved: a base the catalog marks superseded (a newer version of its line is approved) stays allowed, with a warning, for this many days after it was superseded (default 30)').optional(),
     minConfidence: Confidence.describe('how sure Plinth must be of the base. Default: the base must be confirmed by layers (catalog or registry), since a declared name and digest can be forged; set medium to accept a declared digest that cannot be checked, low for a name alone').optional(),
   })
   .superRefine((v, ctx) => {

@@ -31,7 +31,7 @@ export interface BaseReport {
   evidence: EvidenceItem[];
   confidence: Confidence;
   layers: { base: number | null; image: number | null; total: number };
-  catalog: { status: CatalogEntry['status']; line: string; digest: string; platform: string | null; created: string | null; notes: string | null } | null;
+  catalog: { status: CatalogEntry['status']; line: string; digest: string; platform: string | null; created: string | null; notes: string | null; supersededAt?: string; deprecatedAt?: string; reason?: string; successor?: string } | null;
   /** Other candidates: every fingerprint match that ties with the chosen one, or unconfirmed build materials. */
   candidates: Array<{ name: string; tag: string | null; digest: string | null; layers: number | null; status: CatalogEntry['status'] | null; kind: BaseClaim['kind'] }>;
   conflicts: string[];
@@ -114,7 +114,7 @@ async function lookupBase(claim: BaseClaim, platform: string | undefined, o: Bas
 
 function catalogInfo(e: CatalogEntry | undefined): BaseReport['catalog'] {
   if (!e) return null;
-  return { status: e.status, line: lineOf(e), digest: e.digest, platform: e.platform ?? null, created: e.created ?? null, notes: e.notes ?? null };
+  return { status: e.status, line: lineOf(e), digest: e.digest, platform: e.platform ?? null, created: e.created ?? null, notes: e.notes ?? null, ...(e.supersededAt ? { supersededAt: e.supersededAt } : {}), ...(e.deprecatedAt ? { deprecatedAt: e.deprecatedAt } : {}), ...(e.reason ? { reason: e.reason } : {}), ...(e.successor ? { successor: e.successor } : {}) };
 }
 
 export async function determineBase(ev: Evidence, config: ImageConfig, imageDigest: string, o: BaseOptions): Promise<{ base: BaseReport | null; candidates: BaseReport['candidates'] }> {

@@ -23,10 +23,14 @@ export const CatalogEntrySchema = z.strictObject({
   diffIds: z.array(digest).min(1),
   chainIds: z.array(digest).optional(),
   created: z.string().optional(),
-  status: z.enum(['approved', 'deprecated', 'unknown']).default('unknown'),
+  status: z.enum(['approved', 'superseded', 'deprecated', 'unknown']).default('unknown').describe('approved: use it; superseded: a newer version of its line is approved (allowed for a grace period); deprecated: do not use it'),
   line: z.string().optional().describe('the version line this base belongs to (default: name); "newest approved" is judged within a line'),
   notes: z.string().optional(),
   addedAt: z.string().optional(),
+  supersededAt: z.string().optional().describe('when a newer version of the line was approved'),
+  deprecatedAt: z.string().optional(),
+  reason: z.string().optional().describe('why it was deprecated'),
+  successor: z.string().optional().describe('what to use instead (REPO:TAG@DIGEST)'),
 });
 export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
 export type BaseStatus = CatalogEntry['status'];
@@ -119,7 +123,7 @@ export interface FingerprintMatch {
   layers: number;
 }
 
-const STATUS_RANK: Record<BaseStatus, number> = { approved: 0, unknown: 1, deprecated: 2 };
+const STATUS_RANK: Record<BaseStatus, number> = { approved: 0, superseded: 1, unknown: 2, deprecated: 3 };
 
 /**
  * Bases whose diff_ids are a prefix of the image's, ranked: approved first, then most layers

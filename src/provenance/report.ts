@@ -31,7 +31,7 @@ export interface ProvenanceReport {
     missing: string[];
   };
   upToDate: {
-    baseStatus: 'approved' | 'deprecated' | 'unknown' | 'not-in-catalog' | null;
+    baseStatus: 'approved' | 'superseded' | 'deprecated' | 'unknown' | 'not-in-catalog' | null;
     line: string | null;
     newestApproved: { name: string; tag: string | null; digest: string; created: string | null } | null;
     isNewestApproved: boolean | null;
