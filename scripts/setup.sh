@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils openssl:openssl debootstrap:debootstrap zstd:zstd dpkg-query:dpkg rpmbuild:rpm sqlite3:sqlite3 wrk:wrk notary-server:notary; do
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils openssl:openssl debootstrap:debootstrap zstd:zstd dpkg-query:dpkg rpmbuild:rpm sqlite3:sqlite3 wrk:wrk notary-server:notary gpg:gpg gpgv:gpgv xz:xz-utils; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

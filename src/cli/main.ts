@@ -13,6 +13,7 @@ import { registerCheck } from './check.js';
 import { registerServe } from './serve.js';
 import { registerSign } from './sign.js';
 import { registerStore } from './store.js';
+import { registerGolden } from './golden.js';
 
 /**
  * The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes.
@@ -154,7 +155,7 @@ const COMMANDS: Record<string, string> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
   serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob',
-  images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store',
+  golden: 'golden', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store',
 };
 
 /**
@@ -340,6 +341,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   registerServe(program, helpers);
   registerSign(program, helpers);
   registerStore(program, helpers);
+  registerGolden(program, helpers);
 
   if (want('version'))
     program

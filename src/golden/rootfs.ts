@@ -112,6 +112,8 @@ export async function readTarball(file: string): Promise<Rootfs> {
   const extract = tar.extract();
   let count = 0;
   extract.on('entry', (h, stream, next) => {
+    // The entry stream errors when the extraction is torn down: that error is the extraction's.
+    stream.on('error', () => {});
     const fail = (e: unknown) => {
       stream.resume();
       extract.destroy(e as Error);
@@ -149,7 +151,6 @@ export async function readTarball(file: string): Promise<Rootfs> {
       }
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-      stream.on('error', fail);
       stream.on('end', () => {
         put(fs, { ...base, content: Buffer.concat(chunks) });
         next();

@@ -496,18 +496,28 @@ export class RegistryClient {
 
   /** All tags of a repository (follows Link pagination). */
   async listTags(repo: string, pageSize = 1000): Promise<string[]> {
-    const tags: string[] = [];
-    let path = `/v2/${repo}/tags/list?n=${pageSize}`;
+    return this.listPaged(`/v2/${repo}/tags/list?n=${pageSize}`, 'tags', [pullScope(repo)], `tags of ${this.registry}/${repo}`, `repository ${this.registry}/${repo} does not exist`);
+  }
+
+  /** Every repository the registry lists (`/v2/_catalog`, Link pagination; the token scope is registry:catalog:*). */
+  async listRepositories(pageSize = 1000): Promise<string[]> {
+    return this.listPaged(`/v2/_catalog?n=${pageSize}`, 'repositories', ['registry:catalog:*'], `repositories of ${this.registry}`, `${this.registry} does not list its repositories (no /v2/_catalog)`);
+  }
+
+  private async listPaged(first: string, field: 'tags' | 'repositories', scopes: Scope[], what: string, notFound: string): Promise<string[]> {
+    const out: string[] = [];
+    let path = first;
     for (let page = 0; page < 10_000; page++) {
-      const res = await this.call({ method: 'GET', path }, [pullScope(repo)]);
+      const res = await this.call({ method: 'GET', path }, scopes);
       if (res.status === 404) {
         await res.discard();
-        throw new PlinthError('NAME_UNKNOWN', `repository ${this.registry}/${repo} does not exist`);
+        throw new PlinthError('NAME_UNKNOWN', notFound);
       }
-      if (res.status !== 200) return this.fail(res, `cannot list tags of ${this.registry}/${repo}`);
-      const doc = await res.json<{ tags?: unknown }>(MANIFEST_LIMIT * 4);
-      if (doc.tags != null && !Array.isArray(doc.tags)) throw new PlinthError('REGISTRY_ERROR', `${this.registry} answered a tag list that is not a list`);
-      for (const t of (doc.tags as unknown[] | null) ?? []) if (typeof t === 'string') tags.push(t);
+      if (res.status !== 200) return this.fail(res, `cannot list ${what}`);
+      const doc = await res.json<Record<string, unknown>>(MANIFEST_LIMIT * 4);
+      const list = doc[field];
+      if (list != null && !Array.isArray(list)) throw new PlinthError('REGISTRY_ERROR', `${this.registry} answered a ${field} list that is not a list`);
+      for (const t of (list as unknown[] | null) ?? []) if (typeof t === 'string') out.push(t);
       const link = String(res.headers.link ?? '');
       const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
       if (!m) break;
@@ -515,7 +525,7 @@ export class RegistryClient {
       if (next.host !== new URL(this.base!).host) throw new PlinthError('REGISTRY_ERROR', `${this.registry} sent a pagination link to another host`);
       path = `${next.pathname}${next.search}`;
     }
-    return tags;
+    return out;
   }
 
   /**
