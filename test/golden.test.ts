@@ -276,6 +276,16 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
     const tampered = await run(`${sums}.gpg`);
     assert.equal(tampered.code, 1);
     assert.match(tampered.stderr, /signature .* does not verify/);
+    // A Sigstore bundle over the tarball (plinth sign-blob, as cosign sign-blob --bundle): the right
+    // key passes, another tarball with that bundle does not.
+    const bundle = path.join(work, 'v1.sigstore.json');
+    assert.equal((await plinth(['sign-blob', v1, '--key', key, '--bundle', bundle])).code, 0);
+    const withBundle = await plinth(['golden', 'import', v1, '--name', 'r/x', '--version', '1', '--output', `oci:${path.join(work, 'bundled')}:1`, '--bundle', bundle, '--bundle-key', pub]);
+    assert.equal(withBundle.code, 0, withBundle.stderr);
+    assert.match(withBundle.stdout, /verified: Sigstore bundle v1\.sigstore\.json \(message signature, key /);
+    const wrongFile = await plinth(['golden', 'import', v2, '--name', 'r/x', '--version', '1', '--output', `oci:${path.join(work, 'bundled')}:2`, '--bundle', bundle, '--bundle-key', pub]);
+    assert.equal(wrongFile.code, 1);
+    assert.doesNotMatch(wrongFile.stderr, /\n\s+at /);
     // A signature without a keyring is a usage error, never skipped.
     const nokey = await plinth(['golden', 'import', v1, '--name', 'r/x', '--version', '1', '--checksums', sums, '--checksums-sig', `${sums}.gpg`]);
     assert.equal(nokey.code, 2);

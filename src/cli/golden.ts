@@ -5,6 +5,7 @@ import { defaultCatalogPath } from '../util/paths.js';
 import type { CliHelpers } from './provenance.js';
 import { readInput } from './input.js';
 import { openRecorder, recordAll } from './store.js';
+import { addKeylessFlags, keylessFromFlags, readTrustedRoot, type KeylessFlags } from './sign.js';
 
 /**
  * `plinth golden …`: the platform team's approved bases — import a vendor rootfs reproducibly,
@@ -48,7 +49,7 @@ export function registerGolden(program: Command, h: CliHelpers): void {
   if (!h.want('golden')) return;
   const g = program.command('golden').description('approved ("golden") base images: import a vendor rootfs reproducibly, gate, publish, deprecate, consumers, build');
 
-  g.command('import')
+  addKeylessFlags(g.command('import')
     .description('turn a vendor root filesystem (tarball: plain, gzip, xz, zstd; or a directory) into an image whose digest anyone can reproduce, after verifying the input')
     .argument('[rootfs]', 'the rootfs tarball or directory (or give --rootfs PLATFORM=FILE, repeatable, for a multi-platform index)')
     .requiredOption('--name <repo>', 'the image name it is built for, REGISTRY/REPO (recorded in its history)')
@@ -60,30 +61,38 @@ export function registerGolden(program: Command, h: CliHelpers): void {
     .option('--checksums <file>', 'the vendor\'s SHA256SUMS file listing the input')
     .option('--checksums-sig <file>', 'detached GPG signature of the checksums file, checked with gpgv')
     .option('--keyring <file>', 'GPG keyring with the vendor\'s keys, for --checksums-sig')
-    .option('--bundle <file>', 'a Sigstore bundle over the input (sign-blob), verified with --bundle-key')
+    .option('--bundle <file>', 'a Sigstore bundle over the input (sign-blob), verified with --bundle-key or keyless (--certificate-identity and --certificate-oidc-issuer)')
     .option('--bundle-key <ref>', 'public key for --bundle')
     .option('--label <key=value>', 'extra image label (repeatable)', collect)
     .option('--source-date-epoch <seconds>', 'the time every mtime is clamped to and the image is created at (default: $SOURCE_DATE_EPOCH, else the newest mtime in the input)')
     .option('--output <dest>', 'where to write it: oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE:NAME:TAG, or a registry (default oci:./golden:VERSION)')
-    .option('--format <format>', 'text or json', 'text')
-    .action(async (rootfs: string | undefined, o: Record<string, unknown> & { name: string; version: string; platform: string; rootfs?: string[]; sourceUrl?: string; sha256?: string; checksums?: string; checksumsSig?: string; keyring?: string; bundle?: string; bundleKey?: string; label?: string[]; sourceDateEpoch?: string; output?: string; format: string }) => {
+    .option('--format <format>', 'text or json', 'text'))
+    .action(async (rootfs: string | undefined, o: Record<string, unknown> & KeylessFlags & { name: string; version: string; platform: string; rootfs?: string[]; sourceUrl?: string; sha256?: string; checksums?: string; checksumsSig?: string; keyring?: string; bundle?: string; bundleKey?: string; label?: string[]; sourceDateEpoch?: string; output?: string; format: string }) => {
       const [{ importRootfs, parseRootfsArg }, { parsePlatform }, { copyImage }, { openDestination, parseLocation }] = await Promise.all([import('../golden/import.js'), import('../oci/types.js'), import('../source/copy.js'), import('../source/open.js')]);
       if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
       const def = parsePlatform(o.platform);
       const inputs = [...(rootfs ? [parseRootfsArg(rootfs, def)] : []), ...(o.rootfs ?? []).map((r) => parseRootfsArg(r, def))];
       if (!inputs.length) throw new PlinthError('USAGE', 'give a rootfs (a tarball or directory) or --rootfs PLATFORM=FILE');
       if (inputs.length > 1 && (o.sha256 || o.bundle)) throw new PlinthError('USAGE', '--sha256 and --bundle verify one input; with several, use --checksums (one file listing them all)');
-      if (o.bundle && !o.bundleKey) throw new PlinthError('USAGE', '--bundle needs --bundle-key (the public key that signed the input)');
+      const keyless = await keylessFromFlags(o);
+      if (o.bundle && !o.bundleKey && !keyless) throw new PlinthError('USAGE', '--bundle needs --bundle-key (the public key that signed the input), or --certificate-identity and --certificate-oidc-issuer (keyless)');
+      if (!o.bundle && (o.bundleKey || keyless)) throw new PlinthError('USAGE', '--bundle-key and the certificate flags verify a --bundle: give it');
       const dest = o.output ?? `oci:./golden:${o.version}`;
       parseLocation(dest);
       let verifyBundle: ((file: string) => Promise<string>) | undefined;
       if (o.bundle) {
         const [{ openVerifier }, { parseBundle, verifyBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
         const bundle = parseBundle((await readInput(o.bundle, 'bundle')).toString('utf8'));
-        const key = (await openVerifier(o.bundleKey!)).publicKey;
+        const key = o.bundleKey ? (await openVerifier(o.bundleKey)).publicKey : undefined;
+        const trustedRoot = keyless ? keyless.trustedRoot : await readTrustedRoot(o.trustedRoot);
         verifyBundle = async (file) => {
-          const r = verifyBlob(await readInput(file, 'rootfs'), bundle, { key, ignoreTlog: true });
-          return `Sigstore bundle ${path.basename(o.bundle!)} (${r.content === 'dsse' ? 'DSSE' : 'message signature'}, key ${o.bundleKey})`;
+          // With a key, cosign's sign-blob --bundle has no transparency-log entry unless uploaded: not required.
+          const r = verifyBlob(await readInput(file, 'rootfs'), bundle, {
+            ...(key ? { key, ignoreTlog: true } : { identity: keyless!.identity, issuer: keyless!.issuer, ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}), ...(o.insecureIgnoreSct ? { ignoreSct: true } : {}) }),
+            ...(trustedRoot ? { trustedRoot } : {}),
+          });
+          const who = 'key' in r.signer ? `key ${o.bundleKey}` : `${r.signer.identity} (issuer ${r.signer.issuer})`;
+          return `Sigstore bundle ${path.basename(o.bundle!)} (${r.content === 'dsse' ? 'DSSE' : 'message signature'}, ${who})`;
         };
       }
       const tty = process.stderr.isTTY === true && o.format === 'text';

@@ -14,7 +14,7 @@ function collectAnnotation(v: string, prev: Record<string, string> = {}): Record
   return { ...prev, [v.slice(0, i)]: v.slice(i + 1) };
 }
 
-interface KeylessFlags {
+export interface KeylessFlags {
   certificateIdentity?: string;
   certificateIdentityRegexp?: string;
   certificateOidcIssuer?: string;
@@ -25,7 +25,7 @@ interface KeylessFlags {
 }
 
 /** The keyless flags cosign users know (identity and issuer, exact or regexp; trusted root). */
-function addKeylessFlags(cmd: Command): Command {
+export function addKeylessFlags(cmd: Command): Command {
   return cmd
     .option('--certificate-identity <san>', 'keyless: the exact subject alternative name of the signing certificate')
     .option('--certificate-identity-regexp <re>', 'keyless: a regular expression the subject alternative name must match')
@@ -37,7 +37,7 @@ function addKeylessFlags(cmd: Command): Command {
 }
 
 /** A trusted_root.json file, parsed (undefined without a file). */
-async function readTrustedRoot(file: string | undefined): Promise<unknown> {
+export async function readTrustedRoot(file: string | undefined): Promise<unknown> {
   if (!file) return undefined;
   const text = (await readInput(file, 'trusted root')).toString('utf8');
   try {
@@ -48,7 +48,7 @@ async function readTrustedRoot(file: string | undefined): Promise<unknown> {
 }
 
 /** Keyless options from the flags; undefined when no identity is given. */
-async function keylessFromFlags(o: KeylessFlags): Promise<import('../sign/keyless.js').KeylessOptions | undefined> {
+export async function keylessFromFlags(o: KeylessFlags): Promise<import('../sign/keyless.js').KeylessOptions | undefined> {
   const regexp = (v: string, flag: string) => {
     try {
       return new RegExp(v);
