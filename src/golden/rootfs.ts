@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { PlinthError } from '../util/errors.js';
 import { decoder, sniffCodec } from '../layers/decompress.js';
+import { readHead } from '../util/tarindex.js';
 
 /**
  * A vendor's root filesystem (a tarball — plain, gzip, xz or zstd — or a directory) read into
@@ -87,20 +88,9 @@ function xzDecoder(file: string): Readable {
   return out;
 }
 
-async function readHead(file: string): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const b = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(b, 0, 8, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Read a rootfs tarball (plain, gzip, xz, zstd). */
 export async function readTarball(file: string): Promise<Rootfs> {
-  const kind = sniffArchive(await readHead(file));
+  const kind = sniffArchive(await readHead(file, 8));
   if (kind === 'bzip2') throw new PlinthError('UNSUPPORTED', `${file} is bzip2-compressed: recompress it (bzcat ${file} | gzip) or unpack it and import the directory`);
   let input: Readable;
   if (kind === 'xz') input = xzDecoder(file);

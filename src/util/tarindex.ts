@@ -147,15 +147,21 @@ async function indexTar(fh: FileHandle, file: string, what: string): Promise<Map
   return members;
 }
 
-async function isGzip(file: string): Promise<boolean> {
+/** The first `n` bytes of a file (fewer when it is shorter): enough to recognise its format. */
+export async function readHead(file: string, n: number): Promise<Buffer> {
   const fh = await open(file, 'r');
   try {
-    const b = Buffer.alloc(2);
-    const { bytesRead } = await fh.read(b, 0, 2, 0);
-    return bytesRead === 2 && b[0] === 0x1f && b[1] === 0x8b;
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
+}
+
+async function isGzip(file: string): Promise<boolean> {
+  const b = await readHead(file, 2);
+  return b.length === 2 && b[0] === 0x1f && b[1] === 0x8b;
 }
 
 /** Open a tar (or gzip-compressed tar, decompressed once to a temporary file) for random access. */
