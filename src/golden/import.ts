@@ -11,6 +11,8 @@ import { MemorySource } from '../source/memory.js';
 import { VERSION } from '../version.js';
 import { readRootfs } from './rootfs.js';
 import { buildLayer, newestMtime } from './layer.js';
+import { OS_PATHS, detectOs } from '../packages/os.js';
+import type { Rootfs } from './rootfs.js';
 
 /**
  * `plinth golden import`: a vendor rootfs → a reproducible single-layer image (or an index of
@@ -114,6 +116,19 @@ export async function verifyInputFile(file: string, sha: string, v: VerifyInput)
 
 const ANN = 'org.opencontainers.image.';
 
+/** The release the tree says it is (os-release and friends), for the `dev.plinth.golden.os` label. */
+function osOfTree(fs: Rootfs): string | null {
+  const files = new Map<string, Buffer>();
+  for (const p of OS_PATHS) {
+    let e = fs.entries.get(p);
+    // Debian's /etc/os-release is a symlink to ../usr/lib/os-release.
+    for (let i = 0; e?.type === 'symlink' && i < 4; i++) e = fs.entries.get(path.posix.normalize(path.posix.join(path.posix.dirname(e.path), e.linkname!)).replace(/^\/+/, ''));
+    if (e?.type === 'file' && e.content) files.set(p, e.content);
+  }
+  const os = detectOs(files);
+  return os ? `${os.id} ${os.version}` : null;
+}
+
 /** Import one or several platform rootfs inputs. Nothing is written anywhere: the result is a source to copy. */
 export async function importRootfs(inputs: RootfsInput[], o: ImportOptions): Promise<ImportResult> {
   if (!inputs.length) throw new PlinthError('USAGE', 'no rootfs given');
@@ -163,6 +178,7 @@ export async function importRootfs(inputs: RootfsInput[], o: ImportOptions): Pro
       'dev.plinth.golden.input.name': path.basename(r.input.file),
       'dev.plinth.golden.source-date-epoch': String(epoch),
       'dev.plinth.golden.plinth': VERSION,
+      ...(osOfTree(r.fs) ? { 'dev.plinth.golden.os': osOfTree(r.fs)! } : {}),
       ...(o.labels ?? {}),
     };
     const config = {

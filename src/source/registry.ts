@@ -73,7 +73,9 @@ export class RegistryDestination implements ImageDestination {
     return size !== undefined;
   }
 
-  async mountBlob(desc: Descriptor, from: ImageSource): Promise<boolean> {
+  async mountBlob(desc: Descriptor, source: ImageSource): Promise<boolean> {
+    // A composed image (a rebase) names the repository each blob comes from.
+    const from = (source as { originOf?: (d: Descriptor) => ImageSource | undefined }).originOf?.(desc) ?? source;
     if (!(from instanceof RegistrySource)) return false;
     if (from.ref.registry !== this.ref.registry || from.ref.repository === this.ref.repository) return false;
     return this.client.mountBlob(this.ref.repository, desc.digest, from.ref.repository);
