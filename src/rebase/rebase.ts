@@ -194,6 +194,9 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     for (const x of opened) await x.source.close().catch(() => {});
   };
   try {
+    // Both bases named: open all three at once (a rebase is mostly round trips).
+    const early = o.oldBase && o.newBase ? Promise.all([open(o.oldBase), open(o.newBase)]) : undefined;
+    early?.catch(() => {});
     const orig = await open(image);
     const origConfigs = await Promise.all(orig.images.map(async (img) => ({ img, ...(await readConfig(orig.source, img)) })));
     // The old base: given, or found by provenance — and then it must be confirmed by its layers.
@@ -217,8 +220,7 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
       if (!n) throw new PlinthError('USAGE', `${image}: no newer approved base in the catalog line ${line ?? '(unknown)'}; name one with --new-base`);
       newRef = `${n.name}${n.tag ? `:${n.tag}` : ''}@${n.index ?? n.digest}`;
     }
-    const oldBase = await open(oldRef);
-    const newBase = await open(newRef);
+    const [oldBase, newBase] = early ? await early : [await open(oldRef), await open(newRef!)];
     const newBaseDigest = newBase.root.descriptor.digest;
     const src = new ComposedSource({ descriptor: { mediaType: '', digest: '', size: 0 }, bytes: Buffer.alloc(0) }, `rebased ${image}`);
     const platforms: PlatformPlan[] = [];
