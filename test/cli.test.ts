@@ -224,15 +224,22 @@ describe('plinth CLI', () => {
     assert.match(bad.stderr, /^plinth: /);
   });
 
-  test('demo runs end to end on embedded defaults', async () => {
+  test('demo runs the whole lifecycle end to end on embedded defaults', async () => {
     const r = await plinth(['demo']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /digests unchanged: true/);
-    assert.match(r.stdout, /linux\/arm64\/v8/);
-    assert.match(r.stdout, /6\. plinth provenance .*golden\/debian:12@sha256:[a-f0-9]{64} \(high confidence, fingerprint\); 1 layer\(s\) from the base, 1 added; base status approved/);
-    assert.match(r.stdout, /7\. plinth scan .*DEBIAN-CVE-2024-0727 in libssl3 .*from the base/);
-    assert.match(r.stdout, /8\. plinth check .*team\/app:1 .*: allowed/);
-    assert.match(r.stdout, /9\. plinth check .*team\/stray:1 .*: denied — \[require-base-image\]/);
-    assert.match(r.stdout, /10\. plinth consumers .*golden\/debian:12 --store .*store\.db: [\d.:]+\/team\/app:1 \(1 finding\(s\), 2 packages\); the store holds 1 image\(s\), \d+ occurrence\(s\), 2 decision\(s\)/);
+    const line = (n: number) => r.stdout.split('\n').find((l) => l.startsWith(`${n}. `)) ?? '';
+    assert.match(line(2), /plinth golden import .*: \d+ entries, sha256:[a-f0-9]{64} \(reproducible: SOURCE_DATE_EPOCH=\d+\)/);
+    assert.match(line(3), /gate --fail-on HIGH: passed \(\d+ packages, \d+ finding\(s\) below HIGH: DEMO-2026-0001 MEDIUM in libc/);
+    assert.match(line(4), /pushed, signed 1 manifest\(s\), 2 attestation\(s\) \(SBOM, scan\), catalog line debian-12 approved/);
+    assert.match(line(5), /base .*golden\/debian:12\.1@sha256:[a-f0-9]{64} \(high confidence, fingerprint\), 1 layer\(s\) from the base, 1 added/);
+    assert.match(line(6), /finding\(s\): \d+ from the base, 0 added by the app \(DEMO-2026-0001 in libc/);
+    assert.match(line(7), /: allowed/);
+    assert.match(line(8), /for pod shop\/shop-0: allowed; recorded in the store/);
+    assert.match(line(9), /gate passed with 0 finding\(s\); published sha256:[a-f0-9]{64}; 12\.1 is now superseded/);
+    assert.match(line(10), /plinth check now: denied — .*deprecated in the catalog \(glibc DEMO-2026-0001 \(CVE-2026-0001\)\); its successor is .*golden\/debian:12\.2@sha256:/);
+    assert.match(line(11), /team\/shop:1 \(owner shop-team@example\.com\); 1 CloudEvent\(s\) delivered \(after a 503 retry\): dev\.plinth\.base\.deprecated/);
+    assert.match(line(12), /--in-place: .* -> .*golden\/debian:12\.2@sha256:[a-f0-9]{64}; 1 blob uploaded \(the config\), 2 layer\(s\) mounted or already there/);
+    assert.match(line(13), /signed and verified \(1 signature\); scan: 0 finding\(s\); plinth check: allowed/);
+    assert.match(r.stdout, /Done\. The store holds 2 image\(s\)/);
   });
 });

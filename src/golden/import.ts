@@ -45,6 +45,8 @@ export interface ImportOptions {
   /** Seconds; default: the newest mtime in the input (the newest of all inputs for an index). */
   sourceDateEpoch?: number;
   verify?: VerifyInput;
+  /** Change the tree before it is packed (library use: a patched variant of a vendor tree). */
+  mutate?: (fs: Rootfs) => void;
   onProgress?: (msg: string) => void;
 }
 
@@ -154,6 +156,7 @@ export async function importRootfs(inputs: RootfsInput[], o: ImportOptions): Pro
     }
     o.onProgress?.(`reading ${i.file}`);
     const fs = await readRootfs(i.file);
+    o.mutate?.(fs);
     read.push({ input: i, fs, sha, size: st.isFile() ? st.size : 0, verified });
   }
   const epoch = o.sourceDateEpoch ?? Math.max(...read.map((r) => newestMtime(r.fs)));
