@@ -69,7 +69,9 @@ async function main(): Promise<void> {
     await src.close();
     await copyImage(m, await openDestination(`${reg.host}/team/app:1`));
 
-    const plinthCmd = [process.execPath, path.join(root, 'bin', 'plinth.cjs'), 'rebase', `${reg.host}/team/app:1`, '--old-base', `${reg.host}/base/debian:12.1`, '--new-base', `${reg.host}/base/debian:12.2`];
+    // BENCH_BIN=dist/plinth-linux-x64: the single-file executable (V8 snapshot) instead of node bin/plinth.cjs.
+    const bin = process.env.BENCH_BIN ? [path.resolve(root, process.env.BENCH_BIN)] : [process.execPath, path.join(root, 'bin', 'plinth.cjs')];
+    const plinthCmd = [...bin, 'rebase', `${reg.host}/team/app:1`, '--old-base', `${reg.host}/base/debian:12.1`, '--new-base', `${reg.host}/base/debian:12.2`];
     const craneCmd = [crane, 'rebase', `${reg.host}/team/app:1`, '--old_base', `${reg.host}/base/debian:12.1`, '--new_base', `${reg.host}/base/debian:12.2`, '--insecure'];
     const time = async (cmd: string[]) => {
       const t = process.hrtime.bigint();
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
       ns.push(await time([process.execPath, '-e', '0']));
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    if (process.env.BENCH_BIN) console.log(`plinth = ${process.env.BENCH_BIN}`);
     console.log(`rebase of an app (${real ? 'the debootstrap bookworm base' : 'a tiny synthetic base: no .cache/rootfs-bookworm'} + 2 layers) onto a new base version, local registry, ${rounds} alternating rounds, medians`);
     console.log(`  plinth rebase   ${med(ps).toFixed(0)} ms  (rounds ${ps.map((x) => x.toFixed(0)).join(', ')})`);
     console.log(`  crane rebase    ${med(cs).toFixed(0)} ms  (rounds ${cs.map((x) => x.toFixed(0)).join(', ')})`);
