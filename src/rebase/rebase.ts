@@ -222,6 +222,8 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     }
     const [oldBase, newBase] = early ? await early : [await open(oldRef), await open(newRef!)];
     const newBaseDigest = newBase.root.descriptor.digest;
+    const newLoc = parseLocation(newRef!);
+    const newName = newLoc.transport === 'registry' ? newLoc.ref.name : newRef!;
     const src = new ComposedSource({ descriptor: { mediaType: '', digest: '', size: 0 }, bytes: Buffer.alloc(0) }, `rebased ${image}`);
     const platforms: PlatformPlan[] = [];
     const newManifests = new Map<string, Descriptor>();
@@ -263,7 +265,7 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
       if (labels?.[BUILDPACKS_LABEL]) {
         try {
           const md = JSON.parse(labels[BUILDPACKS_LABEL]!) as Record<string, unknown> & { runImage?: Record<string, unknown> };
-          md.runImage = { ...(md.runImage ?? {}), topLayer: newDiff[newDiff.length - 1], reference: `${parseLocation(newRef).transport === 'registry' ? (parseLocation(newRef) as { ref: { name: string } }).ref.name : newRef}@${nb.img.descriptor.digest}` };
+          md.runImage = { ...(md.runImage ?? {}), topLayer: newDiff[newDiff.length - 1], reference: `${newName}@${nb.img.descriptor.digest}` };
           labels[BUILDPACKS_LABEL] = JSON.stringify(md);
         } catch {
           throw new PlinthError('MANIFEST_INVALID', `${image}: its ${BUILDPACKS_LABEL} label is not JSON`);
