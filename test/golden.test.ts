@@ -236,6 +236,8 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
     await bad('hardlink.tar', [{ name: 'a', type: 'link', linkname: 'missing' }], /hard link a points at missing, which is not in the archive/);
     await bad('hardlink-up.tar', [{ name: 'a', type: 'link', linkname: '../../etc/shadow' }], /climbs out of the root/);
     await bad('empty.tar', [], /empty root filesystem/);
+    await bad('linkloop.tar', [{ name: 'a', type: 'link', linkname: 'b' }, { name: 'b', type: 'link', linkname: 'a' }], /loop of hard links/);
+    await bad('through-symlink.tar', [{ name: 'lib', type: 'symlink', linkname: '/etc' }, { name: 'lib/passwd', content: 'x' }], /lib\/passwd lies under lib, which is a symlink \(extraction would write through it\)/);
     await bad('trunc.tar.gz', gzipSync(await makeTar(smallRootfs('1'))).subarray(0, 300), /not a readable tar archive|unexpected end|truncated/i);
     await bad('trunc.tar.xz', (await readFile(path.join(work, 'v1.tar.xz'))).subarray(0, 200), /corrupt or truncated xz/);
     await bad('garbage.tar', Buffer.alloc(4096, 0x41), /not a readable tar archive/);

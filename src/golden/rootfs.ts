@@ -174,10 +174,18 @@ function put(fs: Rootfs, e: RootfsEntry): void {
 function finish(fs: Rootfs, where: string): Rootfs {
   if (fs.entries.size === 0) throw new PlinthError('ARCHIVE_INVALID', `${where} is an empty root filesystem`);
   for (const e of fs.entries.values()) {
+    // A path under a file or a symlink: extracting it would fail, or write through the symlink.
+    const slash = e.path.lastIndexOf('/');
+    if (slash > 0) {
+      const parent = fs.entries.get(e.path.slice(0, slash));
+      if (parent && parent.type !== 'directory') throw new PlinthError('ARCHIVE_INVALID', `${where}: ${e.path} lies under ${parent.path}, which is a ${parent.type === 'symlink' ? 'symlink (extraction would write through it)' : parent.type}, not a directory`);
+    }
     if (e.type !== 'link') continue;
-    const t = fs.entries.get(e.linkname!);
+    let t = fs.entries.get(e.linkname!);
+    for (let i = 0; t?.type === 'link' && i < 64; i++) t = fs.entries.get(t.linkname!);
     if (!t) throw new PlinthError('ARCHIVE_INVALID', `${where}: hard link ${e.path} points at ${e.linkname}, which is not in the archive`);
-    if (t.type === 'directory') throw new PlinthError('ARCHIVE_INVALID', `${where}: hard link ${e.path} points at the directory ${e.linkname}`);
+    if (t.type === 'link') throw new PlinthError('ARCHIVE_INVALID', `${where}: hard link ${e.path} is part of a loop of hard links`);
+    if (t.type === 'directory') throw new PlinthError('ARCHIVE_INVALID', `${where}: hard link ${e.path} points at the directory ${t.path}`);
   }
   if (!fs.entries.has('etc/os-release') && !fs.entries.has('usr/lib/os-release')) {
     fs.warnings.push(`${where} has no /etc/os-release or /usr/lib/os-release: scanners (Plinth's included) will not know its OS`);
