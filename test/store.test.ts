@@ -197,6 +197,8 @@ function backendSuite(name: string, target: () => Promise<string>) {
         for (const x of one.body.tags) assert.deepEqual(Object.keys(x).sort(), fields('TagEvent'));
         for (const p of ['/v1/images', '/v1/images/{digest}', '/v1/consumers', '/v1/projects/{project}/occurrences', '/v1/projects/{project}/notes/{id}/occurrences']) assert.ok(spec.paths[p], p);
         assert.equal((await getJson(`${api.url}/v1/images/nope`, tok)).status, 400);
+        assert.equal((await getJson(`${api.url}/v1/projects/plinth/notes/%E0%A4%A`, tok)).status, 400);
+        assert.equal((await fetch(`${api.url}/v1/images`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } })).status, 405);
 
         // Grafeas: occurrences of a resource by kind, in proto3 JSON, paged.
         const res = `${f.host}/team/app-a@${f.appA.descriptor.digest}`;

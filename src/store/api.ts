@@ -136,7 +136,12 @@ export function apiHandler(store: MetaStore, o: ApiOptions = {}): (req: Incoming
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not supported: the API is read-only`);
       const q = url.searchParams;
-      const seg = p.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+      let seg: string[];
+      try {
+        seg = p.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+      } catch {
+        throw new HttpError(400, `${p} is not a valid URL path (bad percent-encoding)`);
+      }
       // Plinth's own queries.
       if (seg.length === 2 && seg[1] === 'images') {
         const vulnerable = parseSeverity(q.get('vulnerable') ?? undefined, 'vulnerable');
