@@ -45,7 +45,8 @@ async function makeTar(entries: Entry[]): Promise<Buffer> {
   pack.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<void>((r) => pack.on('end', () => r()));
   for (const e of entries) {
-    const h = { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: new Date((e.mtime ?? 1_700_000_000) * 1000), ...(e.linkname ? { linkname: e.linkname } : {}), ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}) } as tar.Header;
+    const big = (e.uid ?? 0) > 0o7777777;
+    const h = { name: e.name, type: e.type ?? 'file', mode: e.mode === 0 ? 0o100000 : e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), ...(big ? { pax: { uid: String(e.uid), gid: String(e.gid) } } : {}), uid: big ? 0 : e.uid ?? 0, gid: big ? 0 : e.gid ?? 0, mtime: new Date((e.mtime ?? 1_700_000_000) * 1000), ...(e.linkname ? { linkname: e.linkname } : {}), ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}) } as tar.Header;
     await new Promise<void>((resolve, reject) => (e.type && e.type !== 'file' ? pack.entry(h, (err) => (err ? reject(err) : resolve())) : pack.entry(h, e.content ?? '', (err) => (err ? reject(err) : resolve()))));
   }
   pack.finalize();
@@ -66,6 +67,8 @@ const smallRootfs = (libc: string, extra: Entry[] = []): Entry[] => [
   { name: './usr/bin/su', content: 'setuid', mode: 0o4755 },
   { name: './usr/bin/sh', type: 'symlink', linkname: '../../bin/sh' },
   { name: './etc/escape', type: 'symlink', linkname: '../../../../etc/shadow' },
+  { name: './etc/shadow', content: 'root:*:1::::::\n', mode: 0 },
+  { name: './etc/bigid', content: 'x', uid: 3_000_000, gid: 3_000_001 } as Entry,
   { name: './dev/', type: 'directory' },
   { name: './dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
   { name: './home/', type: 'directory' },
@@ -210,7 +213,7 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
     const names: string[] = [];
     const ex = tar.extract();
     ex.on('entry', (h, s, next) => {
-      names.push(`${h.name} ${h.type} ${(h.mode ?? 0).toString(8)}${h.linkname ? ` -> ${h.linkname}` : ''}${h.type === 'character-device' ? ` ${h.devmajor},${h.devminor}` : ''}`);
+      names.push(`${h.name} ${h.type} ${(h.mode ?? 0).toString(8)}${h.linkname ? ` -> ${h.linkname}` : ''}${h.type === 'character-device' ? ` ${h.devmajor},${h.devminor}` : ''}${(h.pax as Record<string, string> | undefined)?.uid ? ` uid=${(h.pax as Record<string, string>).uid} gid=${(h.pax as Record<string, string>).gid}` : ''}`);
       s.resume();
       s.on('end', next);
     });
@@ -218,6 +221,9 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
     ex.end(gunzipSync(layer));
     await new Promise<void>((r) => ex.on('finish', () => r()));
     // The hard-link pair bin/sh + bin/dash is written as its first path in byte order plus a link to it.
+    // Mode 0 (RHEL's /etc/shadow) stays 0; ids above ustar's range go in PAX records.
+    assert.ok(names.includes('etc/shadow file 0'), names.join('\n'));
+    assert.ok(names.includes('etc/bigid file 644 uid=3000000 gid=3000001'), names.join('\n'));
     assert.deepEqual(names.filter((n) => /escape|bin\/dash|usr\/bin\/su|dev\/null|usr\/bin\/sh/.test(n)), ['bin/dash file 755', 'bin/sh link 755 -> bin/dash', 'dev/null character-device 666 1,3', 'etc/escape symlink 644 -> ../../../../etc/shadow', 'usr/bin/sh symlink 644 -> ../../bin/sh', 'usr/bin/su file 4755']);
     // Sorted, parents first.
     const paths = names.map((n) => n.split(' ')[0]!);
@@ -237,6 +243,12 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
     await bad('hardlink-up.tar', [{ name: 'a', type: 'link', linkname: '../../etc/shadow' }], /climbs out of the root/);
     await bad('empty.tar', [], /empty root filesystem/);
     await bad('linkloop.tar', [{ name: 'a', type: 'link', linkname: 'b' }, { name: 'b', type: 'link', linkname: 'a' }], /loop of hard links/);
+    await bad('through-symlink-deep.tar', [{ name: 'a', type: 'symlink', linkname: '/etc' }, { name: 'a/b/c', content: 'x' }], /a\/b\/c lies under a, which is a symlink/);
+    // A refused entry at the start of a big xz stream: the command ends (xz is stopped), never hangs.
+    const hostileTar = await makeTar([{ name: '/etc/passwd', content: 'x' }, { name: 'big', content: 'z'.repeat(8 * 1024 * 1024) }]);
+    await writeFile(path.join(work, 'hostile.tar'), hostileTar);
+    await execFileP('sh', ['-c', `xz -0 -c < ${path.join(work, 'hostile.tar')} > ${path.join(work, 'hostile.tar.xz')}`]);
+    await bad('hostile2.tar.xz', await readFile(path.join(work, 'hostile.tar.xz')), /is absolute/);
     await bad('through-symlink.tar', [{ name: 'lib', type: 'symlink', linkname: '/etc' }, { name: 'lib/passwd', content: 'x' }], /lib\/passwd lies under lib, which is a symlink \(extraction would write through it\)/);
     await bad('trunc.tar.gz', gzipSync(await makeTar(smallRootfs('1'))).subarray(0, 300), /not a readable tar archive|unexpected end|truncated/i);
     await bad('trunc.tar.xz', (await readFile(path.join(work, 'v1.tar.xz'))).subarray(0, 200), /corrupt or truncated xz/);
@@ -378,6 +390,9 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
     const depOut = JSON.parse(dep.stdout);
     assert.equal(depOut.successor, `${repo}:12.2@${pub2.digest}`);
     assert.deepEqual(depOut.consumers.map((c: any) => `${c.image} ${c.owner} ${c.ownerFrom}`).sort(), [`${reg.host}/team/pay:1 payments@example.com owners file`, `${reg.host}/team/shop:1 shop-team@example.com label`]);
+    const again = await plinth(['golden', 'publish', `oci:${path.join(work, 'pub')}:12.1`, '--to', `${repo}:12.1-again`, '--key', key, '--line', 'debian-12', '--catalog', catalog]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /is deprecated in the catalog \(glibc CVE-2024-2961\); it is not published again/);
     const denied = await plinth(['check', `${reg.host}/team/shop:1`, '--policy', policy, '--catalog', catalog]);
     assert.equal(denied.code, 1);
     assert.match(denied.stdout, /deprecated in the catalog \(glibc CVE-2024-2961\); its successor is .*golden\/debian:12\.2@sha256:/);
@@ -436,6 +451,28 @@ describe('golden: inputs, gate, publish, deprecate, consumers, notify, build', (
       } finally {
         await l2.stop();
       }
+    } finally {
+      await stop();
+    }
+  });
+
+  test('retries back off (doubling, or as Retry-After says); the state file keeps no target URL and is private', async () => {
+    const times: number[] = [];
+    const server = createServer((req, res) => {
+      times.push(Date.now());
+      req.resume();
+      res.writeHead(times.length < 3 ? 503 : 200);
+      res.end();
+    });
+    const { port, stop } = await listenOnLoopback(server);
+    try {
+      const state = path.join(work, 'backoff.json');
+      const r = await deliver([`http://127.0.0.1:${port}/secret-token-in-path`], [{ type: 't', subject: 's', key: 'backoff', data: {}, text: 't' }], { statePath: state, backoffMs: 100 });
+      assert.equal(r.sent, 1);
+      assert.ok(times[1]! - times[0]! >= 90 && times[2]! - times[1]! >= 190, `attempts at ${times.map((t) => t - times[0]!).join(', ')} ms`);
+      const text = await readFile(state, 'utf8');
+      assert.doesNotMatch(text, /secret-token/);
+      assert.equal((await lstat(state)).mode & 0o777, 0o600);
     } finally {
       await stop();
     }

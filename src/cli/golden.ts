@@ -79,15 +79,18 @@ export function registerGolden(program: Command, h: CliHelpers): void {
       if (!o.bundle && (o.bundleKey || keyless)) throw new PlinthError('USAGE', '--bundle-key and the certificate flags verify a --bundle: give it');
       const dest = o.output ?? `oci:./golden:${o.version}`;
       parseLocation(dest);
-      let verifyBundle: ((file: string) => Promise<string>) | undefined;
+      let verifyBundle: ((file: string, sha256: string) => Promise<string>) | undefined;
       if (o.bundle) {
         const [{ openVerifier }, { parseBundle, verifyBlob }] = await Promise.all([import('../sign/keys.js'), import('../sign/blob.js')]);
         const bundle = parseBundle((await readInput(o.bundle, 'bundle')).toString('utf8'));
         const key = o.bundleKey ? (await openVerifier(o.bundleKey)).publicKey : undefined;
         const trustedRoot = keyless ? keyless.trustedRoot : await readTrustedRoot(o.trustedRoot);
-        verifyBundle = async (file) => {
+        verifyBundle = async (file, sha256) => {
+          const bytes = await readInput(file, 'rootfs');
+          // The bytes the signature covers are the bytes that were hashed (and are then extracted and checked again).
+          if ((process.getBuiltinModule('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(bytes).digest('hex') !== sha256) throw new PlinthError('DIGEST_MISMATCH', `${file} changed while it was being verified`);
           // With a key, cosign's sign-blob --bundle has no transparency-log entry unless uploaded: not required.
-          const r = verifyBlob(await readInput(file, 'rootfs'), bundle, {
+          const r = verifyBlob(bytes, bundle, {
             ...(key ? { key, ignoreTlog: true } : { identity: keyless!.identity, issuer: keyless!.issuer, ...(o.insecureIgnoreTlog ? { ignoreTlog: true } : {}), ...(o.insecureIgnoreSct ? { ignoreSct: true } : {}) }),
             ...(trustedRoot ? { trustedRoot } : {}),
           });

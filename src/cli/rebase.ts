@@ -178,23 +178,28 @@ export function registerRebase(program: Command, h: CliHelpers): void {
       const [{ baseVersions, findConsumers }, { loadCatalog }] = await Promise.all([import('../golden/consumers.js'), import('../provenance/catalog.js')]);
       const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
       const bases = await baseVersions(o.consumersOf, catalog, registry);
-      const images = new Set<string>();
-      if (o.repos?.length) for (const c of await findConsumers(bases, o.repos, { registry, onWarning: (m) => process.stderr.write(`plinth: warning: ${m}\n`) })) for (const t of c.tags) images.add(`${c.repository}:${t}`);
+      // Each consumer is rebased off the version of the base it is on (the tag may have moved since).
+      const images = new Map<string, string>();
+      const baseRef = (digest: string) => {
+        const b = bases.find((x) => x.digest === digest)!;
+        return `${b.name}@${b.index ?? b.digest}`;
+      };
+      if (o.repos?.length) for (const c of await findConsumers(bases, o.repos, { registry, onWarning: (m) => process.stderr.write(`plinth: warning: ${m}\n`) })) for (const t of c.tags) images.set(`${c.repository}:${t}`, baseRef(c.base.digest));
       if (o.store) {
         const [{ MetaStore }, { consumers }] = await Promise.all([import('../store/store.js'), import('../store/queries.js')]);
         const store = await MetaStore.open(o.store, { readonly: !/^postgres/i.test(o.store) });
         try {
-          for (const b of bases) for (const i of (await consumers(store, `${b.name}@${b.digest}`, { catalog })).images) for (const t of i.tags) images.add(`${i.repository}:${t}`);
+          for (const b of bases) for (const i of (await consumers(store, `${b.name}@${b.digest}`, { catalog })).images) for (const t of i.tags) if (!images.has(`${i.repository}:${t}`)) images.set(`${i.repository}:${t}`, baseRef(b.digest));
         } finally {
           await store.close();
         }
       }
-      for (const img of [...images].sort()) {
+      for (const [img, oldBase] of [...images].sort(([a], [b]) => a.localeCompare(b))) {
         const loc = parseLocation(img);
         if (loc.transport !== 'registry') continue;
         const dest = `${loc.ref.name}:${o.tagTemplate.replaceAll('{tag}', loc.ref.tag ?? 'latest').replaceAll('{repo}', loc.ref.repository.split('/').pop()!)}`;
         try {
-          results.push(await rebaseOne(img, dest, { ...o, oldBase: o.consumersOf }, registry, h));
+          results.push(await rebaseOne(img, dest, { ...o, oldBase }, registry, h));
         } catch (e) {
           results.push({ image: img, outcome: e instanceof PlinthError && e.code === 'USAGE' ? 'refused' : 'failed', error: describeError(e) });
         }

@@ -211,9 +211,12 @@ export function registerStore(program: Command, h: CliHelpers): void {
       const parsed = parseKubeInventory(text, o.cluster, at);
       const store = await MetaStore.open(o.store ?? defaultStorePath());
       try {
-        // A pods list is the whole cluster; workload lists (no pods) only add.
+        // A pods list is the picture of what it covers: the whole cluster when it spans several
+        // namespaces (kubectl get pods -A), one namespace when it holds only that one (-n NS).
+        // Workload lists (no pods) only add; --partial never resolves.
+        const namespaces = [...new Set(parsed.records.map((x) => x.namespace))];
         const whole = !o.partial && parsed.pods > 0;
-        const r = await store.recordDeployments(parsed.records, { at, ...(whole ? { resolveCluster: o.cluster } : {}) });
+        const r = await store.recordDeployments(parsed.records, { at, ...(whole ? { resolveCluster: o.cluster, ...(namespaces.length === 1 ? { resolveNamespaces: namespaces } : {}) } : {}) });
         const withDigest = parsed.records.filter((x) => x.digest).length;
         const summary = { cluster: o.cluster, store: store.location, pods: parsed.pods, workloads: parsed.workloads, containers: parsed.records.length, withDigest, byReferenceOnly: parsed.records.length - withDigest, noLongerRunning: r.resolved, skipped: parsed.skipped };
         if (o.format === 'json') h.out(JSON.stringify(summary, null, 2));

@@ -78,6 +78,11 @@ export async function runBuild(cfg: BuildConfig, o: { configDir: string; registr
         });
         const catalog = await loadCatalog(catalogFile);
         const approved = catalog.bases.some((b) => b.status === 'approved' && (b.index === imported.digest || b.digest === imported.digest));
+        const dead = catalog.bases.find((b) => b.status === 'deprecated' && (b.index === imported.digest || b.digest === imported.digest));
+        if (dead) {
+          out.push({ line: l.line, outcome: 'refused by the gate', digest: imported.digest, detail: `the inputs give ${imported.digest}, which is deprecated in the catalog${dead.reason ? ` (${dead.reason})` : ''}: update the inputs` });
+          continue;
+        }
         let published: string | undefined;
         try {
           const remote = await openSource(l.to, o.registry);

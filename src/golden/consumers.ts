@@ -31,6 +31,8 @@ export function parseOwners(text: string, file: string): Owners {
 export interface BaseVersion {
   name: string;
   digest: string;
+  /** The index this platform image belongs to, when known (catalog). */
+  index?: string | null;
   platform: string | null;
   diffIds: string[];
 }
@@ -49,7 +51,7 @@ export interface Consumer {
 
 /** The platform images of a base: from the catalog when it knows it, else from its registry. */
 export async function baseVersions(ref: string, catalog: Catalog, registry: OpenOptions): Promise<BaseVersion[]> {
-  const byCatalog = (match: (b: CatalogEntry) => boolean) => catalog.bases.filter(match).map((b) => ({ name: b.name, digest: b.digest, platform: b.platform ?? null, diffIds: b.diffIds }));
+  const byCatalog = (match: (b: CatalogEntry) => boolean) => catalog.bases.filter(match).map((b) => ({ name: b.name, digest: b.digest, index: b.index ?? null, platform: b.platform ?? null, diffIds: b.diffIds }));
   if (/^sha256:[a-f0-9]{64}$/.test(ref)) {
     const found = byCatalog((b) => b.digest === ref || b.index === ref);
     if (!found.length) throw new PlinthError('USAGE', `no base in the catalog has digest ${ref}; name it as REGISTRY/REPO@${ref}`);
@@ -69,7 +71,7 @@ export async function baseVersions(ref: string, catalog: Catalog, registry: Open
     for (const img of await selectImages(src, root, 'all')) {
       const { config } = await readConfig(src, img);
       const diffIds = Array.isArray(config.rootfs?.diff_ids) ? config.rootfs!.diff_ids : [];
-      out.push({ name: loc.transport === 'registry' ? loc.ref.name : src.description, digest: img.descriptor.digest, platform: config.os && config.architecture ? `${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ''}` : null, diffIds });
+      out.push({ name: loc.transport === 'registry' ? loc.ref.name : src.description, digest: img.descriptor.digest, index: root.kind === 'index' ? root.descriptor.digest : null, platform: config.os && config.architecture ? `${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ''}` : null, diffIds });
     }
     return out;
   } finally {

@@ -34,7 +34,7 @@ export interface VerifyInput {
   checksumsSig?: string;
   keyring?: string;
   /** A Sigstore bundle over the input, verified by the caller's verify-blob (see cli). */
-  verifyBundle?: (file: string) => Promise<string>;
+  verifyBundle?: (file: string, sha256: string) => Promise<string>;
 }
 
 export interface ImportOptions {
@@ -112,7 +112,7 @@ export async function verifyInputFile(file: string, sha: string, v: VerifyInput)
     if (listed !== sha) throw new PlinthError('DIGEST_MISMATCH', `${file} has sha256 ${sha}, but ${v.checksums} lists ${listed}: refusing it`);
     checked.push(`listed in ${path.basename(v.checksums)}`);
   }
-  if (v.verifyBundle) checked.push(await v.verifyBundle(file));
+  if (v.verifyBundle) checked.push(await v.verifyBundle(file, sha));
   return checked;
 }
 
@@ -124,7 +124,10 @@ function osOfTree(fs: Rootfs): string | null {
   for (const p of OS_PATHS) {
     let e = fs.entries.get(p);
     // Debian's /etc/os-release is a symlink to ../usr/lib/os-release.
-    for (let i = 0; e?.type === 'symlink' && i < 4; i++) e = fs.entries.get(path.posix.normalize(path.posix.join(path.posix.dirname(e.path), e.linkname!)).replace(/^\/+/, ''));
+    for (let i = 0; e?.type === 'symlink' && i < 4; i++) {
+      const t = e.linkname!;
+      e = fs.entries.get(path.posix.normalize(t.startsWith('/') ? t : path.posix.join(path.posix.dirname(e.path), t)).replace(/^\/+/, ''));
+    }
     if (e?.type === 'file' && e.content) files.set(p, e.content);
   }
   const os = detectOs(files);
@@ -156,6 +159,7 @@ export async function importRootfs(inputs: RootfsInput[], o: ImportOptions): Pro
     }
     o.onProgress?.(`reading ${i.file}`);
     const fs = await readRootfs(i.file);
+    if (sha && fs.sha256 && fs.sha256 !== sha) throw new PlinthError('DIGEST_MISMATCH', `${i.file} changed while it was being imported (sha256 ${sha} when verified, ${fs.sha256} when read): refusing it`);
     o.mutate?.(fs);
     read.push({ input: i, fs, sha, size: st.isFile() ? st.size : 0, verified });
   }

@@ -90,11 +90,16 @@ export async function buildLayer(fs: Rootfs, epoch: number): Promise<BuiltLayer>
   for (const e of entries) {
     const mtime = new Date(Math.min(e.mtime, epoch) * 1000);
     const pax = e.xattrs && Object.keys(e.xattrs).length ? Object.fromEntries(Object.entries(e.xattrs).sort(([a], [b]) => cmp(a, b))) : undefined;
+    // ustar holds ids up to 0o7777777; larger ones go in PAX records (as GNU tar writes them).
+    const big = e.uid > 0o7777777 || e.gid > 0o7777777;
+    const paxAll = { ...(pax ?? {}), ...(big ? { uid: String(e.uid), gid: String(e.gid) } : {}) };
     const header = {
       name: e.type === 'directory' ? `${e.path}/` : e.path,
-      mode: e.mode,
-      uid: e.uid,
-      gid: e.gid,
+      // tar-stream replaces a falsy mode with 0644/0755; a bit above the permission mask is
+      // masked off when encoding, so mode 0 (RHEL's /etc/shadow) stays 0.
+      mode: e.mode === 0 ? 0o100000 : e.mode,
+      uid: big ? 0 : e.uid,
+      gid: big ? 0 : e.gid,
       uname: e.uname,
       gname: e.gname,
       mtime,
@@ -102,7 +107,7 @@ export async function buildLayer(fs: Rootfs, epoch: number): Promise<BuiltLayer>
       size: e.type === 'file' ? e.content!.length : 0,
       ...(e.linkname !== undefined ? { linkname: e.linkname as string } : {}),
       ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
-      ...(pax ? { pax } : {}),
+      ...(Object.keys(paxAll).length ? { pax: paxAll } : {}),
     } as tar.Header;
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());

@@ -43,6 +43,10 @@ export async function publish(source: ImageSource, catalog: Catalog, o: PublishO
   if (loc.transport !== 'registry') throw new PlinthError('USAGE', `--to ${o.to}: a golden base is published to a registry (REGISTRY/REPO:TAG)`);
   if (loc.ref.digest) throw new PlinthError('USAGE', `--to ${o.to}: name a tag, not a digest`);
   const step = o.onStep ?? (() => {});
+  // A deprecated version is never published again (and so never re-approved by a daily build).
+  const root = (await source.resolve()).descriptor.digest;
+  const dead = catalog.bases.find((b) => b.status === 'deprecated' && (b.digest === root || b.index === root));
+  if (dead) throw new PlinthError('USAGE', `${root} is deprecated in the catalog${dead.reason ? ` (${dead.reason})` : ''}; it is not published again`);
   const copied = await copyImage(source, await openDestination(loc, o.registry ?? {}));
   step(`pushed ${loc.ref.string} ${copied.digest}`);
   const pinned = `${loc.ref.name}@${copied.digest}`;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -43,10 +44,18 @@ export interface Rootfs {
   entries: Map<string, RootfsEntry>;
   /** Entries that replaced an earlier one of the same path (last wins, as tar extraction does). */
   duplicates: number;
+  /** A tarball's sha256, of the bytes that were extracted. */
+  sha256?: string;
   warnings: string[];
 }
 
 const MAX_ENTRIES = 2_000_000;
+/** The tree is held in memory to be sorted: refuse more than this much file content. */
+export const MAX_CONTENT_BYTES = Number(process.env.PLINTH_ROOTFS_MAX_BYTES ?? 6 * 1024 ** 3);
+
+function paxInt(v: string | undefined): number | undefined {
+  return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : undefined;
+}
 
 /** `./a/b/` → `a/b`; refuses absolute paths and `..`. '' is the root itself. */
 export function normalisePath(p: string, what: string): string {
@@ -74,14 +83,23 @@ export function sniffArchive(head: Buffer): 'gzip' | 'zstd' | 'xz' | 'bzip2' | '
  * Decompress with xz-utils (Node has no xz; `xz` is on every Debian system). The process's exit
  * status is checked: a truncated or corrupt stream is an error, not a short tarball.
  */
-function xzDecoder(file: string): Readable {
+function xzDecoder(input: Readable, file: string): Readable {
   const out = new PassThrough();
-  const p = spawn('xz', ['-dc', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('xz', ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  p.stdin.on('error', () => {});
+  input.on('error', (e) => out.destroy(e));
+  input.pipe(p.stdin);
   p.on('error', (e: NodeJS.ErrnoException) => out.destroy(new PlinthError('UNSUPPORTED', e.code === 'ENOENT' ? `${file} is xz-compressed and xz is not installed (apt-get install xz-utils)` : `xz: ${e.message}`)));
   p.stdout.pipe(out, { end: false });
+  // The reader gave up (a refused entry): stop xz, or it blocks on a full pipe forever.
+  out.on('close', () => {
+    if (p.exitCode === null) p.kill();
+    input.destroy();
+  });
   p.on('close', (code) => {
+    if (out.destroyed) return;
     if (code === 0) out.end();
     else out.destroy(new PlinthError('ARCHIVE_INVALID', `${file}: corrupt or truncated xz data (${err.trim() || `xz exited ${code}`})`));
   });
@@ -92,15 +110,21 @@ function xzDecoder(file: string): Readable {
 export async function readTarball(file: string): Promise<Rootfs> {
   const kind = sniffArchive(await readHead(file, 8));
   if (kind === 'bzip2') throw new PlinthError('UNSUPPORTED', `${file} is bzip2-compressed: recompress it (bzcat ${file} | gzip) or unpack it and import the directory`);
+  // The bytes extracted are hashed on the way: the caller checks they are the bytes it verified.
+  const hash = createHash('sha256');
+  const raw = createReadStream(file);
+  raw.on('data', (c) => hash.update(c as Buffer));
   let input: Readable;
-  if (kind === 'xz') input = xzDecoder(file);
+  if (kind === 'xz') input = xzDecoder(raw, file);
   else {
     const d = decoder(kind);
-    input = d ? createReadStream(file).pipe(d) : createReadStream(file);
+    input = d ? raw.pipe(d) : raw;
+    if (d) raw.on('error', (e) => d.destroy(e));
   }
   const fs: Rootfs = { entries: new Map(), duplicates: 0, warnings: [] };
   const extract = tar.extract();
   let count = 0;
+  let total = 0;
   extract.on('entry', (h, stream, next) => {
     // The entry stream errors when the extraction is torn down: that error is the extraction's.
     stream.on('error', () => {});
@@ -113,17 +137,18 @@ export async function readTarball(file: string): Promise<Rootfs> {
       const type = TAR_TYPES[h.type ?? 'file'];
       if (!type) throw new PlinthError('ARCHIVE_INVALID', `${file}: entry ${JSON.stringify(h.name)} has tar type ${h.type}, which a root filesystem cannot hold`);
       const p = normalisePath(h.name, 'entry');
-      const pax = h.pax ?? {};
+      const pax = (h.pax ?? {}) as Record<string, string | undefined>;
       const xattrs: Record<string, string> = {};
-      for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) xattrs[k] = v;
+      for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.') && v !== undefined) xattrs[k] = v;
       const base: RootfsEntry = {
         path: p,
         type,
         mode: (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777,
-        uid: h.uid ?? 0,
-        gid: h.gid ?? 0,
-        uname: h.uname ?? '',
-        gname: h.gname ?? '',
+        // PAX records override the ustar fields (ids above 2097151, long names).
+        uid: paxInt(pax.uid) ?? h.uid ?? 0,
+        gid: paxInt(pax.gid) ?? h.gid ?? 0,
+        uname: pax.uname ?? h.uname ?? '',
+        gname: pax.gname ?? h.gname ?? '',
         mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
         ...(type === 'symlink' ? { linkname: h.linkname ?? '' } : {}),
         ...(type === 'link' ? { linkname: normalisePath(h.linkname ?? '', `hard link ${JSON.stringify(h.name)} target`) } : {}),
@@ -140,7 +165,11 @@ export async function readTarball(file: string): Promise<Rootfs> {
         return;
       }
       const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('data', (c: unknown) => {
+        total += (c as Buffer).length;
+        if (total > MAX_CONTENT_BYTES) return fail(new PlinthError('ARCHIVE_INVALID', `${file} holds more than ${MAX_CONTENT_BYTES} bytes of file content (a decompression bomb, or set PLINTH_ROOTFS_MAX_BYTES)`));
+        chunks.push(c as Buffer);
+      });
       stream.on('end', () => {
         put(fs, { ...base, content: Buffer.concat(chunks) });
         next();
@@ -155,6 +184,7 @@ export async function readTarball(file: string): Promise<Rootfs> {
     if (e instanceof PlinthError) throw e;
     throw new PlinthError('ARCHIVE_INVALID', `${file} is not a readable tar archive${kind === 'none' ? '' : ` (${kind})`}: ${(e as Error).message}`);
   }
+  fs.sha256 = hash.digest('hex');
   return finish(fs, file);
 }
 
@@ -175,8 +205,7 @@ function finish(fs: Rootfs, where: string): Rootfs {
   if (fs.entries.size === 0) throw new PlinthError('ARCHIVE_INVALID', `${where} is an empty root filesystem`);
   for (const e of fs.entries.values()) {
     // A path under a file or a symlink: extracting it would fail, or write through the symlink.
-    const slash = e.path.lastIndexOf('/');
-    if (slash > 0) {
+    for (let slash = e.path.indexOf('/'); slash > 0; slash = e.path.indexOf('/', slash + 1)) {
       const parent = fs.entries.get(e.path.slice(0, slash));
       if (parent && parent.type !== 'directory') throw new PlinthError('ARCHIVE_INVALID', `${where}: ${e.path} lies under ${parent.path}, which is a ${parent.type === 'symlink' ? 'symlink (extraction would write through it)' : parent.type}, not a directory`);
     }
@@ -208,6 +237,7 @@ function devNumbers(rdev: number): { devmajor: number; devminor: number } {
 export async function readDirectory(root: string): Promise<Rootfs> {
   const fs: Rootfs = { entries: new Map(), duplicates: 0, warnings: [] };
   const inodes = new Map<string, string>();
+  let total = 0;
   const walk = async (rel: string): Promise<void> => {
     const names = (await readdir(path.join(root, rel))).sort();
     for (const name of names) {
@@ -226,7 +256,10 @@ export async function readDirectory(root: string): Promise<Rootfs> {
         if (first) fs.entries.set(r, { ...base, type: 'link', linkname: first });
         else {
           if (st.nlink > 1) inodes.set(key, r);
-          fs.entries.set(r, { ...base, type: 'file', content: await readFile(abs) });
+          const content = await readFile(abs);
+          total += content.length;
+          if (total > MAX_CONTENT_BYTES) throw new PlinthError('ARCHIVE_INVALID', `${root} holds more than ${MAX_CONTENT_BYTES} bytes of file content (set PLINTH_ROOTFS_MAX_BYTES)`);
+          fs.entries.set(r, { ...base, type: 'file', content });
         }
       } else if (st.isCharacterDevice() || st.isBlockDevice()) fs.entries.set(r, { ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...devNumbers(st.rdev) });
       else if (st.isFIFO()) fs.entries.set(r, { ...base, type: 'fifo' });

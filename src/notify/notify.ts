@@ -92,7 +92,7 @@ async function loadState(file: string): Promise<Record<string, string>> {
 async function saveState(file: string, state: Record<string, string>): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  await writeFile(tmp, JSON.stringify(state));
+  await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
   await rename(tmp, file);
 }
 
@@ -117,7 +117,8 @@ export async function deliver(targets: string[], events: PlinthEvent[], o: Deliv
   const report: DeliveryReport = { sent: 0, skipped: 0, failed: [] };
   for (const target of targets) {
     for (const e of events) {
-      const key = `${target}\u0000${eventId(e)}`;
+      // Targets are often secrets (Slack webhook URLs): the state keeps a hash of them.
+      const key = `${createHash('sha256').update(target).digest('hex').slice(0, 32)}:${eventId(e)}`;
       if (state[key]) {
         report.skipped++;
         continue;
@@ -133,8 +134,8 @@ export async function deliver(targets: string[], events: PlinthEvent[], o: Deliv
           if (res.ok) ok = true;
           else {
             lastError = `HTTP ${res.status}`;
-            const ra = Number(res.headers.get('retry-after'));
-            if (Number.isFinite(ra) && ra >= 0) retryAfterMs = Math.min(ra * 1000, 30_000);
+            const ra = res.headers.get('retry-after');
+            if (ra !== null && /^\d{1,6}$/.test(ra.trim())) retryAfterMs = Math.min(Number(ra.trim()) * 1000, 30_000);
             if (!retryable(res.status)) {
               o.onAttempt?.(target, e, attempt, lastError);
               break;

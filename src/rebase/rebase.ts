@@ -53,8 +53,9 @@ function samePlatform(a: Platform, b: Platform): boolean {
 /** The image of `base` for a platform: the only one, or the index entry that matches. */
 async function basePlatform(base: OpenedImage, p: Platform): Promise<{ img: ImageNode; cfg: ImageConfig; bytes: Buffer }> {
   const withCfg = await Promise.all(base.images.map(async (img) => ({ img, ...(await readConfig(base.source, img)) })));
-  const hit = withCfg.length === 1 && base.root.kind === 'image' ? withCfg[0] : withCfg.find((x) => samePlatform(platformOf(x.img, x.config), p));
-  if (!hit) throw new PlinthError('PLATFORM_NOT_FOUND', `${base.ref} has no ${formatPlatform(p)} image`);
+  // Even a single-platform base must be of the image's platform: amd64 layers under an arm64 entry would be a broken image.
+  const hit = withCfg.find((x) => samePlatform(platformOf(x.img, x.config), p));
+  if (!hit) throw new PlinthError('PLATFORM_NOT_FOUND', `${base.ref} has no ${formatPlatform(p)} image (it has ${withCfg.map((x) => formatPlatform(platformOf(x.img, x.config))).join(', ') || 'none'})`);
   return { img: hit.img, cfg: hit.config, bytes: hit.bytes };
 }
 
@@ -190,13 +191,15 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     opened.push(x);
     return x;
   };
+  let early: Promise<unknown> | undefined;
   const closeAll = async () => {
     for (const x of opened) await x.source.close().catch(() => {});
   };
   try {
     // Both bases named: open all three at once (a rebase is mostly round trips).
-    const early = o.oldBase && o.newBase ? Promise.all([open(o.oldBase), open(o.newBase)]) : undefined;
-    early?.catch(() => {});
+    const both = o.oldBase && o.newBase ? Promise.all([open(o.oldBase), open(o.newBase)]) : undefined;
+    early = both;
+    both?.catch(() => {});
     const orig = await open(image);
     const origConfigs = await Promise.all(orig.images.map(async (img) => ({ img, ...(await readConfig(orig.source, img)) })));
     // The old base: given, or found by provenance — and then it must be confirmed by its layers.
@@ -220,7 +223,7 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
       if (!n) throw new PlinthError('USAGE', `${image}: no newer approved base in the catalog line ${line ?? '(unknown)'}; name one with --new-base`);
       newRef = `${n.name}${n.tag ? `:${n.tag}` : ''}@${n.index ?? n.digest}`;
     }
-    const [oldBase, newBase] = early ? await early : [await open(oldRef), await open(newRef!)];
+    const [oldBase, newBase] = both ? await both : [await open(oldRef), await open(newRef!)];
     const newBaseDigest = newBase.root.descriptor.digest;
     const newLoc = parseLocation(newRef!);
     const newName = newLoc.transport === 'registry' ? newLoc.ref.name : newRef!;
@@ -319,6 +322,8 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     };
     return { plan, source: src, close: closeAll };
   } catch (e) {
+    // Bases opened concurrently may still be arriving: wait for them, then close everything.
+    await early?.catch(() => {});
     await closeAll();
     throw e;
   }

@@ -114,7 +114,7 @@ export function provenanceRecord(loc: ImageLocation, p: ProvenanceReport, catalo
     image: identityOf(loc, { digest: p.image.digest, index: p.image.index, platform: p.image.platform }),
     source: 'provenance',
     created: p.what.created,
-    size: p.what.size,
+    size: Number.isSafeInteger(p.what.size) ? p.what.size : null,
     labels: labelsOf(p),
     base: baseFacts(p),
     analysed: true,

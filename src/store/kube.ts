@@ -90,7 +90,7 @@ export function parseKubeInventory(text: string, cluster: string, at: string = n
   if (!root) throw new PlinthError('USAGE', 'inventory must be a JSON object: a List (kubectl get … -o json) or one Pod/workload');
   const items = Array.isArray(root.items) ? root.items : str(root.kind) ? [root] : null;
   if (!items) throw new PlinthError('USAGE', 'inventory has no "items" and no "kind": expected the output of kubectl get pods -A -o json');
-  if (items.length > MAX_ITEMS) throw new PlinthError('USAGE', `inventory has ${items.length} items, more than the ${MAX_ITEMS} one import takes; import per namespace`);
+  if (items.length > MAX_ITEMS) throw new PlinthError('USAGE', `inventory has ${items.length} items, more than the ${MAX_ITEMS} one import takes; import per namespace (each -n NS list only updates its namespace) or with --partial`);
   const out: InventoryParse = { records: [], skipped: [], pods: 0, workloads: 0 };
   items.forEach((raw, i) => {
     const item = obj(raw);

@@ -47,10 +47,30 @@ export function redactUrl(s: string): string {
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 
-/** SQLite: a synchronous connection behind the async interface; transactions are serialised. */
+/**
+ * PostgreSQL refuses NUL in text; SQLite takes it. Both get U+FFFD instead, so the same hostile
+ * name (an apk package, a namespace) is stored the same way on both, and never fails a record.
+ */
+export function cleanParams(params: readonly Param[]): Param[] {
+  return params.map((p) => (typeof p === 'string' && p.includes('\u0000') ? p.replaceAll('\u0000', '\uFFFD') : p));
+}
+
+/**
+ * SQLite: a synchronous connection behind the async interface; transactions are serialised, and
+ * a read outside them waits for the one in progress (it would otherwise see its uncommitted rows).
+ * The connection never waits synchronously for another process's lock (busy timeout 0): a
+ * transaction that finds the database locked retries asynchronously, so a webhook's event loop
+ * is never frozen by a concurrent `plinth … --store` writer.
+ */
 class SqliteSql implements Sql {
   readonly dialect = 'sqlite';
   private chain: Promise<unknown> = Promise.resolve();
+  private inTx = false;
+  private readonly direct: Tx = {
+    all: async <T extends Row>(sql: string, params: readonly Param[] = []) => this.wrap(() => this.prepare(sql).all(...cleanParams(params)) as T[]),
+    get: async <T extends Row>(sql: string, params: readonly Param[] = []) => this.wrap(() => this.prepare(sql).get(...cleanParams(params)) as T | undefined),
+    run: async (sql: string, params: readonly Param[] = []) => this.wrap(() => Number(this.prepare(sql).run(...cleanParams(params)).changes)),
+  };
   private readonly stmts = new Map<string, ReturnType<DatabaseSync['prepare']>>();
 
   constructor(private readonly db: DatabaseSync, readonly location: string) {}
@@ -74,15 +94,18 @@ class SqliteSql implements Sql {
   }
 
   async all<T extends Row>(sql: string, params: readonly Param[] = []): Promise<T[]> {
-    return this.wrap(() => this.prepare(sql).all(...(params as Param[])) as T[]);
+    if (this.inTx) await this.chain;
+    return this.direct.all<T>(sql, params);
   }
 
   async get<T extends Row>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return this.wrap(() => this.prepare(sql).get(...(params as Param[])) as T | undefined);
+    if (this.inTx) await this.chain;
+    return this.direct.get<T>(sql, params);
   }
 
   async run(sql: string, params: readonly Param[] = []): Promise<number> {
-    return this.wrap(() => Number(this.prepare(sql).run(...(params as Param[])).changes));
+    if (this.inTx) await this.chain;
+    return this.direct.run(sql, params);
   }
 
   async exec(script: string): Promise<void> {
@@ -92,14 +115,28 @@ class SqliteSql implements Sql {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     // One connection: transactions must not interleave, so each waits for the one before it.
     const run = async () => {
-      this.wrap(() => this.db.exec('BEGIN IMMEDIATE'));
+      // Take the write lock, waiting (asynchronously) up to 15 s for another writer.
+      for (let wait = 5, waited = 0; ; ) {
+        try {
+          this.db.exec('BEGIN IMMEDIATE');
+          break;
+        } catch (e) {
+          if (!/locked|busy/i.test(describeError(e)) || waited >= 15_000) throw sqliteError(e, this.location);
+          await new Promise((r) => setTimeout(r, wait));
+          waited += wait;
+          wait = Math.min(wait * 2, 250);
+        }
+      }
+      this.inTx = true;
       try {
-        const r = await fn(this);
+        const r = await fn(this.direct);
         this.wrap(() => this.db.exec('COMMIT'));
         return r;
       } catch (e) {
         if (this.db.isTransaction) this.db.exec('ROLLBACK');
         throw e;
+      } finally {
+        this.inTx = false;
       }
     };
     const p = this.chain.then(run, run);
@@ -156,7 +193,7 @@ function openSqliteStore(file: string, o: OpenSqlOptions): Sql {
   }
   let db: DatabaseSync;
   try {
-    db = openSqlite(abs, { readonly: o.readonly === true, timeout: 10_000 });
+    db = openSqlite(abs, { readonly: o.readonly === true, timeout: 0 });
   } catch (e) {
     throw sqliteError(e, abs);
   }
@@ -195,7 +232,7 @@ class PostgresSql implements Sql {
 
   private async q<T extends Row>(client: import('pg').Pool | import('pg').PoolClient, sql: string, params: readonly Param[]): Promise<import('pg').QueryResult<T>> {
     try {
-      return await client.query<T>(numbered(sql), params as unknown[]);
+      return await client.query<T>(numbered(sql), cleanParams(params) as unknown[]);
     } catch (e) {
       throw this.error(e);
     }

@@ -308,7 +308,7 @@ function imageColumns(r: ImageRecord, at: string): Partial<Record<(typeof IMAGE_
   if (r.image.indexDigest !== undefined && r.image.indexDigest !== null) c.index_digest = r.image.indexDigest;
   if (r.os !== undefined) c.os = r.os;
   if (r.created !== undefined) c.created = r.created;
-  if (r.size !== undefined) c.size = r.size;
+  if (r.size !== undefined) c.size = r.size !== null && Number.isSafeInteger(r.size) ? r.size : null;
   if (r.labels !== undefined) c.labels = json(r.labels);
   if (r.base !== undefined) {
     const b = r.base;
@@ -418,7 +418,7 @@ export class MetaStore {
    * Record where images run. With `resolveCluster`, the deployments of that cluster not in this
    * batch are marked as no longer running (an inventory import is a complete picture of a cluster).
    */
-  async recordDeployments(ds: DeploymentRecord[], o: { resolveCluster?: string; at?: string } = {}): Promise<{ recorded: number; resolved: number }> {
+  async recordDeployments(ds: DeploymentRecord[], o: { resolveCluster?: string; resolveNamespaces?: string[]; at?: string } = {}): Promise<{ recorded: number; resolved: number }> {
     const at = o.at ?? new Date().toISOString();
     let resolved = 0;
     await this.sql.transaction(async (tx) => {
@@ -457,8 +457,10 @@ export class MetaStore {
       }
       for (const [repo, tag, digest] of tags) await recordTag(tx, repo, tag, digest, at, ds[0]?.via ?? 'inventory');
       if (o.resolveCluster !== undefined) {
-        const open = await tx.all<{ id: string }>("SELECT id FROM occurrences WHERE kind = 'DEPLOYMENT' AND note_name = ? AND resolve_time IS NULL", [noteId('deploy', o.resolveCluster)]);
-        const gone = open.filter((r) => !ids.has(r.id)).map((r) => r.id);
+        const open = await tx.all<{ id: string; subject: string | null }>("SELECT id, subject FROM occurrences WHERE kind = 'DEPLOYMENT' AND note_name = ? AND resolve_time IS NULL", [noteId('deploy', o.resolveCluster)]);
+        // Only the namespaces the input covers, when it says which (a one-namespace kubectl list).
+        const scope = o.resolveNamespaces?.map((n) => `${o.resolveCluster}/${n}/`);
+        const gone = open.filter((r) => !ids.has(r.id) && (!scope || scope.some((p) => (r.subject ?? '').startsWith(p)))).map((r) => r.id);
         for (let i = 0; i < gone.length; i += ROWS_PER_STATEMENT) {
           const chunk = gone.slice(i, i + ROWS_PER_STATEMENT);
           resolved += await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')})`, [at, ...chunk]);
