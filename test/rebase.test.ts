@@ -203,6 +203,10 @@ describe('rebase', () => {
     const bp = (b: BuiltImage) => JSON.stringify({ app: [{ sha: 'sha256:1' }], runImage: { topLayer: b.diffIds.at(-1), reference: `${host}/base/multi@${b.descriptor.digest}` }, stack: { runImage: { image: `${host}/base/multi:1` } } });
     const apps = [await appOn(b1[0]!, 'mx', { arch: 'amd64', labels: { 'io.buildpacks.lifecycle.metadata': bp(b1[0]!) } }), await appOn(b1[1]!, 'mx', { arch: 'arm64', labels: { 'io.buildpacks.lifecycle.metadata': bp(b1[1]!) } })];
     await copyImage(buildIndex(apps).source, await openDestination(`${host}/team/multi:1`));
+    // A single-platform new base is not put under the other platform's entry.
+    const amd = await plinth(['rebase', `${host}/team/multi:1`, '--old-base', `${host}/base/multi:1`, '--new-base', `${host}/base/multi@${b2[0]!.descriptor.digest}`, '--tag', `${host}/team/multi:bad`, '--allow-os-change']);
+    assert.equal(amd.code, 1);
+    assert.match(amd.stderr, /has no linux\/arm64 image \(it has linux\/amd64\)/);
     const r = await json(['rebase', `${host}/team/multi:1`, '--old-base', `${host}/base/multi:1`, '--new-base', `${host}/base/multi:2`, '--tag', `${host}/team/multi:2`, '--format', 'json']);
     assert.equal(r.plan.mediaType, 'application/vnd.oci.image.index.v1+json');
     assert.deepEqual(r.plan.platforms.map((p: any) => p.platform), ['linux/amd64', 'linux/arm64']);

@@ -306,6 +306,13 @@ function backendSuite(name: string, target: () => Promise<string>) {
       assert.equal(JSON.parse(r2.stdout).noLongerRunning, 1);
       const hb2 = JSON.parse((await plinth(['history', `${f.host}/team/app-b@${f.appB.descriptor.digest}`, '--store', store, '--format', 'json'])).stdout);
       assert.deepEqual(hb2.deployments.map((d: any) => `${d.name}:${d.running}`).sort(), ['agent:false', 'web:true']);
+      // A one-namespace list (kubectl get pods -n batch) only speaks for that namespace.
+      const onlyBatch = JSON.parse(json);
+      onlyBatch.items = onlyBatch.items.filter((i: any) => i.metadata.namespace === 'batch' && i.metadata.name !== 'cleanup');
+      const r3 = JSON.parse((await plinth(['inventory', 'import', '-', '--cluster', 'prod', '--store', store, '--format', 'json'], { input: JSON.stringify(onlyBatch) })).stdout);
+      assert.equal(r3.noLongerRunning, 1);
+      const still = JSON.parse((await plinth(['images', '--running', '--store', store, '--format', 'json'])).stdout).images;
+      assert.ok(still.some((i: any) => i.digest === f.appA.descriptor.digest), 'the shop namespace was not part of the -n batch import');
       // Bad input: a clear error, nothing written.
       const bad = await plinth(['inventory', 'import', '-', '--cluster', 'prod', '--store', store], { input: '{"items": [' });
       assert.equal(bad.code, 2);
@@ -412,6 +419,23 @@ function backendSuite(name: string, target: () => Promise<string>) {
       assert.match(bad.stderr, /--api on the webhook's port needs --api-token/);
     });
 
+    test('hostile values: NUL in names and an impossible size are stored, the same way on both databases, and every query still works', async () => {
+      const m = await MetaStore.open(store);
+      try {
+        const digest = `sha256:${'7'.repeat(64)}`;
+        await m.recordImage({ image: { repository: 'r.example/evil', registry: 'r.example', tag: 'x\u0000y', digest }, source: 'test', size: 2 ** 60, os: 'alpine\u00003', occurrences: [{ kind: 'PACKAGE', note: 'pkg-apk-evil', subject: 'evil\u0000pkg', data: { name: 'evil\u0000pkg' } }], notes: [{ id: 'pkg-apk-evil', kind: 'PACKAGE', shortDescription: 'evil\u0000pkg', data: {} }] });
+        const [img] = await m.images({ digest });
+        assert.equal(img!.size, null);
+        assert.equal(img!.os, 'alpine\uFFFD3');
+        const occ = await m.listOccurrences({ resourceUri: `r.example/evil@${digest}`, limit: 10 });
+        assert.equal(occ.length, 1);
+        assert.equal((await m.tagHistory({ digest }))[0]!.tag, 'x\uFFFDy');
+        assert.ok((await m.images()).length > 1);
+      } finally {
+        await m.close();
+      }
+    });
+
     test('check records its decisions with the policy version', async () => {
       const policy = path.join(f.work, 'policy.yaml');
       await writeFile(policy, `apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: registries\nspec:\n  rules:\n    - name: only-local\n      mode: enforce\n      allowedRegistries:\n        registries: ["${f.host}"]\n`);
@@ -500,6 +524,28 @@ describe('store', () => {
       const r = await runPlinth(['images', '--store', target]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /newer Plinth/);
+    }
+  });
+
+  test('SQLite: a writer that finds another process holding the lock waits without blocking the event loop', async () => {
+    const file = path.join(dir, 'busy.db');
+    const m = await MetaStore.open(file);
+    const other = openSqlite(file);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      let done = false;
+      const write = m.recordDecisions([{ time: new Date().toISOString(), source: 'check', image: 'r.example/a:1', digest: null, repository: null, allowed: true, messages: [] }]).then(() => (done = true));
+      // The event loop turns while the lock is held elsewhere (a synchronous busy wait would not let it).
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(done, false);
+      other.exec('COMMIT');
+      await write;
+      assert.equal(done, true);
+      assert.equal((await m.decisions()).length, 1);
+    } finally {
+      if (other.isTransaction) other.exec('ROLLBACK');
+      other.close();
+      await m.close();
     }
   });
 
