@@ -602,6 +602,65 @@ describe('store', () => {
     await m.close();
   });
 
+  test('plinth serve --store with PostgreSQL down starts, admits, counts what it cannot record, and records once PostgreSQL is back', async () => {
+    const url = await pg.createDatabase();
+    await pg.stopServer();
+    const certs = path.join(dir, 'serve-down');
+    const c = await runPlinth(['certs', '--service', 'plinth', '--namespace', 'plinth-system', '--dir', certs, '--ip', '127.0.0.1', '--format', 'json']);
+    const ca = Buffer.from(JSON.parse(c.stdout).caBundle, 'base64').toString();
+    const policy = path.join(certs, 'policy.yaml');
+    await writeFile(policy, 'apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: open\nspec:\n  rules:\n    - name: registries\n      mode: enforce\n      allowedRegistries:\n        registries: ["r.example"]\n');
+    const { freePort } = await import('../src/registry/local.js');
+    const port = await freePort();
+    const cmd = plinthCommand(['serve', '--policy', policy, '--tls-cert', path.join(certs, 'tls.crt'), '--tls-key', path.join(certs, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--store', url], { ...process.env, PLINTH_STORE_RETRY_MS: '200' });
+    const p = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d));
+    p.stdout.on('data', (d: Buffer) => (err += d));
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    const https = await import('node:https');
+    const call = (method: string, url2: string, body?: unknown) =>
+      new Promise<{ status: number; text: string }>((resolve) => {
+        const r = https.request(`https://127.0.0.1:${port}${url2}`, { method, ca, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+          let t = '';
+          res.on('data', (d: Buffer) => (t += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
+        });
+        r.on('error', () => resolve({ status: 0, text: '' }));
+        r.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    const review = (name: string) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: name, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, name, namespace: 'n', operation: 'CREATE', userInfo: { username: 't' }, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'n' }, spec: { containers: [{ name: 'c', image: `r.example/app@sha256:${'1'.repeat(64)}` }] } }, oldObject: null, dryRun: false } });
+    try {
+      for (let i = 0; i < 100 && (await call('GET', '/readyz')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match((await call('POST', '/validate', review('while-down'))).text, /"allowed":true/);
+      let m = '';
+      for (let i = 0; i < 50 && !/dropped_store_error"\} [1-9]/.test(m); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        m = (await call('GET', '/metrics')).text;
+      }
+      assert.match(m, /plinth_store_admissions_total\{result="dropped_store_error"\} 1/);
+      await pg.startServer();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.match((await call('POST', '/validate', review('after'))).text, /"allowed":true/);
+      for (let i = 0; i < 50 && !/result="written"\} [1-9]/.test(m); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        m = (await call('GET', '/metrics')).text;
+      }
+      assert.match(m, /plinth_store_admissions_total\{result="written"\} 1/);
+    } finally {
+      p.kill('SIGTERM');
+      await pg.startServer().catch(() => {});
+    }
+    assert.equal(await exited, 0, err);
+    assert.match(err, /not reachable; admissions are not recorded until it is/);
+    const store = await MetaStore.open(url);
+    try {
+      assert.deepEqual((await store.decisions()).map((d) => d.workload), ['Pod/after']);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('kubectl JSON: owners, imageIDs and hostile shapes', () => {
     assert.deepEqual(parseImageId('docker-pullable://registry.example/a/b@sha256:' + 'a'.repeat(64)), { repository: 'registry.example/a/b', digest: `sha256:${'a'.repeat(64)}` });
     assert.equal(parseImageId(`sha256:${'a'.repeat(64)}`), null);

@@ -45,12 +45,22 @@ export function registerServe(program: Command, h: CliHelpers): void {
     if (o.api && !apiToken) throw new PlinthError('USAGE', '--api on the webhook\'s port needs --api-token (or $PLINTH_API_TOKEN): the store must not be readable by anyone who reaches the webhook');
     const { PolicyDecider } = await import('../admission/policydecider.js');
     const { startServer } = await import('../admission/server.js');
-    let meta: import('../store/store.js').MetaStore | undefined;
+    let meta: import('../store/connector.js').StoreConnector | undefined;
     let recorder: import('../store/recorder.js').AdmissionRecorder | undefined;
     if (o.store) {
-      const [{ MetaStore }, { AdmissionRecorder }] = await Promise.all([import('../store/store.js'), import('../store/recorder.js')]);
-      meta = await MetaStore.open(o.store);
-      recorder = new AdmissionRecorder(meta, { cluster: o.cluster, maxQueue: queue, onError: (message, dropped) => logger.warn({ store: meta!.location, dropped, error: message }, 'admissions not recorded') });
+      const [{ StoreConnector }, { AdmissionRecorder }] = await Promise.all([import('../store/connector.js'), import('../store/recorder.js')]);
+      meta = new StoreConnector(o.store, Number(process.env.PLINTH_STORE_RETRY_MS ?? 10_000));
+      // A store that is not a store (a newer schema, a foreign file) is a configuration error: refuse
+      // to start. One that cannot be reached (PostgreSQL down) is not: admission goes on, recording
+      // resumes when it is back, and what is lost meanwhile is counted.
+      try {
+        await meta.get();
+      } catch (e) {
+        if (!(e instanceof PlinthError && e.code === 'STORE_UNAVAILABLE')) throw e;
+        logger.warn({ error: e.message }, 'the store is not reachable; admissions are not recorded until it is');
+      }
+      const target = meta.target;
+      recorder = new AdmissionRecorder(meta, { cluster: o.cluster, maxQueue: queue, onError: (message, dropped) => logger.warn({ store: target.replace(/\/\/[^@/]*@/, '//***@'), dropped, error: message }, 'admissions not recorded') });
     }
     let clear: () => void = () => {};
     const decider = await PolicyDecider.create({

@@ -4,6 +4,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { PlinthError, describeError } from '../util/errors.js';
 import type { Catalog } from '../provenance/catalog.js';
 import { OCCURRENCE_KINDS, type MetaStore, type StoredNote, type StoredOccurrence } from './store.js';
+import type { StoreConnector } from './connector.js';
 import { consumers, history, listImages, normaliseTime, parseSeverity } from './queries.js';
 
 /**
@@ -123,7 +124,7 @@ function bool(v: string | null): boolean {
 }
 
 /** The request handler (also mounted by `plinth serve --api`). Returns false when the path is not the API's. */
-export function apiHandler(store: MetaStore, o: ApiOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function apiHandler(source: MetaStore | StoreConnector, o: ApiOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const project = o.project ?? 'plinth';
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://plinth.invalid');
@@ -135,6 +136,7 @@ export function apiHandler(store: MetaStore, o: ApiOptions = {}): (req: Incoming
         return true;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not supported: the API is read-only`);
+      const store = 'get' in source ? await source.get() : source;
       const q = url.searchParams;
       let seg: string[];
       try {

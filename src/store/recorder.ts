@@ -1,6 +1,7 @@
 import { parseImageReference } from '../oci/reference.js';
 import { describeError } from '../util/errors.js';
 import type { DecisionRecord, DeploymentRecord, MetaStore } from './store.js';
+import type { StoreConnector } from './connector.js';
 
 /**
  * The webhook's way into the store: the request path only pushes an event onto a bounded queue
@@ -51,7 +52,7 @@ export class AdmissionRecorder {
   private readonly maxBatch: number;
   private readonly intervalMs: number;
 
-  constructor(private readonly store: MetaStore, private readonly o: RecorderOptions = {}) {
+  constructor(private readonly store: MetaStore | StoreConnector, private readonly o: RecorderOptions = {}) {
     this.maxQueue = o.maxQueue ?? 10_000;
     this.maxBatch = o.maxBatch ?? 1000;
     this.intervalMs = o.intervalMs ?? 250;
@@ -152,8 +153,9 @@ export class AdmissionRecorder {
         }
       }
     }
-    await this.store.recordDecisions([...decisions.values()]);
-    if (deployments.size) await this.store.recordDeployments([...deployments.values()]);
+    const store = 'get' in this.store ? await this.store.get() : this.store;
+    await store.recordDecisions([...decisions.values()]);
+    if (deployments.size) await store.recordDeployments([...deployments.values()]);
   }
 
   /** Write what is queued (tests, shutdown). */
