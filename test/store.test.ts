@@ -436,6 +436,29 @@ function backendSuite(name: string, target: () => Promise<string>) {
       }
     });
 
+    test('verify --store records each verified signature as an ATTESTATION by the key\'s fingerprint', async () => {
+      const { generateKeyPair } = await import('../src/sign/keys.js');
+      const kp = await generateKeyPair('pw');
+      await writeFile(path.join(f.work, `v-${name}.key`), kp.privateKeyPem);
+      await writeFile(path.join(f.work, `v-${name}.pub`), kp.publicKeyPem);
+      const env = { PLINTH_PASSWORD: 'pw' };
+      const img = `${f.host}/team/app-b:1`;
+      assert.equal((await runPlinth(['sign', img, '--key', path.join(f.work, `v-${name}.key`)], { env })).code, 0);
+      const v = await runPlinth(['verify', img, '--key', path.join(f.work, `v-${name}.pub`), '--store', store], { env });
+      assert.equal(v.code, 0, v.stderr);
+      const { createPublicKey } = await import('node:crypto');
+      const fp = `sha256:${createHash('sha256').update(createPublicKey(kp.publicKeyPem).export({ type: 'spki', format: 'der' })).digest('hex')}`;
+      const m = await MetaStore.open(store);
+      try {
+        const occ = await m.listOccurrences({ resourceUri: `${f.host}/team/app-b@${f.appB.descriptor.digest}`, kind: 'ATTESTATION', limit: 10 });
+        assert.equal(occ.length, 1);
+        assert.equal((occ[0]!.data as any).signatures[0].publicKeyId, fp);
+        assert.equal((occ[0]!.extra as any).key, path.join(f.work, `v-${name}.pub`));
+      } finally {
+        await m.close();
+      }
+    });
+
     test('check records its decisions with the policy version', async () => {
       const policy = path.join(f.work, 'policy.yaml');
       await writeFile(policy, `apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: registries\nspec:\n  rules:\n    - name: only-local\n      mode: enforce\n      allowedRegistries:\n        registries: ["${f.host}"]\n`);

@@ -158,7 +158,10 @@ export function registerSign(program: Command, h: CliHelpers): void {
         if (meta) {
           // Verified signatures become ATTESTATION occurrences (failed ones are not facts about the image).
           const [{ verificationRecord }, { parseLocation }] = await Promise.all([import('../store/ingest.js'), import('../source/open.js')]);
-          await recordAll(meta, [verificationRecord(parseLocation(image), r.digest, r.signatures)], true);
+          const crypto = process.getBuiltinModule('node:crypto') as typeof import('node:crypto');
+          const fingerprints = new Map(verifiers.map((v) => [v.ref, `sha256:${crypto.createHash('sha256').update(v.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`]));
+          const keylessName = keyless ? `${String(keyless.identity)} (issuer ${String(keyless.issuer)})` : 'keyless';
+          await recordAll(meta, [verificationRecord(parseLocation(image), r.digest, r.signatures, 'verify', (k) => (k ? fingerprints.get(k) ?? k : keylessName))], true);
         }
       } finally {
         await meta?.close().catch(() => {});

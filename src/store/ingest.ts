@@ -247,12 +247,13 @@ export function scanRecord(loc: ImageLocation, r: ScanResult, o: { advisoryDb: s
 }
 
 /** ATTESTATION occurrences for the signatures `plinth verify` checked (verified ones only). */
-export function verificationRecord(loc: ImageLocation, digest: string, signatures: Array<{ verified: boolean; key?: string; format: string; source: string; reason: string; signedDigest?: string }>, source = 'verify'): ImageRecord {
+export function verificationRecord(loc: ImageLocation, digest: string, signatures: Array<{ verified: boolean; key?: string; format: string; source: string; reason: string; signedDigest?: string }>, source = 'verify', signerOf: (keyRef: string | undefined) => string = (k) => k ?? 'keyless'): ImageRecord {
   const notes: NoteInput[] = [];
   const occurrences: OccurrenceInput[] = [];
   for (const s of signatures) {
     if (!s.verified) continue;
-    const signer = s.key ?? 'keyless';
+    // A signer is who they are, not where their key file was: the key's fingerprint (or the keyless identity).
+    const signer = signerOf(s.key);
     const id = noteId('signer', signer);
     notes.push({ id, kind: 'ATTESTATION', shortDescription: `signatures verified with ${signer}`, data: { attestation: { hint: { humanReadableName: signer } } } });
     occurrences.push({
@@ -261,7 +262,7 @@ export function verificationRecord(loc: ImageLocation, digest: string, signature
       key: s.source,
       subject: signer,
       data: { serializedPayload: '', signatures: [{ publicKeyId: signer }] },
-      extra: { format: s.format, source: s.source, reason: s.reason, signedDigest: s.signedDigest ?? digest, verifiedAt: new Date().toISOString() },
+      extra: { format: s.format, source: s.source, reason: s.reason, key: s.key ?? null, signedDigest: s.signedDigest ?? digest, verifiedAt: new Date().toISOString() },
     });
   }
   return { image: identityOf(loc, { digest }), source, notes, occurrences };
