@@ -4,7 +4,7 @@ import { PlinthError } from '../util/errors.js';
 import { defaultCatalogPath } from '../util/paths.js';
 import type { CliHelpers } from './provenance.js';
 import { readInput } from './input.js';
-import { openRecorder, recordAll } from './store.js';
+import { openForQuery, openRecorder, recordAll } from './store.js';
 import { addKeylessFlags, keylessFromFlags, readTrustedRoot, type KeylessFlags } from './sign.js';
 
 /**
@@ -223,8 +223,8 @@ export function registerGolden(program: Command, h: CliHelpers): void {
     const warnings: string[] = [];
     const list = o.repos?.length ? await findConsumers(bases, o.repos, { registry, ...(owners ? { owners } : {}), onWarning: (m) => warnings.push(m) }) : [];
     if (o.store) {
-      const [{ MetaStore }, { consumers }] = await Promise.all([import('../store/store.js'), import('../store/queries.js')]);
-      const store = await MetaStore.open(o.store, { readonly: !/^postgres/i.test(o.store) });
+      const { consumers } = await import('../store/queries.js');
+      const store = await openForQuery(o.store);
       try {
         for (const b of bases) {
           for (const i of (await consumers(store, `${b.name}@${b.digest}`, { catalog })).images) {

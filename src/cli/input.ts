@@ -1,8 +1,21 @@
 import { readFile, stat } from 'node:fs/promises';
 import { PlinthError } from '../util/errors.js';
 
-/** Read a file named on the command line; IO error naming what it was (`what file: reason`); refused above `max` bytes. */
+/**
+ * Read a file named on the command line (`-`: standard input); IO error naming what it was
+ * (`what file: reason`); refused above `max` bytes.
+ */
 export async function readInput(file: string, what: string, max?: number): Promise<Buffer> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of process.stdin as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (max !== undefined && n > max) throw new PlinthError('USAGE', `${what ? `${what} on ` : ''}standard input is larger than ${max} bytes`);
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks);
+  }
   try {
     if (max !== undefined) {
       const st = await stat(file);

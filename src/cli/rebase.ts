@@ -7,6 +7,7 @@ import type { ImageConfig } from '../oci/types.js';
 import type { ImageNode } from '../source/image.js';
 import type { ImageSource } from '../source/types.js';
 import type { OsRelease, RebasePlan } from '../rebase/rebase.js';
+import { openForQuery } from './store.js';
 
 /**
  * `plinth rebase`: one image (crane/pack semantics, platform by platform) or every consumer of a
@@ -99,7 +100,7 @@ async function baseDiff(plan: RebasePlan, o: RebaseFlags, registry: OpenOptions)
         const [{ openStore }, { scan }] = await Promise.all([import('../vuln/store.js'), import('../vuln/scan.js')]);
         const db = openStore(o.db, { readonly: true });
         try {
-          const [s] = await scan(src, undefined, db, { catalog: { apiVersion: 'plinth.dev/v1alpha1', kind: 'BaseImageCatalog', bases: [] } });
+          const [s] = await scan(src, undefined, db, { catalog: (await import('../provenance/catalog.js')).emptyCatalog() });
           vulns = new Set((s?.vulnerabilities ?? []).map((v) => `${v.id} ${v.package}`));
         } finally {
           db.close();
@@ -186,8 +187,8 @@ export function registerRebase(program: Command, h: CliHelpers): void {
       };
       if (o.repos?.length) for (const c of await findConsumers(bases, o.repos, { registry, onWarning: (m) => process.stderr.write(`plinth: warning: ${m}\n`) })) for (const t of c.tags) images.set(`${c.repository}:${t}`, baseRef(c.base.digest));
       if (o.store) {
-        const [{ MetaStore }, { consumers }] = await Promise.all([import('../store/store.js'), import('../store/queries.js')]);
-        const store = await MetaStore.open(o.store, { readonly: !/^postgres/i.test(o.store) });
+        const { consumers } = await import('../store/queries.js');
+        const store = await openForQuery(o.store);
         try {
           for (const b of bases) for (const i of (await consumers(store, `${b.name}@${b.digest}`, { catalog })).images) for (const t of i.tags) if (!images.has(`${i.repository}:${t}`)) images.set(`${i.repository}:${t}`, baseRef(b.digest));
         } finally {

@@ -158,8 +158,9 @@ export function registerSign(program: Command, h: CliHelpers): void {
         if (meta) {
           // Verified signatures become ATTESTATION occurrences (failed ones are not facts about the image).
           const [{ verificationRecord }, { parseLocation }] = await Promise.all([import('../store/ingest.js'), import('../source/open.js')]);
-          const crypto = process.getBuiltinModule('node:crypto') as typeof import('node:crypto');
-          const fingerprints = new Map(verifiers.map((v) => [v.ref, `sha256:${crypto.createHash('sha256').update(v.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`]));
+          const { keyHint } = await import('../sign/bundle.js');
+          // keyHint is the sha256 of the key's SPKI DER (base64, as bundles carry it): the same digest, in hex.
+          const fingerprints = new Map(verifiers.map((v) => [v.ref, `sha256:${Buffer.from(keyHint(v.publicKey), 'base64').toString('hex')}`]));
           const keylessName = keyless ? `${String(keyless.identity)} (issuer ${String(keyless.issuer)})` : 'keyless';
           await recordAll(meta, [verificationRecord(parseLocation(image), r.digest, r.signatures, 'verify', (k) => (k ? fingerprints.get(k) ?? k : keylessName))], true);
         }

@@ -44,9 +44,11 @@ export async function recordAll(store: MetaStore | undefined, records: ImageReco
   }
 }
 
-async function openForQuery(target: string | undefined): Promise<MetaStore> {
-  const { MetaStore } = await import('../store/store.js');
-  return MetaStore.open(target ?? defaultStorePath(), { readonly: !/^postgres/i.test(target ?? defaultStorePath()) });
+/** A store to read: an SQLite file opened read-only (it must exist), PostgreSQL as it is. */
+export async function openForQuery(target: string | undefined): Promise<MetaStore> {
+  const [{ MetaStore }, { isPostgresUrl }] = await Promise.all([import('../store/store.js'), import('../store/sql.js')]);
+  const t = target ?? defaultStorePath();
+  return MetaStore.open(t, { readonly: !isPostgresUrl(t) });
 }
 
 function short(d: string | null | undefined): string {
@@ -206,7 +208,7 @@ export function registerStore(program: Command, h: CliHelpers): void {
     .action(async (file: string, o: { cluster: string; store?: string; partial?: boolean; format: string }) => {
       const { parseKubeInventory } = await import('../store/kube.js');
       const { MetaStore } = await import('../store/store.js');
-      const text = file === '-' ? await stdinText(512 * 1024 * 1024) : (await readInput(file, 'inventory', 512 * 1024 * 1024)).toString('utf8');
+      const text = (await readInput(file, 'inventory', 512 * 1024 * 1024)).toString('utf8');
       const at = new Date().toISOString();
       const parsed = parseKubeInventory(text, o.cluster, at);
       const store = await MetaStore.open(o.store ?? defaultStorePath());
@@ -275,15 +277,4 @@ export function registerStore(program: Command, h: CliHelpers): void {
         await store.close();
       }
     });
-}
-
-async function stdinText(max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of process.stdin as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > max) throw new PlinthError('USAGE', `standard input is larger than ${max} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

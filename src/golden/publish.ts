@@ -4,7 +4,9 @@ import { openSource, parseLocation, openDestination, type OpenOptions } from '..
 import { copyImage } from '../source/copy.js';
 import { chainIds } from '../provenance/chain.js';
 import { describeForCatalog } from '../provenance/report.js';
-import { lineOf, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
+import { emptyCatalog, lineOf, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
+import type { Inventory } from '../packages/inventory.js';
+import type { ScanResult } from '../vuln/scan.js';
 import { inventoryWithBase } from '../packages/withbase.js';
 import { cycloneDx } from '../sbom/formats.js';
 import type { Signer } from '../sign/keys.js';
@@ -62,17 +64,25 @@ export async function publish(source: ImageSource, catalog: Catalog, o: PublishO
     const found = await describeForCatalog(remote, tag ? `${loc.ref.name}:${tag}` : loc.ref.name);
     const line = o.line ?? loc.ref.name;
     entries = found.map((f): CatalogEntry => ({ ...f, chainIds: chainIds(f.diffIds), status: 'approved', line, addedAt: now }));
-    for (const { inv } of await inventoryWithBase(remote, 'all', { apiVersion: 'plinth.dev/v1alpha1', kind: 'BaseImageCatalog', bases: [] })) {
+    // One pass over the layers: with a database the scan reads the inventories the SBOMs are made of.
+    const inventories: Inventory[] = [];
+    let scanned: ScanResult[] = [];
+    let scanFinishedOn = now;
+    if (o.db) {
+      const { scan } = await import('../vuln/scan.js');
+      scanned = await scan(remote, 'all', o.db, { catalog: emptyCatalog(), onImage: (inv) => void inventories.push(inv) });
+      scanFinishedOn = new Date().toISOString();
+    } else for (const { inv } of await inventoryWithBase(remote, 'all', emptyCatalog())) inventories.push(inv);
+    for (const inv of inventories) {
       const a = await attestDigest(pinned, inv.image.digest, o.signer, 'https://cyclonedx.org/bom', cycloneDx(inv), { format: 'bundle', ...(o.registry ? { registry: o.registry } : {}) });
       attestations.push({ digest: a.digest, predicateType: 'https://cyclonedx.org/bom', location: a.location });
     }
     if (o.db) {
-      const { scan } = await import('../vuln/scan.js');
-      for (const r of await scan(remote, 'all', o.db, { catalog: { apiVersion: 'plinth.dev/v1alpha1', kind: 'BaseImageCatalog', bases: [] } })) {
+      for (const r of scanned) {
         const predicate = {
           invocation: { parameters: null, uri: '', event_id: '', 'builder.id': '' },
           scanner: { uri: 'pkg:github/plinth-dev/plinth', version: VERSION, db: { uri: o.db.path, version: o.db.meta('last_import') ?? '' }, result: r },
-          metadata: { scanStartedOn: now, scanFinishedOn: new Date().toISOString() },
+          metadata: { scanStartedOn: now, scanFinishedOn },
         };
         const a = await attestDigest(pinned, r.image.digest, o.signer, 'https://cosign.sigstore.dev/attestation/vuln/v1', predicate, { format: 'bundle', ...(o.registry ? { registry: o.registry } : {}) });
         attestations.push({ digest: a.digest, predicateType: 'https://cosign.sigstore.dev/attestation/vuln/v1', location: a.location });

@@ -50,9 +50,14 @@ function samePlatform(a: Platform, b: Platform): boolean {
   return a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
 }
 
+/** Each base's platform images with their configs, read once however many platforms ask. */
+const configsOf = new WeakMap<OpenedImage, Promise<Array<{ img: ImageNode; config: ImageConfig; bytes: Buffer }>>>();
+
 /** The image of `base` for a platform: the only one, or the index entry that matches. */
 async function basePlatform(base: OpenedImage, p: Platform): Promise<{ img: ImageNode; cfg: ImageConfig; bytes: Buffer }> {
-  const withCfg = await Promise.all(base.images.map(async (img) => ({ img, ...(await readConfig(base.source, img)) })));
+  let read = configsOf.get(base);
+  if (!read) configsOf.set(base, (read = Promise.all(base.images.map(async (img) => ({ img, ...(await readConfig(base.source, img)) })))));
+  const withCfg = await read;
   // Even a single-platform base must be of the image's platform: amd64 layers under an arm64 entry would be a broken image.
   const hit = withCfg.find((x) => samePlatform(platformOf(x.img, x.config), p));
   if (!hit) throw new PlinthError('PLATFORM_NOT_FOUND', `${base.ref} has no ${formatPlatform(p)} image (it has ${withCfg.map((x) => formatPlatform(platformOf(x.img, x.config))).join(', ') || 'none'})`);
