@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { PlinthError, describeError } from '../util/errors.js';
 import type { PolicyContext } from '../policy/match.js';
 import type { CliHelpers } from './provenance.js';
+import { collect, keyValues } from './input.js';
 import type { Catalog } from '../provenance/catalog.js';
 import type { LoadedPolicy } from '../policy/load.js';
 import type { ImageFacts } from '../policy/facts.js';
@@ -47,10 +48,6 @@ async function asUsage<T>(f: () => Promise<T> | T): Promise<T> {
     if (e instanceof PlinthError && e.code === 'USAGE') throw e;
     throw new PlinthError('USAGE', describeError(e));
   }
-}
-
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
 }
 
 /** The facts could not be had at all: the image is unreadable or its reference invalid. */
@@ -163,14 +160,7 @@ export function registerCheck(program: Command, h: CliHelpers): void {
     if (!(FORMATS as readonly string[]).includes(o.format)) throw new PlinthError('USAGE', `--format must be ${FORMATS.join(', ')}, got "${o.format}"`);
     const context: PolicyContext = {};
     if (o.namespace !== undefined) context.namespace = o.namespace;
-    if (o.label) {
-      context.labels = {};
-      for (const l of o.label) {
-        const i = l.indexOf('=');
-        if (i <= 0) throw new PlinthError('USAGE', `--label must be key=value, got "${l}"`);
-        context.labels[l.slice(0, i)] = l.slice(i + 1);
-      }
-    }
+    if (o.label) context.labels = keyValues(o.label, '--label');
     const platform = await asUsage(() => (o.platform === undefined ? 'all' : h.platformChoice(o.platform)));
     const loaded = await loadPolicy(o.policy);
     for (const w of loaded.warnings) process.stderr.write(`plinth: warning: ${w}\n`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PlinthError } from '../util/errors.js';
 import { defaultCatalogPath } from '../util/paths.js';
 import type { CliHelpers } from './provenance.js';
-import { readInput } from './input.js';
+import { collect, keyValues, readInput } from './input.js';
 import { openForQuery, openRecorder, recordAll } from './store.js';
 import { addKeylessFlags, keylessFromFlags, readTrustedRoot, type KeylessFlags } from './sign.js';
 
@@ -12,20 +12,6 @@ import { addKeylessFlags, keylessFromFlags, readTrustedRoot, type KeylessFlags }
  * gate it on its scan, publish it (push, sign, attest, catalog), deprecate old versions, find and
  * notify their consumers, or run the whole pipeline from a config file.
  */
-
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
-}
-
-function labelsOf(list: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of list ?? []) {
-    const i = l.indexOf('=');
-    if (i <= 0) throw new PlinthError('USAGE', `--label must be key=value, got "${l}"`);
-    out[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return out;
-}
 
 function epochOf(flag: string | undefined): number | undefined {
   const v = flag ?? process.env.SOURCE_DATE_EPOCH;
@@ -104,7 +90,7 @@ export function registerGolden(program: Command, h: CliHelpers): void {
         name: o.name,
         version: o.version,
         ...(o.sourceUrl ? { sourceUrl: o.sourceUrl } : {}),
-        labels: labelsOf(o.label),
+        labels: keyValues(o.label, '--label'),
         ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
         verify: { ...(o.sha256 ? { sha256: o.sha256 } : {}), ...(o.checksums ? { checksums: o.checksums } : {}), ...(o.checksumsSig ? { checksumsSig: o.checksumsSig } : {}), ...(o.keyring ? { keyring: o.keyring } : {}), ...(verifyBundle ? { verifyBundle } : {}) },
         ...(o.format === 'text' ? { onProgress: (m: string) => process.stderr.write(tty ? `\r\x1b[K${m}…` : `${m}…\n`) } : {}),

@@ -27,3 +27,19 @@ export async function readInput(file: string, what: string, max?: number): Promi
     throw new PlinthError('IO', `cannot read ${what ? `${what} ` : ''}${file}: ${(e as Error).message}`);
   }
 }
+
+/** A repeatable option's values, in order (commander's argParser for `--x <v>` given many times). */
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** `--label key=value` options into an object; the flag is named in the error. */
+export function keyValues(list: readonly string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list ?? []) {
+    const i = l.indexOf('=');
+    if (i <= 0) throw new PlinthError('USAGE', `${flag} must be key=value, got "${l}"`);
+    out[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return out;
+}

@@ -59,8 +59,9 @@ export function registerServe(program: Command, h: CliHelpers): void {
         if (!(e instanceof PlinthError && e.code === 'STORE_UNAVAILABLE')) throw e;
         logger.warn({ error: e.message }, 'the store is not reachable; admissions are not recorded until it is');
       }
-      const target = meta.target;
-      recorder = new AdmissionRecorder(meta, { cluster: o.cluster, maxQueue: queue, onError: (message, dropped) => logger.warn({ store: target.replace(/\/\/[^@/]*@/, '//***@'), dropped, error: message }, 'admissions not recorded') });
+      const { redactUrl } = await import('../store/sql.js');
+      const target = redactUrl(meta.target);
+      recorder = new AdmissionRecorder(meta, { cluster: o.cluster, maxQueue: queue, onError: (message, dropped) => logger.warn({ store: target, dropped, error: message }, 'admissions not recorded') });
     }
     let clear: () => void = () => {};
     const decider = await PolicyDecider.create({

@@ -68,12 +68,16 @@ function baseCell(i: ImageSummary): string {
   return `${name}${i.base.digest ? `@${short(i.base.digest)}` : ''} ${i.base.status ?? ''}${i.base.behind ? ' (behind)' : ''}`.trim();
 }
 
+/** Aligned columns (each at most `max` wide; the last one free), two spaces apart. */
+function columns(head: string[], rows: string[][], max: number): string {
+  const w = head.map((h, c) => Math.min(max, Math.max(h.length, ...rows.map((r) => r[c]!.length))));
+  return [head, ...rows].map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]!))).join('  ')).join('\n');
+}
+
 function imagesTable(images: ImageSummary[]): string {
   if (!images.length) return '(no images)';
   const rows = images.map((i) => [i.repository, i.tags.join(',') || '-', short(i.digest), i.platform ?? '-', baseCell(i), vulnCell(i), i.running.length ? i.running.map((r) => `${r.cluster}/${r.namespace}/${r.workload}`).slice(0, 3).join(' ') + (i.running.length > 3 ? ` +${i.running.length - 3}` : '') : '-']);
-  const head = ['REPOSITORY', 'TAGS', 'DIGEST', 'PLATFORM', 'BASE', 'VULNERABILITIES', 'RUNNING'];
-  const w = head.map((h, c) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[c]!.length))));
-  return [head, ...rows].map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(w[c]!))).join('  ')).join('\n');
+  return columns(['REPOSITORY', 'TAGS', 'DIGEST', 'PLATFORM', 'BASE', 'VULNERABILITIES', 'RUNNING'], rows, 60);
 }
 
 function checkFormat(f: string): void {
@@ -165,9 +169,7 @@ export function registerStore(program: Command, h: CliHelpers): void {
         if (o.format === 'json') return h.out(JSON.stringify(r, null, 2));
         if (!r.images.length) return h.out(`no image in the store is built on ${r.base.reference}`);
         const rows = r.images.map((i) => [`${i.repository}${i.tags.length ? `:${i.tags.join(',')}` : ''}`, short(i.digest), i.owner ?? '-', i.running.length ? `${i.running.length} workload(s)` : '-', vulnCell(i)]);
-        const head = ['IMAGE', 'DIGEST', 'OWNER', 'RUNNING', 'VULNERABILITIES'];
-        const w = head.map((x, c) => Math.min(70, Math.max(x.length, ...rows.map((row) => row[c]!.length))));
-        h.out([head, ...rows].map((row) => row.map((x, c) => (c === row.length - 1 ? x : x.padEnd(w[c]!))).join('  ')).join('\n'));
+        h.out(columns(['IMAGE', 'DIGEST', 'OWNER', 'RUNNING', 'VULNERABILITIES'], rows, 70));
       } finally {
         await store.close();
       }

@@ -8,6 +8,7 @@ import { resolveRoot, selectImages, readConfig } from '../source/image.js';
 import { isPrefix } from '../provenance/chain.js';
 import type { Catalog, CatalogEntry } from '../provenance/catalog.js';
 import type { PlinthEvent } from '../notify/notify.js';
+import { ownerLabel } from '../store/store.js';
 
 /**
  * `plinth golden consumers`: every image built on a base — found by layer prefix in the
@@ -80,7 +81,7 @@ export async function baseVersions(ref: string, catalog: Catalog, registry: Open
 }
 
 function ownerOf(labels: Record<string, string>, repository: string, owners?: Owners): { owner: string | null; from: Consumer['ownerFrom'] } {
-  const l = labels['org.opencontainers.image.authors'] ?? labels.maintainer ?? labels.MAINTAINER;
+  const l = ownerLabel(labels);
   if (l) return { owner: l, from: 'label' };
   for (const o of owners?.owners ?? []) {
     const pats = Array.isArray(o.repositories) ? o.repositories : [o.repositories];

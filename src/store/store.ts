@@ -709,9 +709,14 @@ function noteRow(r: Record<string, unknown>): StoredNote {
 
 const OWNER_LABELS = ['org.opencontainers.image.authors', 'maintainer', 'MAINTAINER'];
 
+/** Who owns an image, by its labels: the first non-empty of authors, maintainer, MAINTAINER. */
+export function ownerLabel(labels: Record<string, string>): string | null {
+  return OWNER_LABELS.map((k) => labels[k]).find((v) => typeof v === 'string' && v !== '') ?? null;
+}
+
 function summary(r: Record<string, unknown>, tags: string[], running: ImageSummary['running']): ImageSummary {
   const labels = parse<Record<string, string>>(r.labels, {});
-  const owner = OWNER_LABELS.map((k) => labels[k]).find((v) => typeof v === 'string' && v !== '') ?? null;
+  const owner = ownerLabel(labels);
   const hasBase = r.base_name !== null || r.base_digest !== null;
   return {
     uri: r.uri as string,
