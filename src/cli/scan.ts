@@ -51,33 +51,24 @@ export function registerScan(program: Command, h: CliHelpers): void {
     const signer = o.attest ? await (await import('../sign/keys.js')).openSigner(o.key!) : undefined;
     if (o.attestFormat !== 'bundle' && o.attestFormat !== 'legacy') throw new PlinthError('USAGE', `--attest-format must be bundle or legacy, got "${o.attestFormat}"`);
     const started = new Date().toISOString();
-    const { openSource, loadCatalog } = await lib();
+    const { loadCatalog } = await lib();
     if (!['table', 'json', 'sarif', 'cyclonedx'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table, json, sarif or cyclonedx, got "${o.format}"`);
     const exitCode = Number(o.exitCode);
     if (!Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) throw new PlinthError('USAGE', `--exit-code must be 0-255, got "${o.exitCode}"`);
     const severities = parseSeverities(o.severity);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
-    const { scan } = await import('../vuln/scan.js');
     const report = await import('../vuln/report.js');
     const db = await store(o.db, true);
     const meta = await openRecorder(o.store).catch((e) => {
       db.close();
       throw e;
     });
-    const seen = new Map<string, { inv: import('../packages/inventory.js').Inventory; prov: import('../provenance/report.js').ProvenanceReport }>();
-    let src;
-    try {
-      src = await openSource(image, await h.openOptions(o, image));
-    } catch (e) {
-      db.close();
-      await meta?.close();
-      throw e;
-    }
+    const { scanForStore } = await import('../watch/rescan.js');
     try {
       const tty = process.stderr.isTTY === true;
-      const results = await scan(src, h.platformChoice(o.platform), db, {
-        catalog,
-        ...(meta ? { onImage: (inv: import('../packages/inventory.js').Inventory, prov: import('../provenance/report.js').ProvenanceReport) => void seen.set(inv.image.digest, { inv, prov }) } : {}),
+      const { results, records } = await scanForStore(image, db, catalog, {
+        registry: await h.openOptions(o, image),
+        platform: h.platformChoice(o.platform),
         ...(severities ? { severities } : {}),
         ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}),
         ...(tty ? { onLayer: (i: number, n: number, d: string) => process.stderr.write(`\rreading layer ${i + 1}/${n} ${d.slice(0, 19)}…`) } : {}),
@@ -104,20 +95,9 @@ export function registerScan(program: Command, h: CliHelpers): void {
           process.stderr.write(`Attested vuln about ${a.digest} (${a.format}, ${a.location})\n`);
         }
       }
-      if (meta) {
-        const { scanRecord } = await import('../store/ingest.js');
-        const { parseLocation } = await import('../source/open.js');
-        const loc = parseLocation(image);
-        const dbVersion = `${db.path}@${db.meta('last_import') ?? 'unknown'}`;
-        const records = results.flatMap((r) => {
-          const s = seen.get(r.image.digest);
-          return scanRecord(loc, r, { advisoryDb: dbVersion, ...(s ? { inventory: s.inv, provenance: s.prov } : {}), catalog, complete: !severities && !o.ignoreUnfixed });
-        });
-        await recordAll(meta, records, o.format !== 'table');
-      }
+      if (meta) await recordAll(meta, records, o.format !== 'table');
       if (exitCode && results.some((r) => r.vulnerabilities.length > 0)) process.exitCode = exitCode;
     } finally {
-      await src.close();
       db.close();
       await meta?.close().catch(() => {});
     }

@@ -21,7 +21,16 @@ import { ownerLabel } from '../store/store.js';
 const OwnersSchema = z.strictObject({
   apiVersion: z.literal('plinth.dev/v1alpha1').default('plinth.dev/v1alpha1'),
   kind: z.literal('Owners').default('Owners'),
-  owners: z.array(z.strictObject({ repositories: z.union([z.string(), z.array(z.string())]), contact: z.string().min(1) })).default([]),
+  owners: z
+    .array(
+      z.strictObject({
+        repositories: z.union([z.string(), z.array(z.string())]).default([]).describe('repository globs this contact owns (REGISTRY/REPO-GLOB)'),
+        contact: z.string().min(1).describe('who: a team, an e-mail; also matched against the images\' authors/maintainer labels'),
+        notify: z.array(z.string().min(1)).optional().describe('plinth watch: where this contact\'s events are POSTed (default: --notify)'),
+        format: z.enum(['cloudevents', 'slack']).optional().describe('plinth watch: the body those targets get (default: --notify-format)'),
+      }),
+    )
+    .default([]),
 });
 export type Owners = z.infer<typeof OwnersSchema>;
 

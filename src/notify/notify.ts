@@ -107,6 +107,38 @@ export function validateTarget(url: string): URL {
   return u;
 }
 
+/**
+ * POST one body to one target, retrying what can be retried (network errors, timeouts, 408, 425,
+ * 429, 5xx; Retry-After honoured up to 30 s) with exponential backoff.
+ */
+export async function post(target: string, body: string, contentType: string, o: Pick<DeliveryOptions, 'attempts' | 'backoffMs' | 'timeoutMs' | 'headers'> & { onAttempt?: (attempt: number, error: string | null) => void } = {}): Promise<{ ok: boolean; error: string | null }> {
+  const attempts = o.attempts ?? 5;
+  let lastError = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let retryAfterMs: number | undefined;
+    try {
+      const res = await fetch(target, { method: 'POST', body, headers: { 'content-type': contentType, 'user-agent': `plinth/${VERSION}`, ...(o.headers ?? {}) }, signal: AbortSignal.timeout(o.timeoutMs ?? 10_000), redirect: 'error' });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) {
+        o.onAttempt?.(attempt, null);
+        return { ok: true, error: null };
+      }
+      lastError = `HTTP ${res.status}`;
+      const ra = res.headers.get('retry-after');
+      if (ra !== null && /^\d{1,6}$/.test(ra.trim())) retryAfterMs = Math.min(Number(ra.trim()) * 1000, 30_000);
+      if (!retryable(res.status)) {
+        o.onAttempt?.(attempt, lastError);
+        return { ok: false, error: lastError };
+      }
+    } catch (err) {
+      lastError = (err as Error).name === 'TimeoutError' ? `no answer within ${o.timeoutMs ?? 10_000} ms` : describeError((err as { cause?: unknown }).cause ?? err);
+    }
+    o.onAttempt?.(attempt, lastError);
+    if (attempt < attempts) await new Promise((r) => setTimeout(r, retryAfterMs ?? Math.min((o.backoffMs ?? 500) * 2 ** (attempt - 1), 30_000)));
+  }
+  return { ok: false, error: lastError };
+}
+
 /** POST every event to every target (each once, ever), retrying failures with backoff. */
 export async function deliver(targets: string[], events: PlinthEvent[], o: DeliveryOptions = {}): Promise<DeliveryReport> {
   for (const t of targets) validateTarget(t);
@@ -124,29 +156,9 @@ export async function deliver(targets: string[], events: PlinthEvent[], o: Deliv
         continue;
       }
       const { body, contentType } = renderEvent(e, format);
-      let lastError = '';
-      let ok = false;
-      for (let attempt = 1; attempt <= attempts && !ok; attempt++) {
-        let retryAfterMs: number | undefined;
-        try {
-          const res = await fetch(target, { method: 'POST', body, headers: { 'content-type': contentType, 'user-agent': `plinth/${VERSION}`, ...(o.headers ?? {}) }, signal: AbortSignal.timeout(o.timeoutMs ?? 10_000), redirect: 'error' });
-          await res.arrayBuffer().catch(() => undefined);
-          if (res.ok) ok = true;
-          else {
-            lastError = `HTTP ${res.status}`;
-            const ra = res.headers.get('retry-after');
-            if (ra !== null && /^\d{1,6}$/.test(ra.trim())) retryAfterMs = Math.min(Number(ra.trim()) * 1000, 30_000);
-            if (!retryable(res.status)) {
-              o.onAttempt?.(target, e, attempt, lastError);
-              break;
-            }
-          }
-        } catch (err) {
-          lastError = (err as Error).name === 'TimeoutError' ? `no answer within ${o.timeoutMs ?? 10_000} ms` : describeError((err as { cause?: unknown }).cause ?? err);
-        }
-        o.onAttempt?.(target, e, attempt, ok ? null : lastError);
-        if (!ok && attempt < attempts) await new Promise((r) => setTimeout(r, retryAfterMs ?? Math.min((o.backoffMs ?? 500) * 2 ** (attempt - 1), 30_000)));
-      }
+      const r = await post(target, body, contentType, { ...o, attempts, onAttempt: (n, err) => o.onAttempt?.(target, e, n, err) });
+      const ok = r.ok;
+      const lastError = r.error ?? '';
       if (ok) {
         state[key] = new Date().toISOString();
         await saveState(statePath, state);

@@ -5,7 +5,8 @@ import type { ScanResult, ScanVulnerability } from '../vuln/scan.js';
 import type { Inventory, InventoryPackage } from '../packages/inventory.js';
 import type { ImageLocation } from '../source/open.js';
 import { VERSION } from '../version.js';
-import { noteId, type BaseFacts, type ImageIdentity, type ImageRecord, type NoteInput, type OccurrenceInput, type VulnSummary } from './store.js';
+import { fullVersion } from '../vuln/match.js';
+import { noteId, type IndexedPackage, type PackageIndexEntry, type BaseFacts, type ImageIdentity, type ImageRecord, type NoteInput, type OccurrenceInput, type VulnSummary } from './store.js';
 
 /**
  * What each command learned, as store records in the Grafeas model. Pure functions: the commands
@@ -168,6 +169,26 @@ function packageOccurrences(inv: Inventory): { notes: NoteInput[]; occurrences: 
   return { notes, occurrences };
 }
 
+/** The inventory by source package, as the day-2 re-match reads it (see MetaStore's package_index). */
+export function packageIndex(inv: Pick<Inventory, 'ecosystem' | 'packages'>): PackageIndexEntry[] {
+  if (!inv.ecosystem) return [];
+  const bySource = new Map<string, IndexedPackage[]>();
+  for (const p of inv.packages) {
+    const source = p.source?.trim() || p.name;
+    const list = bySource.get(source) ?? [];
+    const x: IndexedPackage = { name: p.name, version: fullVersion(p), type: p.type };
+    if (p.source) x.source = p.source;
+    if (p.sourceVersion) x.sourceVersion = p.sourceVersion;
+    if (p.purl) x.purl = p.purl;
+    if (p.layer) x.layer = p.layer;
+    if (p.layerIndex !== undefined) x.layerIndex = p.layerIndex;
+    if (p.origin) x.origin = p.origin;
+    list.push(x);
+    bySource.set(source, list);
+  }
+  return [...bySource].map(([source, packages]) => ({ ecosystem: inv.ecosystem!, source, packages }));
+}
+
 /** The record `plinth sbom` makes: the packages with the layer that installed each (replacing any stored set). */
 export function inventoryRecord(loc: ImageLocation, inv: Inventory, source = 'sbom', index: string | null = null): ImageRecord {
   const { notes, occurrences } = packageOccurrences(inv);
@@ -176,6 +197,8 @@ export function inventoryRecord(loc: ImageLocation, inv: Inventory, source = 'sb
     image: identityOf(loc, { digest: inv.image.digest, platform: inv.image.platform, index }),
     source,
     os: inv.os ? `${inv.os.id} ${inv.os.version}` : null,
+    ecosystem: inv.ecosystem ?? null,
+    packageIndex: packageIndex(inv),
     packageCount: inv.packages.length,
     notes: [...notes, discovery.note],
     occurrences: [...occurrences, discovery.occurrence],
@@ -183,7 +206,7 @@ export function inventoryRecord(loc: ImageLocation, inv: Inventory, source = 'sb
   };
 }
 
-function vulnerabilityOccurrence(v: ScanVulnerability): { note: NoteInput; occurrence: OccurrenceInput } {
+export function vulnerabilityOccurrence(v: ScanVulnerability): { note: NoteInput; occurrence: OccurrenceInput } {
   const id = noteId('vuln', v.id);
   const severity = GRAFEAS_SEVERITY[v.severity] ?? 'SEVERITY_UNSPECIFIED';
   const fixed = v.fixedVersion ? version(v.fixedVersion) : { kind: 'MAXIMUM' };
@@ -200,6 +223,7 @@ function vulnerabilityOccurrence(v: ScanVulnerability): { note: NoteInput; occur
       key: `${v.package}\u0000${v.installedVersion}`,
       subject: v.id,
       severity: v.severity,
+      sourcePackage: v.source,
       data: {
         type: 'OS',
         severity,
@@ -235,6 +259,7 @@ export function scanRecord(loc: ImageLocation, r: ScanResult, o: { advisoryDb: s
     image: identityOf(loc, { digest: r.image.digest, platform: r.image.platform, index: o.provenance?.image.index ?? null }),
     source: 'scan',
     os: r.os ? `${r.os.family} ${r.os.version}` : null,
+    ...(r.ecosystem ? { ecosystem: r.ecosystem } : {}),
     packageCount: r.packages,
     scanned: true,
     advisoryDb: o.advisoryDb,

@@ -51,6 +51,8 @@ export interface OccurrenceInput {
   severity?: string | null;
   data: unknown;
   extra?: unknown;
+  /** VULNERABILITY: the source package the advisory names (what an incremental re-match replaces). */
+  sourcePackage?: string | null;
 }
 
 export interface BaseFacts {
@@ -88,6 +90,8 @@ export interface ImageRecord {
   labels?: Record<string, string>;
   base?: BaseFacts | null;
   packageCount?: number;
+  /** The advisory ecosystem key of the image's OS (Debian:12), for re-matching its stored packages. */
+  ecosystem?: string | null;
   vulns?: VulnSummary;
   advisoryDb?: string | null;
   scanned?: boolean;
@@ -97,6 +101,28 @@ export interface ImageRecord {
   occurrences?: OccurrenceInput[];
   /** Replace the resource's occurrences of these kinds by `occurrences` of the same kind (PACKAGE, VULNERABILITY). */
   replaceKinds?: OccurrenceKind[];
+  /** With a PACKAGE replacement: the inventory by source package, replacing the image's rows of the package index. */
+  packageIndex?: PackageIndexEntry[];
+}
+
+/** One image's packages of one source package (the unit an advisory change re-matches). */
+export interface PackageIndexEntry {
+  ecosystem: string;
+  source: string;
+  packages: IndexedPackage[];
+}
+
+/** What re-matching a stored package needs (src/vuln/scan.ts ScanPackage's fields). */
+export interface IndexedPackage {
+  name: string;
+  version: string;
+  type: string;
+  source?: string;
+  sourceVersion?: string;
+  purl?: string;
+  layer?: string | null;
+  layerIndex?: number;
+  origin?: 'base' | 'image';
 }
 
 export interface DecisionRecord {
@@ -231,11 +257,13 @@ export function noteId(prefix: string, name: string): string {
 
 const ROWS_PER_STATEMENT = 100;
 
-function json(v: unknown): string {
+/** @internal shared with the day-2 module (day2.ts) */
+export function json(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-function parse<T>(s: unknown, fallback: T): T {
+/** @internal shared with the day-2 module (day2.ts) */
+export function parse<T>(s: unknown, fallback: T): T {
   if (typeof s !== 'string') return fallback;
   try {
     return JSON.parse(s) as T;
@@ -244,7 +272,8 @@ function parse<T>(s: unknown, fallback: T): T {
   }
 }
 
-async function insertMany(tx: Tx, head: string, cols: number, rows: Param[][], tail: string): Promise<void> {
+/** @internal shared with the day-2 module (day2.ts) */
+export async function insertMany(tx: Tx, head: string, cols: number, rows: Param[][], tail: string): Promise<void> {
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
     const ph = `(${new Array(cols).fill('?').join(', ')})`;
@@ -252,7 +281,8 @@ async function insertMany(tx: Tx, head: string, cols: number, rows: Param[][], t
   }
 }
 
-async function upsertNotes(tx: Tx, notes: NoteInput[], at: string): Promise<void> {
+/** @internal shared with the day-2 module (day2.ts) */
+export async function upsertNotes(tx: Tx, notes: NoteInput[], at: string): Promise<void> {
   const seen = new Map<string, NoteInput>();
   for (const n of notes) seen.set(n.id, n);
   await insertMany(
@@ -264,24 +294,26 @@ async function upsertNotes(tx: Tx, notes: NoteInput[], at: string): Promise<void
   );
 }
 
-async function upsertOccurrences(tx: Tx, uri: string, occ: OccurrenceInput[], at: string): Promise<string[]> {
+/** @internal shared with the day-2 module (day2.ts) */
+export async function upsertOccurrences(tx: Tx, uri: string, occ: OccurrenceInput[], at: string): Promise<string[]> {
   const byId = new Map<string, Param[]>();
   for (const o of occ) {
     const id = occurrenceId(uri, o);
-    byId.set(id, [id, uri, o.note, o.kind, o.subject ?? null, o.severity ?? null, json(o.data), o.extra === undefined ? null : json(o.extra), at, at]);
+    byId.set(id, [id, uri, o.note, o.kind, o.subject ?? null, o.severity ?? null, json(o.data), o.extra === undefined ? null : json(o.extra), at, at, o.sourcePackage ?? null]);
   }
   await insertMany(
     tx,
-    'INSERT INTO occurrences (id, resource_uri, note_name, kind, subject, severity, data, extra, create_time, update_time)',
-    10,
+    'INSERT INTO occurrences (id, resource_uri, note_name, kind, subject, severity, data, extra, create_time, update_time, source_package)',
+    11,
     [...byId.values()],
-    'ON CONFLICT (id) DO UPDATE SET note_name = excluded.note_name, subject = excluded.subject, severity = excluded.severity, data = excluded.data, extra = excluded.extra, update_time = excluded.update_time, resolve_time = NULL',
+    'ON CONFLICT (id) DO UPDATE SET note_name = excluded.note_name, subject = excluded.subject, severity = excluded.severity, data = excluded.data, extra = excluded.extra, update_time = excluded.update_time, source_package = excluded.source_package, resolve_time = NULL',
   );
   return [...byId.keys()];
 }
 
 /** Record that `repository:tag` points at `digest` now: extend the current row, or start a new one when the tag moved. */
-async function recordTag(tx: Tx, repository: string, tag: string, digest: string, at: string, source: string): Promise<void> {
+/** @internal shared with the day-2 module (day2.ts) */
+export async function recordTag(tx: Tx, repository: string, tag: string, digest: string, at: string, source: string): Promise<void> {
   const last = await tx.get<{ id: number; digest: string; first_seen: string; last_seen: string }>(
     'SELECT id, digest, first_seen, last_seen FROM tag_history WHERE repository = ? AND tag = ? ORDER BY first_seen DESC, id DESC LIMIT 1',
     [repository, tag],
@@ -295,7 +327,7 @@ async function recordTag(tx: Tx, repository: string, tag: string, digest: string
   await tx.run('INSERT INTO tag_history (repository, tag, digest, first_seen, last_seen, source) VALUES (?, ?, ?, ?, ?, ?)', [repository, tag, digest, at, at, source]);
 }
 
-const IMAGE_COLUMNS = ['registry', 'repository', 'digest', 'media_type', 'platform', 'index_digest', 'os', 'created', 'size', 'labels', 'base_name', 'base_tag', 'base_digest', 'base_confidence', 'base_status', 'base_line', 'newest_base', 'behind', 'packages', 'vulns', 'scanned_at', 'advisory_db', 'analysed_at'] as const;
+const IMAGE_COLUMNS = ['registry', 'repository', 'digest', 'media_type', 'platform', 'index_digest', 'os', 'created', 'size', 'labels', 'base_name', 'base_tag', 'base_digest', 'base_confidence', 'base_status', 'base_line', 'newest_base', 'behind', 'packages', 'vulns', 'scanned_at', 'advisory_db', 'analysed_at', 'ecosystem'] as const;
 
 function imageColumns(r: ImageRecord, at: string): Partial<Record<(typeof IMAGE_COLUMNS)[number], Param>> {
   const c: Partial<Record<(typeof IMAGE_COLUMNS)[number], Param>> = {
@@ -322,6 +354,7 @@ function imageColumns(r: ImageRecord, at: string): Partial<Record<(typeof IMAGE_
     c.behind = b?.behind === null || b?.behind === undefined ? null : b.behind ? 1 : 0;
   }
   if (r.packageCount !== undefined) c.packages = r.packageCount;
+  if (r.ecosystem !== undefined) c.ecosystem = r.ecosystem;
   if (r.vulns !== undefined) c.vulns = json(r.vulns);
   if (r.scanned) c.scanned_at = at;
   if (r.advisoryDb !== undefined) c.advisory_db = r.advisoryDb;
@@ -387,6 +420,10 @@ export class MetaStore {
           if (kind === 'VULNERABILITY') await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')})`, [at, ...chunk]);
           else await tx.run(`DELETE FROM occurrences WHERE id IN (${chunk.map(() => '?').join(', ')})`, chunk);
         }
+      }
+      if (r.packageIndex) {
+        await tx.run('DELETE FROM package_index WHERE resource_uri = ?', [uri]);
+        await insertMany(tx, 'INSERT INTO package_index (ecosystem, source, resource_uri, packages)', 4, r.packageIndex.map((e) => [e.ecosystem, e.source, uri, json(e.packages)]), 'ON CONFLICT (ecosystem, source, resource_uri) DO UPDATE SET packages = excluded.packages');
       }
       if (r.image.tag && r.image.registry) await recordTag(tx, r.image.repository, r.image.tag, r.image.indexDigest ?? r.image.digest, at, r.source);
     });

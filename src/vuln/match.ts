@@ -53,6 +53,21 @@ export interface MatchOptions {
    * DSA-5000-1 and DEBIAN-CVE-2024-1234); the other ids go into `aliases`. Default true.
    */
   dedupe?: boolean;
+  /**
+   * Share lookups and evaluations between calls (the day-2 worker matches a fleet whose images
+   * mostly share packages): each (ecosystem, source) is read once and each (ecosystem, source,
+   * source version) evaluated once for the whole fleet. Only valid while the advisory store does
+   * not change.
+   */
+  cache?: MatchCache;
+}
+
+/** See MatchOptions.cache. */
+export class MatchCache {
+  readonly rows = new Map<string, CandidateRow[]>();
+  readonly hits = new Map<string, Hit[]>();
+  readonly details = new Map<number, AdvisoryDetail>();
+  lookups = 0;
 }
 
 export type FindingStatus = 'fixed' | 'affected' | 'will_not_fix' | 'not_affected';
@@ -240,11 +255,27 @@ export function matchPackages(store: VulnStore, ecosystem: string, packages: rea
   // 1. One index seek per distinct source name; evaluate each distinct source version.
   const matched: Array<{ source: string; sv: string; pkgs: Array<{ pkg: MatchPackage; installed: string }>; hits: Hit[] }> = [];
   const wanted = new Set<number>();
+  const cache = opts.cache;
   for (const [source, byVersion] of groups) {
-    const rows = store.lookup(info.key, source);
+    let rows: CandidateRow[] | undefined;
+    if (cache) {
+      const k = `${info.key}\u0000${source}`;
+      rows = cache.rows.get(k);
+      if (!rows) {
+        cache.rows.set(k, (rows = store.lookup(info.key, source)));
+        cache.lookups++;
+      }
+    } else rows = store.lookup(info.key, source);
     if (rows.length === 0) continue;
     for (const [sv, pkgs] of byVersion) {
-      const hits = evaluate(kind, rows, sv).filter(
+      let all: Hit[];
+      if (cache) {
+        const k = `${info.key}\u0000${source}\u0000${sv}`;
+        const got = cache.hits.get(k);
+        if (got) all = got;
+        else cache.hits.set(k, (all = evaluate(kind, rows, sv)));
+      } else all = evaluate(kind, rows, sv);
+      const hits = all.filter(
         (h) => (h.notAffected ? opts.includeNotAffected === true : !(opts.ignoreUnfixed && h.fixed === null)),
       );
       if (hits.length === 0) continue;
@@ -254,7 +285,12 @@ export function matchPackages(store: VulnStore, ecosystem: string, packages: rea
   }
 
   // 2. The advisories that matched, fetched in batches.
-  const details = store.details(wanted);
+  let details: Map<number, AdvisoryDetail>;
+  if (cache) {
+    const missing = [...wanted].filter((pk) => !cache.details.has(pk));
+    if (missing.length) for (const [pk, d] of store.details(missing)) cache.details.set(pk, d);
+    details = cache.details;
+  } else details = store.details(wanted);
   const cves = new Map<number, string | undefined>();
   const severities = new Map<string, SeverityResult>();
 

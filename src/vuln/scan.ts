@@ -4,7 +4,7 @@ import { inventoryWithBase } from '../packages/withbase.js';
 import type { Inventory } from '../packages/inventory.js';
 import type { Catalog } from '../provenance/catalog.js';
 import type { ProvenanceReport } from '../provenance/report.js';
-import { matchPackages, type Finding } from './match.js';
+import { matchPackages, type Finding, type MatchOptions, type MatchPackage } from './match.js';
 import { SEVERITY_ORDER, type Severity } from './severity.js';
 import type { VulnStore } from './store.js';
 
@@ -52,6 +52,39 @@ export function severityRank(s: Severity): number {
   return SEVERITY_ORDER.indexOf(s);
 }
 
+/** The packages matchInventory() reads: an inventory's, or the store's copy of one. */
+export type ScanPackage = MatchPackage & Pick<Inventory['packages'][number], 'layerIndex' | 'origin'> & { layer?: string | null };
+
+/**
+ * Match an inventory's packages and attribute each finding to the package's layer and so to the
+ * base or the image. Used by scan and by the day-2 re-match of stored inventories.
+ */
+export function matchInventory(store: VulnStore, ecosystem: string, packages: readonly ScanPackage[], o: MatchOptions = {}): ScanVulnerability[] {
+  const found = matchPackages(store, ecosystem, packages.map((p, i) => ({ ...p, layer: i })), o);
+  return found.map((f) => {
+    const pkg = packages[Number(f.layer)];
+    const { layer: _l, ...rest } = f;
+    return { ...rest, layer: pkg?.layer ?? null, layerIndex: pkg?.layerIndex ?? null, origin: pkg?.origin ?? null, pkgType: pkg?.type ?? '' };
+  });
+}
+
+/** Most severe first, then by package and id. Sorts in place. */
+export function sortVulns(vulns: ScanVulnerability[]): ScanVulnerability[] {
+  return vulns.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.package.localeCompare(b.package) || a.id.localeCompare(b.id));
+}
+
+export function summarize(vulns: readonly ScanVulnerability[]): ScanResult['summary'] {
+  const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const v of vulns) bySeverity[v.severity]++;
+  return {
+    total: vulns.length,
+    bySeverity,
+    base: vulns.filter((v) => v.origin === 'base').length,
+    image: vulns.filter((v) => v.origin === 'image').length,
+    fixable: vulns.filter((v) => v.fixedVersion).length,
+  };
+}
+
 export async function scan(source: ImageSource, platform: PlatformChoice, store: VulnStore, o: ScanOptions): Promise<ScanResult[]> {
   const results: ScanResult[] = [];
   for (const { inv, base, provenance } of await inventoryWithBase(source, platform, o.catalog, o.onLayer)) {
@@ -63,31 +96,17 @@ export async function scan(source: ImageSource, platform: PlatformChoice, store:
     else {
       // The package's position is the join key: the same package listed twice (status and
       // status.d) stays two packages with their own layers.
-      const found = matchPackages(store, inv.ecosystem, inv.packages.map((p, i) => ({ ...p, layer: i })), { ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}) });
-      vulns = found.map((f) => {
-        const pkg = inv.packages[Number(f.layer)];
-        const { layer: _l, ...rest } = f;
-        return { ...rest, layer: pkg?.layer ?? null, layerIndex: pkg?.layerIndex ?? null, origin: pkg?.origin ?? null, pkgType: pkg?.type ?? '' };
-      });
+      vulns = matchInventory(store, inv.ecosystem, inv.packages, { ...(o.ignoreUnfixed ? { ignoreUnfixed: true } : {}) });
     }
     if (o.severities?.length) vulns = vulns.filter((v) => o.severities!.includes(v.severity));
-    vulns.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.package.localeCompare(b.package) || a.id.localeCompare(b.id));
-    const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((s) => [s, 0])) as Record<Severity, number>;
-    for (const v of vulns) bySeverity[v.severity]++;
     results.push({
       image: inv.image,
       os: inv.os ? { family: inv.os.family, version: inv.os.version } : null,
       ecosystem: inv.ecosystem,
       base,
       packages: inv.packages.length,
-      vulnerabilities: vulns,
-      summary: {
-        total: vulns.length,
-        bySeverity,
-        base: vulns.filter((v) => v.origin === 'base').length,
-        image: vulns.filter((v) => v.origin === 'image').length,
-        fixable: vulns.filter((v) => v.fixedVersion).length,
-      },
+      vulnerabilities: sortVulns(vulns),
+      summary: summarize(vulns),
       notes,
     });
   }

@@ -82,6 +82,31 @@ CREATE TABLE affected (
 CREATE INDEX affected_by_advisory ON affected (advisory);
 `;
 
+/**
+ * The change log the day-2 worker reads (plinth watch): one row per advisory written, and for an
+ * advisory replaced, one row per (ecosystem, package) it named before (a package it no longer
+ * names must be re-matched too). Additive to schema version 1: created on every writable open,
+ * ignored by older Plinths; a database without it (read-only, older) makes the watcher fall back
+ * to a full re-match.
+ */
+const CHANGES = `
+CREATE TABLE IF NOT EXISTS changes (
+  seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+  advisory  INTEGER NOT NULL,
+  ecosystem TEXT,
+  package   TEXT
+)`;
+
+/** What changed since a point of the change log: the (ecosystem, package) pairs to re-match. */
+export interface AdvisoryChanges {
+  /** The log's last sequence number (the next watermark). */
+  seq: number;
+  /** Advisories written since (new, modified, withdrawn). */
+  advisories: number;
+  /** Distinct (ecosystem key, package) pairs they name now or named before. */
+  packages: Array<{ ecosystem: string; package: string }>;
+}
+
 export interface StoreOptions {
   /** Open read-only; the file must exist. */
   readonly?: boolean;
@@ -192,6 +217,9 @@ export class VulnStore {
                records = excluded.records, skipped = excluded.skipped, errors = excluded.errors, etag = excluded.etag, last_modified = excluded.last_modified`,
             ),
             setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+            logNew: db.prepare('INSERT INTO changes (advisory) VALUES (?)'),
+            logOld: db.prepare('INSERT INTO changes (advisory, ecosystem, package) SELECT DISTINCT advisory, ecosystem, package FROM affected WHERE advisory = ?'),
+            logOldPkg: db.prepare('INSERT INTO changes (advisory, ecosystem, package) VALUES (?, ?, ?)'),
           }),
     };
   }
@@ -284,15 +312,18 @@ export class VulnStore {
         }
         const seen = new Set<string>();
         for (const r of adv.rows) if (!seen.has(r.package)) (seen.add(r.package), s.deletePkgRows.run(pk, adv.ecosystem, r.package));
+        s.logNew.run(pk);
       } else {
         if (existing && existing.origin === 'osv' && newer(existing.modified, adv.modified)) continue;
         if (existing) {
           pk = existing.pk;
+          s.logOld.run(pk);
           s.deleteRows.run(pk);
           s.updateAdv.run({ ...this.advParams(adv, source), pk });
         } else {
           pk = Number(s.insertAdv.run(this.advParams(adv, source)).lastInsertRowid);
         }
+        s.logNew.run(pk);
       }
       const seq = new Map<string, number>();
       for (const r of adv.rows) {
@@ -368,6 +399,36 @@ export class VulnStore {
       }
     }
     return out;
+  }
+
+  /** Whether this database keeps the change log (see CHANGES). */
+  hasChangeLog(): boolean {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'changes'").get() as { n: number }).n === 1;
+  }
+
+  /** The change log's last sequence number (0 when empty or absent). */
+  changeSeq(): number {
+    if (!this.hasChangeLog()) return 0;
+    return Number((this.db.prepare('SELECT MAX(seq) AS s FROM changes').get() as { s: number | null }).s ?? 0);
+  }
+
+  /**
+   * The (ecosystem, package) pairs to re-match after `since`: those the advisories written since
+   * name now, and those they named before they were replaced. `limit` bounds the advisories read:
+   * past it, null (a full re-match is cheaper than an incremental one).
+   */
+  changesSince(since: number, limit = 50_000): AdvisoryChanges | null {
+    if (!this.hasChangeLog()) return null;
+    const seq = this.changeSeq();
+    const n = (this.db.prepare('SELECT COUNT(DISTINCT advisory) AS n FROM changes WHERE seq > ?').get(since) as { n: number }).n;
+    if (n > limit) return null;
+    const rows = this.db
+      .prepare(
+        `SELECT ecosystem, package FROM changes WHERE seq > ? AND package IS NOT NULL
+         UNION SELECT a.ecosystem, a.package FROM affected a WHERE a.advisory IN (SELECT advisory FROM changes WHERE seq > ?)`,
+      )
+      .all(since, since) as Array<{ ecosystem: string; package: string }>;
+    return { seq, advisories: n, packages: rows.map((r) => ({ ecosystem: r.ecosystem, package: r.package })) };
   }
 
   /** Counts per ecosystem key (aggregate queries; nothing is loaded row by row). */
@@ -493,6 +554,7 @@ export function openStore(path: string = defaultDbPath(), opts: StoreOptions = {
     db.exec('PRAGMA cache_size = -32768');
     pragma(db, 'mmap_size = 268435456');
     checkSchema(db, file, !readonly);
+    if (!readonly) db.exec(CHANGES);
   } catch (e) {
     db.close();
     if (e instanceof PlinthError) throw e;

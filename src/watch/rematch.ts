@@ -1,0 +1,351 @@
+import { MatchCache } from '../vuln/match.js';
+import { matchInventory, summarize, type ScanVulnerability } from '../vuln/scan.js';
+import type { VulnStore } from '../vuln/store.js';
+import type { Severity } from '../vuln/severity.js';
+import { vulnerabilityOccurrence } from '../store/ingest.js';
+import {
+  json,
+  occurrenceId,
+  ownerLabel,
+  severityRank,
+  upsertNotes,
+  upsertOccurrences,
+  type IndexedPackage,
+  type MetaStore,
+  type NoteInput,
+  type OccurrenceInput,
+  type StoreSeverity,
+} from '../store/store.js';
+import type { Param } from '../store/sql.js';
+import { addEvents, getState, notifiable, setState, type WatchEvent } from './state.js';
+
+/**
+ * Re-match stored inventories against the advisory database — no image is pulled again — and
+ * record what changed: new findings, findings gone (fixed or withdrawn advisories), findings whose
+ * severity or fix changed. Two ways, chosen by what the advisory database's change log says:
+ *
+ *   incremental  the (ecosystem, source package) pairs the advisories written since the last run
+ *                name (now or before) → the images holding them, from the package index → only
+ *                those images' packages of those sources are matched again, and only their
+ *                findings of those sources compared. Cost ∝ what changed.
+ *   full         every image of the index (first run, a different database, a change log too
+ *                long, or asked for). Each (ecosystem, source) is looked up once and each
+ *                (ecosystem, source, version) evaluated once for the whole fleet (MatchCache):
+ *                cost ∝ distinct packages, not images × packages.
+ *
+ * Writes only the differences, in one transaction per batch of images; a finding's occurrence id
+ * is stable (the same fact on every run and replica), so a re-run, a retry after a crash or two
+ * replicas doing the same work record each change once.
+ */
+
+export type RematchMode = 'auto' | 'full' | 'incremental';
+
+export interface RematchOptions {
+  mode?: RematchMode;
+  /** Only these images (resource URIs); implies a full match of each. */
+  uris?: string[];
+  /** New findings at or above this severity in images that run or are watched become events (default HIGH). */
+  notifyAt?: StoreSeverity;
+  at?: string;
+  /** Above this many changed advisories an incremental run becomes a full one (default 50,000). */
+  incrementalLimit?: number;
+}
+
+export interface RematchReport {
+  mode: 'full' | 'incremental' | 'none';
+  reason: string;
+  advisoryDb: string;
+  /** Advisories written since the last run (incremental). */
+  changedAdvisories: number;
+  images: number;
+  /** (image, source package) units matched. */
+  units: number;
+  lookups: number;
+  newFindings: number;
+  resolvedFindings: number;
+  updatedFindings: number;
+  changedImages: string[];
+  events: number;
+  ms: number;
+}
+
+interface Unit {
+  uri: string;
+  ecosystem: string;
+  source: string;
+  packages: IndexedPackage[];
+}
+
+interface Existing {
+  uri: string;
+  source: string | null;
+  data: string;
+  extra: string | null;
+}
+
+const STATE_KEY = 'advisories';
+const CHUNK = 400;
+
+/** Identity of an advisory database: a pulled or rebuilt file is another database (full re-match). */
+export function advisoryDbId(db: VulnStore): string {
+  return `${db.path}#${db.meta('created') ?? 'unknown'}`;
+}
+
+function dbLabel(db: VulnStore): string {
+  return `${db.path}@${db.meta('last_import') ?? 'unknown'}`;
+}
+
+async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Array<{ ecosystem: string; package: string }> }): Promise<Unit[]> {
+  const out: Unit[] = [];
+  const push = (rows: Array<{ ecosystem: string; source: string; resource_uri: string; packages: string }>) => {
+    for (const r of rows) {
+      let packages: IndexedPackage[];
+      try {
+        packages = JSON.parse(r.packages) as IndexedPackage[];
+      } catch {
+        continue;
+      }
+      if (Array.isArray(packages)) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, packages });
+    }
+  };
+  const cols = 'SELECT ecosystem, source, resource_uri, packages FROM package_index';
+  if (where.pairs) {
+    // One query per ecosystem, sources in chunks: an index seek per (ecosystem, source).
+    const byEco = new Map<string, string[]>();
+    for (const p of where.pairs) byEco.set(p.ecosystem, [...(byEco.get(p.ecosystem) ?? []), p.package]);
+    for (const [eco, names] of byEco) {
+      for (let i = 0; i < names.length; i += CHUNK) {
+        const chunk = names.slice(i, i + CHUNK);
+        push(await store.sql.all(`${cols} WHERE ecosystem = ? AND source IN (${chunk.map(() => '?').join(', ')})`, [eco, ...chunk]));
+      }
+    }
+  } else if (where.uris) {
+    for (let i = 0; i < where.uris.length; i += CHUNK) {
+      const chunk = where.uris.slice(i, i + CHUNK);
+      push(await store.sql.all(`${cols} WHERE resource_uri IN (${chunk.map(() => '?').join(', ')})`, chunk));
+    }
+  } else {
+    push(await store.sql.all(cols));
+  }
+  return out;
+}
+
+/** Open findings of these images (all of them, or only those of the given source packages). */
+async function loadExisting(store: MetaStore, uris: string[], sources: string[] | null): Promise<Map<string, Existing>> {
+  const out = new Map<string, Existing>();
+  const want = new Set(uris);
+  const base = "SELECT id, resource_uri, source_package, data, extra FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
+  const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; data: string; extra: string | null }>) => {
+    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, data: r.data, extra: r.extra });
+  };
+  if (sources) {
+    for (let i = 0; i < sources.length; i += CHUNK) {
+      const chunk = sources.slice(i, i + CHUNK);
+      take(await store.sql.all(`${base} AND source_package IN (${chunk.map(() => '?').join(', ')})`, chunk));
+    }
+  } else if (uris.length > 2000) {
+    take(await store.sql.all(base));
+  } else {
+    for (let i = 0; i < uris.length; i += CHUNK) {
+      const chunk = uris.slice(i, i + CHUNK);
+      take(await store.sql.all(`${base} AND resource_uri IN (${chunk.map(() => '?').join(', ')})`, chunk));
+    }
+  }
+  return out;
+}
+
+function summaryOf(rows: Array<{ severity: string | null; extra: string | null }>) {
+  const vulns = rows.map((r) => {
+    let x: { origin?: string | null; fixedVersion?: string | null } = {};
+    try {
+      x = JSON.parse(r.extra ?? '{}') as typeof x;
+    } catch {
+      /* a damaged row counts without origin */
+    }
+    return { severity: (r.severity ?? 'UNKNOWN') as Severity, origin: (x.origin ?? null) as ScanVulnerability['origin'], fixedVersion: x.fixedVersion ?? null } as ScanVulnerability;
+  });
+  const s = summarize(vulns);
+  return { total: s.total, bySeverity: s.bySeverity, base: s.base, image: s.image, fixable: s.fixable };
+}
+
+/** Re-match stored inventories; see the module comment. */
+export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions = {}): Promise<RematchReport> {
+  const t0 = performance.now();
+  const at = o.at ?? new Date().toISOString();
+  const dbId = advisoryDbId(db);
+  const seq = db.changeSeq();
+  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, ms: 0 };
+  const mark = (await getState<{ db: string; seq: number }>(store, STATE_KEY)) ?? null;
+
+  let units: Unit[];
+  let scopeSources: string[] | null = null;
+  if (o.uris) {
+    report.mode = 'full';
+    report.reason = `${o.uris.length} image(s) asked for`;
+    units = await loadUnits(store, { uris: o.uris });
+  } else {
+    let mode: 'full' | 'incremental' = o.mode === 'full' ? 'full' : 'incremental';
+    let changes = null;
+    if (mode === 'incremental') {
+      if (!mark) report.reason = 'first run on this store';
+      else if (mark.db !== dbId) report.reason = 'a different advisory database than last run';
+      else if (!db.hasChangeLog()) report.reason = 'the advisory database keeps no change log';
+      else if (seq < mark.seq) report.reason = 'the advisory database change log went backwards';
+      else {
+        changes = db.changesSince(mark.seq, o.incrementalLimit ?? 50_000);
+        if (!changes) report.reason = `more than ${o.incrementalLimit ?? 50_000} advisories changed`;
+      }
+      if (!changes) {
+        if (o.mode === 'incremental') throw new Error(`an incremental re-match is not possible: ${report.reason}`);
+        mode = 'full';
+      }
+    } else report.reason = 'asked for';
+    if (mode === 'incremental') {
+      report.mode = 'incremental';
+      report.changedAdvisories = changes!.advisories;
+      report.reason = `${changes!.advisories} advisories changed since the last run`;
+      if (changes!.packages.length === 0) {
+        report.mode = 'none';
+        await setState(store, STATE_KEY, { db: dbId, seq });
+        report.ms = performance.now() - t0;
+        return report;
+      }
+      units = await loadUnits(store, { pairs: changes!.packages });
+      scopeSources = [...new Set(units.map((u) => u.source))];
+    } else {
+      report.mode = 'full';
+      units = await loadUnits(store, {});
+    }
+  }
+
+  // Match, image by image, with one cache for the whole run.
+  const cache = new MatchCache();
+  const byUri = new Map<string, Unit[]>();
+  for (const u of units) byUri.set(u.uri, [...(byUri.get(u.uri) ?? []), u]);
+  report.images = byUri.size;
+  report.units = units.length;
+  const uris = [...byUri.keys()];
+  const existing = await loadExisting(store, uris, scopeSources);
+  const fresh = new Map<string, Array<{ occ: OccurrenceInput; note: NoteInput; v: ScanVulnerability }>>();
+  for (const [uri, list] of byUri) {
+    const findings: Array<{ occ: OccurrenceInput; note: NoteInput; v: ScanVulnerability }> = [];
+    const byEco = new Map<string, IndexedPackage[]>();
+    for (const u of list) byEco.set(u.ecosystem, [...(byEco.get(u.ecosystem) ?? []), ...u.packages]);
+    for (const [eco, pkgs] of byEco) {
+      let vulns: ScanVulnerability[];
+      try {
+        vulns = matchInventory(db, eco, pkgs, { cache });
+      } catch {
+        continue; // an ecosystem this Plinth does not match
+      }
+      for (const v of vulns) {
+        const x = vulnerabilityOccurrence(v);
+        findings.push({ occ: x.occurrence, note: x.note, v });
+      }
+    }
+    fresh.set(uri, findings);
+  }
+  report.lookups = cache.lookups;
+
+  // What differs from what is stored.
+  const info = await imageInfo(store, uris);
+  const running = await notifiable(store, uris);
+  const notifyAt = severityRank(o.notifyAt ?? 'HIGH');
+  type Change = { uri: string; upserts: OccurrenceInput[]; notes: NoteInput[]; resolve: string[]; events: WatchEvent[] };
+  const changes: Change[] = [];
+  const seen = new Set<string>();
+  for (const [uri, findings] of fresh) {
+    const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [] };
+    for (const f of findings) {
+      const id = occurrenceId(uri, f.occ);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const old = existing.get(id);
+      if (old && old.data === json(f.occ.data) && old.extra === json(f.occ.extra)) continue;
+      c.upserts.push(f.occ);
+      c.notes.push(f.note);
+      if (old) report.updatedFindings++;
+      else {
+        report.newFindings++;
+        const img = info.get(uri);
+        if (running.has(uri) && severityRank(f.v.severity) >= notifyAt && img) {
+          c.events.push({
+            type: 'dev.plinth.finding.new',
+            key: `finding\u0000${uri}\u0000${f.v.id}`,
+            subject: uri,
+            repository: img.repository,
+            owner: img.owner,
+            data: { image: { uri, repository: img.repository, digest: img.digest }, vulnerability: { id: f.v.id, aliases: f.v.aliases, severity: f.v.severity, package: f.v.package, installedVersion: f.v.installedVersion, fixedVersion: f.v.fixedVersion, origin: f.v.origin, title: f.v.title } },
+            text: `${f.v.id} (${f.v.severity}) in ${f.v.package} ${f.v.installedVersion} of ${img.repository}@${img.digest.slice(0, 19)}…${f.v.fixedVersion ? `: fixed in ${f.v.fixedVersion}` : ': no fix yet'}${f.v.origin === 'base' ? ' (from the base image: rebase on a fixed base)' : ''}`,
+          });
+        }
+      }
+    }
+    for (const [id, old] of existing) if (old.uri === uri && !seen.has(id)) c.resolve.push(id);
+    if (c.upserts.length || c.resolve.length) changes.push(c);
+  }
+  // Images whose stored findings vanished entirely (no unit left in scope) are covered above: every
+  // existing id of an image in scope and not seen is resolved.
+  const byChange = new Map(changes.map((c) => [c.uri, c]));
+  for (const [id, old] of existing) {
+    if (!fresh.has(old.uri) && !seen.has(id)) {
+      let c = byChange.get(old.uri);
+      if (!c) {
+        changes.push((c = { uri: old.uri, upserts: [], notes: [], resolve: [], events: [] }));
+        byChange.set(old.uri, c);
+      }
+      c.resolve.push(id);
+    }
+  }
+  report.resolvedFindings = changes.reduce((n, c) => n + c.resolve.length, 0);
+
+  // Write the differences, a batch of images per transaction, then each changed image's summary.
+  const label = dbLabel(db);
+  for (let i = 0; i < changes.length; i += 50) {
+    const batch = changes.slice(i, i + 50);
+    await store.sql.transaction(async (tx) => {
+      const notes = batch.flatMap((c) => c.notes);
+      if (notes.length) await upsertNotes(tx, notes, at);
+      for (const c of batch) {
+        if (c.upserts.length) await upsertOccurrences(tx, c.uri, c.upserts, at);
+        for (let k = 0; k < c.resolve.length; k += CHUNK) {
+          const chunk = c.resolve.slice(k, k + CHUNK);
+          await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
+        }
+        const rows = await tx.all<{ severity: string | null; extra: string | null }>("SELECT severity, extra FROM occurrences WHERE resource_uri = ? AND kind = 'VULNERABILITY' AND resolve_time IS NULL", [c.uri]);
+        await tx.run('UPDATE images SET vulns = ?, advisory_db = ?, scanned_at = ? WHERE uri = ?', [json(summaryOf(rows)), label, at, c.uri]);
+      }
+      const events = batch.flatMap((c) => c.events);
+      if (events.length) report.events += await addEvents(tx, events, at);
+    });
+  }
+  // Images matched with no change still were matched against this database.
+  const untouched = uris.filter((u) => !byChange.has(u));
+  for (let i = 0; i < untouched.length && report.mode === 'full'; i += CHUNK) {
+    const chunk = untouched.slice(i, i + CHUNK);
+    await store.sql.run(`UPDATE images SET advisory_db = ? WHERE uri IN (${chunk.map(() => '?').join(', ')})`, [label, ...chunk] as Param[]);
+  }
+  report.changedImages = changes.map((c) => c.uri);
+  if (!o.uris) await setState(store, STATE_KEY, { db: dbId, seq });
+  report.ms = performance.now() - t0;
+  return report;
+}
+
+/** Repository, digest and owner label of images. */
+async function imageInfo(store: MetaStore, uris: string[]): Promise<Map<string, { repository: string; digest: string; owner: string | null }>> {
+  const out = new Map<string, { repository: string; digest: string; owner: string | null }>();
+  for (let i = 0; i < uris.length; i += CHUNK) {
+    const chunk = uris.slice(i, i + CHUNK);
+    for (const r of await store.sql.all<{ uri: string; repository: string; digest: string; labels: string | null }>(`SELECT uri, repository, digest, labels FROM images WHERE uri IN (${chunk.map(() => '?').join(', ')})`, chunk)) {
+      let labels: Record<string, string> = {};
+      try {
+        labels = JSON.parse(r.labels ?? '{}') as Record<string, string>;
+      } catch {
+        /* no labels */
+      }
+      out.set(r.uri, { repository: r.repository, digest: r.digest, owner: ownerLabel(labels) });
+    }
+  }
+  return out;
+}
+
