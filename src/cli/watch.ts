@@ -123,7 +123,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       ...(o.catalog ? { catalogPath: o.catalog } : {}),
       registry: await h.openOptions(o),
       ...(o.platform ? { platform: h.platformChoice(o.platform) } : {}),
-      ...(o.notify?.length || owners?.owners.some((x) => x.notify?.length) ? { notify: { targets: o.notify ?? [], format: o.notifyFormat as 'cloudevents' | 'slack', ...(owners ? { owners } : {}), onAttempt: (t: string, owner: string, n: number, err: string | null) => { if (err) log(`notify ${redactUrl(t)} (${owner}): attempt ${n} failed (${err})`); } } } : {}),
+      ...(o.notify?.length || owners?.owners.some((x) => x.notify?.length) ? { notify: { targets: o.notify ?? [], format: o.notifyFormat as 'cloudevents' | 'slack', ...(owners ? { owners } : {}), ...(process.env.PLINTH_NOTIFY_BACKOFF_MS ? { backoffMs: Number(process.env.PLINTH_NOTIFY_BACKOFF_MS) } : {}), ...(process.env.PLINTH_NOTIFY_ATTEMPTS ? { attempts: Number(process.env.PLINTH_NOTIFY_ATTEMPTS) } : {}), onAttempt: (t: string, owner: string, n: number, err: string | null) => { if (err) log(`notify ${redactUrl(t)} (${owner}): attempt ${n} failed (${err})`); } } } : {}),
       notifyAt: severity as 'HIGH',
       ...(o.full ? { rematchMode: 'full' as const } : {}),
       rescanTtlMs: ttl,
@@ -154,18 +154,17 @@ export function registerWatch(program: Command, h: CliHelpers): void {
           if (stopping.signal.aborted) return;
         }
       }
-      const runner = new worker.QueueRunner(cfg, target, { concurrency, schedule: o.once ? {} : schedule, ...(process.env.PLINTH_WATCH_SUPERVISE_SECONDS ? { superviseSeconds: Number(process.env.PLINTH_WATCH_SUPERVISE_SECONDS) } : {}), ...(process.env.PLINTH_WATCH_HEARTBEAT_SECONDS ? { heartbeatSeconds: Number(process.env.PLINTH_WATCH_HEARTBEAT_SECONDS) } : {}), ...(process.env.PLINTH_WATCH_POLL_SECONDS ? { pollingSeconds: Number(process.env.PLINTH_WATCH_POLL_SECONDS) } : {}) });
+      const runner = new worker.QueueRunner(cfg, target, { concurrency, schedule: o.once ? {} : schedule, ...(process.env.PLINTH_WATCH_SUPERVISE_SECONDS ? { superviseSeconds: Number(process.env.PLINTH_WATCH_SUPERVISE_SECONDS) } : {}), ...(process.env.PLINTH_WATCH_HEARTBEAT_SECONDS ? { heartbeatSeconds: Number(process.env.PLINTH_WATCH_HEARTBEAT_SECONDS) } : {}), ...(process.env.PLINTH_WATCH_POLL_SECONDS ? { pollingSeconds: Number(process.env.PLINTH_WATCH_POLL_SECONDS) } : {}), ...(process.env.PLINTH_WATCH_RETRIES ? { retryLimit: Number(process.env.PLINTH_WATCH_RETRIES) } : {}) });
       await runner.start();
       log(`watching ${redactUrl(store.location)} through the job queue (schema plinth_jobs)${o.once ? ' (once)' : ''}`);
       try {
         if (o.once) {
+          const since = new Date(Date.now() - 1000).toISOString();
           await runner.once();
-          const counts = await runner.counts();
-          const parked = counts[worker.PARKED_QUEUE]?.created ?? 0;
-          if (o.format === 'json') h.out(JSON.stringify({ jobs: counts }, null, 2));
-          else for (const [q, states] of Object.entries(counts).sort()) h.out(`${q}: ${Object.entries(states).map(([s, n]) => `${n} ${s}`).join(', ')}`);
-          const failedNow = Object.entries(counts).reduce((n, [, s]) => n + (s.failed ?? 0), 0);
-          if (failedNow || parked) process.exitCode = 1;
+          const r = await runner.report(since);
+          if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
+          else for (const j of r.jobs) h.out(`${j.ok ? 'ok    ' : 'FAILED'} ${j.kind}${j.key ? ` ${j.key}` : ''}: ${j.summary}`);
+          if (r.failed) process.exitCode = 1;
           return;
         }
         await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -82,7 +82,16 @@ export async function rescanCandidates(store: MetaStore, o: { ttlMs: number; lim
     );
     if (!cur?.scanned_at || cur.scanned_at < cutoff) add(`${repo}:${tag}`, 'reference only');
   }
-  // 2. Registry images never scanned or scanned before the cutoff, running ones first.
+  // 2. Watched tags whose current digest was never scanned (a tag that moved).
+  for (const t of await store.sql.all<{ repository: string; tag: string }>('SELECT repository, tag FROM watched_tags ORDER BY repository, tag')) {
+    const cur = await store.sql.get<{ digest: string; scanned_at: string | null }>(
+      `SELECT t.digest, (SELECT MAX(i.scanned_at) FROM images i WHERE i.repository = t.repository AND (i.digest = t.digest OR i.index_digest = t.digest)) AS scanned_at
+       FROM tag_history t WHERE t.repository = ? AND t.tag = ? ORDER BY t.first_seen DESC, t.id DESC LIMIT 1`,
+      [t.repository, t.tag],
+    );
+    if (cur && (!cur.scanned_at || cur.scanned_at < cutoff)) add(`${t.repository}@${cur.digest}`, cur.scanned_at ? 'stale' : 'never scanned');
+  }
+  // 3. Registry images never scanned or scanned before the cutoff, running ones first.
   const rows = await store.sql.all<{ uri: string; scanned_at: string | null; running: number }>(
     `SELECT i.uri, i.scanned_at, CASE WHEN EXISTS (SELECT 1 FROM occurrences o WHERE o.kind = 'DEPLOYMENT' AND o.resource_uri = i.uri AND o.resolve_time IS NULL) THEN 1 ELSE 0 END AS running
      FROM images i WHERE i.registry IS NOT NULL AND (i.scanned_at IS NULL OR i.scanned_at < ?) ORDER BY running DESC, i.scanned_at, i.uri LIMIT ?`,

@@ -105,8 +105,15 @@ export async function addWatchedTags(store: MetaStore, tags: Array<{ repository:
 export async function notifiable(store: MetaStore, uris: string[]): Promise<Set<string>> {
   const out = new Set<string>();
   const want = new Set(uris);
-  for (const r of await store.sql.all<{ resource_uri: string }>("SELECT DISTINCT resource_uri FROM occurrences WHERE kind = 'DEPLOYMENT' AND resolve_time IS NULL")) {
-    if (want.has(r.resource_uri)) out.add(r.resource_uri);
+  if (uris.length > 2000) {
+    for (const r of await store.sql.all<{ resource_uri: string }>("SELECT DISTINCT resource_uri FROM occurrences WHERE kind = 'DEPLOYMENT' AND resolve_time IS NULL")) {
+      if (want.has(r.resource_uri)) out.add(r.resource_uri);
+    }
+  } else {
+    for (let i = 0; i < uris.length; i += 400) {
+      const chunk = uris.slice(i, i + 400);
+      for (const r of await store.sql.all<{ resource_uri: string }>(`SELECT DISTINCT resource_uri FROM occurrences WHERE resource_uri IN (${chunk.map(() => '?').join(', ')}) AND kind = 'DEPLOYMENT' AND resolve_time IS NULL`, chunk)) out.add(r.resource_uri);
+    }
   }
   const repos = new Set((await watchedTags(store)).map((t) => t.repository));
   if (repos.size) {

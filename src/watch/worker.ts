@@ -26,6 +26,9 @@ import { getState, setState } from './state.js';
  *   drift          resolve catalog and watched tags, compute "behind by"
  *   notify         send what is new, one message per owner
  *
+ * A run goes drift → discover → rescans → rematch → notify: a watched tag that moved is
+ * scanned in the same run.
+ *
  * Every job is idempotent (stable occurrence ids, keyed events): a job retried after a crash, or
  * run by two replicas, records its effects once.
  *
@@ -163,6 +166,8 @@ export async function runJob(cfg: WatchConfig, kind: JobKind, data: Record<strin
       const r: NotifyReport = await notifyOwners(cfg.store, cfg.notify);
       cfg.metrics?.notifications.inc({ outcome: 'sent' }, r.messages);
       cfg.metrics?.notifications.inc({ outcome: 'failed' }, r.failed.length);
+      // Undelivered facts stay in the outbox for the next run; the job fails so --once exits 1 and a queue retries it.
+      if (r.failed.length) throw new PlinthError('NETWORK', `${r.messages} message(s) sent; ${r.failed.length} not delivered, kept for the next run: ${r.failed.map((f) => `${f.owner} (${f.events} fact(s)): ${f.error}`).join('; ')}`);
       return { kind, summary: `${r.messages} message(s) with ${r.events} fact(s) sent${r.failed.length ? `, ${r.failed.length} failed (${r.failed.map((f) => `${f.target}: ${f.error}`).join('; ')})` : ''}`, details: r };
     }
   }
@@ -202,10 +207,11 @@ export async function runOnce(cfg: WatchConfig, o: { skip?: JobKind[] } = {}): P
       return undefined;
     }
   };
+  // Tags first (a watched tag that moved is scanned in the same run), then scans, re-match, tell.
+  await run('drift');
   const discovered = await run('discover');
   for (const f of discovered?.follow ?? []) await run(f.kind, f.data);
   await run('rematch');
-  await run('drift');
   await run('notify');
   await setState(cfg.store, 'last-run', { at: new Date().toISOString(), failed: report.failed });
   return report;
@@ -262,10 +268,10 @@ export class QueueRunner {
     const common = { retryLimit: this.o.retryLimit ?? 3, retryDelay: 2, retryBackoff: true, retryDelayMax: 300, heartbeatSeconds: heartbeat, expireInSeconds: 3600, deadLetter: PARKED_QUEUE };
     await this.ensureQueue(PARKED_QUEUE, { policy: 'standard', retentionSeconds: 30 * 86400 });
     for (const k of JOB_KINDS) {
-      // Per-image kinds: one queued and one active job per key (a burst collapses); the fleet-wide
-      // kinds: one at a time across replicas.
-      const keyed = k === 'rescan' || k === 'rematch-image';
-      await this.ensureQueue(queueName(k), { ...common, policy: keyed ? 'stately' : 'singleton' });
+      // stately: at most one queued and one active job per key (per-image kinds, keyed by the
+      // image: a burst of updates collapses into one pending job per digest) or per queue (the
+      // fleet-wide kinds: one at a time across replicas, a cron tick while one waits is dropped).
+      await this.ensureQueue(queueName(k), { ...common, policy: 'stately' });
     }
     for (const [k, cron] of Object.entries(this.o.schedule ?? {})) {
       if (cron) await boss.schedule(queueName(k as JobKind), cron, {}, { tz: 'UTC' });
@@ -273,25 +279,39 @@ export class QueueRunner {
     }
     if (!this.o.noWork) {
       for (const k of JOB_KINDS) {
-        await boss.work<Record<string, unknown>>(queueName(k), { localConcurrency: k === 'rescan' || k === 'rematch-image' ? (this.o.concurrency ?? 2) : 1, pollingIntervalSeconds: this.o.pollingSeconds ?? 2, heartbeatRefreshSeconds: Math.max(1, Math.floor(heartbeat / 3)) }, async ([job]) => {
-          if (!job) return;
-          this.running++;
-          try {
-            const r = await counted(this.cfg, k, () => runJob(this.cfg, k, job.data ?? {}, { fanOut: true }));
-            for (const f of r.follow ?? []) await this.send(f.kind, f.data, f.key);
-            if (k === 'rematch' && r.details && typeof r.details === 'object') {
-              const d = r.details as { seq: number; dbId: string };
-              await setState(this.cfg.store, 'advisories', { db: d.dbId, seq: d.seq });
+        // Batches of jobs, each settled on its own (a failing one is retried or parked without its
+        // neighbours); a full batch fetches the next at once instead of waiting for the poll.
+        const handler = async (jobs: Array<{ id: string; data: Record<string, unknown> | null }>) => {
+          const results: Array<{ id: string; status: 'completed' | 'failed'; output: Record<string, unknown> }> = [];
+          for (const job of jobs) {
+            this.running++;
+            try {
+              const r = await counted(this.cfg, k, () => runJob(this.cfg, k, job.data ?? {}, { fanOut: true }));
+              for (let i = 0; i < (r.follow ?? []).length; i += 500) {
+                const part = r.follow!.slice(i, i + 500);
+                await this.sendMany(part[0]!.kind, part.map((f) => ({ key: f.key, data: f.data })));
+              }
+              if (k === 'rematch' && r.details && typeof r.details === 'object') {
+                const d = r.details as { seq: number; dbId: string };
+                await setState(this.cfg.store, 'advisories', { db: d.dbId, seq: d.seq });
+              }
+              this.cfg.log?.(`${k}${r.key ? ` ${r.key}` : ''}: ${r.summary}`, { job: job.id });
+              results.push({ id: job.id, status: 'completed', output: { summary: r.summary } });
+            } catch (e) {
+              this.cfg.log?.(`${k} failed: ${describeError(e)}`, { job: job.id });
+              results.push({ id: job.id, status: 'failed', output: { message: describeError(e) } });
+            } finally {
+              this.running--;
             }
-            this.cfg.log?.(`${k}${r.key ? ` ${r.key}` : ''}: ${r.summary}`, { job: job.id });
-            return { summary: r.summary };
-          } catch (e) {
-            this.cfg.log?.(`${k} failed: ${describeError(e)}`, { job: job.id });
-            throw new Error(describeError(e));
-          } finally {
-            this.running--;
           }
-        });
+          return results;
+        };
+        const keyed = k === 'rescan' || k === 'rematch-image';
+        await boss.work<Record<string, unknown>>(
+          queueName(k),
+          { perJobResults: true, batchSize: keyed ? 10 : 1, burstWhenBatchFull: keyed, localConcurrency: keyed ? (this.o.concurrency ?? 2) : 1, pollingIntervalSeconds: this.o.pollingSeconds ?? 2, heartbeatRefreshSeconds: Math.max(1, Math.floor(heartbeat / 3)) } as never,
+          handler as never,
+        );
       }
     }
   }
@@ -332,9 +352,9 @@ export class QueueRunner {
     return out;
   }
 
-  /** Exact counts straight from the job table (getQueues' are cached between supervise passes). */
-  async counts(): Promise<Record<string, Record<string, number>>> {
-    const rows = await this.cfg.store.sql.all<{ name: string; state: string; n: number }>('SELECT name, state, COUNT(*) AS n FROM plinth_jobs.job GROUP BY name, state');
+  /** Exact counts straight from the job table (getQueues' are cached between supervise passes), of jobs created since `since`. */
+  async counts(since?: string): Promise<Record<string, Record<string, number>>> {
+    const rows = await this.cfg.store.sql.all<{ name: string; state: string; n: number }>(`SELECT name, state::text AS state, COUNT(*) AS n FROM plinth_jobs.job ${since ? 'WHERE created_on >= ?' : ''} GROUP BY name, state`, since ? [since] : []);
     const out: Record<string, Record<string, number>> = {};
     for (const r of rows) (out[r.name] ??= {})[r.state] = Number(r.n);
     return out;
@@ -354,14 +374,35 @@ export class QueueRunner {
     }
   }
 
+  /** What the jobs created since `since` did (whoever ran them): their outcome and summary or error. */
+  async report(since: string): Promise<OnceReport> {
+    const rows = await this.cfg.store.sql.all<{ name: string; state: string; key: string | null; output: string | null }>(
+      "SELECT name, state::text AS state, singleton_key AS key, output::text AS output FROM plinth_jobs.job WHERE created_on >= ? AND name LIKE 'plinth-%' ORDER BY created_on",
+      [since],
+    );
+    const report: OnceReport = { jobs: [], failed: 0 };
+    for (const r of rows) {
+      let out: { summary?: string; message?: string } = {};
+      try {
+        out = JSON.parse(r.output ?? '{}') as typeof out;
+      } catch {
+        /* none */
+      }
+      const ok = r.state === 'completed';
+      if (r.state === 'failed') report.failed++;
+      report.jobs.push({ kind: r.name.replace(/^plinth-/, '') as JobKind, ...(r.key ? { key: r.key } : {}), ok, summary: ok ? (out.summary ?? '') : `${r.state}${out.message ? `: ${out.message}` : ''}` });
+    }
+    return report;
+  }
+
   /** `--once` on a queue: the due jobs in order, shared with any running replicas, then return. */
   async once(): Promise<void> {
+    await this.send('drift');
+    await this.idle(['drift']);
     await this.send('discover');
     await this.idle(['discover', 'rescan']);
     await this.send('rematch');
     await this.idle(['rematch', 'rematch-image']);
-    await this.send('drift');
-    await this.idle(['drift']);
     await this.send('notify');
     await this.idle(['notify']);
   }

@@ -1,0 +1,388 @@
+/**
+ * The day-2 worker (`plinth watch`), end to end on both stores — an SQLite file and a real
+ * PostgreSQL (Debian's server on loopback): two apps on a catalogued base scanned into the store
+ * through the real CLI from a real registry, then advisories imported, the base superseded, a
+ * watched tag moved, a receiver that fails and recovers — each time `plinth watch --once`, and
+ * what the store records and what a local receiver gets is asserted. Then on PostgreSQL: two
+ * worker processes share 1,000 queued jobs through pg-boss while one is killed with SIGKILL, and a
+ * poisoned job is parked after its retries.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildImage, type BuiltImage, type FileSpec } from '../src/source/memory.js';
+import { copyImage } from '../src/source/copy.js';
+import { openDestination } from '../src/source/open.js';
+import { startLocalRegistry, type LocalRegistry } from '../src/registry/local.js';
+import { chainIds } from '../src/provenance/chain.js';
+import { emptyCatalog, loadCatalog, saveCatalog } from '../src/provenance/catalog.js';
+import { openStore } from '../src/vuln/store.js';
+import { importPaths } from '../src/vuln/import.js';
+import { MetaStore } from '../src/store/store.js';
+import { QueueRunner } from '../src/watch/worker.js';
+import { plinthCommand, runPlinth } from './helpers/common.js';
+import { startPostgres, type Postgres } from './helpers/postgres.js';
+
+const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
+const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
+const baseStatus = `${entry('libc6', '2.36-9+deb12u3', 'glibc')}\n${entry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}`;
+const CRIT = 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H';
+
+const osv = (id: string, pkg: string, fixed: string | null, score?: string, modified = '2024-05-01T00:00:00Z') => ({ id, modified, summary: `${id} in ${pkg}`, affected: [{ package: { ecosystem: 'Debian:12', name: pkg }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, ...(fixed ? [{ fixed }] : [])] }] }], ...(score ? { severity: [{ type: 'CVSS_V3', score }] } : {}) });
+
+async function importAdvisories(dbFile: string, dir: string, records: unknown[]): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  for (const r of records) await writeFile(path.join(dir, `${(r as { id: string }).id}.json`), JSON.stringify(r));
+  const vs = openStore(dbFile);
+  try {
+    const rep = await importPaths(vs, [dir]);
+    assert.equal(rep.errors.length, 0, JSON.stringify(rep.errors));
+  } finally {
+    vs.close();
+  }
+}
+
+/** A webhook receiver on loopback: records what it accepted; answers 503 while `failing`. */
+interface Receiver {
+  url: string;
+  accepted: Array<{ path: string; contentType: string; body: any }>;
+  refused: number;
+  failing: boolean;
+  stop(): Promise<void>;
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const r: Receiver = { url: '', accepted: [], refused: 0, failing: false, stop: async () => {} };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (r.failing) {
+        r.refused++;
+        res.writeHead(503).end();
+        return;
+      }
+      r.accepted.push({ path: req.url ?? '', contentType: String(req.headers['content-type'] ?? ''), body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const a = server.address();
+  r.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  r.stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return r;
+}
+
+interface Fixture {
+  work: string;
+  reg: LocalRegistry;
+  host: string;
+  base: BuiltImage;
+  base2: BuiltImage;
+  appA: BuiltImage;
+  appA2: BuiltImage;
+  appB: BuiltImage;
+  catalogFile: string;
+  dbFile: string;
+  ownersFile: string;
+}
+
+async function fixture(): Promise<Fixture> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-'));
+  const reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
+  const host = reg.host;
+  const baseLayer: FileSpec[] = [osRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
+  const base = await buildImage({ layers: [baseLayer], created: '2024-01-01T00:00:00Z' });
+  const base2Layer: FileSpec[] = [osRelease, { path: 'var/lib/dpkg/status', content: `${entry('libc6', '2.36-9+deb12u7', 'glibc')}\n${entry('bash', '5.2.15-2+b7', 'bash (5.2.15-2)')}` }];
+  const base2 = await buildImage({ layers: [base2Layer], created: '2024-06-01T00:00:00Z' });
+  const app = (extra: string, n: string, owner: string | null) => buildImage({ layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${baseStatus}\n${extra}` }, { path: `app/${n}`, content: n }]], ...(owner ? { labels: { 'org.opencontainers.image.authors': owner } } : {}) });
+  const appA = await app(entry('curl', '7.88.1-10+deb12u5'), 'a', 'team-a@example.com');
+  const appA2 = await app(entry('curl', '7.88.1-10+deb12u8'), 'a2', 'team-a@example.com');
+  // app-b has no owner label: the owners file routes it by repository.
+  const appB = await app(entry('openssl', '3.0.11-1~deb12u2'), 'b', null);
+  await copyImage(base.source, await openDestination(`${host}/base/debian:12`));
+  await copyImage(appA.source, await openDestination(`${host}/team/app-a:1`));
+  await copyImage(appB.source, await openDestination(`${host}/team/app-b:1`));
+  const catalog = emptyCatalog();
+  catalog.bases.push({ name: `${host}/base/debian`, tag: '12', digest: base.descriptor.digest, diffIds: base.diffIds, chainIds: chainIds(base.diffIds), status: 'approved', line: 'debian-12', created: '2024-01-01T00:00:00Z' });
+  const catalogFile = path.join(work, 'catalog.yaml');
+  await saveCatalog(catalogFile, catalog);
+  const dbFile = path.join(work, 'vuln.db');
+  await importAdvisories(dbFile, path.join(work, 'osv0'), [osv('DEBIAN-CVE-2024-0001', 'curl', '7.88.1-10+deb12u6', CRIT)]);
+  const ownersFile = path.join(work, 'owners.yaml');
+  await writeFile(ownersFile, `owners:\n  - repositories: "${host}/team/app-b"\n    contact: team-b\n`);
+  return { work, reg, host, base, base2, appA, appA2, appB, catalogFile, dbFile, ownersFile };
+}
+
+function backendSuite(name: string, target: () => Promise<string>) {
+  describe(`watch on ${name}`, () => {
+    let f: Fixture;
+    let store: string;
+    let rx: Receiver;
+    before(async () => {
+      f = await fixture();
+      store = await target();
+      rx = await startReceiver();
+    });
+    after(async () => {
+      await rx?.stop();
+      await f?.reg.stop();
+      await rm(f?.work ?? '/nonexistent', { recursive: true, force: true });
+    });
+
+    const watch = (extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+      runPlinth(['watch', '--once', '--format', 'json', '--store', store, '--db', f.dbFile, '--catalog', f.catalogFile, '--owners', f.ownersFile, '--notify', `${rx.url}/hook`, '--watch-tag', `${f.host}/team/app-a:1`, '--watch-tag', `${f.host}/team/app-b:1`, ...extra], { env: { PLINTH_NOTIFY_BACKOFF_MS: '20', PLINTH_WATCH_SUPERVISE_SECONDS: '1', PLINTH_WATCH_POLL_SECONDS: '0.5', PLINTH_WATCH_RETRIES: '1', ...env } });
+
+    const open = async <T>(fn: (s: MetaStore) => Promise<T>): Promise<T> => {
+      const s = await MetaStore.open(store);
+      try {
+        return await fn(s);
+      } finally {
+        await s.close();
+      }
+    };
+
+    test('scanned apps, a first run: nothing new to tell, tags recorded', async () => {
+      for (const app of ['app-a', 'app-b']) {
+        const r = await runPlinth(['scan', `${f.host}/team/${app}:1`, '--db', f.dbFile, '--catalog', f.catalogFile, '--store', store, '--format', 'json']);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const r = await watch();
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.equal(rx.accepted.length, 0, 'nothing new on a first run');
+      await open(async (s) => {
+        const tags = await s.tagHistory({ repository: `${f.host}/team/app-a` });
+        assert.equal(tags.length, 1);
+        assert.equal(tags[0]!.digest, f.appA.descriptor.digest);
+        // The apps' curl finding from the scan is there; the re-match of an unchanged database changed nothing.
+        const fs = await s.findings({ uri: `${f.host}/team/app-a@${f.appA.descriptor.digest}` });
+        assert.deepEqual(fs.map((x) => x.id), ['DEBIAN-CVE-2024-0001']);
+      });
+    });
+
+    test('a new advisory: one new finding per affected digest, one CloudEvent per owner, none on a second run', async () => {
+      // bash is in the base layer: both apps are affected.
+      await importAdvisories(f.dbFile, path.join(f.work, 'osv1'), [osv('DEBIAN-CVE-2024-7777', 'bash', '5.2.15-2+b7', CRIT, '2024-07-01T00:00:00Z')]);
+      const r = await watch();
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const jobs = JSON.parse(r.stdout);
+      const summary = name === 'sqlite' ? jobs.jobs.find((j: any) => j.kind === 'rematch').summary : '';
+      if (name === 'sqlite') assert.match(summary, /^incremental .*2 image\(s\), 2 new, 0 resolved/);
+      await open(async (s) => {
+        for (const app of [f.appA, f.appB]) {
+          const repo = app === f.appA ? 'app-a' : 'app-b';
+          const found = await s.findings({ uri: `${f.host}/team/${repo}@${app.descriptor.digest}`, id: 'DEBIAN-CVE-2024-7777' });
+          assert.equal(found.length, 1, `${repo}: one new finding`);
+          assert.equal(found[0]!.package, 'bash');
+          assert.equal(found[0]!.fixedVersion, '5.2.15-2+b7');
+          const img = (await s.images({ digest: app.descriptor.digest }))[0]!;
+          assert.equal(img.vulnerabilities?.bySeverity.CRITICAL, repo === 'app-a' ? 2 : 1, 'the summary follows the re-match');
+        }
+      });
+      assert.equal(rx.accepted.length, 2, JSON.stringify(rx.accepted.map((a) => a.body.subject)));
+      const bySubject = new Map(rx.accepted.map((a) => [a.body.subject, a]));
+      for (const [owner, digest] of [['team-a@example.com', f.appA.descriptor.digest], ['team-b', f.appB.descriptor.digest]] as const) {
+        const m = bySubject.get(owner);
+        assert.ok(m, `a message for ${owner}`);
+        assert.match(m.contentType, /^application\/cloudevents\+json/);
+        assert.equal(m.body.specversion, '1.0');
+        assert.equal(m.body.type, 'dev.plinth.finding.new');
+        assert.equal(m.body.data.events.length, 1);
+        assert.equal(m.body.data.events[0].data.vulnerability.id, 'DEBIAN-CVE-2024-7777');
+        assert.equal(m.body.data.events[0].data.image.digest, digest);
+      }
+      const again = await watch();
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(rx.accepted.length, 2, 'nothing is told twice');
+    });
+
+    test('a fixed advisory resolves the finding; a withdrawn one too', async () => {
+      // The curl advisory now says fixed in the very version app-a has: the finding goes.
+      await importAdvisories(f.dbFile, path.join(f.work, 'osv2'), [
+        osv('DEBIAN-CVE-2024-0001', 'curl', '7.88.1-10+deb12u5', CRIT, '2024-08-01T00:00:00Z'),
+        { ...osv('DEBIAN-CVE-2024-7777', 'bash', '5.2.15-2+b7', CRIT, '2024-08-01T00:00:00Z'), withdrawn: '2024-08-01T00:00:00Z' },
+      ]);
+      const r = await watch();
+      assert.equal(r.code, 0, r.stderr);
+      await open(async (s) => {
+        const open = await s.findings({ uri: `${f.host}/team/app-a@${f.appA.descriptor.digest}`, id: 'DEBIAN-CVE-2024-0001' });
+        assert.equal(open.length, 0);
+        const all = await s.findings({ uri: `${f.host}/team/app-a@${f.appA.descriptor.digest}`, id: 'DEBIAN-CVE-2024-0001', includeResolved: true });
+        assert.equal(all.length, 1);
+        assert.ok(all[0]!.resolved, 'kept as resolved');
+        const bUri = `${f.host}/team/app-b@${f.appB.descriptor.digest}`;
+        assert.equal((await s.findings({ uri: bUri, id: 'DEBIAN-CVE-2024-7777' })).length, 0, 'withdrawn: resolved');
+        const img = (await s.images({ digest: f.appB.descriptor.digest }))[0]!;
+        assert.equal(img.vulnerabilities?.total, 0, 'the summary follows');
+      });
+    });
+
+    test('the base superseded: both apps behind by one version, told with the rebase command', async () => {
+      await copyImage(f.base2.source, await openDestination(`${f.host}/base/debian:12`));
+      const cat = await loadCatalog(f.catalogFile);
+      const v1 = cat.bases[0]!;
+      v1.status = 'superseded';
+      v1.supersededAt = new Date(Date.now() - 3 * 86_400_000).toISOString();
+      cat.bases.push({ name: `${f.host}/base/debian`, tag: '12', digest: f.base2.descriptor.digest, diffIds: f.base2.diffIds, chainIds: chainIds(f.base2.diffIds), status: 'approved', line: 'debian-12', created: '2024-06-01T00:00:00Z' });
+      await saveCatalog(f.catalogFile, cat);
+      const before = rx.accepted.length;
+      const r = await watch();
+      assert.equal(r.code, 0, r.stderr);
+      const msgs = rx.accepted.slice(before).filter((m) => m.body.type === 'dev.plinth.base.superseded');
+      assert.equal(msgs.length, 2, 'one message per owner');
+      for (const m of msgs) {
+        const e = m.body.data.events[0];
+        assert.equal(e.data.base.digest, f.base.descriptor.digest);
+        assert.equal(e.data.behind.versions, 1);
+        assert.equal(e.data.behind.days, 3);
+        assert.match(e.data.rebase, new RegExp(`^plinth rebase ${f.host.replace(/[.]/g, '\\.')}/team/app-[ab]:1 --new-base ${f.host.replace(/[.]/g, '\\.')}/base/debian:12@${f.base2.descriptor.digest} --in-place$`));
+      }
+      await open(async (s) => {
+        const rows = await s.sql.all<{ uri: string; behind: number; behind_versions: number; base_status: string }>('SELECT uri, behind, behind_versions, base_status FROM images WHERE base_digest = ? ORDER BY uri', [f.base.descriptor.digest]);
+        assert.equal(rows.length, 2);
+        for (const x of rows) assert.deepEqual([x.behind, x.behind_versions, x.base_status], [1, 1, 'superseded']);
+      });
+      const again = await watch();
+      assert.equal(again.code, 0);
+      assert.equal(rx.accepted.filter((m) => m.body.type === 'dev.plinth.base.superseded').length, 2, 'told once');
+    });
+
+    test('a watched tag moved: recorded, scanned in the same run, told', async () => {
+      await copyImage(f.appA2.source, await openDestination(`${f.host}/team/app-a:1`));
+      const before = rx.accepted.length;
+      const r = await watch();
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const moved = rx.accepted.slice(before).filter((m) => m.body.type === 'dev.plinth.tag.moved' || m.body.data.types.includes('dev.plinth.tag.moved'));
+      assert.equal(moved.length, 1);
+      const e = moved[0]!.body.data.events.find((x: any) => x.type === 'dev.plinth.tag.moved');
+      assert.deepEqual([e.data.from, e.data.to], [f.appA.descriptor.digest, f.appA2.descriptor.digest]);
+      await open(async (s) => {
+        const tags = await s.tagHistory({ repository: `${f.host}/team/app-a`, tag: '1' });
+        assert.deepEqual(tags.map((t) => t.digest).sort(), [f.appA.descriptor.digest, f.appA2.descriptor.digest].sort());
+        const img = (await s.images({ digest: f.appA2.descriptor.digest }))[0];
+        assert.ok(img?.scannedAt, 'the new digest was scanned in the same run');
+      });
+    });
+
+    test('a receiver that fails, then recovers, gets each fact once', async () => {
+      await importAdvisories(f.dbFile, path.join(f.work, 'osv3'), [osv('DEBIAN-CVE-2024-8888', 'glibc', null, CRIT, '2024-09-01T00:00:00Z')]);
+      rx.failing = true;
+      const failed = await watch([], { PLINTH_NOTIFY_ATTEMPTS: '3' });
+      assert.equal(failed.code, 1, 'a run that could not deliver fails');
+      assert.ok(rx.refused >= 3, `retried (${rx.refused} refused)`);
+      const j = JSON.parse(failed.stdout);
+      assert.match(j.jobs.find((x: any) => x.kind === 'notify')?.summary ?? '', /not delivered, kept for the next run.*HTTP 503/);
+      rx.failing = false;
+      const before = rx.accepted.length;
+      const ok = await watch();
+      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+      const got = rx.accepted.slice(before).flatMap((m) => m.body.data.events).filter((e: any) => e.data.vulnerability?.id === 'DEBIAN-CVE-2024-8888');
+      // app-a (new digest) and app-b carry glibc; the old app-a digest no longer runs under a watched tag but is in a watched repository.
+      const digests = got.map((e: any) => e.data.image.digest).sort();
+      assert.equal(new Set(digests).size, digests.length, 'each fact once');
+      assert.ok(digests.includes(f.appB.descriptor.digest));
+      assert.ok(digests.includes(f.appA2.descriptor.digest));
+      const third = await watch();
+      assert.equal(third.code, 0);
+      const after3 = rx.accepted.slice(before).flatMap((m) => m.body.data.events).filter((e: any) => e.data.vulnerability?.id === 'DEBIAN-CVE-2024-8888');
+      assert.equal(after3.length, got.length, 'no duplicate after recovery');
+    });
+  });
+}
+
+describe('watch', () => {
+  let pg: Postgres;
+  let dir: string;
+  before(async () => {
+    pg = await startPostgres();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-files-'));
+  });
+  after(async () => {
+    await pg?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  backendSuite('sqlite', async () => path.join(dir, `store-${Math.random().toString(36).slice(2)}.db`));
+  backendSuite('postgres', () => pg.createDatabase());
+
+  test('postgres: two workers share 1,000 jobs through the queue, one killed mid-run; each job done once, a poisoned one parked', async () => {
+    const url = await pg.createDatabase();
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-q-'));
+    const dbFile = path.join(work, 'vuln.db');
+    await importAdvisories(dbFile, path.join(work, 'osv'), [osv('DEBIAN-CVE-2024-4242', 'zlib', '1:1.2.13.dfsg-2', CRIT)]);
+    // 1,000 stored images, each with zlib and a package of its own, running in a cluster.
+    const s = await MetaStore.open(url);
+    const uris: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const digest = `sha256:${i.toString(16).padStart(64, '0')}`;
+      const repository = `registry.example/fleet/app-${i % 37}`;
+      uris.push(`${repository}@${digest}`);
+      await s.recordImage({
+        image: { repository, registry: 'registry.example', tag: null, digest },
+        source: 'test',
+        ecosystem: 'Debian:12',
+        packageCount: 2,
+        packageIndex: [
+          { ecosystem: 'Debian:12', source: 'zlib', packages: [{ name: 'zlib1g', version: '1:1.2.13.dfsg-1', type: 'deb', source: 'zlib' }] },
+          { ecosystem: 'Debian:12', source: `own-${i}`, packages: [{ name: `own-${i}`, version: '1.0-1', type: 'deb' }] },
+        ],
+      });
+    }
+    await s.recordDeployments(uris.map((u, i) => ({ cluster: 'prod', namespace: 'ns', kind: 'Deployment', name: `app-${i}`, container: 'c', image: u, digest: u.slice(u.indexOf('@') + 1), repository: u.slice(0, u.indexOf('@')), tag: null, at: new Date().toISOString(), via: 'inventory' })));
+    const env = { ...process.env, PLINTH_WATCH_SUPERVISE_SECONDS: '1', PLINTH_WATCH_HEARTBEAT_SECONDS: '10', PLINTH_WATCH_POLL_SECONDS: '0.5', PLINTH_WATCH_RETRIES: '1' };
+    const workers: ChildProcess[] = [];
+    const logs: string[] = ['', ''];
+    for (let w = 0; w < 2; w++) {
+      const c = plinthCommand(['watch', '--store', url, '--db', dbFile, '--no-rescan', '--schedule', 'discover=none', '--schedule', 'rematch=none', '--schedule', 'drift=none', '--schedule', 'notify=none', '--concurrency', '4'], env);
+      const p = spawn(c.file, c.args, { env: c.env, stdio: ['ignore', 'ignore', 'pipe'] });
+      p.stderr!.setEncoding('utf8').on('data', (d: string) => (logs[w] += d));
+      workers.push(p);
+    }
+    const producer = new QueueRunner({ store: s, dbPath: dbFile, registry: {} }, url, { noWork: true, superviseSeconds: 1, retryLimit: 1 });
+    try {
+      await producer.start();
+      await producer.sendMany('rematch-image', uris.map((uri) => ({ key: uri, data: { uri } })));
+      // A poisoned job: an image the store does not know and whose URI is not even a reference.
+      await producer.send('rescan', { ref: 'not a reference!!' }, 'poison');
+      // Kill one worker once the work is under way.
+      const until = Date.now() + 120_000;
+      for (;;) {
+        const c = await producer.counts();
+        const done = c['plinth-rematch-image']?.completed ?? 0;
+        if (done >= 100) break;
+        assert.ok(Date.now() < until, `no progress: ${JSON.stringify(c)}\n${logs.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      workers[0]!.kill('SIGKILL');
+      await producer.idle(['rematch-image', 'rescan'], 240_000);
+      const c = await producer.counts();
+      assert.equal(c['plinth-rematch-image']?.completed, 1000, JSON.stringify(c));
+      assert.equal(c['plinth-rematch-image']?.failed ?? 0, 0);
+      assert.equal(c['plinth-rescan']?.failed, 1, 'the poisoned job failed after its retries');
+      assert.equal(c['plinth-parked']?.created ?? 0, 1, 'and was parked with its error');
+      const parked = await s.sql.get<{ output: string | null; retry_count: number }>("SELECT output::text AS output, retry_count FROM plinth_jobs.job WHERE name = 'plinth-rescan'");
+      assert.match(parked?.output ?? '', /not a reference|invalid/i);
+      assert.equal(Number(parked?.retry_count), 1, 'retried a bounded number of times');
+      // The killed worker's jobs in hand went to the survivor once their heartbeat stopped.
+      const retried = await s.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM plinth_jobs.job WHERE name = 'plinth-rematch-image' AND retry_count > 0");
+      assert.ok(Number(retried?.n) >= 1, 'some jobs were retried after the kill');
+      // Effects once: one finding and one event per image.
+      const f = await s.sql.get<{ n: number; d: number }>("SELECT COUNT(*) AS n, COUNT(DISTINCT resource_uri) AS d FROM occurrences WHERE kind = 'VULNERABILITY' AND subject = 'DEBIAN-CVE-2024-4242' AND resolve_time IS NULL");
+      assert.deepEqual([Number(f?.n), Number(f?.d)], [1000, 1000]);
+      const e = await s.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM events WHERE type = 'dev.plinth.finding.new'");
+      assert.equal(Number(e?.n), 1000);
+      // The survivor did the killed worker's share: it logged jobs after the kill.
+      assert.match(logs[1]!, /rematch-image/);
+    } finally {
+      for (const w of workers) w.kill('SIGKILL');
+      await producer.stop();
+      await s.close();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
