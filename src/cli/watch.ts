@@ -159,7 +159,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       log(`watching ${redactUrl(store.location)} through the job queue (schema plinth_jobs)${o.once ? ' (once)' : ''}`);
       try {
         if (o.once) {
-          const since = new Date(Date.now() - 1000).toISOString();
+          const since = new Date().toISOString();
           await runner.once();
           const r = await runner.report(since);
           if (o.format === 'json') h.out(JSON.stringify(r, null, 2));

@@ -6,7 +6,7 @@ import type { Inventory, InventoryPackage } from '../packages/inventory.js';
 import type { ImageLocation } from '../source/open.js';
 import { VERSION } from '../version.js';
 import { fullVersion } from '../vuln/match.js';
-import { noteId, type IndexedPackage, type PackageIndexEntry, type BaseFacts, type ImageIdentity, type ImageRecord, type NoteInput, type OccurrenceInput, type VulnSummary } from './store.js';
+import { contentFingerprint, noteId, occurrenceId, type IndexedPackage, type PackageIndexEntry, type BaseFacts, type ImageIdentity, type ImageRecord, type NoteInput, type OccurrenceInput, type VulnSummary } from './store.js';
 
 /**
  * What each command learned, as store records in the Grafeas model. Pure functions: the commands
@@ -206,7 +206,26 @@ export function inventoryRecord(loc: ImageLocation, inv: Inventory, source = 'sb
   };
 }
 
-export function vulnerabilityOccurrence(v: ScanVulnerability): { note: NoteInput; occurrence: OccurrenceInput } {
+export function vulnerabilityOccurrence(v: ScanVulnerability, fingerprint = vulnerabilityFingerprint(v)): { note: NoteInput; occurrence: OccurrenceInput } {
+  const x = vulnerabilityOccurrenceBody(v);
+  x.occurrence.fingerprint = fingerprint;
+  return x;
+}
+
+/**
+ * What a stored finding is compared by: a hash of the vulnerability it was made from (data and
+ * extra are functions of it), so a re-match builds the occurrence only for what changed.
+ */
+export function vulnerabilityFingerprint(v: ScanVulnerability): string {
+  return contentFingerprint(v);
+}
+
+/** The occurrence id a finding gets on a resource (without building the occurrence). */
+export function vulnerabilityOccurrenceId(uri: string, v: Pick<ScanVulnerability, 'id' | 'package' | 'installedVersion'>): string {
+  return occurrenceId(uri, { kind: 'VULNERABILITY', note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` });
+}
+
+function vulnerabilityOccurrenceBody(v: ScanVulnerability): { note: NoteInput; occurrence: OccurrenceInput } {
   const id = noteId('vuln', v.id);
   const severity = GRAFEAS_SEVERITY[v.severity] ?? 'SEVERITY_UNSPECIFIED';
   const fixed = v.fixedVersion ? version(v.fixedVersion) : { kind: 'MAXIMUM' };

@@ -138,6 +138,8 @@ ALTER TABLE images ADD COLUMN behind_since TEXT;
 ALTER TABLE occurrences ADD COLUMN source_package TEXT;
 UPDATE occurrences SET source_package = {{json_source}} WHERE kind = 'VULNERABILITY';
 CREATE INDEX occurrences_source ON occurrences (source_package, resource_uri);
+-- a hash of data and extra: a re-match compares it instead of reading both
+ALTER TABLE occurrences ADD COLUMN fingerprint TEXT;
 -- stored inventories by (ecosystem, source package): what a changed advisory can affect, and the
 -- packages to re-match, without reading every PACKAGE occurrence
 CREATE TABLE package_index (

@@ -1,10 +1,11 @@
 import { MatchCache } from '../vuln/match.js';
-import { matchInventory, summarize, type ScanVulnerability } from '../vuln/scan.js';
+import { matchInventory, type ScanVulnerability } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
-import type { Severity } from '../vuln/severity.js';
-import { vulnerabilityOccurrence } from '../store/ingest.js';
+import { SEVERITY_ORDER, type Severity } from '../vuln/severity.js';
+import { vulnerabilityFingerprint, vulnerabilityOccurrence } from '../store/ingest.js';
 import {
   json,
+  noteId,
   occurrenceId,
   ownerLabel,
   severityRank,
@@ -15,8 +16,9 @@ import {
   type NoteInput,
   type OccurrenceInput,
   type StoreSeverity,
+  type VulnSummary,
 } from '../store/store.js';
-import type { Param } from '../store/sql.js';
+import type { Param, Tx } from '../store/sql.js';
 import { addEvents, getState, notifiable, setState, type WatchEvent } from './state.js';
 
 /**
@@ -67,20 +69,29 @@ export interface RematchReport {
   changedImages: string[];
   events: number;
   ms: number;
+  /** Where the time went (ms): reading the index, matching, reading stored findings, comparing, writing. */
+  phases: Record<string, number>;
 }
 
 interface Unit {
   uri: string;
   ecosystem: string;
   source: string;
-  packages: IndexedPackage[];
+  /** The packages as stored (JSON): images sharing a base share these strings, and their findings. */
+  raw: string;
 }
 
 interface Existing {
   uri: string;
-  source: string | null;
-  data: string;
-  extra: string | null;
+  fingerprint: string | null;
+}
+
+interface Prepared {
+  v: ScanVulnerability;
+  fingerprint: string;
+  /** The occurrence's note and key (its id on a resource is a hash of them and the resource). */
+  ref: { kind: 'VULNERABILITY'; note: string; key: string };
+  built?: { occ: OccurrenceInput; note: NoteInput };
 }
 
 const STATE_KEY = 'advisories';
@@ -98,15 +109,7 @@ function dbLabel(db: VulnStore): string {
 async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Array<{ ecosystem: string; package: string }> }): Promise<Unit[]> {
   const out: Unit[] = [];
   const push = (rows: Array<{ ecosystem: string; source: string; resource_uri: string; packages: string }>) => {
-    for (const r of rows) {
-      let packages: IndexedPackage[];
-      try {
-        packages = JSON.parse(r.packages) as IndexedPackage[];
-      } catch {
-        continue;
-      }
-      if (Array.isArray(packages)) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, packages });
-    }
+    for (const r of rows) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, raw: r.packages });
   };
   const cols = 'SELECT ecosystem, source, resource_uri, packages FROM package_index';
   if (where.pairs) {
@@ -134,9 +137,9 @@ async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Arr
 async function loadExisting(store: MetaStore, uris: string[], sources: string[] | null): Promise<Map<string, Existing>> {
   const out = new Map<string, Existing>();
   const want = new Set(uris);
-  const base = "SELECT id, resource_uri, source_package, data, extra FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
-  const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; data: string; extra: string | null }>) => {
-    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, data: r.data, extra: r.extra });
+  const base = "SELECT id, resource_uri, fingerprint FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
+  const take = (rows: Array<{ id: string; resource_uri: string; fingerprint: string | null }>) => {
+    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, fingerprint: r.fingerprint });
   };
   if (sources) {
     for (let i = 0; i < sources.length; i += CHUNK) {
@@ -154,18 +157,33 @@ async function loadExisting(store: MetaStore, uris: string[], sources: string[] 
   return out;
 }
 
-function summaryOf(rows: Array<{ severity: string | null; extra: string | null }>) {
-  const vulns = rows.map((r) => {
-    let x: { origin?: string | null; fixedVersion?: string | null } = {};
-    try {
-      x = JSON.parse(r.extra ?? '{}') as typeof x;
-    } catch {
-      /* a damaged row counts without origin */
+/** The findings summaries of images, aggregated by the database (severity, origin, fix known). */
+async function summaries(tx: Tx, dialect: 'sqlite' | 'postgres', uris: string[]): Promise<Map<string, VulnSummary>> {
+  const origin = dialect === 'sqlite' ? "json_extract(extra, '$.origin')" : "(extra::json ->> 'origin')";
+  const fixed = dialect === 'sqlite' ? "json_extract(extra, '$.fixedVersion')" : "(extra::json ->> 'fixedVersion')";
+  const out = new Map<string, VulnSummary>();
+  for (const u of uris) out.set(u, { total: 0, bySeverity: Object.fromEntries(SEVERITY_ORDER.map((x) => [x, 0])), base: 0, image: 0, fixable: 0 });
+  for (let i = 0; i < uris.length; i += CHUNK) {
+    const chunk = uris.slice(i, i + CHUNK);
+    const rows = await tx.all<{ uri: string; severity: string | null; origin: string | null; fixable: number | boolean; n: number | string }>(
+      `SELECT resource_uri AS uri, severity, ${origin} AS origin, CASE WHEN ${fixed} IS NULL THEN 0 ELSE 1 END AS fixable, COUNT(*) AS n
+       FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL AND resource_uri IN (${chunk.map(() => '?').join(', ')})
+       GROUP BY resource_uri, severity, ${origin}, CASE WHEN ${fixed} IS NULL THEN 0 ELSE 1 END`,
+      chunk,
+    );
+    for (const r of rows) {
+      const s = out.get(r.uri);
+      if (!s) continue;
+      const n = Number(r.n);
+      const sev = SEVERITY_ORDER.includes(r.severity as Severity) ? (r.severity as Severity) : 'UNKNOWN';
+      s.total += n;
+      s.bySeverity[sev] = (s.bySeverity[sev] ?? 0) + n;
+      if (r.origin === 'base') s.base += n;
+      else if (r.origin === 'image') s.image += n;
+      if (Number(r.fixable) === 1) s.fixable += n;
     }
-    return { severity: (r.severity ?? 'UNKNOWN') as Severity, origin: (x.origin ?? null) as ScanVulnerability['origin'], fixedVersion: x.fixedVersion ?? null } as ScanVulnerability;
-  });
-  const s = summarize(vulns);
-  return { total: s.total, bySeverity: s.bySeverity, base: s.base, image: s.image, fixable: s.fixable };
+  }
+  return out;
 }
 
 /** Re-match stored inventories; see the module comment. */
@@ -174,7 +192,13 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const at = o.at ?? new Date().toISOString();
   const dbId = advisoryDbId(db);
   const seq = db.changeSeq();
-  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, ms: 0 };
+  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, ms: 0, phases: {} };
+  let tp = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    report.phases[name] = Math.round((report.phases[name] ?? 0) + now - tp);
+    tp = now;
+  };
   const mark = (await getState<{ db: string; seq: number }>(store, STATE_KEY)) ?? null;
 
   let units: Unit[];
@@ -218,34 +242,40 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     }
   }
 
-  // Match, image by image, with one cache for the whole run.
+  phase('index');
+  // Match each distinct (ecosystem, packages) unit once for the whole run: images on one base share
+  // the base's units, and their findings (built into occurrences once, with their fingerprints).
   const cache = new MatchCache();
+  const prepared = new Map<string, Prepared[]>();
   const byUri = new Map<string, Unit[]>();
-  for (const u of units) byUri.set(u.uri, [...(byUri.get(u.uri) ?? []), u]);
+  for (const u of units) {
+    const list = byUri.get(u.uri);
+    if (list) list.push(u);
+    else byUri.set(u.uri, [u]);
+    const k = `${u.ecosystem}\u0000${u.raw}`;
+    if (prepared.has(k)) continue;
+    let pkgs: IndexedPackage[] = [];
+    try {
+      const p = JSON.parse(u.raw) as unknown;
+      if (Array.isArray(p)) pkgs = p as IndexedPackage[];
+    } catch {
+      /* a damaged row matches nothing */
+    }
+    let vulns: ScanVulnerability[] = [];
+    try {
+      vulns = pkgs.length ? matchInventory(db, u.ecosystem, pkgs, { cache }) : [];
+    } catch {
+      /* an ecosystem this Plinth does not match */
+    }
+    prepared.set(k, vulns.map((v) => ({ v, fingerprint: vulnerabilityFingerprint(v), ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } })));
+  }
   report.images = byUri.size;
   report.units = units.length;
-  const uris = [...byUri.keys()];
-  const existing = await loadExisting(store, uris, scopeSources);
-  const fresh = new Map<string, Array<{ occ: OccurrenceInput; note: NoteInput; v: ScanVulnerability }>>();
-  for (const [uri, list] of byUri) {
-    const findings: Array<{ occ: OccurrenceInput; note: NoteInput; v: ScanVulnerability }> = [];
-    const byEco = new Map<string, IndexedPackage[]>();
-    for (const u of list) byEco.set(u.ecosystem, [...(byEco.get(u.ecosystem) ?? []), ...u.packages]);
-    for (const [eco, pkgs] of byEco) {
-      let vulns: ScanVulnerability[];
-      try {
-        vulns = matchInventory(db, eco, pkgs, { cache });
-      } catch {
-        continue; // an ecosystem this Plinth does not match
-      }
-      for (const v of vulns) {
-        const x = vulnerabilityOccurrence(v);
-        findings.push({ occ: x.occurrence, note: x.note, v });
-      }
-    }
-    fresh.set(uri, findings);
-  }
   report.lookups = cache.lookups;
+  const uris = [...byUri.keys()];
+  phase('match');
+  const existing = await loadExisting(store, uris, scopeSources);
+  phase('stored');
 
   // What differs from what is stored.
   const info = await imageInfo(store, uris);
@@ -254,41 +284,46 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   type Change = { uri: string; upserts: OccurrenceInput[]; notes: NoteInput[]; resolve: string[]; events: WatchEvent[] };
   const changes: Change[] = [];
   const seen = new Set<string>();
-  for (const [uri, findings] of fresh) {
+  for (const [uri, list] of byUri) {
     const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [] };
-    for (const f of findings) {
-      const id = occurrenceId(uri, f.occ);
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const old = existing.get(id);
-      if (old && old.data === json(f.occ.data) && old.extra === json(f.occ.extra)) continue;
-      c.upserts.push(f.occ);
-      c.notes.push(f.note);
-      if (old) report.updatedFindings++;
-      else {
-        report.newFindings++;
-        const img = info.get(uri);
-        if (running.has(uri) && severityRank(f.v.severity) >= notifyAt && img) {
-          c.events.push({
-            type: 'dev.plinth.finding.new',
-            key: `finding\u0000${uri}\u0000${f.v.id}`,
-            subject: uri,
-            repository: img.repository,
-            owner: img.owner,
-            data: { image: { uri, repository: img.repository, digest: img.digest }, vulnerability: { id: f.v.id, aliases: f.v.aliases, severity: f.v.severity, package: f.v.package, installedVersion: f.v.installedVersion, fixedVersion: f.v.fixedVersion, origin: f.v.origin, title: f.v.title } },
-            text: `${f.v.id} (${f.v.severity}) in ${f.v.package} ${f.v.installedVersion} of ${img.repository}@${img.digest.slice(0, 19)}…${f.v.fixedVersion ? `: fixed in ${f.v.fixedVersion}` : ': no fix yet'}${f.v.origin === 'base' ? ' (from the base image: rebase on a fixed base)' : ''}`,
-          });
+    for (const u of list) {
+      for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`) ?? []) {
+        const id = occurrenceId(uri, f.ref);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const old = existing.get(id);
+        if (old && old.fingerprint === f.fingerprint) continue;
+        if (!f.built) {
+          const x = vulnerabilityOccurrence(f.v, f.fingerprint);
+          f.built = { occ: x.occurrence, note: x.note };
+        }
+        c.upserts.push(f.built.occ);
+        c.notes.push(f.built.note);
+        if (old) report.updatedFindings++;
+        else {
+          report.newFindings++;
+          const img = info.get(uri);
+          if (running.has(uri) && severityRank(f.v.severity) >= notifyAt && img) {
+            c.events.push({
+              type: 'dev.plinth.finding.new',
+              key: `finding\u0000${uri}\u0000${f.v.id}`,
+              subject: uri,
+              repository: img.repository,
+              owner: img.owner,
+              data: { image: { uri, repository: img.repository, digest: img.digest }, vulnerability: { id: f.v.id, aliases: f.v.aliases, severity: f.v.severity, package: f.v.package, installedVersion: f.v.installedVersion, fixedVersion: f.v.fixedVersion, origin: f.v.origin, title: f.v.title } },
+              text: `${f.v.id} (${f.v.severity}) in ${f.v.package} ${f.v.installedVersion} of ${img.repository}@${img.digest.slice(0, 19)}…${f.v.fixedVersion ? `: fixed in ${f.v.fixedVersion}` : ': no fix yet'}${f.v.origin === 'base' ? ' (from the base image: rebase on a fixed base)' : ''}`,
+            });
+          }
         }
       }
     }
-    for (const [id, old] of existing) if (old.uri === uri && !seen.has(id)) c.resolve.push(id);
-    if (c.upserts.length || c.resolve.length) changes.push(c);
+    if (c.upserts.length) changes.push(c);
   }
-  // Images whose stored findings vanished entirely (no unit left in scope) are covered above: every
-  // existing id of an image in scope and not seen is resolved.
+  // Stored findings in scope that this match did not give are resolved (a fix, a withdrawal, a
+  // package gone from the index).
   const byChange = new Map(changes.map((c) => [c.uri, c]));
   for (const [id, old] of existing) {
-    if (!fresh.has(old.uri) && !seen.has(id)) {
+    if (!seen.has(id)) {
       let c = byChange.get(old.uri);
       if (!c) {
         changes.push((c = { uri: old.uri, upserts: [], notes: [], resolve: [], events: [] }));
@@ -299,6 +334,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   }
   report.resolvedFindings = changes.reduce((n, c) => n + c.resolve.length, 0);
 
+  phase('compare');
   // Write the differences, a batch of images per transaction, then each changed image's summary.
   const label = dbLabel(db);
   for (let i = 0; i < changes.length; i += 50) {
@@ -312,9 +348,9 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
           const chunk = c.resolve.slice(k, k + CHUNK);
           await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
         }
-        const rows = await tx.all<{ severity: string | null; extra: string | null }>("SELECT severity, extra FROM occurrences WHERE resource_uri = ? AND kind = 'VULNERABILITY' AND resolve_time IS NULL", [c.uri]);
-        await tx.run('UPDATE images SET vulns = ?, advisory_db = ?, scanned_at = ? WHERE uri = ?', [json(summaryOf(rows)), label, at, c.uri]);
       }
+      const sums = await summaries(tx, store.dialect, batch.map((c) => c.uri));
+      for (const c of batch) await tx.run('UPDATE images SET vulns = ?, advisory_db = ?, scanned_at = ? WHERE uri = ?', [json(sums.get(c.uri)), label, at, c.uri]);
       const events = batch.flatMap((c) => c.events);
       if (events.length) report.events += await addEvents(tx, events, at);
     });
@@ -326,6 +362,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     await store.sql.run(`UPDATE images SET advisory_db = ? WHERE uri IN (${chunk.map(() => '?').join(', ')})`, [label, ...chunk] as Param[]);
   }
   report.changedImages = changes.map((c) => c.uri);
+  phase('write');
   if (!o.uris) await setState(store, STATE_KEY, { db: dbId, seq });
   report.ms = performance.now() - t0;
   return report;
