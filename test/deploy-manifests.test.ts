@@ -329,6 +329,60 @@ describe('deploy/helm/plinth', () => {
     checkInvariants(objs, { ns: 'security', name: 'gate', caBundle: CA, replicas: 3, failurePolicy: 'Ignore', timeoutSeconds: 5, extraExcluded: ['monitoring'] });
   });
 
+  test('day 2: the store Secret, the webhook\'s store, the worker (Deployment or CronJob) and the API', async () => {
+    const day2 = { tls: { caBundle: CA }, store: { enabled: true, url: 'postgres://plinth:secret@db.plinth-system:5432/plinth', cluster: 'prod' }, worker: { enabled: true, notify: ['https://hooks.example/plinth'], owners: 'owners:\n  - repositories: "ghcr.example/team-a/**"\n    contact: team-a\n' }, api: { enabled: true, tokenSecret: 'plinth-api' } };
+    const objs = render(merge(defaults, day2));
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'plinth-store');
+    assert.equal(secret?.stringData?.url, 'postgres://plinth:secret@db.plinth-system:5432/plinth');
+    const deps = objs.filter((o) => o.kind === 'Deployment');
+    const webhook = deps.find((d) => d.metadata.name === 'plinth')!;
+    const c = webhook.spec.template.spec.containers[0];
+    assert.ok(c.args.includes('--cluster=prod'));
+    assert.ok(!c.args.some((a: string) => a.includes('postgres://') || a.includes('PLINTH_STORE')), 'the store URL is never an argument');
+    assert.deepEqual(c.env, [{ name: 'PLINTH_STORE', valueFrom: { secretKeyRef: { name: 'plinth-store', key: 'url' } } }]);
+    const worker = deps.find((d) => d.metadata.name === 'plinth-watch')!;
+    assert.equal(worker.spec.replicas, 2);
+    const w = worker.spec.template.spec.containers[0];
+    assert.equal(w.args[0], 'watch');
+    assert.ok(!w.args.includes('--once'));
+    assert.ok(w.args.includes('--deny-private-networks'), 'references recorded from pod specs are not trusted');
+    assert.ok(w.args.includes('--owners=/etc/plinth/config/owners.yaml'));
+    assert.equal(w.env[0].valueFrom.secretKeyRef.name, 'plinth-store');
+    assert.deepEqual(w.securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(w.securityContext.readOnlyRootFilesystem, true);
+    assert.match(byKind(objs, 'ConfigMap').data['owners.yaml'], /contact: team-a/);
+    // Every flag the worker is given exists (the real CLI's help lists it).
+    const help = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plinth.cjs'), 'watch', '--help'], { encoding: 'utf8' });
+    for (const a of w.args.slice(1)) assert.ok(help.includes(a.split('=')[0]), `${a} is a plinth watch flag`);
+    const api = deps.find((d) => d.metadata.name === 'plinth-api')!;
+    assert.ok(api.spec.template.spec.containers[0].args.includes('--token-file=/etc/plinth/api/token'));
+    assert.equal(objs.find((o) => o.kind === 'Service' && o.metadata.name === 'plinth-api')?.spec.ports[0].port, 8080);
+    // Without a token Secret the API is not rendered open; the worker needs the store.
+    assert.throws(() => render(merge(defaults, { ...day2, api: { enabled: true } })), (e: unknown) => /api\.tokenSecret is required/.test(String(e)));
+    assert.throws(() => render(merge(defaults, { tls: { caBundle: CA }, worker: { enabled: true } })), (e: unknown) => /worker\.enabled needs store\.enabled/.test(String(e)));
+
+    // The CronJob alternative: `plinth watch --once`; its arguments run as they are with the real CLI.
+    const cron = render(merge(defaults, { ...day2, worker: { enabled: true, mode: 'cronjob', schedule: '*/10 * * * *' }, api: { enabled: false } }));
+    const job = byKind(cron, 'CronJob');
+    assert.equal(job.spec.schedule, '*/10 * * * *');
+    assert.equal(job.spec.concurrencyPolicy, 'Forbid');
+    assert.equal(cron.filter((o) => o.kind === 'Deployment').length, 1, 'only the webhook runs as a Deployment');
+    const args = job.spec.jobTemplate.spec.template.spec.containers[0].args as string[];
+    assert.ok(args.includes('--once'));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-chart-watch-'));
+    try {
+      const { openStore } = await import('../src/vuln/store.js');
+      openStore(path.join(dir, 'vuln.db')).close();
+      writeFileSync(path.join(dir, 'catalog.yaml'), byKind(cron, 'ConfigMap').data['catalog.yaml']);
+      const local = args.map((a) => a.replace('/var/lib/plinth/vuln.db', path.join(dir, 'vuln.db')).replace('/etc/plinth/config/catalog.yaml', path.join(dir, 'catalog.yaml')));
+      const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plinth.cjs'), ...local, '--store', path.join(dir, 'store.db')], { encoding: 'utf8', env: { ...process.env, XDG_STATE_HOME: dir } });
+      assert.match(out, /ok +rematch/);
+      assert.match(out, /ok +notify/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the tag defaults to appVersion; webhooks can be turned off', () => {
     const objs = render(merge(defaults, { tls: { caBundle: CA }, webhook: { mutating: { enabled: false } } }));
     assert.equal(byKind(objs, 'Deployment').spec.template.spec.containers[0].image, `registry.example.com/plinth:${chartMeta.appVersion}`);

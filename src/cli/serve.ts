@@ -22,7 +22,7 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--allow-private-registry <host...>', 'a registry on a loopback, private or link-local address that may be contacted (name, address or glob like *.registry.internal; repeatable). Hosts named literally in the policy\'s enforce allowedRegistries rules are allowed too')
       .option('--allow-private-networks', 'contact registries on any address (off by default: a pod spec must not make the webhook call cluster services or the metadata endpoint)')
       .option('--log-level <level>', 'info, warn, error, debug', 'info')
-      .option('--store <target>', 'record every validating admission and ImageReview (decision, where the image runs) in this metadata store: an SQLite file or postgres://…; written in batches off the request path')
+      .option('--store <target>', 'record every validating admission and ImageReview (decision, where the image runs) in this metadata store: an SQLite file or postgres://… (default $PLINTH_STORE); written in batches off the request path')
       .option('--cluster <name>', 'the cluster name recorded with admissions', 'default')
       .option('--store-queue <n>', 'admissions held for the store before new ones are dropped (counted in /metrics)', '10000')
       .option('--api', 'also serve the store\'s read-only API under /v1/ (needs --store; give --api-token)')
@@ -38,6 +38,8 @@ export function registerServe(program: Command, h: CliHelpers): void {
     const [cert, key, clientCa] = await Promise.all([readInput(o.tlsCert, 'TLS certificate'), readInput(o.tlsKey, 'TLS key'), o.clientCa ? readInput(o.clientCa, 'client CA') : Promise.resolve(undefined)]);
     const { default: pino } = await import('pino');
     const logger = pino({ level: o.logLevel, base: { component: 'plinth-webhook' }, timestamp: pino.stdTimeFunctions.isoTime });
+    // The store URL may come from the environment (a Kubernetes Secret), never needing to be an argument.
+    o.store ??= process.env.PLINTH_STORE || undefined;
     const queue = Number(o.storeQueue);
     if (!Number.isInteger(queue) || queue < 1 || queue > 10_000_000) throw new PlinthError('USAGE', `--store-queue must be a positive integer, got "${o.storeQueue}"`);
     if (o.api && !o.store) throw new PlinthError('USAGE', '--api serves the store: give --store too');

@@ -37,6 +37,8 @@ type WatchFlags = Record<string, unknown> & {
   metricsPort?: string;
   format: string;
   platform?: string;
+  denyPrivateNetworks?: boolean;
+  allowPrivateRegistry: string[];
 };
 
 export function registerWatch(program: Command, h: CliHelpers): void {
@@ -63,6 +65,8 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       .option('--concurrency <n>', 'with the queue: scans and per-image re-matches this process runs at once', '2')
       .option('--schedule <kind=cron>', 'with the queue, without --once: when to run discover, rematch, drift, notify (defaults: discover=0 * * * *, rematch=*/5 * * * *, drift=*/30 * * * *, notify=*/5 * * * *; "none" disables one)', collect, [])
       .option('--metrics-port <port>', 'serve /metrics (Prometheus) and /healthz on this port')
+      .option('--deny-private-networks', 'refuse registries on loopback, private and link-local addresses (as plinth serve does: references recorded from pod specs are not trusted); on in the Helm chart')
+      .option('--allow-private-registry <host>', 'with --deny-private-networks: a private registry the worker may reach (repeatable; globs such as *.registry.svc)', collect, [])
       .option('--platform <os/arch[/variant]|all>', 'platform to scan of multi-platform images (default: this host\'s)')
       .option('--format <format>', '--once: text or json', 'text'),
   ).action(async (o: WatchFlags) => {
@@ -121,7 +125,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       store,
       dbPath: o.db ?? defaultDbPath(),
       ...(o.catalog ? { catalogPath: o.catalog } : {}),
-      registry: await h.openOptions(o),
+      registry: { ...(await h.openOptions(o)), ...(o.denyPrivateNetworks ? { network: { denyPrivate: true, allowHosts: o.allowPrivateRegistry } } : {}) },
       ...(o.platform ? { platform: h.platformChoice(o.platform) } : {}),
       ...(o.notify?.length || owners?.owners.some((x) => x.notify?.length) ? { notify: { targets: o.notify ?? [], format: o.notifyFormat as 'cloudevents' | 'slack', ...(owners ? { owners } : {}), ...(process.env.PLINTH_NOTIFY_BACKOFF_MS ? { backoffMs: Number(process.env.PLINTH_NOTIFY_BACKOFF_MS) } : {}), ...(process.env.PLINTH_NOTIFY_ATTEMPTS ? { attempts: Number(process.env.PLINTH_NOTIFY_ATTEMPTS) } : {}), onAttempt: (t: string, owner: string, n: number, err: string | null) => { if (err) log(`notify ${redactUrl(t)} (${owner}): attempt ${n} failed (${err})`); } } } : {}),
       notifyAt: severity as 'HIGH',

@@ -1,4 +1,4 @@
-import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
+import { openSource, parseLocation, registryLocation, type OpenOptions } from '../source/open.js';
 import type { PlatformChoice } from '../source/image.js';
 import type { Catalog } from '../provenance/catalog.js';
 import type { Inventory } from '../packages/inventory.js';
@@ -17,8 +17,8 @@ import type { ImageRecord, MetaStore } from '../store/store.js';
  */
 
 /** Scan one image and the records `plinth scan --store` makes of it. */
-export async function scanForStore(image: string, db: VulnStore, catalog: Catalog, o: { registry: OpenOptions; platform?: PlatformChoice; severities?: ScanResult['vulnerabilities'][number]['severity'][]; ignoreUnfixed?: boolean; onLayer?: (i: number, n: number, d: string) => void }): Promise<{ results: ScanResult[]; records: ImageRecord[] }> {
-  const loc = parseLocation(image);
+export async function scanForStore(image: string, db: VulnStore, catalog: Catalog, o: { registry: OpenOptions; /** Open `image` as a registry reference whatever it looks like (never a local path). */ registryOnly?: boolean; platform?: PlatformChoice; severities?: ScanResult['vulnerabilities'][number]['severity'][]; ignoreUnfixed?: boolean; onLayer?: (i: number, n: number, d: string) => void }): Promise<{ results: ScanResult[]; records: ImageRecord[] }> {
+  const loc = o.registryOnly ? registryLocation(image) : parseLocation(image);
   const seen = new Map<string, { inv: Inventory; prov: ProvenanceReport }>();
   const src = await openSource(loc, o.registry);
   try {

@@ -131,7 +131,7 @@ export async function runJob(cfg: WatchConfig, kind: JobKind, data: Record<strin
       if (!ref) throw new PlinthError('USAGE', 'a rescan job needs a ref');
       const catalog = await catalogOf(cfg);
       return withDb(cfg, async (db) => {
-        const { results, records } = await scanForStore(ref, db, catalog, { registry: cfg.registry, ...(cfg.platform !== undefined ? { platform: cfg.platform } : {}) });
+        const { results, records } = await scanForStore(ref, db, catalog, { registry: cfg.registry, registryOnly: true, ...(cfg.platform !== undefined ? { platform: cfg.platform } : {}) });
         for (const r of records) await cfg.store.recordImage(r);
         return { kind, key: ref, summary: `${ref}: ${results.map((r) => `${r.image.digest.slice(0, 19)}… ${r.summary.total} finding(s)`).join(', ')}` };
       });

@@ -3,11 +3,19 @@
 {{- default .Release.Name .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Labels on every object. */}}
+{{/* Labels on every object of the webhook. */}}
 {{- define "plinth.labels" -}}
 app.kubernetes.io/name: plinth
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: admission-webhook
+app.kubernetes.io/part-of: plinth
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{/* Labels of the day-2 objects (worker, API, store Secret): the same, without the component. */}}
+{{- define "plinth.commonLabels" -}}
+app.kubernetes.io/name: plinth
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/part-of: plinth
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
@@ -64,4 +72,148 @@ namespaceSelector:
 matchConditions:
   - name: exclude-plinth-service-account
     expression: {{ printf "request.userInfo.username != 'system:serviceaccount:%s:%s'" .Release.Namespace (include "plinth.fullname" .) | quote }}
+{{- end -}}
+
+{{/* The store Secret's name. */}}
+{{- define "plinth.storeSecret" -}}
+{{- default (printf "%s-store" (include "plinth.fullname" .)) .Values.store.existingSecret -}}
+{{- end -}}
+
+{{/* PLINTH_STORE from the store Secret. */}}
+{{- define "plinth.storeEnv" -}}
+- name: PLINTH_STORE
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "plinth.storeSecret" . }}
+      key: {{ .Values.store.key }}
+{{- end -}}
+
+{{/* The restricted container security context every Plinth container runs with. */}}
+{{- define "plinth.containerSecurity" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The worker's container (Deployment and CronJob). */}}
+{{- define "plinth.workerPodSpec" -}}
+serviceAccountName: {{ include "plinth.fullname" . }}
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  fsGroup: 65532
+  seccompProfile:
+    type: RuntimeDefault
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .Values.worker.dbUpdateArgs }}
+initContainers:
+  - name: advisories
+    image: {{ include "plinth.image" . | quote }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    args:
+      - db
+      {{- range .Values.worker.dbUpdateArgs }}
+      - {{ . | quote }}
+      {{- end }}
+      - --db=/var/lib/plinth/vuln.db
+    securityContext:
+      {{- include "plinth.containerSecurity" . | nindent 6 }}
+    volumeMounts:
+      - name: advisories
+        mountPath: /var/lib/plinth
+      - name: tmp
+        mountPath: /tmp
+{{- end }}
+containers:
+  - name: worker
+    image: {{ include "plinth.image" . | quote }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    args:
+      - watch
+      {{- if eq .Values.worker.mode "cronjob" }}
+      - --once
+      - --queue=off
+      {{- end }}
+      - --db=/var/lib/plinth/vuln.db
+      - --catalog=/etc/plinth/config/catalog.yaml
+      - {{ printf "--severity=%v" .Values.worker.severity | quote }}
+      - {{ printf "--rescan-ttl=%v" .Values.worker.rescanTtl | quote }}
+      - {{ printf "--notify-format=%v" .Values.worker.notifyFormat | quote }}
+      {{- range .Values.worker.notify }}
+      - {{ printf "--notify=%v" . | quote }}
+      {{- end }}
+      {{- range .Values.worker.watchTags }}
+      - {{ printf "--watch-tag=%v" . | quote }}
+      {{- end }}
+      {{- if .Values.worker.owners }}
+      - --owners=/etc/plinth/config/owners.yaml
+      {{- end }}
+      {{- if ne .Values.worker.mode "cronjob" }}
+      - {{ printf "--metrics-port=%v" .Values.worker.metricsPort | quote }}
+      {{- end }}
+      - --deny-private-networks
+      {{- range .Values.allowPrivateRegistries }}
+      - {{ printf "--allow-private-registry=%v" . | quote }}
+      {{- end }}
+    env:
+      {{- include "plinth.storeEnv" . | nindent 6 }}
+      - name: XDG_STATE_HOME
+        value: /tmp
+    {{- if ne .Values.worker.mode "cronjob" }}
+    ports:
+      - name: metrics
+        containerPort: {{ .Values.worker.metricsPort }}
+        protocol: TCP
+    livenessProbe:
+      httpGet:
+        path: /healthz
+        port: metrics
+      periodSeconds: 20
+      timeoutSeconds: 2
+    {{- end }}
+    resources:
+      {{- toYaml .Values.worker.resources | nindent 6 }}
+    securityContext:
+      {{- include "plinth.containerSecurity" . | nindent 6 }}
+    volumeMounts:
+      - name: config
+        mountPath: /etc/plinth/config
+        readOnly: true
+      - name: advisories
+        mountPath: /var/lib/plinth
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: config
+    configMap:
+      name: {{ include "plinth.fullname" . }}-config
+  - name: advisories
+    {{- if .Values.worker.dbClaim }}
+    persistentVolumeClaim:
+      claimName: {{ .Values.worker.dbClaim }}
+    {{- else }}
+    emptyDir:
+      sizeLimit: 2Gi
+    {{- end }}
+  - name: tmp
+    emptyDir:
+      sizeLimit: 256Mi
 {{- end -}}
