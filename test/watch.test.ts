@@ -310,15 +310,11 @@ describe('watch', () => {
   backendSuite('sqlite', async () => path.join(dir, `store-${Math.random().toString(36).slice(2)}.db`));
   backendSuite('postgres', () => pg.createDatabase());
 
-  test('postgres: two workers share 1,000 jobs through the queue, one killed mid-run; each job done once, a poisoned one parked', async () => {
-    const url = await pg.createDatabase();
-    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-q-'));
-    const dbFile = path.join(work, 'vuln.db');
-    await importAdvisories(dbFile, path.join(work, 'osv'), [osv('DEBIAN-CVE-2024-4242', 'zlib', '1:1.2.13.dfsg-2', CRIT)]);
-    // 1,000 stored images, each with zlib and a package of its own, running in a cluster.
+  /** `n` stored images, each with zlib (affected by the advisory) and a package of its own, running in a cluster. */
+  async function fleet(url: string, n: number): Promise<{ s: MetaStore; uris: string[] }> {
     const s = await MetaStore.open(url);
     const uris: string[] = [];
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < n; i++) {
       const digest = `sha256:${i.toString(16).padStart(64, '0')}`;
       const repository = `registry.example/fleet/app-${i % 37}`;
       uris.push(`${repository}@${digest}`);
@@ -334,31 +330,56 @@ describe('watch', () => {
       });
     }
     await s.recordDeployments(uris.map((u, i) => ({ cluster: 'prod', namespace: 'ns', kind: 'Deployment', name: `app-${i}`, container: 'c', image: u, digest: u.slice(u.indexOf('@') + 1), repository: u.slice(0, u.indexOf('@')), tag: null, at: new Date().toISOString(), via: 'inventory' })));
-    const env = { ...process.env, PLINTH_WATCH_SUPERVISE_SECONDS: '1', PLINTH_WATCH_HEARTBEAT_SECONDS: '10', PLINTH_WATCH_POLL_SECONDS: '0.5', PLINTH_WATCH_RETRIES: '1' };
-    const workers: ChildProcess[] = [];
-    const logs: string[] = ['', ''];
-    for (let w = 0; w < 2; w++) {
-      const c = plinthCommand(['watch', '--store', url, '--db', dbFile, '--no-rescan', '--schedule', 'discover=none', '--schedule', 'rematch=none', '--schedule', 'drift=none', '--schedule', 'notify=none', '--concurrency', '4'], env);
+    return { s, uris };
+  }
+
+  /** Worker processes (`plinth watch` on the queue, schedules off); their stderr in logs[i]. */
+  function startWorkers(url: string, dbFile: string, n: number, env: NodeJS.ProcessEnv, extra: string[][] = []): { procs: ChildProcess[]; logs: string[] } {
+    const procs: ChildProcess[] = [];
+    const logs: string[] = [];
+    for (let w = 0; w < n; w++) {
+      logs.push('');
+      const c = plinthCommand(['watch', '--store', url, '--db', dbFile, '--no-rescan', '--schedule', 'discover=none', '--schedule', 'rematch=none', '--schedule', 'drift=none', '--schedule', 'notify=none', '--concurrency', '4', ...(extra[w] ?? [])], { ...process.env, ...env });
       const p = spawn(c.file, c.args, { env: c.env, stdio: ['ignore', 'ignore', 'pipe'] });
       p.stderr!.setEncoding('utf8').on('data', (d: string) => (logs[w] += d));
-      workers.push(p);
+      procs.push(p);
     }
+    return { procs, logs };
+  }
+
+  async function waitCompleted(q: QueueRunner, atLeast: number, logs: string[]): Promise<void> {
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const c = await q.counts().catch(() => ({}) as Record<string, Record<string, number>>);
+      if ((c['plinth-rematch-image']?.completed ?? 0) >= atLeast) return;
+      assert.ok(Date.now() < until, `no progress: ${JSON.stringify(c)}\n${logs.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function assertOnce(s: MetaStore, n: number): Promise<void> {
+    const f = await s.sql.get<{ n: number; d: number }>("SELECT COUNT(*) AS n, COUNT(DISTINCT resource_uri) AS d FROM occurrences WHERE kind = 'VULNERABILITY' AND subject = 'DEBIAN-CVE-2024-4242' AND resolve_time IS NULL");
+    assert.deepEqual([Number(f?.n), Number(f?.d)], [n, n], 'one finding per image');
+    const e = await s.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM events WHERE type = 'dev.plinth.finding.new'");
+    assert.equal(Number(e?.n), n, 'one event per image');
+  }
+
+  test('postgres: two workers share 1,000 jobs through the queue, one killed mid-run; each job done once, a poisoned one parked; /metrics', async () => {
+    const url = await pg.createDatabase();
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-q-'));
+    const dbFile = path.join(work, 'vuln.db');
+    await importAdvisories(dbFile, path.join(work, 'osv'), [osv('DEBIAN-CVE-2024-4242', 'zlib', '1:1.2.13.dfsg-2', CRIT)]);
+    const { s, uris } = await fleet(url, 1000);
+    const env = { PLINTH_WATCH_SUPERVISE_SECONDS: '1', PLINTH_WATCH_HEARTBEAT_SECONDS: '10', PLINTH_WATCH_POLL_SECONDS: '0.5', PLINTH_WATCH_RETRIES: '1' };
+    const { procs, logs } = startWorkers(url, dbFile, 2, env, [[], ['--metrics-port', '0']]);
     const producer = new QueueRunner({ store: s, dbPath: dbFile, registry: {} }, url, { noWork: true, superviseSeconds: 1, retryLimit: 1 });
     try {
       await producer.start();
       await producer.sendMany('rematch-image', uris.map((uri) => ({ key: uri, data: { uri } })));
-      // A poisoned job: an image the store does not know and whose URI is not even a reference.
+      // A poisoned job: a reference that is not one.
       await producer.send('rescan', { ref: 'not a reference!!' }, 'poison');
-      // Kill one worker once the work is under way.
-      const until = Date.now() + 120_000;
-      for (;;) {
-        const c = await producer.counts();
-        const done = c['plinth-rematch-image']?.completed ?? 0;
-        if (done >= 100) break;
-        assert.ok(Date.now() < until, `no progress: ${JSON.stringify(c)}\n${logs.join('\n')}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      workers[0]!.kill('SIGKILL');
+      await waitCompleted(producer, 100, logs);
+      procs[0]!.kill('SIGKILL');
       await producer.idle(['rematch-image', 'rescan'], 240_000);
       const c = await producer.counts();
       assert.equal(c['plinth-rematch-image']?.completed, 1000, JSON.stringify(c));
@@ -371,15 +392,49 @@ describe('watch', () => {
       // The killed worker's jobs in hand went to the survivor once their heartbeat stopped.
       const retried = await s.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM plinth_jobs.job WHERE name = 'plinth-rematch-image' AND retry_count > 0");
       assert.ok(Number(retried?.n) >= 1, 'some jobs were retried after the kill');
-      // Effects once: one finding and one event per image.
-      const f = await s.sql.get<{ n: number; d: number }>("SELECT COUNT(*) AS n, COUNT(DISTINCT resource_uri) AS d FROM occurrences WHERE kind = 'VULNERABILITY' AND subject = 'DEBIAN-CVE-2024-4242' AND resolve_time IS NULL");
-      assert.deepEqual([Number(f?.n), Number(f?.d)], [1000, 1000]);
-      const e = await s.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM events WHERE type = 'dev.plinth.finding.new'");
-      assert.equal(Number(e?.n), 1000);
-      // The survivor did the killed worker's share: it logged jobs after the kill.
-      assert.match(logs[1]!, /rematch-image/);
+      await assertOnce(s, 1000);
+      // The survivor's /metrics: jobs by kind and outcome, re-match durations.
+      const port = /metrics on :(\d+)\/metrics/.exec(logs[1]!)?.[1];
+      assert.ok(port, logs[1]);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const ok = Number(/plinth_watch_jobs_total\{kind="rematch-image",outcome="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      assert.ok(ok > 0 && ok <= 1000, `rematch-image ok: ${ok}`);
+      assert.match(metrics, /plinth_watch_jobs_total\{kind="rescan",outcome="failed"\} [12]/);
+      assert.match(metrics, /plinth_watch_rematch_duration_seconds_count\{mode="full"\} \d+/);
+      assert.match(metrics, /plinth_watch_findings_total\{change="new"\} \d+/);
     } finally {
-      for (const w of workers) w.kill('SIGKILL');
+      for (const w of procs) w.kill('SIGKILL');
+      await producer.stop();
+      await s.close();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  test('postgres: restarted under running workers, they reconnect; no job lost or done twice', async () => {
+    const url = await pg.createDatabase();
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-r-'));
+    const dbFile = path.join(work, 'vuln.db');
+    await importAdvisories(dbFile, path.join(work, 'osv'), [osv('DEBIAN-CVE-2024-4242', 'zlib', '1:1.2.13.dfsg-2', CRIT)]);
+    const { s, uris } = await fleet(url, 300);
+    const env = { PLINTH_WATCH_SUPERVISE_SECONDS: '1', PLINTH_WATCH_HEARTBEAT_SECONDS: '10', PLINTH_WATCH_POLL_SECONDS: '0.5', PLINTH_WATCH_RETRIES: '5' };
+    const { procs, logs } = startWorkers(url, dbFile, 2, env);
+    const producer = new QueueRunner({ store: s, dbPath: dbFile, registry: {} }, url, { noWork: true, superviseSeconds: 1, retryLimit: 5 });
+    try {
+      await producer.start();
+      await producer.sendMany('rematch-image', uris.map((uri) => ({ key: uri, data: { uri } })));
+      await waitCompleted(producer, 30, logs);
+      await pg.stopServer();
+      await new Promise((r) => setTimeout(r, 2000));
+      await pg.startServer();
+      await producer.idle(['rematch-image'], 120_000).catch(async (e) => {
+        throw new Error(`${(e as Error).message}: ${JSON.stringify(await producer.counts().catch(() => null))}\n${logs.map((l) => l.slice(-3000)).join('\n----\n')}`);
+      });
+      const c = await producer.counts();
+      assert.equal(c['plinth-rematch-image']?.completed, 300, JSON.stringify(c));
+      assert.equal(procs.filter((p) => p.exitCode !== null).length, 0, `the workers survived the restart\n${logs.join('\n')}`);
+      await assertOnce(s, 300);
+    } finally {
+      for (const w of procs) w.kill('SIGKILL');
       await producer.stop();
       await s.close();
       await rm(work, { recursive: true, force: true });

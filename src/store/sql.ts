@@ -274,6 +274,12 @@ class PostgresSql implements Sql {
       throw this.error(e);
     }
     let broken = false;
+    // A checked-out client whose server goes away emits 'error' between queries; unheard, that
+    // would end the process. The next query fails with the reason and the client is discarded.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const r = await fn(this.tx(client));
@@ -287,6 +293,7 @@ class PostgresSql implements Sql {
       }
       throw this.error(e);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
