@@ -15,6 +15,7 @@ import { registerSign } from './sign.js';
 import { registerStore } from './store.js';
 import { registerGolden } from './golden.js';
 import { registerRebase } from './rebase.js';
+import { registerLint } from './lint.js';
 
 /**
  * The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes.
@@ -156,7 +157,7 @@ const COMMANDS: Record<string, string> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
   serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob',
-  golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store',
+  golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store', lint: 'lint',
 };
 
 /**
@@ -344,6 +345,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   registerStore(program, helpers);
   registerGolden(program, helpers);
   registerRebase(program, helpers);
+  registerLint(program, helpers);
 
   if (want('version'))
     program
