@@ -74,7 +74,7 @@ export function parseManifests(text: string): ParsedManifests {
   for (const doc of docs) {
     if (doc.errors.length) {
       const e = doc.errors[0]!;
-      problems.push({ ...pos(e.pos?.[0]), message: `invalid YAML: ${e.message.split('\n')[0]}` });
+      problems.push({ ...pos(e.pos?.[0]), message: /call stack/i.test(e.message) ? 'the document is nested too deeply' : `invalid YAML: ${e.message.split('\n')[0]}` });
       continue;
     }
     if (doc.contents === null) continue;
@@ -82,7 +82,7 @@ export function parseManifests(text: string): ParsedManifests {
     try {
       value = doc.toJS({ maxAliasCount: MANIFEST_MAX_ALIASES });
     } catch (e) {
-      const msg = e instanceof RangeError ? `the document is nested too deeply` : `invalid YAML: ${(e as Error).message}`;
+      const msg = e instanceof RangeError || /call stack/i.test((e as Error).message) ? `the document is nested too deeply` : `invalid YAML: ${(e as Error).message}`;
       problems.push({ ...pos(doc.contents?.range?.[0]), message: msg.includes('alias') ? `too many YAML aliases (more than ${MANIFEST_MAX_ALIASES}: a YAML bomb?)` : msg });
       continue;
     }
