@@ -16,7 +16,7 @@ import type { Finding, LintSeverity } from './types.js';
  * hadolint's `# hadolint ignore=…` / `# hadolint global ignore=…` pragmas.
  */
 
-export const DOCKERFILE_MAX_BYTES = 4 * 1024 * 1024;
+export const DOCKERFILE_MAX_BYTES = 2 * 1024 * 1024;
 
 export interface DockerfileLintOptions {
   file: string;
@@ -492,7 +492,11 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
     const downloads = (cs: ParsedShell['commands']) => cs.some((c) => ['curl', 'wget'].includes(effective(c.words).name));
     let piped = false;
     const pipelines = new Map<number, ParsedShell['commands']>();
-    for (const c of sh.commands) pipelines.set(c.pipeline, [...(pipelines.get(c.pipeline) ?? []), c]);
+    for (const c of sh.commands) {
+      const list = pipelines.get(c.pipeline);
+      if (list) list.push(c);
+      else pipelines.set(c.pipeline, [c]);
+    }
     for (const cs of pipelines.values()) {
       const dl = cs.findIndex((c) => ['curl', 'wget'].includes(effective(c.words).name));
       if (dl >= 0 && cs.slice(dl + 1).some((c) => c.piped && isShellRun(effective(c.words)))) piped = true;
