@@ -2,7 +2,6 @@ import { DockerfileParser, type Instruction, type From, type Flag } from 'docker
 import { parseImageReference, type ImageReference } from '../oci/reference.js';
 import { lineOf, newestApproved, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
 import type { ImagePolicy } from '../policy/schema.js';
-import { describeError } from '../util/errors.js';
 import { allCommands, effective, parseShell, SHELLS, type ParsedShell } from './shell.js';
 import { policyImageProblems } from './policyimages.js';
 import { ruleInfo } from './rules.js';
@@ -273,7 +272,6 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
   let stage = -1;
   let pipefail = false;
   let lastRootUser: Instruction | undefined;
-  let stageUser = false;
   let finalShellOrPm: Instruction | undefined;
 
   const flushStage = () => {
@@ -292,8 +290,7 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
       stage = f.stage;
       pipefail = false;
       lastRootUser = undefined;
-      stageUser = false;
-      lintFrom(f, aliasesSoFar);
+      lintFrom(f);
       if (f.alias) aliasesSoFar.add(f.alias);
       continue;
     }
@@ -303,7 +300,6 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
     switch (kw) {
       case 'USER': {
         const u = (ins.getArgumentsContent() ?? '').trim();
-        stageUser = true;
         lastRootUser = isRoot(u) ? ins : undefined;
         break;
       }
@@ -386,7 +382,6 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
       if (variant) add('PL008', finalShellOrPm, `The final stage runs a shell or package manager on ${base.ref.familiar}; its line has a distroless variant in the catalog (${variant.name}${variant.tag ? `:${variant.tag}` : ''}): build in an earlier stage and copy into it`);
     }
   }
-  void stageUser;
 
   // Pragmas.
   const pr = pragmas(p);
@@ -403,7 +398,7 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
   findings.sort((a, b) => a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule));
   return { findings, ignored, parsed: p };
 
-  function lintFrom(f: FromLine, aliases: Set<string>): void {
+  function lintFrom(f: FromLine): void {
     const ins = f.instruction;
     const at = (rule: string, message?: string, severity?: LintSeverity) => (f.end > f.start ? addAt(rule, f.line, f.start, f.end, message, severity) : add(rule, ins, message, severity));
     if (f.platform !== null && f.platform !== '') {
@@ -449,7 +444,6 @@ export function lintDockerfile(text: string, o: DockerfileLintOptions): { findin
         } else at('PL001', `${ref.familiar} is in the catalog but not approved (status ${entries[0]!.status})`);
       }
     }
-    void aliases;
   }
 
   function checkCopyFrom(ins: Instruction, from: string): void {
@@ -558,4 +552,3 @@ export function resolveStageBase(p: ParsedDockerfile, stage: number): FromLine |
   return f && !f.stageRef ? f : undefined;
 }
 
-export { describeError };
