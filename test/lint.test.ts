@@ -232,6 +232,7 @@ describe('plinth lint: manifests', () => {
     assert.deepEqual(by('PL101').map((x) => x.severity), ['warning', 'warning']);
     assert.deepEqual(by('PL103').map((x) => x.message.includes('nginx has no tag')), [true]);
     assert.equal(by('HostPID')[0]!.object, 'Pod/p.default');
+    assert.deepEqual([by('HostPID')[0]!.line, by('HostPID')[0]!.column], [25, 16], 'the finding points at hostPID');
     assert.equal(by('HostPID')[0]!.severity, 'error');
   });
 

@@ -155,7 +155,10 @@ export function lintManifests(text: string, o: ManifestLintOptions): { findings:
     reports.push(report);
     for (const a of applied) {
       if (a.matches > 0 && a.rule.points < 0) {
-        findings.push({ rule: a.rule.id, severity: kubesecSeverity(a.rule.points), message: `${a.rule.reason} (${a.rule.points} points)`, file: o.file, line: obj.line, column: obj.column, object: report.object, points: a.rule.points });
+        const where = locate(obj, a.rule.id);
+        const node = where ? (obj.doc.getIn([...obj.path, ...where], true) as { range?: [number, number, number] } | undefined) : undefined;
+        const at = node?.range ? parsed.position(node.range[0]) : { line: obj.line, column: obj.column };
+        findings.push({ rule: a.rule.id, severity: kubesecSeverity(a.rule.points), message: `${a.rule.reason} (${a.rule.points} points)`, file: o.file, ...at, object: report.object, points: a.rule.points });
       }
     }
     // Images.
@@ -191,6 +194,54 @@ export function lintManifests(text: string, o: ManifestLintOptions): { findings:
   }
   findings.sort((a, b) => a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule));
   return { findings, kubesec: reports, objects: parsed.objects };
+}
+
+/** Where a critical kubesec rule points in the object: the field that makes it match (best effort). */
+const POD_FIELDS: Record<string, string[]> = {
+  HostNetwork: ['hostNetwork'],
+  HostPID: ['hostPID'],
+  HostIPC: ['hostIPC'],
+  HostAliases: ['hostAliases'],
+  DockerSock: ['volumes'],
+  ProcMount: ['volumes'],
+};
+const CONTAINER_FIELDS: Record<string, string[]> = {
+  Privileged: ['securityContext', 'privileged'],
+  AllowPrivilegeEscalation: ['securityContext', 'allowPrivilegeEscalation'],
+  CapSysAdmin: ['securityContext', 'capabilities', 'add'],
+  SeccompUnconfined: ['securityContext', 'seccompProfile'],
+  ApparmorUnconfined: ['securityContext', 'appArmorProfile'],
+  SecretsAsEnvironmentVariables: ['env'],
+};
+
+function at(v: unknown, path: readonly (string | number)[]): unknown {
+  let cur = v;
+  for (const k of path) cur = cur && typeof cur === 'object' ? (cur as Record<string | number, unknown>)[k] : undefined;
+  return cur;
+}
+
+function locate(obj: ManifestObject, rule: string): Array<string | number> | undefined {
+  const v = obj.value as Record<string, unknown> | null;
+  if (!v || typeof v !== 'object') return undefined;
+  if (rule === 'BindingsToSystemAnonymous') return ['subjects'];
+  const spec = podSpecPath(v['kind']);
+  if (!spec) return undefined;
+  const pod = POD_FIELDS[rule];
+  if (pod) return at(v, [...spec, ...pod]) !== undefined ? [...spec, ...pod] : spec;
+  const field = CONTAINER_FIELDS[rule];
+  if (field) {
+    for (const list of ['initContainers', 'containers', 'ephemeralContainers']) {
+      const cs = at(v, [...spec, list]);
+      if (!Array.isArray(cs)) continue;
+      for (let i = 0; i < cs.length; i++) {
+        if (at(cs[i], field) !== undefined) return [...spec, list, i, ...field];
+        if (rule === 'SecretsAsEnvironmentVariables' && at(cs[i], ['envFrom']) !== undefined) return [...spec, list, i, 'envFrom'];
+      }
+    }
+    // Inherited from the pod's securityContext.
+    if (field[0] === 'securityContext' && at(v, [...spec, 'securityContext']) !== undefined) return [...spec, 'securityContext'];
+  }
+  return spec;
 }
 
 export { isMap, isSeq };
