@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import AjvDraft04 from 'ajv-draft-04';
-import { runPlinth } from './helpers/common.js';
+import { runPlinth, sharedDir } from './helpers/common.js';
 import { tempDir, type TempDir } from './helpers/util.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { buildImage, buildIndex } from '../src/source/memory.js';
@@ -13,7 +13,8 @@ import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
 import { lintDockerfile } from '../src/lint/dockerfile.js';
 import { lintManifests } from '../src/lint/manifests.js';
-import { kubesecScore } from '../src/lint/kubesec.js';
+import { kubesecRules, kubesecScore } from '../src/lint/kubesec.js';
+import { DOCKERFILE_RULES } from '../src/lint/rules.js';
 import { lintText } from '../src/lint/index.js';
 import { fixDockerfile, unifiedDiff } from '../src/lint/fix.js';
 import { evaluateWorkload } from '../src/lint/workload.js';
@@ -62,6 +63,7 @@ describe('plinth lint: Dockerfile rules', () => {
     const r = lintDockerfile('FROM debian:12\n\nWORKDIR app\nRUN   sudo x\nFROM   debian:latest\n', { file: 'x/Dockerfile' });
     const f = (id: string) => r.findings.find((x) => x.rule === id)!;
     assert.deepEqual([f('DL3000').severity, f('DL3000').message, f('DL3000').line, f('DL3000').column], ['error', 'Use absolute WORKDIR', 3, 1]);
+    assert.equal(lintDockerfile('FROM a:1\nUSER root\n', { file: 'D' }).findings.find((x) => x.rule === 'DL3002')!.message, 'Last USER should not be root.');
     assert.equal(f('DL3004').severity, 'error');
     assert.equal(f('DL3007').severity, 'warning');
     assert.match(f('DL3007').message, /^Using latest is prone to errors/);
@@ -160,6 +162,34 @@ describe('plinth lint: Dockerfile rules', () => {
 });
 
 const POD = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', ...extra }, spec: { containers: [{ name: 'c', image: 'nginx:1' }], ...spec } });
+
+describe('plinth lint: the rule tables match the shared vectors', () => {
+  test('kubesec-rules.txt: every rule with its points, kinds, selector and reason', async () => {
+    const lines = (await readFile(sharedDir('vectors', 'lint', 'kubesec-rules.txt'), 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+    const rows = lines.map((l) => l.split('\t'));
+    const rules = kubesecRules('latest');
+    assert.equal(rows.length, 30);
+    assert.deepEqual(rules.map((r) => r.id).sort(), rows.map((r) => r[0]).sort());
+    for (const [id, points, advise, kinds, selector, reason] of rows) {
+      const r = rules.find((x) => x.id === id)!;
+      assert.deepEqual([r.points, r.advise ?? '', [...r.kinds].join(', '), r.selector, r.reason], [Number(points), advise ? Number(advise) : '', kinds, selector, reason], id);
+    }
+  });
+
+  test('hadolint-base-image-rules.txt: the IDs Plinth implements have hadolint\'s severity and message', async () => {
+    const rows = (await readFile(sharedDir('vectors', 'lint', 'hadolint-base-image-rules.txt'), 'utf8')).split('\n').filter((l) => /^DL\d{4}\t/.test(l)).map((l) => l.split('\t'));
+    let compared = 0;
+    for (const [id, severity, message] of rows) {
+      const r = DOCKERFILE_RULES.find((x) => x.id === id);
+      if (!r) continue;
+      compared++;
+      assert.equal(r.severity, severity!.toLowerCase(), id);
+      // The vectors are hadolint's README table; the messages are its source's (DL3002 writes USER in capitals).
+      assert.equal(r.description.replace(/\.$/, '').toLowerCase(), message!.replace(/\.$/, '').toLowerCase(), id);
+    }
+    assert.ok(compared >= 6, `${compared} rules compared`);
+  });
+});
 
 describe('plinth lint: kubesec rules (latest rule set)', () => {
   const score = (obj: unknown) => kubesecScore(obj, 'f.yaml', 'latest').report;

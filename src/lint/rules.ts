@@ -17,7 +17,7 @@ function p(id: string, name: string, severity: LintSeverity, description: string
 
 export const DOCKERFILE_RULES: readonly RuleInfo[] = [
   h('DL3000', 'absolute-workdir', 'error', 'Use absolute WORKDIR'),
-  h('DL3002', 'last-user-not-root', 'warning', 'Last USER should not be root'),
+  h('DL3002', 'last-user-not-root', 'warning', 'Last USER should not be root.'),
   h('DL3004', 'no-sudo', 'error', 'Do not use sudo as it leads to unpredictable behavior. Use a tool like gosu to enforce root'),
   h('DL3006', 'tag-image-version', 'warning', 'Always tag the version of an image explicitly'),
   h('DL3007', 'no-latest', 'warning', 'Using latest is prone to errors if the image will ever update. Pin the version explicitly to a release tag'),
