@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import AjvDraft04 from 'ajv-draft-04';
-import { runPlinth, sharedDir } from './helpers/common.js';
+import { mulberry32, runPlinth, sharedDir } from './helpers/common.js';
 import { tempDir, type TempDir } from './helpers/util.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { buildImage, buildIndex } from '../src/source/memory.js';
@@ -282,6 +282,17 @@ describe('plinth lint: manifests', () => {
     assert.match(bin.errors[0]!, /binary file/);
     const big = lintText('Dockerfile', Buffer.alloc(5 * 1024 * 1024, 0x41));
     assert.match(big.errors[0]!, /larger than/);
+    // Random text, Dockerfile-ish and YAML-ish: findings or errors, never an exception.
+    const r = mulberry32(16);
+    const alphabet = ['FROM ', 'RUN ', 'ARG ', '${', '}', '\\\n', '<<EOF\n', 'EOF\n', '|', '&&', '"', "'", '#', ' hadolint ignore=DL3008\n', '\n', ':', '@sha256:', '- ', '  ', 'kind: Pod\n', '&a ', '*a ', '[', ']', '{', '}', '---\n', 'é', '\t', 'x'];
+    for (let i = 0; i < 300; i++) {
+      const text = Array.from({ length: Math.floor(r() * 200) }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
+      for (const name of ['Dockerfile', 'm.yaml']) {
+        const res = lintText(name, Buffer.from(text));
+        assert.ok(Array.isArray(res.findings) && Array.isArray(res.errors), text);
+        assert.deepEqual(res.errors, [], `${name}: ${JSON.stringify(text)}`);
+      }
+    }
     const notDocker = lintText('Dockerfile', Buffer.from('{"this": "is json"}\n'));
     assert.deepEqual(notDocker.findings.map((x) => x.rule).slice(0, 1), ['DL3061']);
   });
