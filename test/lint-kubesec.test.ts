@@ -69,6 +69,17 @@ describe('plinth lint --format kubesec against the real kubesec', () => {
     assert.ok(theirs.some((x) => Object.keys(x.scoring).length === 0));
   });
 
+  test("kubesec's documented examples: the quick-start pod (+1) and a SYS_ADMIN pod (-30)", async () => {
+    const demo = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'kubesec-demo' }, spec: { containers: [{ name: 'kubesec-demo', image: 'gcr.io/google-samples/node-hello:1.0', securityContext: { readOnlyRootFilesystem: true } }] } };
+    const sysAdmin = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'security-context-demo' }, spec: { containers: [{ name: 'sec-ctx-demo', image: 'busybox:1.36', securityContext: { capabilities: { add: ['SYS_ADMIN'] } } }] } };
+    await writeFile(path.join(dir.path, 'docs.yaml'), `${stringify(demo)}---\n${stringify(sysAdmin)}`);
+    const theirs = (await kubesecScan('docs.yaml')) as Array<{ object: string; score: number; message: string; scoring: { critical?: Array<{ id: string }> } }>;
+    const ours = (await runInDir(dir.path, ['lint', '--format', 'kubesec', '--kubesec-rules', '2.14', 'docs.yaml'])) as typeof theirs;
+    assert.deepEqual(ours, theirs);
+    assert.deepEqual(ours.map((r) => [r.object, r.score, r.message]), [['Pod/kubesec-demo.default', 1, 'Passed with a score of 1 points'], ['Pod/security-context-demo.default', -30, 'Failed with a score of -30 points']]);
+    assert.deepEqual(ours[1]!.scoring.critical!.map((x) => x.id), ['CapSysAdmin']);
+  });
+
   test('one manifest per file, JSON input, and a manifest from standard input', async () => {
     for (let i = 0; i < 12; i++) {
       const doc = generateManifest(1000 + i, 7);
