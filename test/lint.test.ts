@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import AjvDraft04 from 'ajv-draft-04';
 import { mulberry32, runPlinth, sharedDir } from './helpers/common.js';
 import { tempDir, type TempDir } from './helpers/util.js';
-import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { startFaultProxy, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { buildImage, buildIndex } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
@@ -456,5 +456,26 @@ describe('plinth lint --fix against a registry', () => {
     assert.equal(await readFile(file, 'utf8'), `# base\nFROM ${h}/base/single:1@${single}\nUSER app\n`);
     assert.equal((await runPlinth(['lint', file])).code, 0, 'pinned: nothing left to report');
     assert.equal((await runPlinth(['lint', '--update', file])).code, 2, '--update goes with --fix');
+  });
+
+  test('a hostile registry: a corrupted manifest or a failing registry pins nothing; the CLI exits 2 and keeps the file', async () => {
+    const proxy = await startFaultProxy(reg.url, [{ match: /\/manifests\//, times: 100, action: { corrupt: 'body' } }]);
+    try {
+      const text = `FROM ${proxy.host}/base/single:1\nUSER app\n`;
+      const r = await fixDockerfile(text);
+      assert.equal(r.changes.length, 0);
+      assert.equal(r.errors.length, 1);
+      assert.equal(r.text, text);
+      proxy.setFaults([{ match: /\/manifests\//, times: 1000, action: { status: 500 } }]);
+      const file = path.join(dir.path, 'Hostile.Dockerfile');
+      await writeFile(file, text);
+      const cli = await runPlinth(['lint', '--fix', file, '--format', 'json']);
+      assert.equal(cli.code, 2, cli.stderr);
+      const out = JSON.parse(cli.stdout) as { files: Array<{ changes: unknown[]; errors: Array<{ line: number; reason: string }> }> };
+      assert.deepEqual([out.files[0]!.changes.length, out.files[0]!.errors[0]!.line], [0, 1]);
+      assert.equal(await readFile(file, 'utf8'), text);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
