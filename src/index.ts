@@ -43,3 +43,5 @@ export { sarif, cycloneDxVulns } from './vuln/report.js';
 export { cvss3BaseScore, type Severity } from './vuln/severity.js';
 export * from './policy/index.js';
 export { VERSION, versionInfo, type VersionInfo } from './version.js';
+export { lintTargets, lintText, lintDockerfile, lintManifests, parseDockerfile, parseManifests, objectImages, kubesecScore, kubesecRules, formatKubesecJson, evaluateWorkload, lintSarif, loadHadolintConfig, failing, formatTable, type Finding, type FileResult, type LintOptions, type LintSeverity, type KubesecReport, type KubesecRuleset, type WorkloadSecuritySettings } from './lint/index.js';
+export { fixDockerfile, unifiedDiff, type FixOptions, type FixResult } from './lint/fix.js';

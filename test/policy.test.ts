@@ -224,9 +224,10 @@ describe('policy: schema and loading', () => {
     assert.equal(checkedIn, now, 'schemas/policy.schema.json is stale: run `npx tsc -p . && node scripts/policy-schema.mjs`');
     const s = policyJsonSchema() as { properties: { spec: { properties: { rules: { items: { oneOf: unknown[]; properties: Record<string, unknown> } } } } } };
     const rule = s.properties.spec.properties.rules.items;
-    assert.equal(rule.oneOf.length, 8);
+    assert.equal(rule.oneOf.length, 9);
     assert.ok(rule.properties['vulnerabilities']);
     assert.ok(rule.properties['signatures']);
+    assert.ok(rule.properties['workloadSecurity']);
   });
 
   test('globs: * stays within a path segment, ** crosses; classes; bad patterns are errors', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -47,6 +48,8 @@ export class PolicyDecider implements Decider {
   /** Computed on (re)load: asked for on every request. */
   private versionKey = '';
   private contextLabels: string[] = [];
+  /** The policy has workloadSecurity rules: decisions depend on the admitted object. */
+  private workloadRules = false;
   private network: NetworkPolicy = { denyPrivate: true };
   private store: VulnStore | undefined;
   private watchers: FSWatcher[] = [];
@@ -91,6 +94,7 @@ export class PolicyDecider implements Decider {
         for (const k of Object.keys(r.match?.excludeLabels ?? {})) keys.add(k);
       }
       this.contextLabels = [...keys].sort();
+      this.workloadRules = loaded.policy.spec.rules.some((r) => r.workloadSecurity !== undefined);
       this.network = networkPolicy(loaded, this.o);
       for (const w of loaded.warnings) this.o.logger?.warn({ policy: loaded.file }, w);
       if (changed && !first) {
@@ -145,13 +149,17 @@ export class PolicyDecider implements Decider {
     return this.loaded?.policy.spec.failurePolicy === 'open' ? 'open' : 'closed';
   }
 
-  /** Only what the policy looks at: the namespace, the label keys its rules select on, the break-glass annotation. */
+  /**
+   * Only what the policy looks at: the namespace, the label keys its rules select on, the
+   * break-glass annotation; with workloadSecurity rules, the workload (its kind, annotations and spec).
+   */
   cacheContext(ctx: DecideContext): string {
     const spec = this.loaded?.policy.spec;
     let labels = '';
     for (const k of this.contextLabels) labels += `${k}=${Object.prototype.hasOwnProperty.call(ctx.labels, k) ? ctx.labels[k] : ''},`;
     const bg = spec?.breakGlass ? (ctx.annotations[spec.breakGlass.annotation] ?? '') : '';
-    return `${ctx.namespace}\u0000${labels}\u0000${bg}`;
+    const workload = this.workloadRules && ctx.via !== 'imagereview' ? `\u0000${workloadKey(ctx.object)}` : '';
+    return `${ctx.namespace}\u0000${labels}\u0000${bg}${workload}`;
   }
 
   breakGlass(): string | undefined {
@@ -164,7 +172,14 @@ export class PolicyDecider implements Decider {
     const policy = loaded.policy;
     const now = Date.now();
     // Only the mutating webhook pins tags; the validating webhook and ImageReview see what will run.
-    const context = { namespace: ctx.namespace, labels: ctx.labels, annotations: ctx.annotations, pinning: policy.spec.pinDigests === true && ctx.via === 'mutate' };
+    const context = {
+      namespace: ctx.namespace,
+      labels: ctx.labels,
+      annotations: ctx.annotations,
+      pinning: policy.spec.pinDigests === true && ctx.via === 'mutate',
+      // workloadSecurity rules judge the admitted object (an ImageReview has none: they skip).
+      ...(ctx.via !== 'imagereview' && ctx.object !== undefined ? { workload: ctx.object } : {}),
+    };
     // Pod specs name registry images. Local transports (oci:, oci-archive:, docker-archive:) and
     // docker:// are refused before anything is opened: the webhook never reads local files.
     let loc;
@@ -179,7 +194,7 @@ export class PolicyDecider implements Decider {
     // First the rules that need nothing from a registry (where the image may come from, how it is
     // referenced): an image they deny is never fetched — the webhook does not contact registries
     // a pod spec names unless the policy allows them.
-    const offline = policy.spec.rules.filter((r) => r.mode === 'enforce' && (ruleKind(r) === 'allowedRegistries' || (ruleKind(r) === 'imageReferences' && !policy.spec.pinDigests)));
+    const offline = policy.spec.rules.filter((r) => r.mode === 'enforce' && (ruleKind(r) === 'allowedRegistries' || ruleKind(r) === 'workloadSecurity' || (ruleKind(r) === 'imageReferences' && !policy.spec.pinDigests)));
     if (offline.length) {
       const pre = { ...policy, spec: { ...policy.spec, rules: offline } };
       const preFacts = await gatherFacts(image, { policy: pre, context, catalog: this.catalog, now });
@@ -252,6 +267,19 @@ function verdict(image: string, d: Decision, cacheable: boolean): ImageVerdict {
 
 /** How long a verdict with a failed signatures rule is cached. */
 export const SIGNATURE_FAILURE_TTL_MS = 10_000;
+
+/** What a workloadSecurity rule reads of an object: kind, annotations, spec (not uid, resourceVersion, status). */
+function workloadKey(obj: unknown): string {
+  if (!obj || typeof obj !== 'object') return '';
+  const o = obj as Record<string, unknown>;
+  const meta = o['metadata'] && typeof o['metadata'] === 'object' ? (o['metadata'] as Record<string, unknown>) : {};
+  try {
+    // A cryptographic hash: a crafted object must not share a cached verdict with another.
+    return createHash('sha256').update(JSON.stringify([o['kind'], meta['name'] ?? null, meta['namespace'] ?? null, meta['annotations'] ?? null, o['spec'] ?? null, o['subjects'] ?? null])).digest('base64');
+  } catch {
+    return String(Math.random());
+  }
+}
 
 function hash(s: string): string {
   let h = 2166136261;

@@ -33,6 +33,8 @@ export interface DecideContext {
   annotations: Record<string, string>;
   /** What asked: the validating or mutating AdmissionReview endpoint, or ImageReview. */
   via: 'validate' | 'mutate' | 'imagereview';
+  /** AdmissionReview: the object being admitted (Pod, Deployment…), for workloadSecurity rules. */
+  object?: unknown;
 }
 
 export interface ImageVerdict {
@@ -394,7 +396,10 @@ export function createWebhook(decider: Decider, o: WebhookOptions = {}): Webhook
     if (subject.images.length > MAX_IMAGES) {
       return admissionResponse(uid, { allowed: false, code: 400, message: `Plinth denied ${subject.workload} ${subject.name ?? ''}: it names ${subject.images.length} distinct images, more than the ${MAX_IMAGES} a request may carry` });
     }
-    const ctx: DecideContext = { namespace: subject.namespace ?? '', labels: subject.labels ?? {}, annotations: subject.annotations ?? {}, via: mutate ? 'mutate' : 'validate' };
+    const obj = review.request.object;
+    // The object with its kind (the API server sends TypeMeta; a bare object gets the request's).
+    const object = obj && typeof obj === 'object' && !Array.isArray(obj) && typeof (obj as Record<string, unknown>)['kind'] !== 'string' ? { ...(obj as object), kind: subject.workload } : obj;
+    const ctx: DecideContext = { namespace: subject.namespace ?? '', labels: subject.labels ?? {}, annotations: subject.annotations ?? {}, via: mutate ? 'mutate' : 'validate', object };
     const decided = decideAll(subject.images, ctx);
     return decided instanceof Promise ? decided.then((d) => admissionAnswer(subject, uid, mutate, d)) : admissionAnswer(subject, uid, mutate, decided);
   }

@@ -38,6 +38,7 @@ interface CheckFlags extends Record<string, unknown> {
   label?: string[];
   output?: string;
   store?: unknown;
+  manifest?: string;
 }
 
 /** Any failure before the images are judged is a usage / input error (exit 2). */
@@ -66,7 +67,7 @@ function summarizeEvidence(e: Record<string, unknown>, max = 400): string {
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
-function table(loaded: LoadedPolicy, decisions: Decision[], facts: ImageFacts[]): string {
+function table(loaded: LoadedPolicy, decisions: Decision[], facts: ImageFacts[], workloads?: string[]): string {
   const L: string[] = [];
   L.push(`Policy ${loaded.policy.metadata.name} (${loaded.file}, ${loaded.version.slice(0, 19)}…)`);
   decisions.forEach((d, i) => {
@@ -74,7 +75,7 @@ function table(loaded: LoadedPolicy, decisions: Decision[], facts: ImageFacts[])
     const err = inputError(f);
     const verdict = err ? 'NOT CHECKED' : d.allowed ? 'ALLOWED' : 'DENIED';
     const counts = [d.denials.length ? `${d.denials.length} denied` : '', d.warnings.length ? `${d.warnings.length} warning(s)` : '', d.audits.length ? `${d.audits.length} audit record(s)` : ''].filter(Boolean).join(', ');
-    L.push('', `${d.image}: ${verdict}${counts ? ` (${counts})` : ''}${d.digest ? `  ${d.digest}` : ''}`);
+    L.push('', `${d.image}${workloads?.[i] ? ` (in ${workloads[i]})` : ''}: ${verdict}${counts ? ` (${counts})` : ''}${d.digest ? `  ${d.digest}` : ''}`);
     if (err) L.push(`  error: ${err}`);
     for (const r of d.results) L.push(...resultLines(r));
     if (d.breakGlass) L.push(`  break-glass: ${d.breakGlass.annotation}=${d.breakGlass.value}`);
@@ -140,13 +141,63 @@ export function checkSarif(loaded: LoadedPolicy, decisions: Decision[], kindOf: 
   };
 }
 
+/**
+ * `--manifest FILE`: every workload of the manifest with its images, each image in the
+ * workload's context (its namespace, its pod labels and annotations, the object itself for
+ * workloadSecurity rules). `only`: just these images.
+ */
+async function manifestJobs(file: string, only: string[], base: PolicyContext): Promise<Array<{ image: string; context: PolicyContext; workload: string }>> {
+  const [{ parseManifests, objectImages, podSpecPath, MANIFEST_MAX_BYTES }, { kubesecObjectName }, { readInput }] = await Promise.all([import('../lint/manifests.js'), import('../lint/kubesec.js'), import('./input.js')]);
+  const bytes = await readInput(file, 'manifest', MANIFEST_MAX_BYTES);
+  if (bytes.subarray(0, 8192).includes(0)) throw new PlinthError('USAGE', `${file} is a binary file, not a YAML or JSON manifest`);
+  const parsed = parseManifests(bytes.toString('utf8'));
+  if (parsed.problems.length) {
+    const p = parsed.problems[0]!;
+    throw new PlinthError('USAGE', `${file}:${p.line}:${p.column}: ${p.message}`);
+  }
+  const jobs: Array<{ image: string; context: PolicyContext; workload: string }> = [];
+  for (const obj of parsed.objects) {
+    const v = obj.value as Record<string, unknown>;
+    const meta = (v && typeof v['metadata'] === 'object' && v['metadata']) || {};
+    const spec = podSpecPath(v?.['kind']);
+    // The pod's labels and annotations: the template's (its metadata is the pod's), else the object's.
+    let podMeta: unknown = meta;
+    if (spec && spec.length > 1) {
+      let cur: unknown = v;
+      for (const k of spec.slice(0, -1)) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+      const m = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)['metadata'] : undefined;
+      if (m && typeof m === 'object') podMeta = m;
+    }
+    const strings = (x: unknown): Record<string, string> | undefined => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).filter(([, y]) => typeof y === 'string')) as Record<string, string> : undefined);
+    const ns = (meta as Record<string, unknown>)['namespace'];
+    const labels = strings((podMeta as Record<string, unknown>)['labels']);
+    const annotations = strings((podMeta as Record<string, unknown>)['annotations']);
+    const context: PolicyContext = {
+      ...base,
+      ...(typeof ns === 'string' && base.namespace === undefined ? { namespace: ns } : {}),
+      ...(labels ? { labels: { ...labels, ...(base.labels ?? {}) } } : {}),
+      ...(annotations ? { annotations } : {}),
+      workload: v,
+    };
+    const name = kubesecObjectName(v);
+    const seen = new Set<string>();
+    for (const img of objectImages(v)) {
+      if (seen.has(img.image) || (only.length && !only.includes(img.image))) continue;
+      seen.add(img.image);
+      jobs.push({ image: img.image, context, workload: name });
+    }
+  }
+  return jobs;
+}
+
 export function registerCheck(program: Command, h: CliHelpers): void {
   if (!h.want('check') && !h.want('policy')) return;
   addStoreOption(h.addRegistryFlags(
     program
       .command('check')
       .description('check images against a policy (base image, registries, references, freshness, vulnerabilities, labels, signatures); exit 0 allowed, 1 denied, 2 usage or input error')
-      .argument('<images...>', 'images to check')
+      .argument('[images...]', 'images to check (with --manifest: only these of its images; default all of them)')
+      .option('--manifest <file>', 'a Kubernetes manifest (multi-document YAML or JSON; - for standard input): its workloads\' images are checked in their context (namespace, pod labels), and workloadSecurity rules judge each workload')
       .requiredOption('--policy <file>', 'policy file (YAML; see examples/policies/ and `plinth policy schema`)')
       .option('--catalog <file>', `catalog of known base images (default: ${defaultCatalogPath()})`)
       .option('--db <path>', 'vulnerability database for vulnerabilities rules (default: $PLINTH_DB or ~/.cache/plinth/vuln.db when it exists)')
@@ -155,12 +206,17 @@ export function registerCheck(program: Command, h: CliHelpers): void {
       .option('--label <key=value>', 'a workload label, for rules with label conditions (repeatable)', collect)
       .option('--format <format>', 'table, json or sarif', 'table')
       .option('-o, --output <file>', 'write the report to a file'),
-  )).action(async (images: string[], o: CheckFlags) => {
+  )).action(async (imageArgs: string[], o: CheckFlags) => {
     const { parseLocation, loadCatalog, loadPolicy, gatherFacts, evaluate, ruleKind } = await lib();
     if (!(FORMATS as readonly string[]).includes(o.format)) throw new PlinthError('USAGE', `--format must be ${FORMATS.join(', ')}, got "${o.format}"`);
+    if (!imageArgs.length && o.manifest === undefined) throw new PlinthError('USAGE', 'name the images to check, or a manifest with --manifest FILE');
     const context: PolicyContext = {};
     if (o.namespace !== undefined) context.namespace = o.namespace;
     if (o.label) context.labels = keyValues(o.label, '--label');
+    // Each image is judged in a context: its workload's (--manifest) or the command line's.
+    const jobs: Array<{ image: string; context: PolicyContext; workload?: string }> = o.manifest === undefined ? imageArgs.map((image) => ({ image, context })) : await manifestJobs(o.manifest, imageArgs, context);
+    const images = jobs.map((j) => j.image);
+    if (!images.length) throw new PlinthError('USAGE', `${o.manifest}: no workload with a container image${imageArgs.length ? ` among ${imageArgs.join(', ')}` : ''}`);
     const platform = await asUsage(() => (o.platform === undefined ? 'all' : h.platformChoice(o.platform)));
     const loaded = await loadPolicy(o.policy);
     for (const w of loaded.warnings) process.stderr.write(`plinth: warning: ${w}\n`);
@@ -177,16 +233,24 @@ export function registerCheck(program: Command, h: CliHelpers): void {
     const now = Date.now();
     const facts: ImageFacts[] = [];
     const decisions: Decision[] = [];
-    for (const image of images) {
-      const f = await gatherFacts(image, { policy: loaded.policy, context, registryOptions, catalog, platform, now, ...(db !== undefined ? { db } : {}) });
+    const factsByImage = new Map<string, ImageFacts>();
+    for (const job of jobs) {
+      // An image in several workloads is read once (unless the contexts need different facts).
+      const key = `${job.image}\u0000${job.context.namespace ?? ''}\u0000${JSON.stringify(job.context.labels ?? {})}`;
+      let f = factsByImage.get(key);
+      if (!f) {
+        f = await gatherFacts(job.image, { policy: loaded.policy, context: job.context, registryOptions, catalog, platform, now, ...(db !== undefined ? { db } : {}) });
+        factsByImage.set(key, f);
+      }
       facts.push(f);
-      decisions.push(evaluate(loaded.policy, f, context, now));
+      decisions.push(evaluate(loaded.policy, f, job.context, now));
     }
+    const workloads = o.manifest !== undefined ? jobs.map((j) => j.workload ?? '') : undefined;
     let text: string;
     if (o.format === 'json') {
-      text = JSON.stringify({ policy: { name: loaded.policy.metadata.name, file: loaded.file, version: loaded.version }, allowed: decisions.every((d) => d.allowed), decisions }, null, 2);
+      text = JSON.stringify({ policy: { name: loaded.policy.metadata.name, file: loaded.file, version: loaded.version }, allowed: decisions.every((d) => d.allowed), decisions: workloads ? decisions.map((d, i) => ({ workload: workloads[i], ...d })) : decisions }, null, 2);
     } else if (o.format === 'sarif') text = JSON.stringify(checkSarif(loaded, decisions, ruleKind), null, 2);
-    else text = table(loaded, decisions, facts);
+    else text = table(loaded, decisions, facts, workloads);
     if (o.output) await writeFile(o.output, `${text}\n`);
     else h.out(text);
     const unreadable = facts.map(inputError).filter((x): x is string => !!x);

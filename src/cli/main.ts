@@ -16,6 +16,7 @@ import { registerStore } from './store.js';
 import { registerGolden } from './golden.js';
 import { registerRebase } from './rebase.js';
 import { registerWatch } from './watch.js';
+import { registerLint } from './lint.js';
 
 /**
  * The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes.
@@ -157,7 +158,7 @@ const COMMANDS: Record<string, string> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
   serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob',
-  golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store', watch: 'watch',
+  golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store', watch: 'watch', lint: 'lint',
 };
 
 /**
@@ -346,6 +347,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   registerGolden(program, helpers);
   registerRebase(program, helpers);
   registerWatch(program, helpers);
+  registerLint(program, helpers);
 
   if (want('version'))
     program

@@ -18,6 +18,11 @@ export interface PolicyContext {
    * `imageReferences.requireDigest` rule passes when that digest is known.
    */
   pinning?: boolean;
+  /**
+   * The workload the image runs in (the object of the AdmissionReview, a document of
+   * `plinth check --manifest`), for workloadSecurity rules; without it they skip.
+   */
+  workload?: unknown;
 }
 
 export type Applicability = { applies: true } | { applies: false; reason: string };

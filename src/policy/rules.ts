@@ -11,6 +11,7 @@ import { checkAttestations, checkSignatures } from '../sign/discover.js';
 import { parsePublicKey, verifierOf, type Verifier } from '../sign/keys.js';
 import { predicateType } from '../sign/payload.js';
 import type { KeylessOptions } from '../sign/keyless.js';
+import { evaluateWorkload } from '../lint/workload.js';
 
 /**
  * One entry per rule kind: the facts it needs, its default message and its evaluation. Adding a
@@ -513,7 +514,19 @@ const signatures: RuleDefinition<'signatures'> = {
   },
 };
 
+const workloadSecurity: RuleDefinition<'workloadSecurity'> = {
+  needs: () => ({}),
+  message: (s) =>
+    `The workload must be securely configured${s.minScore !== undefined ? ` (kubesec score at least ${s.minScore})` : ''}${s.forbid ? `${s.minScore !== undefined ? ' and' : ''} without ${s.forbid.join(', ')}` : ''}. Run \`plinth lint --format kubesec\` on the manifest to see what to change.`,
+  evaluate: (s, _facts, env) => {
+    if (env.context.workload === undefined) return { outcome: 'skip', reason: 'no workload to judge (an image alone; plinth check --manifest FILE gives one)', evidence: {} };
+    const v = evaluateWorkload(s, env.context.workload);
+    return { outcome: v.outcome, reason: v.reason, evidence: v.evidence };
+  },
+};
+
 export const RULES: { [K in RuleKind]: RuleDefinition<K> } = {
+  workloadSecurity,
   signatures,
   requireBaseImage,
   allowedBaseImages,

@@ -169,6 +169,24 @@ export const SignaturesSchema = z
   })
   .describe('The image (its manifest or index digest) must be signed, cosign-compatible: a Sigstore bundle referrer or a legacy .sig signature by the listed keys, or a keyless bundle by the listed identities; optionally attestations too.');
 
+const KUBESEC_RULE_IDS = [
+  'HostNetwork', 'HostPID', 'HostIPC', 'ReadOnlyRootFilesystem', 'RunAsNonRoot', 'RunAsUser', 'RunAsGroup', 'Privileged', 'CapSysAdmin', 'CapDropAny', 'CapDropAll',
+  'DockerSock', 'ProcMount', 'RequestsCPU', 'LimitsCPU', 'RequestsMemory', 'LimitsMemory', 'ServiceAccountName', 'HostAliases', 'SeccompAny', 'SeccompUnconfined',
+  'ApparmorAny', 'ApparmorUnconfined', 'VolumeClaimAccessModeReadWriteOnce', 'VolumeClaimRequestsStorage', 'AllowPrivilegeEscalation', 'AutomountServiceAccountToken',
+  'HostUsers', 'SecretsAsEnvironmentVariables', 'BindingsToSystemAnonymous',
+] as const;
+
+export const WorkloadSecuritySchema = z
+  .strictObject({
+    minScore: z.number().int().min(-1000).max(1000).describe('the workload\'s kubesec score must be at least this').optional(),
+    forbid: z.array(z.enum(KUBESEC_RULE_IDS, { error: () => `unknown kubesec rule (use one of ${KUBESEC_RULE_IDS.join(', ')})` })).min(1).describe('kubesec rule IDs the workload must not match (e.g. Privileged, HostNetwork, HostPID)').optional(),
+    ruleset: z.enum(['latest', '2.14']).describe('kubesec rule set: latest (default, kubesec main: 30 rules) or 2.14 (kubesec v2.14.2)').optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.minScore === undefined && !v.forbid) ctx.addIssue({ code: 'custom', message: 'set minScore: N and/or forbid: [rule IDs]', path: [] });
+  })
+  .describe('The workload (the pod spec of a Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob…) must reach a kubesec score and match none of the forbidden kubesec rules. Evaluated by plinth check --manifest, plinth lint and the admission webhook; images checked without a workload skip it.');
+
 /** Every rule kind: the key in a rule, and the schema of its settings. */
 export const RULE_KINDS = {
   requireBaseImage: RequireBaseImageSchema,
@@ -179,6 +197,7 @@ export const RULE_KINDS = {
   vulnerabilities: VulnerabilitiesSchema,
   requiredLabels: RequiredLabelsSchema,
   signatures: SignaturesSchema,
+  workloadSecurity: WorkloadSecuritySchema,
 } as const;
 export type RuleKind = keyof typeof RULE_KINDS;
 export const RULE_KIND_NAMES = Object.keys(RULE_KINDS) as RuleKind[];
@@ -200,6 +219,7 @@ export const RuleSchema = z
     vulnerabilities: RULE_KINDS.vulnerabilities.optional(),
     requiredLabels: RULE_KINDS.requiredLabels.optional(),
     signatures: RULE_KINDS.signatures.optional(),
+    workloadSecurity: RULE_KINDS.workloadSecurity.optional(),
   })
   .superRefine((r, ctx) => {
     const kinds = RULE_KIND_NAMES.filter((k) => (r as Record<string, unknown>)[k] !== undefined);
