@@ -24,7 +24,7 @@ export interface SignOptions {
 }
 
 /** Open the registry image `reference` names, resolve it once, run `fn`, close it. */
-async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
+export async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
   const loc = parseLocation(reference);
   if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
   const src = (await openSource(loc, opts ?? {})) as RegistrySource;
