@@ -48,7 +48,7 @@ export function decodeCbor(buf: Uint8Array, what = 'CBOR'): CborValue {
   };
   const len = (info: number): number => {
     const n = arg(info);
-    if (typeof n !== 'number' || n > buf.length) return fail(`length ${String(n)} is larger than the input`);
+    if (typeof n !== 'number' || n > buf.length - pos) return fail(`truncated: length ${String(n)}, ${buf.length - pos} bytes left`);
     return n;
   };
   const item = (depth: number): CborValue => {
