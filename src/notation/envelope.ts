@@ -151,7 +151,7 @@ export function parseCose(bytes: Buffer): Envelope {
   if (!Array.isArray(msg) || msg.length !== 4) bad('COSE', 'not a COSE_Sign1 array of 4');
   const [protRaw, unprot, payload, signature] = msg as CborValue[];
   if (!(protRaw instanceof Uint8Array) || !(unprot instanceof Map) || !(payload instanceof Uint8Array) || !(signature instanceof Uint8Array)) bad('COSE', 'COSE_Sign1 fields are not (bstr, map, bstr, bstr)');
-  const prot = decodeCbor(protRaw as Uint8Array, 'COSE protected header');
+  const prot = (protRaw as Uint8Array).length ? decodeCbor(protRaw as Uint8Array, 'COSE protected header') : new Map();
   if (!(prot instanceof Map)) bad('COSE', 'protected header is not a map');
   const p = prot as Map<CborValue, CborValue>;
   const u = unprot as Map<CborValue, CborValue>;
