@@ -1,0 +1,220 @@
+/**
+ * Docker Content Trust (Notary v1): Debian's real notary-server on loopback, the real `notary`
+ * CLI publishing targets for images in a real registry (init, addhash, a targets/releases
+ * delegation, key rotations), Plinth's TUF client verifying them; and the attacks, made by
+ * replaying or editing real metadata through a proxy, each refused with a message naming it.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { buildImage } from '../src/source/memory.js';
+import { copyImage } from '../src/source/copy.js';
+import { openDestination } from '../src/source/open.js';
+import { dctTargets, verifyDct, canonicalJson } from '../src/notary/index.js';
+import { runPlinth, isCode } from './helpers/common.js';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { notaryCli, startMetadataProxy, startNotaryServer, type MetadataProxy, type NotaryServer } from './helpers/notary.js';
+
+const execFileP = promisify(execFile);
+
+interface Img {
+  digest: string;
+  size: number;
+  hex: string;
+}
+
+describe('Docker Content Trust with the real notary-server and notary CLI', () => {
+  let reg: TestRegistry;
+  let server: NotaryServer;
+  let proxy: MetadataProxy;
+  let work: string;
+  let notary: ReturnType<typeof notaryCli>;
+  let G: string;
+  let trust: string;
+  const imgs: Record<string, Img> = {};
+  const meta = async (role: string, gun = G) => Buffer.from(await (await fetch(`${server.url}/v2/${gun}/_trust/tuf/${role}.json`)).arrayBuffer());
+  const verify = (tag: string, o: Parameters<typeof verifyDct>[1] = {}) => verifyDct(`${G}:${tag}`, { server: server.url, trustDir: trust, ...o });
+
+  before(async () => {
+    [reg, server] = await Promise.all([startRegistry(), startNotaryServer()]);
+    proxy = await startMetadataProxy(server.url);
+    work = await mkdtemp(path.join(os.tmpdir(), 'plinth-dct-'));
+    notary = notaryCli(server.url, path.join(work, 'publisher'));
+    trust = path.join(work, 'plinth-trust');
+    G = `${reg.host}/team/a`;
+    for (const [n, tags] of [['a1', ['1']], ['a2', ['2', '5']], ['a3', ['3']]] as const) {
+      const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: `ID=${n}\n` }]] });
+      for (const t of tags) await copyImage(img.source, await openDestination(`${G}:${t}`));
+      imgs[n] = { digest: img.descriptor.digest, size: img.descriptor.size, hex: img.descriptor.digest.slice(7) };
+    }
+  });
+  after(async () => {
+    await proxy?.stop();
+    await server?.stop();
+    await reg?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('init, addhash, publish → plinth verify --dct; a tag signed for other content and an unsigned tag are refused', async () => {
+    await notary(['init', G]);
+    await notary(['addhash', G, '1', String(imgs.a1!.size), '--sha256', imgs.a1!.hex]);
+    // Tag 2 is signed with tag 1's content, but the registry serves other content under it.
+    await notary(['addhash', G, '2', String(imgs.a1!.size), '--sha256', imgs.a1!.hex]);
+    await notary(['publish', G]);
+    const cli = await runPlinth(['verify', `${G}:1`, '--dct', '--trust-server', server.url, '--trust-dir', trust, '--format', 'json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    const r = JSON.parse(cli.stdout) as { verified: boolean; dct: { firstUse: boolean; rootKeys: string[]; signatures: Array<{ role: string; signedDigest: string }> } };
+    assert.equal(r.verified, true);
+    assert.equal(r.dct.firstUse, true);
+    assert.equal(r.dct.signatures[0]!.role, 'targets');
+    assert.equal(r.dct.signatures[0]!.signedDigest, imgs.a1!.digest);
+    // The root key ID Plinth reports is the one the notary CLI shows.
+    assert.match(await notary(['key', 'list']), new RegExp(`root\\s+${r.dct.rootKeys[0]}`));
+
+    const two = await runPlinth(['verify', `${G}:2`, '--dct', '--trust-server', server.url, '--trust-dir', trust]);
+    assert.equal(two.code, 1);
+    assert.match(two.stdout, new RegExp(`the signed target 2 \\(targets\\) is ${imgs.a1!.digest}, the registry serves ${imgs.a2!.digest}`));
+    const three = await verify('3');
+    assert.equal(three.verified, false);
+    assert.match(three.signatures[0]!.reason, /no signed target for tag 3/);
+    // By digest: a tag signs that digest.
+    assert.equal((await verifyDct(`${G}@${imgs.a1!.digest}`, { server: server.url, trustDir: trust })).verified, true);
+    const none = await runPlinth(['verify', `${reg.host}/team/unsigned:1`, '--dct', '--trust-server', server.url, '--trust-dir', trust]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /has no trust data for .*team\/unsigned \(the repository is not signed\)/);
+
+    const t = await runPlinth(['dct', 'targets', G, '--trust-server', server.url, '--trust-dir', trust, '--format', 'json']);
+    assert.equal(t.code, 0, t.stderr);
+    const targets = JSON.parse(t.stdout) as { signedTags: Array<{ tag: string; digest: string; size: number; signers: string[] }> };
+    assert.deepEqual(targets.signedTags.map((s) => [s.tag, s.digest, s.size, s.signers]), [['1', imgs.a1!.digest, imgs.a1!.size, ['Repo Admin']], ['2', imgs.a1!.digest, imgs.a1!.size, ['Repo Admin']]]);
+    // The same tags as the notary CLI lists.
+    const listed = await notary(['list', G]);
+    for (const s of targets.signedTags) assert.match(listed, new RegExp(`^${s.tag}\\s+${s.digest.slice(7)}\\s+${s.size}\\s+targets`, 'm'));
+    assert.equal((await runPlinth(['dct', 'targets', `${G}:1`, '--trust-server', server.url])).code, 2);
+  });
+
+  test('a targets/releases delegation signs a tag; it is looked up first; --dct-role requires it', async () => {
+    await execFileP('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-noout', '-out', path.join(work, 'd.key')]);
+    await execFileP('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', path.join(work, 'd.key'), '-out', path.join(work, 'd8.key')]);
+    await execFileP('openssl', ['req', '-new', '-x509', '-key', path.join(work, 'd.key'), '-out', path.join(work, 'd.crt'), '-days', '30', '-subj', '/CN=releaser']);
+    await notary(['delegation', 'add', G, 'targets/releases', path.join(work, 'd.crt'), '--all-paths']);
+    await notary(['key', 'import', path.join(work, 'd8.key'), '--role', 'targets/releases']);
+    await notary(['addhash', G, '3', String(imgs.a3!.size), '--sha256', imgs.a3!.hex, '--roles', 'targets/releases']);
+    await notary(['addhash', G, '5', String(imgs.a2!.size), '--sha256', imgs.a2!.hex, '--roles', 'targets/releases']);
+    await notary(['publish', G]);
+    const r = await verify('3');
+    assert.equal(r.verified, true, r.signatures[0]!.reason);
+    assert.equal(r.signatures[0]!.role, 'targets/releases');
+    assert.equal((await verify('3', { requiredRoles: ['targets/releases'] })).verified, true);
+    const admin = await verify('1', { requiredRoles: ['targets/releases'] });
+    assert.equal(admin.verified, false);
+    assert.match(admin.signatures[0]!.reason, /1 is signed by targets, not by targets\/releases/);
+    const t = await dctTargets(G, { server: server.url, trustDir: trust });
+    assert.deepEqual(t.signedTags.find((s) => s.tag === '3')!.signers, ['releases']);
+  });
+
+  test('key rotations (targets, server-managed snapshot, root): the trust directory follows the signed chain of roots; pins', async () => {
+    await notary(['key', 'rotate', G, 'targets']);
+    await notary(['key', 'rotate', G, 'snapshot', '-r']);
+    await notary(['key', 'rotate', G, 'root'], 'yes\n');
+    const r = await verify('3');
+    assert.equal(r.verified, true, r.signatures[0]!.reason);
+    assert.equal(r.firstUse, false);
+    assert.ok(r.rootRotations.length >= 1, 'the root moved on');
+    const keys = await notary(['key', 'list']);
+    assert.match(keys, new RegExp(`root\\s+${r.rootKeys[0]}`));
+    // A pin on the current root key passes; another is refused.
+    assert.equal((await verify('3', { rootKeyPins: [`sha256:${r.rootKeys[0]}`] })).verified, true);
+    await assert.rejects(verify('3', { rootKeyPins: ['0'.repeat(64)] }), isCode('SIGNATURE_INVALID', /not signed by a pinned root key/));
+    await assert.rejects(verify('3', { rootKeyPins: ['xyz'] }), isCode('USAGE', /is not a key ID/));
+  });
+
+  test('attacks through a proxy: rollback of timestamp and snapshot, a targets file off its hash, threshold not met, expiry, endless and huge answers', async () => {
+    const old = { timestamp: await meta('timestamp'), snapshot: await meta('snapshot'), targets: await meta('targets') };
+    await notary(['addhash', G, '9', String(imgs.a1!.size), '--sha256', imgs.a1!.hex]);
+    await notary(['publish', G]);
+    assert.equal((await verify('1')).verified, true, 'the newer metadata is trusted now');
+    const via = (o: Parameters<typeof verifyDct>[1] = {}) => verify('1', { server: proxy.url, ...o });
+    const rule = (re: RegExp, answer: Buffer | 'endless') => proxy.rules.splice(0, proxy.rules.length, { match: re, answer });
+    const TS = /\/_trust\/tuf\/timestamp\.json$/;
+    const SNAP = /\/_trust\/tuf\/snapshot(\.[0-9a-f]{64})?\.json$/;
+    const TARGETS = /\/_trust\/tuf\/targets(\.[0-9a-f]{64})?\.json$/;
+
+    rule(TS, old.timestamp);
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /timestamp\.json version \d+ is older than the trusted version \d+ \(rollback\)/));
+
+    // Without a trusted timestamp, the replayed snapshot is caught by its own version.
+    const trust2 = path.join(work, 'plinth-trust-2');
+    await cp(trust, trust2, { recursive: true });
+    await rm(path.join(trust2, 'tuf', ...G.split('/'), 'metadata', 'timestamp.json'));
+    proxy.rules.splice(0, proxy.rules.length, { match: TS, answer: old.timestamp }, { match: SNAP, answer: old.snapshot });
+    await assert.rejects(via({ trustDir: trust2 }), isCode('SIGNATURE_INVALID', /snapshot\.json version \d+ is older than the trusted version \d+ \(rollback\)/));
+
+    rule(TARGETS, old.targets);
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /targets\.json (is \d+ bytes, snapshot\.json says \d+|does not match the sha256 hash snapshot\.json lists)/));
+
+    const ts = JSON.parse((await meta('timestamp')).toString()) as { signatures: Array<{ sig: string }> };
+    rule(TS, Buffer.from(JSON.stringify({ ...ts, signatures: [] })));
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /timestamp\.json: 0 valid signatures from its keys, the threshold is 1 \(0 signatures present\)/));
+    const flipped = ts.signatures.map((s) => ({ ...s, sig: Buffer.from(Buffer.from(s.sig, 'base64').map((b, i) => (i === 3 ? b ^ 1 : b))).toString('base64') }));
+    rule(TS, Buffer.from(JSON.stringify({ ...ts, signatures: flipped })));
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /timestamp\.json: 0 valid signatures from its keys, the threshold is 1 \(1 signature present\)/));
+
+    rule(TS, 'endless');
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /timestamp\.json from the trust server is larger than the 65536-byte limit/));
+    rule(/\/_trust\/tuf\/root\.json$/, Buffer.alloc(600 * 1024, 0x20));
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /root\.json from the trust server is larger than the 524288-byte limit/));
+    rule(/\/_trust\/tuf\/root\.json$/, Buffer.from('{"signed":'));
+    await assert.rejects(via(), isCode('SIGNATURE_INVALID', /root\.json is not JSON/));
+    proxy.rules.length = 0;
+
+    // Real metadata, read 15 days later: the timestamp (valid 14 days) has expired.
+    await assert.rejects(verify('1', { now: new Date(Date.now() + 15 * 86400_000), trustDir: false }), isCode('SIGNATURE_INVALID', /timestamp\.json expired at/));
+    assert.equal((await via()).verified, true, 'through the proxy, untouched, it verifies');
+  });
+
+  test('a delegation signing outside its paths is not trusted', async () => {
+    assert.equal((await verify('5')).signatures[0]!.role, 'targets/releases');
+    await notary(['delegation', 'remove', G, 'targets/releases', '--all-paths', '-y']);
+    await notary(['delegation', 'add', G, 'targets/releases', '--paths', 'other/']);
+    await notary(['publish', G]);
+    const r = await verify('5');
+    assert.equal(r.verified, false);
+    assert.match(r.signatures[0]!.reason, /targets\/releases signs "5" outside its paths \["other\/"\]: not trusted, and no other role signs 5/);
+    // Tag 1 is still signed by targets itself.
+    assert.equal((await verify('1')).verified, true);
+  });
+
+  test('a root swapped by someone without the old root key is refused, at the same version and at a higher one', async () => {
+    const R = `${reg.host}/team/r`;
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=r\n' }]] });
+    await copyImage(img.source, await openDestination(`${R}:1`));
+    const hash = img.descriptor.digest.slice(7);
+    await notary(['init', R]);
+    await notary(['addhash', R, '1', String(img.descriptor.size), '--sha256', hash]);
+    await notary(['publish', R]);
+    const ok = await verifyDct(`${R}:1`, { server: server.url, trustDir: trust });
+    assert.equal(ok.verified, true);
+    // Someone else deletes the trust data and publishes their own (new root key, version 1 again).
+    await notary(['delete', R, '--remote']);
+    const other = notaryCli(server.url, path.join(work, 'attacker'));
+    await other(['init', R]);
+    await other(['addhash', R, '1', String(img.descriptor.size), '--sha256', hash]);
+    await other(['publish', R]);
+    await assert.rejects(verifyDct(`${R}:1`, { server: server.url, trustDir: trust }), isCode('SIGNATURE_INVALID', /root\.json differs from the trusted root of the same version 1/));
+    await other(['key', 'rotate', R, 'root'], 'yes\n');
+    await assert.rejects(verifyDct(`${R}:1`, { server: server.url, trustDir: trust }), isCode('SIGNATURE_INVALID', /root\.json version 2 is not signed by the trusted root \(version 1\)'s keys/));
+    // A first-time user trusts it (trust on first use), unless the old root key is pinned.
+    assert.equal((await verifyDct(`${R}:1`, { server: server.url, trustDir: false })).verified, true);
+    await assert.rejects(verifyDct(`${R}:1`, { server: server.url, trustDir: false, rootKeyPins: ok.rootKeys }), isCode('SIGNATURE_INVALID', /not signed by a pinned root key/));
+  });
+
+  test('canonical JSON is what notary signs: sorted keys, only " and \\ escaped, integers only', () => {
+    assert.equal(canonicalJson({ b: 1, a: ['<&>', 'q"\\', null, true], é: 'ü\n' }).toString(), '{"a":["<&>","q\\"\\\\",null,true],"b":1,"é":"ü\n"}');
+    assert.throws(() => canonicalJson({ x: 1.5 }), isCode('SIGNATURE_INVALID', /integers only/));
+  });
+});
