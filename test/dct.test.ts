@@ -83,6 +83,8 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     assert.match(three.signatures[0]!.reason, /no signed target for tag 3/);
     // By digest: a tag signs that digest.
     assert.equal((await verifyDct(`${G}@${imgs.a1!.digest}`, { server: server.url, trustDir: trust })).verified, true);
+    const u = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=unsigned\n' }]] });
+    await copyImage(u.source, await openDestination(`${reg.host}/team/unsigned:1`));
     const none = await runPlinth(['verify', `${reg.host}/team/unsigned:1`, '--dct', '--trust-server', server.url, '--trust-dir', trust]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /has no trust data for .*team\/unsigned \(the repository is not signed\)/);
