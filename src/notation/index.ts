@@ -4,10 +4,10 @@
  */
 import type { OpenOptions } from '../source/open.js';
 import { withRegistryImage } from '../sign/index.js';
-import { checkNotation, discoverNotation, type NotationResult } from './verify.js';
+import { checkNotation, discoverNotation, loadTrustStores, type NotationResult } from './verify.js';
 import { defaultTrustStore, loadTrustPolicy, type TrustPolicy } from './trustpolicy.js';
 
-export { checkNotation, discoverNotation, NOTATION_ARTIFACT_TYPE, type NotationCheck, type NotationMaterial, type NotationResult, type NotationTarget } from './verify.js';
+export { checkNotation, discoverNotation, loadTrustStores, NOTATION_ARTIFACT_TYPE, type TrustStores, type NotationCheck, type NotationMaterial, type NotationResult, type NotationTarget } from './verify.js';
 export { defaultTrustStore, loadTrustPolicy, parseTrustPolicy, policyFor, type TrustPolicy } from './trustpolicy.js';
 export { parseCose, parseEnvelope, parseJws, parsePayload } from './envelope.js';
 
@@ -29,12 +29,12 @@ export interface NotationVerifyResult extends NotationResult {
 /** Find and judge the notation signatures of the image `reference` names. */
 export async function verifyNotation(reference: string, opts: NotationVerifyOptions = {}): Promise<NotationVerifyResult> {
   const policy = typeof opts.policy === 'object' ? opts.policy : await loadTrustPolicy(opts.policy);
-  const trustStore = opts.trustStore ?? defaultTrustStore();
+  const stores = loadTrustStores(policy, opts.trustStore ?? defaultTrustStore());
   return withRegistryImage(reference, opts.registry, async (src, root) => {
     const digest = root.descriptor.digest;
     const target = { name: src.ref.name, digest, size: root.descriptor.size };
     const materials = await discoverNotation(src.client, src.ref.repository, digest);
-    const r = await checkNotation(materials, target, { policy, trustStore, ...(opts.now ? { now: opts.now } : {}) });
+    const r = checkNotation(materials, target, { policy, stores, ...(opts.now ? { now: opts.now } : {}) });
     return { reference: src.ref.string, name: src.ref.name, digest, ...r };
   });
 }

@@ -4,7 +4,8 @@
  * validated as notation does, so the same files serve both tools.
  */
 import { X509Certificate } from 'node:crypto';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PlinthError } from '../util/errors.js';
@@ -206,12 +207,12 @@ export function defaultTrustStore(): string {
   return path.join(notationConfigDir(), 'truststore');
 }
 
-/** The certificates of one named trust store (PEM or DER files); an empty or missing store is an error. */
-export async function loadTrustStore(root: string, ref: TrustStoreRef): Promise<X509Certificate[]> {
+/** The certificates of one named trust store (PEM or DER files); an empty or missing store is an error. Synchronous: policies are loaded synchronously. */
+export function loadTrustStore(root: string, ref: TrustStoreRef): X509Certificate[] {
   const dir = path.join(root, 'x509', ref.type, ref.name);
   let names: string[];
   try {
-    names = (await readdir(dir)).sort();
+    names = readdirSync(dir).sort();
   } catch (e) {
     throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: cannot read ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
   }
@@ -219,11 +220,11 @@ export async function loadTrustStore(root: string, ref: TrustStoreRef): Promise<
   const out: X509Certificate[] = [];
   for (const n of names) {
     const f = path.join(dir, n);
-    const st = await lstat(f);
+    const st = lstatSync(f);
     if (st.isDirectory()) continue;
     if (!st.isFile()) throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} is not a regular file`);
     if (st.size > MAX_CERT_FILE) throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} is larger than ${MAX_CERT_FILE} bytes`);
-    const bytes = await readFile(f);
+    const bytes = readFileSync(f);
     const blocks = pemBlocks(bytes.toString('latin1'));
     const ders = blocks.length ? blocks.filter((b) => b.type === 'CERTIFICATE').map((b) => b.der) : [bytes];
     if (!ders.length) throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} holds no certificate`);

@@ -14,7 +14,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { PlinthError } from '../util/errors.js';
 import { MAX_PAYLOAD } from '../sign/image.js';
 import { parseEnvelope, parsePayload, type Algorithm, type Envelope } from './envelope.js';
-import { loadTrustStore, policyFor, subjectAttrs, type Action, type CheckName, type TrustPolicy, type TrustPolicyStatement } from './trustpolicy.js';
+import { loadTrustStore, policyFor, type TrustPolicy, subjectAttrs, type Action, type CheckName, type TrustPolicyStatement } from './trustpolicy.js';
 
 export const NOTATION_ARTIFACT_TYPE = 'application/vnd.cncf.notary.signature';
 /** notation's own default cap on signatures looked at per artifact. */
@@ -145,25 +145,48 @@ function validAt(chain: X509Certificate[], t: Date): string | undefined {
   return undefined;
 }
 
-async function storeCerts(statement: TrustPolicyStatement, trustStore: string, type: 'ca' | 'signingAuthority', cache: Map<string, X509Certificate[]>): Promise<X509Certificate[]> {
+/** The certificates of the statement's trust stores of `type` (a store that could not be read throws). */
+function storeCerts(statement: TrustPolicyStatement, type: 'ca' | 'signingAuthority', stores: TrustStores): X509Certificate[] {
   const out: X509Certificate[] = [];
   for (const ref of statement.trustStores.filter((t) => t.type === type)) {
-    const k = `${type}:${ref.name}`;
-    if (!cache.has(k)) cache.set(k, await loadTrustStore(trustStore, ref));
-    out.push(...cache.get(k)!);
+    const got = stores.get(`${type}:${ref.name}`);
+    if (got instanceof PlinthError) throw got;
+    if (!got) throw new PlinthError('USAGE', `trust store ${type}:${ref.name} was not loaded`);
+    out.push(...got);
+  }
+  return out;
+}
+
+/** Trust store certificates by `type:name`, or the error reading that store gave. */
+export type TrustStores = Map<string, X509Certificate[] | PlinthError>;
+
+/** Read every trust store the policy names (errors kept per store, reported where it is used). */
+export function loadTrustStores(policy: TrustPolicy, root: string): TrustStores {
+  const out: TrustStores = new Map();
+  for (const st of policy.statements) {
+    for (const ref of st.trustStores) {
+      const k = `${ref.type}:${ref.name}`;
+      if (out.has(k)) continue;
+      try {
+        out.set(k, loadTrustStore(root, ref));
+      } catch (e) {
+        if (!(e instanceof PlinthError)) throw e;
+        out.set(k, e);
+      }
+    }
   }
   return out;
 }
 
 export interface NotationOptions {
   policy: TrustPolicy;
-  /** The trust store root (…/notation/truststore). */
-  trustStore: string;
+  /** The trust stores' certificates (loadTrustStores). */
+  stores: TrustStores;
   now?: Date;
 }
 
 /** Judge one envelope; never throws for what the envelope holds. */
-async function checkOne(m: NotationMaterial, target: NotationTarget, statement: TrustPolicyStatement, o: NotationOptions, cache: Map<string, X509Certificate[]>): Promise<NotationCheck> {
+function checkOne(m: NotationMaterial, target: NotationTarget, statement: TrustPolicyStatement, o: NotationOptions): NotationCheck {
   const base = { format: 'notation' as const, source: m.source };
   const results: CheckResult[] = [];
   if (m.broken || !m.envelope || !m.mediaType) return { ...base, verified: false, reason: m.broken ?? 'no envelope', checks: [] };
@@ -209,7 +232,7 @@ async function checkOne(m: NotationMaterial, target: NotationTarget, statement: 
     const type = env.signingScheme === 'notary.x509' ? 'ca' : 'signingAuthority';
     let trusted: X509Certificate[] = [];
     try {
-      trusted = await storeCerts(statement, o.trustStore, type, cache);
+      trusted = storeCerts(statement, type, o.stores);
     } catch (e) {
       if (!(e instanceof PlinthError)) throw e;
       problem = e.message;
@@ -253,12 +276,10 @@ export interface NotationResult {
 }
 
 /** Judge the materials found for `target` with the trust policy. */
-export async function checkNotation(materials: NotationMaterial[], target: NotationTarget, o: NotationOptions): Promise<NotationResult> {
+export function checkNotation(materials: NotationMaterial[], target: NotationTarget, o: NotationOptions): NotationResult {
   const statement = policyFor(o.policy, target.name);
   if (!statement) throw new PlinthError('SIGNATURE_INVALID', `${target.name} is not in the registryScopes of any trust policy statement`);
   if (statement.level === 'skip') return { policy: statement.name, level: 'skip', signatures: [], verified: true, skipped: true };
-  const cache = new Map<string, X509Certificate[]>();
-  const signatures: NotationCheck[] = [];
-  for (const m of materials) signatures.push(await checkOne(m, target, statement, o, cache));
+  const signatures = materials.map((m) => checkOne(m, target, statement, o));
   return { policy: statement.name, level: statement.level, signatures, verified: signatures.some((s) => s.verified) };
 }

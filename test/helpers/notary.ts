@@ -84,22 +84,27 @@ export function notaryCli(server: string, trustDir: string) {
   };
 }
 
-export type Answer = Buffer | 'endless' | { status: number };
+export type Answer = Buffer | 'endless' | 'hang' | { status: number };
 
 export interface MetadataProxy {
   url: string;
   /** Answers by request path (regex on the path); the first match wins; others go to the server. */
   rules: Array<{ match: RegExp; answer: Answer }>;
+  /** Every request path, in order. */
+  requests: string[];
   stop(): Promise<void>;
 }
 
 export async function startMetadataProxy(target: string): Promise<MetadataProxy> {
   const rules: MetadataProxy['rules'] = [];
+  const requests: string[] = [];
   const t = new URL(target);
   const server = createServer((req, res) => {
+    requests.push(req.url ?? '');
     const rule = rules.find((r) => r.match.test(req.url ?? ''));
     if (rule) {
       const a = rule.answer;
+      if (a === 'hang') return; // never answered (the client's deadline ends it)
       if (a === 'endless') {
         res.writeHead(200, { 'content-type': 'application/json' });
         const chunk = Buffer.alloc(64 * 1024, 0x20);
@@ -131,5 +136,5 @@ export async function startMetadataProxy(target: string): Promise<MetadataProxy>
     req.pipe(up);
   });
   const { port, stop } = await listenOnLoopback(server);
-  return { url: `http://127.0.0.1:${port}`, rules, stop };
+  return { url: `http://127.0.0.1:${port}`, rules, requests, stop };
 }
