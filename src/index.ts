@@ -43,3 +43,5 @@ export { sarif, cycloneDxVulns } from './vuln/report.js';
 export { cvss3BaseScore, type Severity } from './vuln/severity.js';
 export * from './policy/index.js';
 export { VERSION, versionInfo, type VersionInfo } from './version.js';
+export { verifyDct, dctTargets, checkDct, updateTrust, lookupTarget, listTargets, defaultTrustDir, defaultTrustServer, type DctOptions, type DctVerifyOptions, type DctVerifyResult, type DctCheck, type DctTargetsResult, type TrustData, type SignedTarget } from './notary/index.js';
+export { verifyNotation, checkNotation, discoverNotation, loadTrustStores, loadTrustPolicy, parseTrustPolicy, parseEnvelope, NOTATION_ARTIFACT_TYPE, type NotationVerifyOptions, type NotationVerifyResult, type NotationCheck, type NotationResult, type TrustPolicy as NotationTrustPolicy } from './notation/index.js';
