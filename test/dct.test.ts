@@ -220,3 +220,60 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     assert.throws(() => canonicalJson({ x: 1.5 }), isCode('SIGNATURE_INVALID', /integers only/));
   });
 });
+
+describe('TUF signatures: key types, methods, thresholds (real crypto, signed here)', async () => {
+  const { generateKeyPairSync, sign } = await import('node:crypto');
+  const { keyId, verifyThreshold, parseMetadata, checkFileMeta, pathAllowed } = await import('../src/notary/tuf.js');
+  type K = { keytype: 'ecdsa' | 'rsa' | 'ed25519'; keyval: { private: null; public: string } };
+  const make = (type: 'ec' | 'rsa' | 'ed25519') => {
+    const pair = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+    const spki = pair.publicKey.export({ format: 'der', type: 'spki' });
+    const pub = type === 'ed25519' ? spki.subarray(spki.length - 32) : spki;
+    const key: K = { keytype: type === 'ec' ? 'ecdsa' : type, keyval: { private: null, public: pub.toString('base64') } };
+    const id = keyId(key);
+    const method = type === 'ec' ? 'ecdsa' : type === 'rsa' ? 'rsapss' : 'eddsa';
+    const sig = (msg: Buffer) =>
+      type === 'ec' ? sign('sha256', msg, { key: pair.privateKey, dsaEncoding: 'ieee-p1363' }) : type === 'rsa' ? sign('sha256', msg, { key: pair.privateKey, padding: 6, saltLength: 32 }) : sign(null, msg, pair.privateKey);
+    return { key, id, method, sig };
+  };
+  const signedDoc = (signed: unknown, signers: Array<ReturnType<typeof make>>, tweak?: (s: Array<{ keyid: string; method: string; sig: string }>) => void) => {
+    const msg = canonicalJson(signed);
+    const signatures = signers.map((k) => ({ keyid: k.id, method: k.method, sig: k.sig(msg).toString('base64') }));
+    tweak?.(signatures);
+    return parseMetadata(Buffer.from(JSON.stringify({ signed, signatures })), 'timestamp');
+  };
+  const ts = { _type: 'Timestamp', version: 3, expires: '2099-01-01T00:00:00Z', meta: { snapshot: { length: 1, hashes: { sha256: 'AA==' } } } };
+
+  test('ecdsa, rsapss and eddsa signatures verify; a 2-of-3 threshold counts distinct keys', () => {
+    const [a, b, c] = [make('ec'), make('rsa'), make('ed25519')];
+    const keys = Object.fromEntries([a, b, c].map((k) => [k.id, k.key]));
+    for (const k of [a, b, c]) assert.deepEqual(verifyThreshold(signedDoc(ts, [k]), keys, { keyids: [k.id], threshold: 1 }), [k.id], k.method);
+    const spec = { keyids: [a.id, b.id, c.id], threshold: 2 };
+    assert.equal(verifyThreshold(signedDoc(ts, [a, c]), keys, spec).length, 2);
+    assert.throws(() => verifyThreshold(signedDoc(ts, [a]), keys, spec), isCode('SIGNATURE_INVALID', /1 valid signature from its keys, the threshold is 2/));
+    // The same signature twice is one signer.
+    assert.throws(() => verifyThreshold(signedDoc(ts, [a, a]), keys, spec), isCode('SIGNATURE_INVALID', /1 valid signature from its keys, the threshold is 2 \(2 signatures present\)/));
+    // A signature with the wrong method for its key, or a key whose ID does not match its content, counts for nothing.
+    assert.throws(() => verifyThreshold(signedDoc(ts, [a], (s) => (s[0]!.method = 'rsapss')), keys, { keyids: [a.id], threshold: 1 }), isCode('SIGNATURE_INVALID', /0 valid signatures/));
+    assert.throws(() => verifyThreshold(signedDoc(ts, [a]), { [a.id]: b.key }, { keyids: [a.id], threshold: 1 }), isCode('SIGNATURE_INVALID', /0 valid signatures/));
+    // A signature by a key the role does not list counts for nothing.
+    assert.throws(() => verifyThreshold(signedDoc(ts, [c]), keys, { keyids: [a.id], threshold: 1 }), isCode('SIGNATURE_INVALID', /0 valid signatures/));
+    // Editing what is signed breaks every signature.
+    const doc = signedDoc(ts, [a, b]);
+    (doc.signed as { version: number }).version = 4;
+    assert.throws(() => verifyThreshold(doc, keys, { keyids: [a.id, b.id], threshold: 1 }), isCode('SIGNATURE_INVALID', /0 valid signatures/));
+  });
+
+  test('hostile metadata is named: wrong type, bad version, too many signatures, bad hashes; path prefixes', () => {
+    const p = (o: unknown, role = 'timestamp') => parseMetadata(Buffer.from(JSON.stringify(o)), role);
+    assert.throws(() => p({ signed: { ...ts, _type: 'Root' }, signatures: [] }), isCode('SIGNATURE_INVALID', /_type "Root", not Timestamp/));
+    assert.throws(() => p({ signed: { ...ts, version: -1 }, signatures: [] }), isCode('SIGNATURE_INVALID', /version is not a number/));
+    assert.throws(() => p({ signed: ts, signatures: Array.from({ length: 65 }, () => ({ keyid: 'a', method: 'ecdsa', sig: '' })) }), isCode('SIGNATURE_INVALID', /more than 64 signatures/));
+    assert.throws(() => p({ signed: { ...ts, meta: { snapshot: { length: 1, hashes: { sha256: '!!' } } } }, signatures: [] }), isCode('SIGNATURE_INVALID', /hash sha256 is not base64/));
+    assert.throws(() => p({ signed: { _type: 'Targets', version: 1, expires: '2099-01-01T00:00:00Z', targets: {}, delegations: { keys: {}, roles: [{ name: 'targets/x', keyids: [], threshold: 0 }] } }, signatures: [] }, 'targets'), isCode('SIGNATURE_INVALID', /threshold 0 is below 1/));
+    assert.throws(() => checkFileMeta('snapshot', Buffer.from('abc'), { length: 3, hashes: {} }, 'timestamp.json'), isCode('SIGNATURE_INVALID', /lists no sha256 or sha512 hash/));
+    assert.ok(pathAllowed({ name: 'targets/r', keyids: [], threshold: 1, paths: [''] }, 'anything'));
+    assert.ok(!pathAllowed({ name: 'targets/r', keyids: [], threshold: 1, paths: ['other/'] }, 'v1'));
+    assert.ok(!pathAllowed({ name: 'targets/r', keyids: [], threshold: 1 }, 'v1'));
+  });
+});

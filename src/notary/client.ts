@@ -248,7 +248,7 @@ export async function updateTrust(gun: string, server: string, opts: DctOptions 
       const d = parent.doc.signed.delegations;
       if (!d) return;
       for (const role of d.roles) {
-        if (!role.name.startsWith(`${parent.name}/`) || role.name.slice(parent.name.length + 1).split('/').length !== 1 || !/^[A-Za-z0-9_./-]+$/.test(role.name)) throw tufError(`${parent.name}.json delegates to ${JSON.stringify(role.name)}, which is not a direct child role of ${parent.name}`);
+        if (!role.name.startsWith(`${parent.name}/`) || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(role.name.slice(parent.name.length + 1))) throw tufError(`${parent.name}.json delegates to ${JSON.stringify(role.name)}, which is not a direct child role of ${parent.name}`);
         if (depth > MAX_DELEGATION_DEPTH) throw tufError(`delegations nest deeper than ${MAX_DELEGATION_DEPTH} (${role.name})`);
         if (roles.length >= MAX_DELEGATIONS) throw tufError(`more than ${MAX_DELEGATIONS} delegations`);
         if (parent.role && role.paths && parent.role.paths && !role.paths.every((p) => parent.role!.paths!.some((pp) => p.startsWith(pp)))) throw tufError(`${role.name} is delegated paths outside those of ${parent.name}`);

@@ -215,11 +215,23 @@ export function verifySig(k: TufKey, method: string, msg: Buffer, sig: Buffer): 
 export function verifyThreshold(doc: Signed<unknown>, keys: Record<string, TufKey>, spec: RoleSpec, what = doc.role): string[] {
   const msg = canonicalJson(doc.signed);
   const ok = new Set<string>();
+  // One key counts once, even when listed twice (as a certificate and as a bare key).
+  const publicKeys = new Set<string>();
   for (const s of doc.signatures) {
     if (!spec.keyids.includes(s.keyid) || ok.has(s.keyid)) continue;
     const k = keys[s.keyid];
     if (!k || keyId(k) !== s.keyid) continue;
-    if (verifySig(k, s.method, msg, Buffer.from(s.sig, 'base64'))) ok.add(s.keyid);
+    let pk: string;
+    try {
+      pk = canonicalKeyId(k);
+    } catch {
+      continue;
+    }
+    if (publicKeys.has(pk)) continue;
+    if (verifySig(k, s.method, msg, Buffer.from(s.sig, 'base64'))) {
+      ok.add(s.keyid);
+      publicKeys.add(pk);
+    }
   }
   if (ok.size < spec.threshold) {
     throw tufError(`${what}: ${ok.size} valid signature${ok.size === 1 ? '' : 's'} from its keys, the threshold is ${spec.threshold} (${doc.signatures.length} signature${doc.signatures.length === 1 ? '' : 's'} present)`);

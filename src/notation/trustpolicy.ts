@@ -4,8 +4,8 @@
  * validated as notation does, so the same files serve both tools.
  */
 import { X509Certificate } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PlinthError } from '../util/errors.js';
@@ -174,7 +174,7 @@ export async function loadTrustPolicy(file?: string): Promise<TrustPolicy> {
   for (const f of candidates) {
     let text: Buffer;
     try {
-      const st = await lstat(f);
+      const st = await stat(f); // symbolic links are followed (mounted ConfigMaps and Secrets are links)
       if (!st.isFile()) throw new PlinthError('USAGE', `trust policy ${f} is not a regular file`);
       if (st.size > MAX_POLICY) throw new PlinthError('USAGE', `trust policy ${f} is larger than ${MAX_POLICY} bytes`);
       text = await readFile(f);
@@ -220,7 +220,7 @@ export function loadTrustStore(root: string, ref: TrustStoreRef): X509Certificat
   const out: X509Certificate[] = [];
   for (const n of names) {
     const f = path.join(dir, n);
-    const st = lstatSync(f);
+    const st = statSync(f); // links followed, as for the trust policy
     if (st.isDirectory()) continue;
     if (!st.isFile()) throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} is not a regular file`);
     if (st.size > MAX_CERT_FILE) throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} is larger than ${MAX_CERT_FILE} bytes`);
