@@ -117,6 +117,15 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     assert.match(admin.signatures[0]!.reason, /1 is signed by targets, not by targets\/releases/);
     const t = await dctTargets(G, { server: server.url, trustDir: trust });
     assert.deepEqual(t.signedTags.find((s) => s.tag === '3')!.signers, ['releases']);
+    const text = await runPlinth(['dct', 'targets', G, '--trust-server', server.url, '--trust-dir', trust]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^3\\s+${imgs.a3!.digest}\\s+${imgs.a3!.size}\\s+releases$`, 'm'));
+    assert.match(text.stdout, /Root Key:\s+[0-9a-f]{64}/);
+    // Without --dct, the DCT flags are a usage error; without any verifier, too.
+    assert.equal((await runPlinth(['verify', `${G}:3`, '--trust-server', server.url])).code, 2);
+    const none = await runPlinth(['verify', `${G}:3`]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /or --dct, or --notation/);
   });
 
   test('key rotations (targets, server-managed snapshot, root): the trust directory follows the signed chain of roots; pins', async () => {

@@ -225,6 +225,9 @@ export function registerSign(program: Command, h: CliHelpers): void {
         if (o.annotations) throw new PlinthError('USAGE', '-a/--annotations applies to cosign signatures (give --key or keyless flags)');
         return verifyOther(image, o, await h.openOptions(o, image), h.out, undefined);
       }
+      if (!o.key?.length && o.certificateIdentity === undefined && o.certificateIdentityRegexp === undefined && o.certificateOidcIssuer === undefined && o.certificateOidcIssuerRegexp === undefined) {
+        throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless), or --dct, or --notation');
+      }
       const { verifyImage } = await import('../sign/index.js');
       const { verifiers, keyless } = await signersFromFlags(o);
       const meta = await openRecorder(o.store);
