@@ -236,6 +236,59 @@ describe('notation signatures with the real notation', () => {
     assert.equal(over.verified, false);
   });
 
+  test('a CA chain made with openssl (P-384 root, P-256 code-signing leaf) in notation\'s signingkeys.json: ES256 JWS and COSE verify against the root; a chain cut short is refused', async () => {
+    const dir = path.join(home, 'chain');
+    await mkdir(dir, { recursive: true });
+    const ossl = (args: string[]) => execFileP('openssl', args, { cwd: dir });
+    await ossl(['ecparam', '-genkey', '-name', 'secp384r1', '-noout', '-out', 'ca.key']);
+    await ossl(['req', '-new', '-x509', '-key', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/C=US/ST=WA/O=Acme/CN=Acme Root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    await ossl(['ecparam', '-genkey', '-name', 'prime256v1', '-noout', '-out', 'leaf.key']);
+    await ossl(['pkcs8', '-topk8', '-nocrypt', '-in', 'leaf.key', '-out', 'leaf8.key']);
+    await ossl(['req', '-new', '-key', 'leaf.key', '-out', 'leaf.csr', '-subj', '/C=US/ST=WA/O=Acme/CN=Acme Signer']);
+    await writeFile(path.join(dir, 'ext.cnf'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
+    await ossl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '10', '-extfile', 'ext.cnf']);
+    const { readFile } = await import('node:fs/promises');
+    await writeFile(path.join(dir, 'chain.pem'), (await readFile(path.join(dir, 'leaf.crt'), 'utf8')) + (await readFile(path.join(dir, 'ca.crt'), 'utf8')));
+    const keysFile = path.join(conf, 'signingkeys.json');
+    const keys = JSON.parse(await readFile(keysFile, 'utf8')) as { keys: unknown[] };
+    keys.keys.push({ name: 'acme', keyPath: path.join(dir, 'leaf8.key'), certPath: path.join(dir, 'chain.pem') });
+    await writeFile(keysFile, JSON.stringify(keys));
+    await mkdir(path.join(store, 'x509', 'ca', 'acme'), { recursive: true });
+    await copyFile(path.join(dir, 'ca.crt'), path.join(store, 'x509', 'ca', 'acme', 'ca.crt'));
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=acme\n' }]] });
+    const name = `${reg.host}/team/acme`;
+    await copyImage(img.source, await openDestination(`${name}:1`));
+    await notation(['sign', '--insecure-registry', '--key', 'acme', `${name}@${img.descriptor.digest}`]);
+    await notation(['sign', '--insecure-registry', '--key', 'acme', '--signature-format', 'cose', `${name}@${img.descriptor.digest}`]);
+    const file = await writePolicy(policy([{ name: 'acme', registryScopes: [name], signatureVerification: { level: 'strict' }, trustStores: ['ca:acme'], trustedIdentities: ['x509.subject: C=US, ST=WA, O=Acme, CN=Acme Signer'] }]));
+    assert.equal(await oracle(`${name}:1`), true);
+    const r = await verifyNotation(`${name}:1`, { policy: file, trustStore: store });
+    assert.equal(r.verified, true);
+    assert.deepEqual(r.signatures.map((x) => [x.envelope, x.verified]).sort(), [['cose', true], ['jws', true]]);
+    // The wabbit-networks store does not lead to Acme's root.
+    const other = await verifyNotation(`${name}:1`, { policy: parseTrustPolicy(policy([{ name: 'w', registryScopes: [name], signatureVerification: { level: 'strict' }, trustStores: ['ca:wabbit-networks.io'], trustedIdentities: ['*'] }])), trustStore: store });
+    assert.equal(other.verified, false);
+    // The same JWS with the root cut from its (unsigned) x5c header: the chain no longer ends in a root.
+    const client = new RegistryClient(reg.host);
+    try {
+      const { manifests } = await client.referrers('team/acme', img.descriptor.digest);
+      for (const d of manifests) {
+        const m = JSON.parse((await client.getManifest('team/acme', d.digest as string)).bytes.toString()) as { layers: Array<{ digest: string; size: number; mediaType: string }> };
+        if (m.layers[0]!.mediaType !== 'application/jose+json') continue;
+        const jws = JSON.parse((await client.getBlobBytes('team/acme', m.layers[0]!.digest, m.layers[0]!.size)).toString()) as { header: { x5c: string[] } };
+        assert.equal(jws.header.x5c.length, 2);
+        jws.header.x5c = jws.header.x5c.slice(0, 1);
+        await plantNotationSignature(client, 'team/acme', img.descriptor, Buffer.from(JSON.stringify(jws)), 'application/jose+json');
+      }
+    } finally {
+      client.close();
+    }
+    const withCut = await verifyNotation(`${name}:1`, { policy: file, trustStore: store });
+    const cutCheck = withCut.signatures.find((x) => /not a self-signed root/.test(x.reason));
+    assert.ok(cutCheck, JSON.stringify(withCut.signatures.map((x) => x.reason)));
+    assert.match(cutCheck.reason, /integrity: the last certificate of the chain \(C=US, ST=WA, O=Acme, CN=Acme Signer\) is not a self-signed root/);
+  });
+
   test('trust store layout: another store name, DER files, a missing store named', async () => {
     const alt = path.join(home, 'alt-store');
     const from = path.join(store, 'x509', 'ca', 'wabbit-networks.io');
