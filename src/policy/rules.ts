@@ -15,7 +15,7 @@ import { X509Certificate } from 'node:crypto';
 import { describeError } from '../util/errors.js';
 import { checkNotation, type TrustStores } from '../notation/verify.js';
 import { parseTrustPolicy, type TrustPolicy } from '../notation/trustpolicy.js';
-import { checkDct } from '../notary/index.js';
+import { checkDct } from '../notary/check.js';
 
 /**
  * One entry per rule kind: the facts it needs, its default message and its evaluation. Adding a
