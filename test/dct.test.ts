@@ -224,6 +224,36 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     await assert.rejects(verifyDct(`${R}:1`, { server: server.url, trustDir: false, rootKeyPins: ok.rootKeys }), isCode('SIGNATURE_INVALID', /not signed by a pinned root key/));
   });
 
+  test('random corruption of real metadata: never a crash; a changed signed part never verifies', async () => {
+    const { parseMetadata, verifyThreshold, checkRootCertificates } = await import('../src/notary/tuf.js');
+    const { mulberry32 } = await import('./helpers/common.js');
+    const { PlinthError } = await import('../src/util/errors.js');
+    const rootRaw = await meta('root');
+    const root = parseMetadata<import('../src/notary/tuf.js').RootMeta>(rootRaw, 'root');
+    const rand = mulberry32(7);
+    for (const role of ['root', 'timestamp', 'targets']) {
+      const raw = await meta(role);
+      const signedEnd = raw.indexOf(',"signatures":');
+      assert.ok(signedEnd > 0);
+      for (let i = 0; i < 300; i++) {
+        const b = Buffer.from(raw);
+        const pos = 10 + Math.floor(rand() * (signedEnd - 10));
+        const old = b[pos]!;
+        b[pos] = old === 0x30 ? 0x31 : old === 0x41 ? 0x42 : 0x30;
+        try {
+          const doc = parseMetadata(b, role);
+          const spec = role === 'root' ? root.signed.roles.root! : role === 'timestamp' ? root.signed.roles.timestamp! : { keyids: Object.keys(root.signed.keys), threshold: 1 };
+          verifyThreshold(doc, root.signed.keys, spec);
+          if (role === 'root') checkRootCertificates(doc.signed as never, G, new Date());
+          assert.fail(`${role}.json with byte ${pos} changed (${String.fromCharCode(old)} → ${String.fromCharCode(b[pos]!)}) still verified`);
+        } catch (e) {
+          if (e instanceof assert.AssertionError) throw e;
+          assert.ok(e instanceof PlinthError, `${role}: ${String(e)}`);
+        }
+      }
+    }
+  });
+
   test('canonical JSON is what notary signs: sorted keys, only " and \\ escaped, integers only', () => {
     assert.equal(canonicalJson({ b: 1, a: ['<&>', 'q"\\', null, true], é: 'ü\n' }).toString(), '{"a":["<&>","q\\"\\\\",null,true],"b":1,"é":"ü\n"}');
     assert.throws(() => canonicalJson({ x: 1.5 }), isCode('SIGNATURE_INVALID', /integers only/));

@@ -20,7 +20,7 @@ import { digestOf } from '../src/oci/digest.js';
 import { putBlob } from '../src/sign/image.js';
 import { parseCose, parseJws, parseTrustPolicy, verifyNotation, NOTATION_ARTIFACT_TYPE } from '../src/notation/index.js';
 import { decodeCbor } from '../src/notation/cbor.js';
-import { runPlinth, isCode } from './helpers/common.js';
+import { runPlinth, isCode, mulberry32 } from './helpers/common.js';
 import { peer } from './helpers/peers.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
@@ -289,6 +289,55 @@ describe('notation signatures with the real notation', () => {
     assert.match(cutCheck.reason, /integrity: the last certificate of the chain \(C=US, ST=WA, O=Acme, CN=Acme Signer\) is not a self-signed root/);
   });
 
+  test('random corruption of real JWS and COSE envelopes: never a crash, never verified when the signed bytes change', async () => {
+    const { checkNotation, loadTrustStores } = await import('../src/notation/verify.js');
+    const p = parseTrustPolicy(policy([strict(imgs.a!.name)]));
+    const stores = loadTrustStores(p, store);
+    const target = { name: imgs.a!.name, digest: imgs.a!.digest, size: imgs.a!.size };
+    const client = new RegistryClient(reg.host);
+    const envelopes: Array<{ mediaType: string; bytes: Buffer }> = [];
+    try {
+      const { manifests } = await client.referrers('team/a', imgs.a!.digest);
+      for (const d of manifests) {
+        const m = JSON.parse((await client.getManifest('team/a', d.digest as string)).bytes.toString()) as { layers: Array<{ digest: string; size: number; mediaType: string }> };
+        envelopes.push({ mediaType: m.layers[0]!.mediaType, bytes: await client.getBlobBytes('team/a', m.layers[0]!.digest, m.layers[0]!.size) });
+      }
+    } finally {
+      client.close();
+    }
+    assert.deepEqual(envelopes.map((e) => e.mediaType).sort(), ['application/cose', 'application/jose+json']);
+    const rand = mulberry32(17);
+    for (const e of envelopes) {
+      const ok = checkNotation([{ source: 'x', mediaType: e.mediaType, envelope: e.bytes }], target, { policy: p, stores });
+      assert.equal(ok.verified, true, 'the untouched envelope verifies');
+      // Where the signed payload and the signature are in the envelope.
+      const signed: Array<[number, number]> = [];
+      if (e.mediaType === 'application/cose') {
+        const payload = Buffer.from(JSON.stringify({ targetArtifact: { digest: imgs.a!.digest } }).slice(0, 30));
+        const at = e.bytes.indexOf(payload.subarray(2, 20));
+        signed.push([at, at + 18], [e.bytes.length - 200, e.bytes.length]);
+      } else {
+        const doc = JSON.parse(e.bytes.toString()) as { payload: string; signature: string };
+        for (const part of [doc.payload, doc.signature]) {
+          const at = e.bytes.indexOf(part);
+          signed.push([at, at + part.length - 4]);
+        }
+      }
+      for (let i = 0; i < 300; i++) {
+        const b = Buffer.from(e.bytes);
+        const inSigned = i % 2 === 0;
+        const [lo, hi] = signed[i % signed.length]!;
+        const pos = inSigned ? lo + Math.floor(rand() * (hi - lo)) : Math.floor(rand() * b.length);
+        const old = b[pos]!;
+        b[pos] = e.mediaType === 'application/cose' ? old ^ (1 + Math.floor(rand() * 255)) : old === 0x41 ? 0x42 : 0x41;
+        if (b[pos] === old) continue;
+        const r = checkNotation([{ source: 'x', mediaType: e.mediaType, envelope: b }], target, { policy: p, stores });
+        assert.equal(typeof r.signatures[0]!.reason, 'string');
+        if (inSigned) assert.equal(r.verified, false, `${e.mediaType}: byte ${pos} changed (${old} → ${b[pos]}) and it still verified`);
+      }
+    }
+  });
+
   test('trust store layout: another store name, DER files, a missing store named', async () => {
     const alt = path.join(home, 'alt-store');
     const from = path.join(store, 'x509', 'ca', 'wabbit-networks.io');
@@ -338,7 +387,7 @@ describe('notation trust policies and envelopes: hostile input', () => {
     assert.throws(() => parseJws(jws({ ...prot, alg: 'none' })), isCode('SIGNATURE_INVALID', /algorithm "none"/));
     assert.throws(() => parseJws(jws({ ...prot, crit: [] })), isCode('SIGNATURE_INVALID', /signingScheme is not marked critical/));
     assert.throws(() => parseJws(jws(prot)), isCode('SIGNATURE_INVALID', /no certificate chain/));
-    assert.throws(() => parseJws(jws(prot, { x5c: ['AAAA'] })), isCode('SIGNATURE_INVALID', /certificate 0 of the chain is not an X.509 certificate/));
+    assert.throws(() => parseJws(jws(prot, { x5c: ['AAAA'] })), isCode('SIGNATURE_INVALID', /certificate 0 of the chain is not a readable X.509 certificate/));
   });
 
   test('COSE/CBOR: truncated, indefinite, deep, oversized lengths, trailing bytes', () => {

@@ -154,7 +154,9 @@ export function keyId(k: TufKey): string {
 export function keyCertificate(k: TufKey): X509Certificate | undefined {
   if (!k.keytype.endsWith('-x509')) return undefined;
   try {
-    return new X509Certificate(Buffer.from(k.keyval.public, 'base64'));
+    const c = new X509Certificate(Buffer.from(k.keyval.public, 'base64'));
+    void [c.publicKey, c.subject, c.validFrom, c.validTo];
+    return c;
   } catch {
     throw tufError(`a ${k.keytype} key does not hold a PEM certificate`);
   }

@@ -61,9 +61,12 @@ function certs(ders: Uint8Array[], format: string): X509Certificate[] {
   if (ders.length > MAX_CHAIN) bad(format, `certificate chain of ${ders.length} certificates (at most ${MAX_CHAIN})`);
   return ders.map((d, i) => {
     try {
-      return new X509Certificate(d);
+      const c = new X509Certificate(d);
+      // Every field the checks read must be readable: a corrupt key or extension throws here, named.
+      void [c.subject, c.issuer, c.publicKey, c.validFrom, c.validTo, c.ca, c.keyUsage, c.infoAccess];
+      return c;
     } catch {
-      return bad(format, `certificate ${i} of the chain is not an X.509 certificate`);
+      return bad(format, `certificate ${i} of the chain is not a readable X.509 certificate`);
     }
   });
 }

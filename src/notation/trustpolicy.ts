@@ -230,7 +230,9 @@ export function loadTrustStore(root: string, ref: TrustStoreRef): X509Certificat
     if (!ders.length) throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} holds no certificate`);
     for (const der of ders) {
       try {
-        out.push(new X509Certificate(der));
+        const c = new X509Certificate(der);
+        void c.publicKey;
+        out.push(c);
       } catch {
         throw new PlinthError('USAGE', `trust store ${ref.type}:${ref.name}: ${f} is not an X.509 certificate (PEM or DER)`);
       }

@@ -11,7 +11,7 @@
  */
 import { constants, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { RegistryClient } from '../registry/client.js';
-import { PlinthError } from '../util/errors.js';
+import { describeError, PlinthError } from '../util/errors.js';
 import { MAX_PAYLOAD } from '../sign/image.js';
 import { parseEnvelope, parsePayload, type Algorithm, type Envelope } from './envelope.js';
 import { loadTrustStore, policyFor, type TrustPolicy, subjectAttrs, type Action, type CheckName, type TrustPolicyStatement } from './trustpolicy.js';
@@ -127,7 +127,13 @@ function chainProblem(chain: X509Certificate[]): string | undefined {
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i]!;
     const issuer = chain[i + 1] ?? c;
-    if (c.issuer !== issuer.subject || !c.verify(issuer.publicKey)) return i + 1 < chain.length ? `certificate ${i} (${c.subject.replaceAll('\n', ', ')}) is not signed by certificate ${i + 1}` : `the last certificate of the chain (${c.subject.replaceAll('\n', ', ')}) is not a self-signed root`;
+    let signed = false;
+    try {
+      signed = c.issuer === issuer.subject && c.verify(issuer.publicKey);
+    } catch {
+      signed = false;
+    }
+    if (!signed) return i + 1 < chain.length ? `certificate ${i} (${c.subject.replaceAll('\n', ', ')}) is not signed by certificate ${i + 1}` : `the last certificate of the chain (${c.subject.replaceAll('\n', ', ')}) is not a self-signed root`;
     if (i > 0 && !c.ca) return `certificate ${i} (${c.subject.replaceAll('\n', ', ')}) issues certificates but is not a CA`;
   }
   const leaf = chain[0]!;
@@ -280,6 +286,13 @@ export function checkNotation(materials: NotationMaterial[], target: NotationTar
   const statement = policyFor(o.policy, target.name);
   if (!statement) throw new PlinthError('SIGNATURE_INVALID', `${target.name} is not in the registryScopes of any trust policy statement`);
   if (statement.level === 'skip') return { policy: statement.name, level: 'skip', signatures: [], verified: true, skipped: true };
-  const signatures = materials.map((m) => checkOne(m, target, statement, o));
+  const signatures = materials.map((m) => {
+    try {
+      return checkOne(m, target, statement, o);
+    } catch (e) {
+      // Whatever a hostile envelope makes the crypto layer throw is a refusal, never a crash.
+      return { format: 'notation' as const, source: m.source, verified: false, reason: `integrity: the envelope cannot be checked (${describeError(e)})`, checks: [] };
+    }
+  });
   return { policy: statement.name, level: statement.level, signatures, verified: signatures.some((s) => s.verified) };
 }
