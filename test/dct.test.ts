@@ -316,3 +316,38 @@ describe('TUF signatures: key types, methods, thresholds (real crypto, signed he
     assert.ok(!pathAllowed({ name: 'targets/r', keyids: [], threshold: 1 }, 'v1'));
   });
 });
+
+describe('Docker Content Trust: a trust server behind token auth (notary-server with the Docker token protocol)', () => {
+  test('anonymous pull tokens and credentials are fetched from the realm the server names; a wrong password is named', async () => {
+    const { startTokenServer } = await import('./helpers/token-server.js');
+    const { mkdtemp: mk } = await import('node:fs/promises');
+    const dir = await mk(path.join(os.tmpdir(), 'plinth-dct-token-'));
+    const tokens = await startTokenServer({ dir, service: 'notary-test', username: 'alice', password: 'secret', anonymousPull: true });
+    const reg = await startRegistry();
+    const server = await startNotaryServer({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, certPath: tokens.certPath } });
+    try {
+      const G = `${reg.host}/team/t`;
+      const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=token\n' }]] });
+      await copyImage(img.source, await openDestination(`${G}:1`));
+      const notary = notaryCli(server.url, path.join(dir, 'publisher'), { username: 'alice', password: 'secret' });
+      await notary(['init', G]);
+      await notary(['addhash', G, '1', String(img.descriptor.size), '--sha256', img.descriptor.digest.slice(7)]);
+      await notary(['publish', G]);
+      const raw = await fetch(`${server.url}/v2/${G}/_trust/tuf/root.json`);
+      assert.equal(raw.status, 401, 'the server asks for a token');
+      tokens.requests.length = 0;
+      const r = await verifyDct(`${G}:1`, { server: server.url, trustDir: false });
+      assert.equal(r.verified, true, r.signatures[0]!.reason);
+      assert.ok(tokens.requests.length >= 1 && tokens.requests.every((q) => q.user === undefined), 'anonymous tokens');
+      assert.ok(tokens.requests.some((q) => q.scopes.includes(`repository:${G}:pull`)));
+      const withUser = await verifyDct(`${G}:1`, { server: server.url, trustDir: false, credential: { username: 'alice', password: 'secret' } });
+      assert.equal(withUser.verified, true);
+      await assert.rejects(verifyDct(`${G}:1`, { server: server.url, trustDir: false, credential: { username: 'alice', password: 'wrong' } }), isCode('UNAUTHORIZED', /rejected the credentials/));
+    } finally {
+      await server.stop();
+      await reg.stop();
+      await tokens.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -12,6 +12,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HttpClient, type HttpOptions } from '../registry/http.js';
+import { parseChallenges, TokenCache } from '../registry/auth.js';
+import type { Credential } from '../registry/credentials.js';
 import { PlinthError } from '../util/errors.js';
 import { canonicalJson } from './canonicaljson.js';
 import {
@@ -48,6 +50,8 @@ export interface DctOptions {
   rootKeyPins?: string[];
   now?: Date;
   http?: HttpOptions;
+  /** Credentials for the trust server's token service (default: anonymous tokens). */
+  credential?: Credential;
 }
 
 export type { LoadedRole, TrustData } from './targets.js';
@@ -88,10 +92,14 @@ async function readCached<T>(dir: string, role: string): Promise<Signed<T> | und
 
 class Fetcher {
   private readonly http: HttpClient;
+  /** Bearer auth, once the server asked for it (the Docker token protocol, as notary.docker.io). */
+  private bearer: { realm: string; service?: string; scopes: string[] } | undefined;
+  private tokens: TokenCache | undefined;
   constructor(
     private readonly base: string,
     private readonly gun: string,
     opts: HttpOptions,
+    private readonly credential: Credential | undefined,
   ) {
     this.http = new HttpClient({ retries: 1, timeoutMs: 30_000, ...opts });
   }
@@ -101,14 +109,27 @@ class Fetcher {
   /** GET a metadata file; undefined on 404. */
   async get(name: string, limit: number): Promise<Buffer | undefined> {
     const url = `${this.base.replace(/\/+$/, '')}/v2/${this.gun}/_trust/tuf/${name}.json`;
-    const res = await this.http.request({ method: 'GET', url, headers: { accept: 'application/json' } });
+    let res;
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (this.bearer && this.tokens) headers.authorization = `Bearer ${await this.tokens.get(this.bearer)}`;
+      res = await this.http.request({ method: 'GET', url, headers });
+      if (res.status !== 401 || attempt > 0) break;
+      const ch = parseChallenges(res.headers['www-authenticate']).find((c) => c.scheme === 'bearer');
+      if (!ch?.params.realm) break;
+      await res.discard();
+      if (this.bearer && this.tokens) this.tokens.invalidate(this.bearer);
+      const u = new URL(url);
+      this.bearer = { realm: ch.params.realm, ...(ch.params.service ? { service: ch.params.service } : {}), scopes: (ch.params.scope ?? `repository:${this.gun}:pull`).split(' ') };
+      this.tokens ??= new TokenCache(this.http, this.credential, u.host, u.protocol === 'https:');
+    }
     if (res.status === 404) {
       await res.discard();
       return undefined;
     }
     if (res.status === 401 || res.status === 403) {
       await res.discard();
-      throw new PlinthError('UNAUTHORIZED', `the trust server ${new URL(url).host} refused ${name}.json (HTTP ${res.status}); Plinth does not authenticate to trust servers yet`);
+      throw new PlinthError('UNAUTHORIZED', `the trust server ${new URL(url).host} refused ${name}.json (HTTP ${res.status})${this.bearer ? ' with the token it issued' : ''}`);
     }
     if (res.status !== 200) {
       await res.discard();
@@ -151,7 +172,7 @@ export async function updateTrust(gun: string, server: string, opts: DctOptions 
   const trustDir = opts.trustDir === false ? undefined : (opts.trustDir ?? defaultTrustDir());
   const dir = trustDir ? metadataDir(trustDir, gun) : undefined;
   const pins = (opts.rootKeyPins ?? []).map(normalizePin);
-  const fetcher = new Fetcher(server, gun, opts.http ?? {});
+  const fetcher = new Fetcher(server, gun, opts.http ?? {}, opts.credential);
   try {
     const cached = {
       root: dir ? await readCached<RootMeta>(dir, 'root') : undefined,

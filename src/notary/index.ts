@@ -7,6 +7,7 @@
 import { parseLocation, type OpenOptions } from '../source/open.js';
 import { withRegistryImage } from '../sign/index.js';
 import { PlinthError } from '../util/errors.js';
+import { resolveCredential } from '../registry/credentials.js';
 import { canonicalKeyId } from './tuf.js';
 import { defaultTrustServer, listTargets, updateTrust, type DctOptions, type TrustData } from './client.js';
 import { checkDct, type DctCheck } from './check.js';
@@ -46,7 +47,10 @@ export async function verifyDct(reference: string, opts: DctVerifyOptions = {}):
   return withRegistryImage(reference, opts.registry, async (src, root) => {
     const gun = src.ref.name;
     const server = opts.server ?? defaultTrustServer(src.ref.registry);
-    const trust = await updateTrust(gun, server, { ...opts, server });
+    // As Docker: the registry's credentials serve its trust server's token service too.
+    let credential = opts.credential;
+    if (!credential) credential = await resolveCredential(src.ref.registry, opts.registry ?? {}).catch(() => undefined);
+    const trust = await updateTrust(gun, server, { ...opts, server, ...(credential ? { credential } : {}) });
     const tag = src.ref.digest ? undefined : src.ref.tag;
     const check = checkDct(trust, tag, root.descriptor.digest, root.descriptor.size, opts.requiredRoles);
     return {
@@ -81,7 +85,8 @@ export async function dctTargets(repository: string, opts: DctOptions = {}): Pro
   if (loc.ref.digest || (loc.ref.tag && !loc.ref.tagDefaulted)) throw new PlinthError('USAGE', `${repository}: name the repository without a tag or digest`);
   const gun = loc.ref.name;
   const server = opts.server ?? defaultTrustServer(loc.ref.registry);
-  const trust = await updateTrust(gun, server, { ...opts, server });
+  const credential = opts.credential ?? (await resolveCredential(loc.ref.registry).catch(() => undefined));
+  const trust = await updateTrust(gun, server, { ...opts, server, ...(credential ? { credential } : {}) });
   const roleName = (r: string) => (r === 'targets' ? 'Repo Admin' : r.replace(/^targets\//, ''));
   const signedTags = listTargets(trust).map((t) => ({ tag: t.name, digest: `sha256:${t.sha256}`, size: t.length, signers: t.signers.map(roleName) }));
   const signers: DctTargetsResult['signers'] = [];

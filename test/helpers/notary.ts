@@ -21,13 +21,19 @@ export interface NotaryServer {
   logs(): string;
 }
 
-export async function startNotaryServer(): Promise<NotaryServer> {
+export interface NotaryServerOptions {
+  /** Token auth (the Docker token protocol, as notary.docker.io): the token server's realm, service, issuer and certificate. */
+  token?: { realm: string; service: string; issuer: string; certPath: string };
+}
+
+export async function startNotaryServer(opts: NotaryServerOptions = {}): Promise<NotaryServer> {
   const bin = debianTool('notary-server', 'notary');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-notary-server-'));
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const config = path.join(dir, 'server.json');
-    await writeFile(config, JSON.stringify({ server: { http_addr: `127.0.0.1:${port}` }, trust_service: { type: 'local', key_algorithm: 'ecdsa' }, storage: { backend: 'memory' }, logging: { level: 'error' } }));
+    const auth = opts.token ? { auth: { type: 'token', options: { realm: opts.token.realm, service: opts.token.service, issuer: opts.token.issuer, rootcertbundle: opts.token.certPath } } } : {};
+    await writeFile(config, JSON.stringify({ server: { http_addr: `127.0.0.1:${port}` }, trust_service: { type: 'local', key_algorithm: 'ecdsa' }, storage: { backend: 'memory' }, logging: { level: 'error' }, ...auth }));
     const logs = new TailBuffer(8192);
     const child: ChildProcess = spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(child);
@@ -71,9 +77,9 @@ export async function startNotaryServer(): Promise<NotaryServer> {
 }
 
 /** The notary CLI with its own trust directory and passphrases, against `server`. */
-export function notaryCli(server: string, trustDir: string) {
+export function notaryCli(server: string, trustDir: string, auth?: { username: string; password: string }) {
   const bin = debianTool('notary', 'notary');
-  const env = { ...process.env, NOTARY_ROOT_PASSPHRASE: 'pw', NOTARY_TARGETS_PASSPHRASE: 'pw', NOTARY_SNAPSHOT_PASSPHRASE: 'pw', NOTARY_DELEGATION_PASSPHRASE: 'pw' };
+  const env = { ...process.env, NOTARY_ROOT_PASSPHRASE: 'pw', NOTARY_TARGETS_PASSPHRASE: 'pw', NOTARY_SNAPSHOT_PASSPHRASE: 'pw', NOTARY_DELEGATION_PASSPHRASE: 'pw', ...(auth ? { NOTARY_AUTH: Buffer.from(`${auth.username}:${auth.password}`).toString('base64') } : {}) };
   return async (args: string[], input?: string): Promise<string> => {
     const run = execFileP(bin, ['-s', server, '-d', trustDir, ...args], { env, timeout: 60_000 });
     if (input !== undefined) {
