@@ -72,6 +72,18 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     assert.equal(r.dct.firstUse, true);
     assert.equal(r.dct.signatures[0]!.role, 'targets');
     assert.equal(r.dct.signatures[0]!.signedDigest, imgs.a1!.digest);
+    const db = path.join(work, 'store.db');
+    const rec = await runPlinth(['verify', `${G}:1`, '--dct', '--trust-server', server.url, '--trust-dir', trust, '--store', db]);
+    assert.equal(rec.code, 0, rec.stderr);
+    const { MetaStore } = await import('../src/store/store.js');
+    const m = await MetaStore.open(db);
+    try {
+      const occ = await m.listOccurrences({ resourceUri: `${G}@${imgs.a1!.digest}`, kind: 'ATTESTATION', limit: 10 });
+      assert.equal(occ.length, 1);
+      assert.equal((occ[0]!.data as { signatures: Array<{ publicKeyId: string }> }).signatures[0]!.publicKeyId, `Docker Content Trust targets of ${G} (root key ${r.dct.rootKeys[0]})`);
+    } finally {
+      await m.close();
+    }
     // The root key ID Plinth reports is the one the notary CLI shows.
     assert.match(await notary(['key', 'list']), new RegExp(`root\\s+${r.dct.rootKeys[0]}`));
 

@@ -112,6 +112,19 @@ describe('notation signatures with the real notation', () => {
     const out = JSON.parse(cli.stdout) as { verified: boolean; notation: { signatures: unknown[] } };
     assert.equal(out.verified, true);
     assert.equal(out.notation.signatures.length, 2);
+    // --store records each verified signature as an ATTESTATION occurrence naming the signer.
+    const db = path.join(home, 'store.db');
+    const rec = await runPlinth(['verify', `${imgs.a!.name}:1`, '--notation', '--trust-policy', file, '--trust-store', store, '--store', db]);
+    assert.equal(rec.code, 0, rec.stderr);
+    const { MetaStore } = await import('../src/store/store.js');
+    const m = await MetaStore.open(db);
+    try {
+      const occ = await m.listOccurrences({ resourceUri: `${imgs.a!.name}@${imgs.a!.digest}`, kind: 'ATTESTATION', limit: 10 });
+      assert.equal(occ.length, 2);
+      for (const o of occ) assert.match((o.data as { signatures: Array<{ publicKeyId: string }> }).signatures[0]!.publicKeyId, /^notation C=US, ST=WA, L=Seattle, O=Notary, CN=wabbit-networks\.io$/);
+    } finally {
+      await m.close();
+    }
     // notation's default locations (XDG_CONFIG_HOME) serve Plinth too.
     const dflt = await runPlinth(['verify', `${imgs.a!.name}:1`, '--notation'], { env });
     assert.equal(dflt.code, 0, dflt.stderr);

@@ -106,8 +106,10 @@ function checkOtherSignatureFlags(o: OtherSignatureFlags): void {
 }
 
 /** `plinth verify --dct` / `--notation` (and the cosign result when keys were given too). */
-async function verifyOther(image: string, o: OtherSignatureFlags & { format: string }, registry: import('../source/open.js').OpenOptions, out: (s: string) => void, cosign: import('../sign/index.js').VerifyResult | undefined): Promise<void> {
+async function verifyOther(image: string, o: OtherSignatureFlags & { format: string; store?: unknown }, registry: import('../source/open.js').OpenOptions, out: (s: string) => void, cosign: import('../sign/index.js').VerifyResult | undefined): Promise<void> {
   const result: Record<string, unknown> & { digest?: string } = { reference: image };
+  // Verified signatures for the metadata store: who signed (a role of the trust data, a certificate subject).
+  const recorded: Array<{ verified: boolean; key: string; format: string; source: string; reason: string; signedDigest?: string }> = [];
   const lines: string[] = [];
   const failed: string[] = [];
   if (cosign) {
@@ -124,6 +126,7 @@ async function verifyOther(image: string, o: OtherSignatureFlags & { format: str
     if (r.firstUse) lines.push(`note      dct  trusting the root of ${r.gun} on first use (root keys ${r.rootKeys.join(', ')}); pin it with --root-key-pin`);
     if (r.rootRotations.length) lines.push(`note      dct  the root was rotated to version${r.rootRotations.length > 1 ? 's' : ''} ${r.rootRotations.join(', ')}, each signed by the previous root`);
     for (const s of r.signatures) lines.push(`${s.verified ? 'verified' : 'failed  '}  dct  ${s.source}: ${s.reason}`);
+    for (const s of r.signatures) if (s.verified) recorded.push({ ...s, key: `Docker Content Trust ${s.role ?? ''} of ${r.gun} (root key ${r.rootKeys[0] ?? '?'})` });
     if (!r.verified) failed.push('the Docker Content Trust signature does not verify');
   }
   if (o.notation) {
@@ -133,10 +136,20 @@ async function verifyOther(image: string, o: OtherSignatureFlags & { format: str
     result.notation = r;
     if (r.skipped) lines.push(`skipped   notation  trust policy "${r.policy}" has the skip level: signatures are not verified`);
     for (const s of r.signatures) lines.push(`${s.verified ? 'verified' : 'failed  '}  notation ${s.envelope ?? ''}  ${s.source}: ${s.reason}`);
+    for (const s of r.signatures) if (s.verified) recorded.push({ ...s, format: `notation-${s.envelope ?? ''}`, key: `notation ${s.signer ?? ''}` });
     if (!r.signatures.length && !r.skipped) lines.push('failed    notation  no notation signatures found');
     if (!r.verified) failed.push(r.signatures.length ? `none of its ${r.signatures.length} notation signature(s) verified` : 'it has no notation signatures');
   }
   result.verified = failed.length === 0;
+  if (o.store && result.digest && recorded.length) {
+    const meta = await openRecorder(o.store);
+    try {
+      const [{ verificationRecord }, { parseLocation }] = await Promise.all([import('../store/ingest.js'), import('../source/open.js')]);
+      await recordAll(meta!, [verificationRecord(parseLocation(image), result.digest, recorded, 'verify', (k) => k ?? 'unknown')], true);
+    } finally {
+      await meta?.close().catch(() => {});
+    }
+  }
   if (o.format === 'json') out(JSON.stringify(result, null, 2));
   else {
     out(`Verification for ${image}${result.digest ? ` (${result.digest})` : ''} --`);
@@ -220,7 +233,6 @@ export function registerSign(program: Command, h: CliHelpers): void {
       if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
       const other = o.dct || o.notation;
       checkOtherSignatureFlags(o);
-      if (other && o.store) throw new PlinthError('USAGE', '--store records cosign verifications only; leave it out with --dct or --notation');
       if (other && !o.key?.length && o.certificateIdentity === undefined && o.certificateIdentityRegexp === undefined) {
         if (o.annotations) throw new PlinthError('USAGE', '-a/--annotations applies to cosign signatures (give --key or keyless flags)');
         return verifyOther(image, o, await h.openOptions(o, image), h.out, undefined);
