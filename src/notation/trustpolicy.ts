@@ -163,7 +163,7 @@ export function policyFor(policy: TrustPolicy, name: string): TrustPolicyStateme
   return policy.statements.find((s) => s.registryScopes.includes(name)) ?? policy.statements.find((s) => s.registryScopes.includes('*'));
 }
 
-/** notation's configuration directory: $NOTATION_CONFIG? no — $XDG_CONFIG_HOME/notation or ~/.config/notation. */
+/** notation's configuration directory: $XDG_CONFIG_HOME/notation, else ~/.config/notation. */
 export function notationConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'notation');
 }

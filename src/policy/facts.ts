@@ -45,7 +45,7 @@ export interface FactNeeds {
 }
 
 /** What the trust server answered for one configuration: verified trust data, or why not. */
-export type DctFact = { trust: import('../notary/client.js').TrustData } | { error: string; /** The server could not be asked (not a verdict). */ lookup: boolean };
+export type DctFact = { trust: import('../notary/targets.js').TrustData } | { error: string; /** The server could not be asked (not a verdict). */ lookup: boolean };
 
 export interface PlatformFacts {
   /** os/arch[/variant], null when the config does not say. */
