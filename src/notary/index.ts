@@ -4,8 +4,7 @@
  * policy rule. The tag's signed target (sha256 and length, from targets/releases then targets)
  * must equal the manifest digest and size the registry serves.
  */
-import { parseLocation, type OpenOptions } from '../source/open.js';
-import { withRegistryImage } from '../sign/index.js';
+import { parseLocation, withRegistryImage, type OpenOptions } from '../source/open.js';
 import { PlinthError } from '../util/errors.js';
 import { resolveCredential } from '../registry/credentials.js';
 import { canonicalKeyId } from './tuf.js';

@@ -2,8 +2,7 @@
  * Notary Project (notation) signature verification of registry images: the library behind
  * `plinth verify --notation` and the `notation` verifier of the `signatures` policy rule.
  */
-import type { OpenOptions } from '../source/open.js';
-import { withRegistryImage } from '../sign/index.js';
+import { withRegistryImage, type OpenOptions } from '../source/open.js';
 import { checkNotation, discoverNotation, loadTrustStores, type NotationResult } from './verify.js';
 import { defaultTrustStore, loadTrustPolicy, type TrustPolicy } from './trustpolicy.js';
 

@@ -12,11 +12,12 @@
 import { constants, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { RegistryClient } from '../registry/client.js';
 import { describeError, PlinthError } from '../util/errors.js';
-import { MAX_PAYLOAD } from '../sign/image.js';
 import { parseEnvelope, parsePayload, type Algorithm, type Envelope } from './envelope.js';
 import { loadTrustStore, policyFor, type TrustPolicy, subjectAttrs, type Action, type CheckName, type TrustPolicyStatement } from './trustpolicy.js';
 
 export const NOTATION_ARTIFACT_TYPE = 'application/vnd.cncf.notary.signature';
+/** An envelope larger than this is not a signature (as for cosign's payloads). */
+export const MAX_PAYLOAD = 1 << 20;
 /** notation's own default cap on signatures looked at per artifact. */
 export const MAX_NOTATION_SIGNATURES = 50;
 
