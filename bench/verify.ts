@@ -84,12 +84,15 @@ async function compare(label: string, cmds: Cmd[], ours: string, peerName: strin
   const t = new Map<string, number[]>(cmds.map(([n]) => [n, []]));
   for (let i = 0; i < RUNS; i++) for (const [n, f, a, e] of cmds) t.get(n)!.push(await time(f, a, e));
   const m = new Map([...t].map(([k, v]) => [k, median(v)]));
-  for (const [k, v] of m) console.log(`  ${label.padEnd(9)} ${k.padEnd(26)} ${v.toFixed(0).padStart(5)} ms`);
-  console.log(`  ${label.padEnd(9)} ratio ${ours}/${peerName} ${(m.get(ours)! / m.get(peerName)!).toFixed(2)}`);
+  for (const [k, v] of m) console.log(`  ${label.padEnd(9)} ${k.padEnd(30)} ${v.toFixed(0).padStart(5)} ms`);
+  const exe = [...m.keys()].find((k) => k.startsWith('plinth exe'));
+  console.log(`  ${label.padEnd(9)} ratio ${ours}/${peerName} ${(m.get(ours)! / m.get(peerName)!).toFixed(2)}${exe ? `   exe/${peerName} ${(m.get(exe)! / m.get(peerName)!).toFixed(2)}` : ''}`);
 }
 
 async function notationAndDct(work: string, host: string): Promise<void> {
   const plinth = [path.join(repoRoot(), 'bin', 'plinth.cjs')];
+  const exe = path.join(repoRoot(), 'dist', `plinth-linux-${process.arch}`);
+  const withExe = (name: string, args: string[], env?: NodeJS.ProcessEnv): Cmd[] => (existsSync(exe) ? [[name, exe, args, env]] : []);
   // notation: JWS and COSE signatures on one image, verified with notation's own files.
   const home = path.join(work, 'home');
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') };
@@ -105,6 +108,7 @@ async function notationAndDct(work: string, host: string): Promise<void> {
   await compare('notation', [
     ['plinth verify --notation', process.execPath, [...plinth, 'verify', ref, '--notation'], env],
     ['notation verify', notation, ['verify', '--insecure-registry', ref], env],
+    ...withExe('plinth exe verify --notation', ['verify', ref, '--notation'], env),
   ], 'plinth verify --notation', 'notation verify');
 
   // Docker Content Trust: a tag published with the notary CLI to Debian's notary-server.
@@ -122,6 +126,7 @@ async function notationAndDct(work: string, host: string): Promise<void> {
     await compare('dct', [
       ['plinth verify --dct', process.execPath, [...plinth, 'verify', `${gun}:1`, '--dct', '--trust-server', server.url, '--trust-dir', path.join(work, 'plinth-trust')]],
       ['notary lookup', debianTool('notary', 'notary'), ['-s', server.url, '-d', path.join(work, 'lookup-trust'), 'lookup', gun, '1']],
+      ...withExe('plinth exe verify --dct', ['verify', `${gun}:1`, '--dct', '--trust-server', server.url, '--trust-dir', path.join(work, 'plinth-trust-exe')]),
     ], 'plinth verify --dct', 'notary lookup');
   } finally {
     await server.stop();
