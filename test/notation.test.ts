@@ -351,6 +351,87 @@ describe('notation signatures with the real notation', () => {
     }
   });
 
+  test('RFC 3161 timestamps (an OpenSSL TSA): a tsa trust store makes the countersignature required; it keeps a signature valid after the certificate expires; a foreign token is refused', async () => {
+    const { startTsa } = await import('./helpers/tsa.js');
+    const tsa = await startTsa();
+    try {
+      const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=stamped\n' }]] });
+      const other = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=stamped-other\n' }]] });
+      const name = `${reg.host}/team/stamped`;
+      await copyImage(img.source, await openDestination(`${name}:1`));
+      await copyImage(other.source, await openDestination(`${name}:2`));
+      await notation(['sign', '--insecure-registry', '--timestamp-url', tsa.url, '--timestamp-root-cert', tsa.rootCert, `${name}@${img.descriptor.digest}`]);
+      await notation(['sign', '--insecure-registry', '--signature-format', 'cose', '--timestamp-url', tsa.url, '--timestamp-root-cert', tsa.rootCert, `${name}@${img.descriptor.digest}`]);
+      await notation(['sign', '--insecure-registry', `${name}@${img.descriptor.digest}`]);
+      await notation(['sign', '--insecure-registry', '--timestamp-url', tsa.url, '--timestamp-root-cert', tsa.rootCert, `${name}@${other.descriptor.digest}`]);
+      assert.ok(tsa.issued >= 3);
+      await mkdir(path.join(store, 'x509', 'tsa', 'test-tsa'), { recursive: true });
+      await copyFile(tsa.rootCert, path.join(store, 'x509', 'tsa', 'test-tsa', 'root.crt'));
+      const withTsa = (extra: Record<string, unknown> = {}) => policy([strict(name, { trustStores: ['ca:wabbit-networks.io', 'tsa:test-tsa'], ...extra })]);
+      const file = await writePolicy(withTsa());
+      assert.equal(await oracle(`${name}@${img.descriptor.digest}`), true);
+      const r = await verifyNotation(`${name}:1`, { policy: file, trustStore: store });
+      assert.equal(r.verified, true);
+      const stamped = r.signatures.filter((x) => x.verified);
+      assert.deepEqual(stamped.map((x) => x.envelope).sort(), ['cose', 'jws']);
+      for (const x of stamped) assert.match(x.checks.find((c) => c.check === 'authenticTimestamp')!.message, /^time stamped .* by C=US, ST=WA, O=TSA, CN=TSA Signer; the certificate chain was valid then$/);
+      const plain = r.signatures.filter((x) => !x.verified);
+      assert.equal(plain.length, 1);
+      assert.match(plain[0]!.reason, /authenticTimestamp: no timestamp countersignature was found in the signature envelope/);
+
+      // Two days later the test certificate (valid one day) has expired: the time stamp keeps the
+      // stamped signatures valid; without a tsa store (or for the unstamped one) it does not.
+      const later = new Date(Date.now() + 2 * 86400_000);
+      const p2 = parseTrustPolicy(withTsa());
+      const afterExpiry = await verifyNotation(`${name}:1`, { policy: p2, trustStore: store, now: later });
+      assert.equal(afterExpiry.signatures.filter((x) => x.verified).length, 2);
+      const noTsa = await verifyNotation(`${name}:1`, { policy: parseTrustPolicy(policy([strict(name)])), trustStore: store, now: later });
+      assert.equal(noTsa.verified, false);
+      assert.ok(noTsa.signatures.every((x) => /authenticTimestamp: certificate 0 .* expired at/.test(x.reason)));
+      // verifyTimestamp afterCertExpiry: before expiry the stamp is not needed (the unstamped one passes too).
+      const after = await verifyNotation(`${name}:1`, { policy: parseTrustPolicy(withTsa({ signatureVerification: { level: 'strict', verifyTimestamp: 'afterCertExpiry' } })), trustStore: store });
+      assert.equal(after.signatures.filter((x) => x.verified).length, 3);
+      assert.throws(() => parseTrustPolicy(withTsa({ signatureVerification: { level: 'strict', verifyTimestamp: 'sometimes' } })), isCode('USAGE', /verifyTimestamp "sometimes" is not always or afterCertExpiry/));
+
+      // A TSA the tsa store does not vouch for.
+      await mkdir(path.join(store, 'x509', 'tsa', 'wrong-tsa'), { recursive: true });
+      await copyFile(path.join(store, 'x509', 'ca', 'wabbit-networks.io', (await readdir(path.join(store, 'x509', 'ca', 'wabbit-networks.io')))[0]!), path.join(store, 'x509', 'tsa', 'wrong-tsa', 'x.crt'));
+      const wrong = await verifyNotation(`${name}:1`, { policy: parseTrustPolicy(policy([strict(name, { trustStores: ['ca:wabbit-networks.io', 'tsa:wrong-tsa'] })])), trustStore: store });
+      assert.equal(wrong.verified, false);
+      assert.ok(wrong.signatures.some((x) => /the TSA certificate chain \(C=US, ST=WA, O=TSA, CN=TSA Signer\) does not lead to a certificate of the tsa trust stores/.test(x.reason)), JSON.stringify(wrong.signatures.map((x) => x.reason)));
+
+      // The time stamp of another signature, moved into this envelope's (unsigned) header.
+      const client = new RegistryClient(reg.host);
+      try {
+        const jwsOf = async (digest: string) => {
+          const { manifests } = await client.referrers('team/stamped', digest);
+          for (const d of manifests) {
+            const m = JSON.parse((await client.getManifest('team/stamped', d.digest as string)).bytes.toString()) as { layers: Array<{ digest: string; size: number; mediaType: string }> };
+            if (m.layers[0]!.mediaType !== 'application/jose+json') continue;
+            const j = JSON.parse((await client.getBlobBytes('team/stamped', m.layers[0]!.digest, m.layers[0]!.size)).toString()) as { header: Record<string, unknown> };
+            if (j.header['io.cncf.notary.timestampSignature']) return j;
+          }
+          throw new Error('no time-stamped JWS');
+        };
+        const mine = await jwsOf(img.descriptor.digest);
+        const theirs = await jwsOf(other.descriptor.digest);
+        mine.header['io.cncf.notary.timestampSignature'] = theirs.header['io.cncf.notary.timestampSignature'];
+        await plantNotationSignature(client, 'team/stamped', img.descriptor, Buffer.from(JSON.stringify(mine)), 'application/jose+json');
+        const swapped = await verifyNotation(`${name}:1`, { policy: file, trustStore: store });
+        assert.ok(swapped.signatures.some((x) => /authenticTimestamp: timestamp countersignature: its message imprint is not the hash of this signature/.test(x.reason)), JSON.stringify(swapped.signatures.map((x) => x.reason)));
+        // Garbage in the header is named, not a crash.
+        mine.header['io.cncf.notary.timestampSignature'] = Buffer.from('not a token').toString('base64');
+        await plantNotationSignature(client, 'team/stamped', img.descriptor, Buffer.from(JSON.stringify(mine)), 'application/jose+json');
+        const garbage = await verifyNotation(`${name}:1`, { policy: file, trustStore: store });
+        assert.ok(garbage.signatures.some((x) => /timestamp countersignature: not an RFC 3161 time-stamp token/.test(x.reason)));
+      } finally {
+        client.close();
+      }
+    } finally {
+      await tsa.stop();
+    }
+  });
+
   test('trust store layout: another store name, DER files, a missing store named', async () => {
     const alt = path.join(home, 'alt-store');
     const from = path.join(store, 'x509', 'ca', 'wabbit-networks.io');

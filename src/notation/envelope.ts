@@ -22,6 +22,7 @@ export const SIGNING_TIME = 'io.cncf.notary.signingTime';
 export const AUTHENTIC_SIGNING_TIME = 'io.cncf.notary.authenticSigningTime';
 export const EXPIRY = 'io.cncf.notary.expiry';
 export const SIGNING_AGENT = 'io.cncf.notary.signingAgent';
+export const TIMESTAMP_SIGNATURE = 'io.cncf.notary.timestampSignature';
 /** Headers notation knows; any other header listed as critical makes the envelope unusable. */
 const KNOWN_CRITICAL = new Set([SIGNING_SCHEME, EXPIRY, AUTHENTIC_SIGNING_TIME, 'io.cncf.notary.verificationPlugin', 'io.cncf.notary.verificationPluginMinVersion']);
 const MAX_CHAIN = 10;
@@ -43,6 +44,8 @@ export interface Envelope {
   authenticSigningTime?: Date;
   expiry?: Date;
   signingAgent?: string;
+  /** An RFC 3161 time-stamp token over the signature (unprotected header). */
+  timestampSignature?: Buffer;
   /** Critical headers notation knows but Plinth does not act on (verification plugins). */
   unsupportedCritical: string[];
 }
@@ -136,6 +139,11 @@ export function parseJws(bytes: Buffer): Envelope {
   if (scheme === 'notary.x509' && !env.signingTime) bad('JWS', `${SIGNING_TIME} is missing`);
   if (scheme === 'notary.x509.signingAuthority' && !env.authenticSigningTime) bad('JWS', `${AUTHENTIC_SIGNING_TIME} is missing`);
   if (typeof header[SIGNING_AGENT] === 'string') env.signingAgent = header[SIGNING_AGENT];
+  const ts = header[TIMESTAMP_SIGNATURE];
+  if (ts !== undefined) {
+    if (typeof ts !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(ts)) bad('JWS', `${TIMESTAMP_SIGNATURE} is not base64`);
+    env.timestampSignature = Buffer.from(ts, 'base64');
+  }
   return env;
 }
 
@@ -182,6 +190,11 @@ export function parseCose(bytes: Buffer): Envelope {
   if (scheme === 'notary.x509.signingAuthority' && !env.authenticSigningTime) bad('COSE', `${AUTHENTIC_SIGNING_TIME} is missing`);
   const agent = u.get(SIGNING_AGENT);
   if (typeof agent === 'string') env.signingAgent = agent;
+  const ts = u.get(TIMESTAMP_SIGNATURE);
+  if (ts !== undefined) {
+    if (!(ts instanceof Uint8Array)) bad('COSE', `${TIMESTAMP_SIGNATURE} is not a byte string`);
+    env.timestampSignature = Buffer.from(ts as Uint8Array);
+  }
   return env;
 }
 

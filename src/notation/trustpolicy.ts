@@ -37,6 +37,8 @@ export interface TrustPolicyStatement {
   trustStores: TrustStoreRef[];
   /** '*' or parsed x509.subject DNs (attribute → value). */
   trustedIdentities: Array<'*' | { dn: string; attrs: Map<string, string> }>;
+  /** With a tsa trust store: verify the timestamp always (default), or only once the signing chain has expired. */
+  verifyTimestamp: 'always' | 'afterCertExpiry';
 }
 
 export interface TrustPolicy {
@@ -110,7 +112,7 @@ export function parseTrustPolicy(doc: unknown): TrustPolicy {
       if (other !== undefined) fail(`registry scope "${s}" is in statements "${other}" and "${name}"; a scope may be in one statement only`);
       scopes.set(s, name);
     }
-    const sv = p.signatureVerification as { level?: unknown; override?: unknown } | undefined;
+    const sv = p.signatureVerification as { level?: unknown; override?: unknown; verifyTimestamp?: unknown } | undefined;
     if (!sv || typeof sv !== 'object') fail(`statement "${name}" has no signatureVerification`);
     const level = sv.level;
     if (level !== 'strict' && level !== 'permissive' && level !== 'audit' && level !== 'skip') fail(`statement "${name}": signature verification level ${JSON.stringify(level)} is not strict, permissive, audit or skip`);
@@ -126,6 +128,8 @@ export function parseTrustPolicy(doc: unknown): TrustPolicy {
         actions[k as CheckName] = v;
       }
     }
+    const vt = sv.verifyTimestamp ?? 'always';
+    if (vt !== 'always' && vt !== 'afterCertExpiry') fail(`statement "${name}": verifyTimestamp ${JSON.stringify(vt)} is not always or afterCertExpiry`);
     const trustStores: TrustStoreRef[] = [];
     const identities: TrustPolicyStatement['trustedIdentities'] = [];
     if (level !== 'skip') {
@@ -153,7 +157,7 @@ export function parseTrustPolicy(doc: unknown): TrustPolicy {
     } else if ((Array.isArray(p.trustStores) && p.trustStores.length) || (Array.isArray(p.trustedIdentities) && p.trustedIdentities.length)) {
       fail(`statement "${name}": the skip level takes no trustStores or trustedIdentities`);
     }
-    statements.push({ name, registryScopes: rs, level, actions, trustStores, trustedIdentities: identities });
+    statements.push({ name, registryScopes: rs, level, actions, trustStores, trustedIdentities: identities, verifyTimestamp: vt });
   }
   return { statements };
 }

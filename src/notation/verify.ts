@@ -13,6 +13,7 @@ import { constants, verify as cryptoVerify, X509Certificate, type KeyObject } fr
 import type { RegistryClient } from '../registry/client.js';
 import { describeError, PlinthError } from '../util/errors.js';
 import { parseEnvelope, parsePayload, type Algorithm, type Envelope } from './envelope.js';
+import { verifyTimestamp } from './timestamp.js';
 import { loadTrustStore, policyFor, type TrustPolicy, subjectAttrs, type Action, type CheckName, type TrustPolicyStatement } from './trustpolicy.js';
 
 export const NOTATION_ARTIFACT_TYPE = 'application/vnd.cncf.notary.signature';
@@ -153,7 +154,7 @@ function validAt(chain: X509Certificate[], t: Date): string | undefined {
 }
 
 /** The certificates of the statement's trust stores of `type` (a store that could not be read throws). */
-function storeCerts(statement: TrustPolicyStatement, type: 'ca' | 'signingAuthority', stores: TrustStores): X509Certificate[] {
+function storeCerts(statement: TrustPolicyStatement, type: 'ca' | 'signingAuthority' | 'tsa', stores: TrustStores): X509Certificate[] {
   const out: X509Certificate[] = [];
   for (const ref of statement.trustStores.filter((t) => t.type === type)) {
     const got = stores.get(`${type}:${ref.name}`);
@@ -253,11 +254,33 @@ function checkOne(m: NotationMaterial, target: NotationTarget, statement: TrustP
     }
     add('authenticity', problem, `the chain leads to the trust store and ${out.signer} is a trusted identity`);
   }
-  // authentic timestamp: without a trusted timestamp, the chain must be valid now (notary.x509),
-  // or at the authentic signing time (signing authority).
-  {
-    const at = env.signingScheme === 'notary.x509.signingAuthority' ? env.authenticSigningTime! : now;
-    add('authenticTimestamp', validAt(env.chain, at), `the certificate chain is valid at ${at.toISOString()}`);
+  // authentic timestamp, as notation: under notary.x509 with a tsa trust store in the statement,
+  // the RFC 3161 countersignature must verify and the chain be valid at the time it stamps
+  // (verifyTimestamp afterCertExpiry: only once the chain has expired); without one, the chain
+  // must be valid now. Under the signing-authority scheme: valid at the authentic signing time.
+  if (statement.actions.authenticTimestamp !== 'skip') {
+    if (env.signingScheme === 'notary.x509.signingAuthority') {
+      const at = env.authenticSigningTime!;
+      add('authenticTimestamp', validAt(env.chain, at), `the certificate chain is valid at the authentic signing time ${at.toISOString()}`);
+    } else {
+      const tsa = statement.trustStores.some((t) => t.type === 'tsa');
+      const expired = env.chain.some((c) => new Date(c.validTo) < now);
+      if (!tsa || (statement.verifyTimestamp === 'afterCertExpiry' && !expired)) add('authenticTimestamp', validAt(env.chain, now), `the certificate chain is valid now (${now.toISOString()})`);
+      else if (!env.timestampSignature) add('authenticTimestamp', 'no timestamp countersignature was found in the signature envelope (the statement names a tsa trust store)', '');
+      else {
+        let problem: string | undefined;
+        let ok = '';
+        try {
+          const r = verifyTimestamp(env.timestampSignature, env.signature, storeCerts(statement, 'tsa', o.stores));
+          problem = validAt(env.chain, r.time);
+          ok = `time stamped ${r.time.toISOString()} by ${r.tsa}; the certificate chain was valid then`;
+        } catch (e) {
+          if (!(e instanceof PlinthError)) throw e;
+          problem = e.message;
+        }
+        add('authenticTimestamp', problem, ok);
+      }
+    }
   }
   add('expiry', env.expiry && env.expiry < now ? `the signature expired at ${env.expiry.toISOString()}` : undefined, env.expiry ? `the signature is valid until ${env.expiry.toISOString()}` : 'the signature has no expiry');
   {
