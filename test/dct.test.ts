@@ -315,6 +315,39 @@ describe('TUF signatures: key types, methods, thresholds (real crypto, signed he
     assert.throws(() => verifyThreshold(doc, keys, { keyids: [a.id, b.id], threshold: 1 }), isCode('SIGNATURE_INVALID', /0 valid signatures/));
   });
 
+  test('rsa-x509 and ecdsa-x509 keys (certificates made by openssl): rsapss and ecdsa signatures; the certificate key and its bare key count once', async () => {
+    const { mkdtemp: mk, readFile: rf } = await import('node:fs/promises');
+    const { createPrivateKey } = await import('node:crypto');
+    const { canonicalKeyId } = await import('../src/notary/tuf.js');
+    const dir = await mk(path.join(os.tmpdir(), 'plinth-tuf-x509-'));
+    try {
+      const made = [];
+      for (const [kind, alg] of [['rsa', ['-newkey', 'rsa:2048']], ['ecdsa', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']]] as const) {
+        await execFileP('openssl', ['req', '-x509', ...alg, '-nodes', '-keyout', path.join(dir, `${kind}.key`), '-out', path.join(dir, `${kind}.crt`), '-days', '2', '-subj', '/CN=example.com\\/app']);
+        const pem = await rf(path.join(dir, `${kind}.crt`), 'utf8');
+        const priv = createPrivateKey(await rf(path.join(dir, `${kind}.key`), 'utf8'));
+        const key = { keytype: `${kind}-x509` as 'ecdsa', keyval: { private: null, public: Buffer.from(pem).toString('base64') } };
+        const id = keyId(key);
+        const sig = (msg: Buffer) => (kind === 'rsa' ? sign('sha256', msg, { key: priv, padding: 6, saltLength: 32 }) : sign('sha256', msg, { key: priv, dsaEncoding: 'ieee-p1363' }));
+        made.push({ key, id, method: kind === 'rsa' ? 'rsapss' : 'ecdsa', sig });
+      }
+      const keys = Object.fromEntries(made.map((k) => [k.id, k.key]));
+      assert.equal(verifyThreshold(signedDoc(ts, made as never), keys, { keyids: made.map((k) => k.id), threshold: 2 }).length, 2);
+      // The same ecdsa key, listed a second time as a bare key: one key, one vote.
+      const cert = made[1]!;
+      const { createPublicKey } = await import('node:crypto');
+      const spki = createPublicKey(Buffer.from(cert.key.keyval.public, 'base64').toString()).export({ format: 'der', type: 'spki' });
+      const bare = { keytype: 'ecdsa' as const, keyval: { private: null, public: spki.toString('base64') } };
+      const bareId = keyId(bare);
+      assert.equal(canonicalKeyId(cert.key), bareId);
+      const both = { ...keys, [bareId]: bare };
+      const doc = signedDoc(ts, [cert, { ...cert, id: bareId }] as never);
+      assert.throws(() => verifyThreshold(doc, both, { keyids: [cert.id, bareId], threshold: 2 }), isCode('SIGNATURE_INVALID', /1 valid signature from its keys, the threshold is 2 \(2 signatures present\)/));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('hostile metadata is named: wrong type, bad version, too many signatures, bad hashes; path prefixes', () => {
     const p = (o: unknown, role = 'timestamp') => parseMetadata(Buffer.from(JSON.stringify(o)), role);
     assert.throws(() => p({ signed: { ...ts, _type: 'Root' }, signatures: [] }), isCode('SIGNATURE_INVALID', /_type "Root", not Timestamp/));
