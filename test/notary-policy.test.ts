@@ -116,6 +116,8 @@ describe('signatures rule: notaryV1 and notation verifiers', () => {
     assert.throws(() => parsePolicy(doc('{notaryV1: {rootKeys: [abc]}}'), f), /a root key ID is 64 hex digits/);
     assert.throws(() => parsePolicy(doc('{notaryV1: {roles: [releases]}}'), f), /a role is targets or targets\/NAME/);
     assert.throws(() => parsePolicy(doc('{notaryV1: {server: "ftp://x"}}'), f), /server/);
+    assert.match(parsePolicy(doc('{notaryV1: {server: "https://notary.example.com"}}'), f).warnings.join('\n'), /notaryV1: without rootKeys or trustDir each check trusts the repository's root on first use/);
+    assert.deepEqual(parsePolicy(doc(`{notaryV1: {rootKeys: ["${'a'.repeat(64)}"]}}`), f).warnings, []);
   });
 
   test('admission: allowed and denied as plinth check; trust data and notation signatures fetched once; the deadline stops a silent trust server', async () => {

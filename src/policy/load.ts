@@ -130,6 +130,7 @@ export function parsePolicy(input: string | Uint8Array, file = 'policy', opts: {
             errors.push(`${at([...kp, 'trustedRoot'])}: ${e instanceof SyntaxError ? `${sg.trustedRoot} is not JSON` : describeError(e)}`);
           }
         }
+        if (sg.notaryV1 && !sg.notaryV1.rootKeys && !sg.notaryV1.trustDir) warnings.push(`${at([...kp, 'notaryV1'])}: without rootKeys or trustDir each check trusts the repository's root on first use (anyone who can write to the trust server can replace it); pin rootKeys`);
         if (sg.notaryV1?.trustDir) sg.notaryV1.trustDir = isAbsolute(sg.notaryV1.trustDir) ? sg.notaryV1.trustDir : join(dirname(file), sg.notaryV1.trustDir);
         if (sg.notation) {
           // The trust policy and the certificates of its trust stores are read once, here: evaluation gets their text.
