@@ -127,6 +127,19 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     const admin = await verify('1', { requiredRoles: ['targets/releases'] });
     assert.equal(admin.verified, false);
     assert.match(admin.signatures[0]!.reason, /1 is signed by targets, not by targets\/releases/);
+    // A delegation of the delegation (targets/releases/qa), signed with the releases key.
+    await execFileP('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-noout', '-out', path.join(work, 'q.key')]);
+    await execFileP('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', path.join(work, 'q.key'), '-out', path.join(work, 'q8.key')]);
+    await execFileP('openssl', ['req', '-new', '-x509', '-key', path.join(work, 'q.key'), '-out', path.join(work, 'q.crt'), '-days', '30', '-subj', '/CN=qa']);
+    await notary(['delegation', 'add', G, 'targets/releases/qa', path.join(work, 'q.crt'), '--all-paths']);
+    await notary(['key', 'import', path.join(work, 'q8.key'), '--role', 'targets/releases/qa']);
+    await notary(['addhash', G, 'qa', String(imgs.a3!.size), '--sha256', imgs.a3!.hex, '--roles', 'targets/releases/qa']);
+    await notary(['publish', G]);
+    const nested = await verify('3');
+    assert.equal(nested.signatures[0]!.role, 'targets/releases', 'tag 3 is still found in targets/releases first');
+    const qa = await dctTargets(G, { server: server.url, trustDir: trust });
+    assert.deepEqual(qa.signedTags.find((s) => s.tag === 'qa')!.signers, ['releases/qa']);
+    assert.ok(qa.signers.some((s) => s.name === 'releases/qa'));
     const t = await dctTargets(G, { server: server.url, trustDir: trust });
     assert.deepEqual(t.signedTags.find((s) => s.tag === '3')!.signers, ['releases']);
     const text = await runPlinth(['dct', 'targets', G, '--trust-server', server.url, '--trust-dir', trust]);
@@ -210,6 +223,10 @@ describe('Docker Content Trust with the real notary-server and notary CLI', () =
     assert.match(r.signatures[0]!.reason, /targets\/releases signs "5" outside its paths \["other\/"\]: not trusted, and no other role signs 5/);
     // Tag 1 is still signed by targets itself.
     assert.equal((await verify('1')).verified, true);
+    // targets/releases/qa may only narrow its parent's paths: with the parent at other/, its "" is dropped and qa is not trusted.
+    const t = await dctTargets(G, { server: server.url, trustDir: trust });
+    assert.equal(t.signedTags.find((x) => x.tag === 'qa'), undefined);
+    assert.equal(t.signedTags.find((x) => x.tag === '5'), undefined);
   });
 
   test('a root swapped by someone without the old root key is refused, at the same version and at a higher one', async () => {

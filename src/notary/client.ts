@@ -251,7 +251,8 @@ export async function updateTrust(gun: string, server: string, opts: DctOptions 
         if (!role.name.startsWith(`${parent.name}/`) || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(role.name.slice(parent.name.length + 1))) throw tufError(`${parent.name}.json delegates to ${JSON.stringify(role.name)}, which is not a direct child role of ${parent.name}`);
         if (depth > MAX_DELEGATION_DEPTH) throw tufError(`delegations nest deeper than ${MAX_DELEGATION_DEPTH} (${role.name})`);
         if (roles.length >= MAX_DELEGATIONS) throw tufError(`more than ${MAX_DELEGATIONS} delegations`);
-        if (parent.role && role.paths && parent.role.paths && !role.paths.every((p) => parent.role!.paths!.some((pp) => p.startsWith(pp)))) throw tufError(`${role.name} is delegated paths outside those of ${parent.name}`);
+        // As Notary: a delegation can only narrow its parent's paths; paths outside them are dropped.
+        const restricted: DelegationRole = parent.role?.paths && role.paths ? { ...role, paths: role.paths.filter((p) => parent.role!.paths!.some((pp) => p.startsWith(pp))) } : role;
         const meta = snapshot.signed.meta[role.name];
         if (!meta) continue; // declared, nothing published yet
         const raw = await fetcher.hashed(role.name, meta);
@@ -260,7 +261,7 @@ export async function updateTrust(gun: string, server: string, opts: DctOptions 
         const signers = verifyThreshold(doc, d.keys, role, `${role.name}.json`);
         checkExpiry(role.name, doc.signed.expires, now);
         if (dir) checkVersion(role.name, doc, await readCached<TargetsMeta>(dir, role.name));
-        const loaded: LoadedRole = { name: role.name, doc, role, signers };
+        const loaded: LoadedRole = { name: role.name, doc, role: restricted, signers };
         roles.push(loaded);
         await walk(loaded, depth + 1);
       }
