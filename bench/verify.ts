@@ -7,6 +7,10 @@
  *   BENCH_POLICY=signatures node dist/bench/webhook.js     # the webhook with a signatures rule, warm
  *
  * cosign comes from scripts/peers.sh; it verifies with --insecure-ignore-tlog (no Rekor here).
+ * Then notation: `plinth verify --notation` against `notation verify` of the same JWS and COSE
+ * signatures (made by the real notation, with its trust policy and store), and Docker Content
+ * Trust: `plinth verify --dct` against `notary lookup` (the notary CLI's own TUF update and
+ * verification) of a tag published to Debian's notary-server on loopback.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,9 +30,9 @@ import { peer } from '../test/helpers/peers.js';
 const execFileP = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
-async function time(file: string, args: string[]): Promise<number> {
+async function time(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
   const t0 = process.hrtime.bigint();
-  await execFileP(file, args, { maxBuffer: 16 << 20 });
+  await execFileP(file, args, { maxBuffer: 16 << 20, ...(env ? { env } : {}) });
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
@@ -66,9 +70,66 @@ async function main(): Promise<void> {
       for (const [k, v] of m) console.log(`  ${format.padEnd(7)} ${k.padEnd(18)} ${v.toFixed(0).padStart(5)} ms`);
       console.log(`  ${format.padEnd(7)} ratio plinth/cosign ${(m.get('plinth verify')! / m.get('cosign verify')!).toFixed(2)}${m.has('plinth exe verify') ? `   exe/cosign ${(m.get('plinth exe verify')! / m.get('cosign verify')!).toFixed(2)}` : ''}`);
     }
+    await notationAndDct(work, reg.host);
   } finally {
     await reg.stop();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+type Cmd = [string, string, string[], NodeJS.ProcessEnv?];
+
+async function compare(label: string, cmds: Cmd[], ours: string, peerName: string): Promise<void> {
+  for (const [, f, a, e] of cmds) await time(f, a, e); // warm, and each must succeed
+  const t = new Map<string, number[]>(cmds.map(([n]) => [n, []]));
+  for (let i = 0; i < RUNS; i++) for (const [n, f, a, e] of cmds) t.get(n)!.push(await time(f, a, e));
+  const m = new Map([...t].map(([k, v]) => [k, median(v)]));
+  for (const [k, v] of m) console.log(`  ${label.padEnd(9)} ${k.padEnd(30)} ${v.toFixed(0).padStart(5)} ms`);
+  const exe = [...m.keys()].find((k) => k.startsWith('plinth exe'));
+  console.log(`  ${label.padEnd(9)} ratio ${ours}/${peerName} ${(m.get(ours)! / m.get(peerName)!).toFixed(2)}${exe ? `   exe/${peerName} ${(m.get(exe)! / m.get(peerName)!).toFixed(2)}` : ''}`);
+}
+
+async function notationAndDct(work: string, host: string): Promise<void> {
+  const plinth = [path.join(repoRoot(), 'bin', 'plinth.cjs')];
+  const exe = path.join(repoRoot(), 'dist', `plinth-linux-${process.arch}`);
+  const withExe = (name: string, args: string[], env?: NodeJS.ProcessEnv): Cmd[] => (existsSync(exe) ? [[name, exe, args, env]] : []);
+  // notation: JWS and COSE signatures on one image, verified with notation's own files.
+  const home = path.join(work, 'home');
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') };
+  const notation = peer('notation');
+  const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=notation\n' }]] });
+  const name = `${host}/bench/notation`;
+  await copyImage(img.source, await openDestination(`${name}:1`));
+  const ref = `${name}@${img.descriptor.digest}`;
+  await execFileP(notation, ['cert', 'generate-test', '--default', 'bench.example'], { env });
+  await execFileP(notation, ['sign', '--insecure-registry', ref], { env });
+  await execFileP(notation, ['sign', '--insecure-registry', '--signature-format', 'cose', ref], { env });
+  await writeFile(path.join(home, '.config', 'notation', 'trustpolicy.json'), JSON.stringify({ version: '1.0', trustPolicies: [{ name: 'bench', registryScopes: [name], signatureVerification: { level: 'strict' }, trustStores: ['ca:bench.example'], trustedIdentities: ['*'] }] }));
+  await compare('notation', [
+    ['plinth verify --notation', process.execPath, [...plinth, 'verify', ref, '--notation'], env],
+    ['notation verify', notation, ['verify', '--insecure-registry', ref], env],
+    ...withExe('plinth exe verify --notation', ['verify', ref, '--notation'], env),
+  ], 'plinth verify --notation', 'notation verify');
+
+  // Docker Content Trust: a tag published with the notary CLI to Debian's notary-server.
+  const { startNotaryServer, notaryCli } = await import('../test/helpers/notary.js');
+  const server = await startNotaryServer();
+  try {
+    const dimg = await buildImage({ layers: [[{ path: 'etc/os-release', content: 'ID=dct\n' }]] });
+    const gun = `${host}/bench/dct`;
+    await copyImage(dimg.source, await openDestination(`${gun}:1`));
+    const notary = notaryCli(server.url, path.join(work, 'publisher'));
+    await notary(['init', gun]);
+    await notary(['addhash', gun, '1', String(dimg.descriptor.size), '--sha256', dimg.descriptor.digest.slice(7)]);
+    await notary(['publish', gun]);
+    const { debianTool } = await import('../test/helpers/peers.js');
+    await compare('dct', [
+      ['plinth verify --dct', process.execPath, [...plinth, 'verify', `${gun}:1`, '--dct', '--trust-server', server.url, '--trust-dir', path.join(work, 'plinth-trust')]],
+      ['notary lookup', debianTool('notary', 'notary'), ['-s', server.url, '-d', path.join(work, 'lookup-trust'), 'lookup', gun, '1']],
+      ...withExe('plinth exe verify --dct', ['verify', `${gun}:1`, '--dct', '--trust-server', server.url, '--trust-dir', path.join(work, 'plinth-trust-exe')]),
+    ], 'plinth verify --dct', 'notary lookup');
+  } finally {
+    await server.stop();
   }
 }
 

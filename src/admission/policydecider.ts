@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { PlinthError, describeError } from '../util/errors.js';
 import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
 import type { Material } from '../sign/discover.js';
-import { gatherFacts } from '../policy/facts.js';
+import { gatherFacts, type DctFact } from '../policy/facts.js';
+import type { NotationMaterial } from '../notation/verify.js';
 import { evaluate, type Decision } from '../policy/evaluate.js';
 import { ruleKind } from '../policy/schema.js';
 import { loadCatalog, emptyCatalog, type Catalog } from '../provenance/catalog.js';
@@ -62,9 +63,14 @@ export class PolicyDecider implements Decider {
    * them against a rule's keys is pure and runs per decision.
    */
   private readonly signatures: TtlCache<Material[]>;
+  /** Notation signatures per digest, and verified Docker Content Trust data per repository and trust configuration: kept as the cosign signatures are. */
+  private readonly notation: TtlCache<NotationMaterial[]>;
+  private readonly dct: TtlCache<DctFact>;
 
   private constructor(private readonly o: PolicyDeciderOptions) {
     this.signatures = new TtlCache<Material[]>(o.signatureTtlMs ?? 10 * 60_000, 10_000);
+    this.notation = new TtlCache<NotationMaterial[]>(o.signatureTtlMs ?? 10 * 60_000, 10_000);
+    this.dct = new TtlCache<DctFact>(o.signatureTtlMs ?? 10 * 60_000, 1_000);
   }
 
   static async create(o: PolicyDeciderOptions): Promise<PolicyDecider> {
@@ -101,6 +107,8 @@ export class PolicyDecider implements Decider {
         this.o.logger?.info({ policy: loaded.file, version: loaded.version, bases: catalog.bases.length }, 'policy reloaded');
         // Signatures kept because the old rules passed with them are fetched again.
         this.signatures.clear();
+        this.notation.clear();
+        this.dct.clear();
         this.o.onReload?.();
       }
       return true;
@@ -222,6 +230,8 @@ export class PolicyDecider implements Decider {
       deadline: signal,
       now,
       signatureCache: { get: (key) => this.signatures.get(key)?.v },
+      notationCache: { get: (key) => this.notation.get(key)?.v },
+      dctCache: { get: (key) => this.dct.get(key)?.v },
     });
     const decision = evaluate(policy, facts, context, now);
     // A signature can be added to the same digest at any time: what a failed signatures rule saw
@@ -231,6 +241,16 @@ export class PolicyDecider implements Decider {
     if (facts.signatures && facts.digest && facts.reference) {
       const key = `${facts.reference.name}@${facts.digest}`;
       if (!this.signatures.get(key)) this.signatures.set(key, facts.signatures, ...(signaturesFailed ? [failTtl] : []));
+    }
+    if (facts.notation && facts.digest && facts.reference) {
+      const key = `${facts.reference.name}@${facts.digest}`;
+      if (!this.notation.get(key)) this.notation.set(key, facts.notation, ...(signaturesFailed ? [failTtl] : []));
+    }
+    // Trust data that could not be fetched is not kept; a verdict on it is, briefly when a rule failed.
+    for (const [k, v] of Object.entries(facts.dct ?? {})) {
+      if (!facts.reference || ('error' in v && v.lookup)) continue;
+      const key = `${k}\u0000${facts.reference.name}`;
+      if (!this.dct.get(key)) this.dct.set(key, v, ...(signaturesFailed || 'error' in v ? [failTtl] : []));
     }
     return { ...verdict(image, decision, facts.errors.length === 0), ...(signaturesFailed ? { maxTtlMs: failTtl } : {}) };
   }
@@ -247,6 +267,9 @@ function networkPolicy(loaded: LoadedPolicy, o: PolicyDeciderOptions): NetworkPo
       // lift the check for names nobody reviewed; those go to --allow-private-registry.
       if (host && !/[*?[\]{}]/.test(host)) hosts.add(host);
     }
+    // A trust server the policy names is reached like the registries it allows.
+    const server = r.signatures?.notaryV1?.server;
+    if (server) hosts.add(new URL(server).hostname.replace(/^\[|\]$/g, ''));
   }
   return { denyPrivate: o.denyPrivateNetworks !== false, allowHosts: [...hosts] };
 }

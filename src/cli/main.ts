@@ -8,6 +8,7 @@ import { fmt, progressReporter } from './progress.js';
 import { VERSION, formatVersionInfo, versionInfo } from '../version.js';
 import { registerProvenance } from './provenance.js';
 import { registerSbom } from './sbom.js';
+import { registerDct } from './dct.js';
 import { registerScan } from './scan.js';
 import { registerCheck } from './check.js';
 import { registerServe } from './serve.js';
@@ -157,7 +158,7 @@ Credentials: --username/--password(-stdin), else Docker's config.json (auths, cr
 const COMMANDS: Record<string, string> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
-  serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob',
+  serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob', dct: 'dct',
   golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store', watch: 'watch', lint: 'lint',
 };
 
@@ -343,6 +344,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   registerCheck(program, helpers);
   registerServe(program, helpers);
   registerSign(program, helpers);
+  registerDct(program, helpers);
   registerStore(program, helpers);
   registerGolden(program, helpers);
   registerRebase(program, helpers);

@@ -76,6 +76,88 @@ async function signersFromFlags(o: KeylessFlags & { key?: string[] }) {
   return { verifiers, keyless };
 }
 
+export interface OtherSignatureFlags {
+  dct?: boolean;
+  trustServer?: string;
+  trustDir?: string;
+  rootKeyPin?: string[];
+  dctRole?: string[];
+  notation?: boolean;
+  trustPolicy?: string;
+  trustStore?: string;
+}
+
+/** The Docker Content Trust and notation flags of `plinth verify`. */
+function addOtherSignatureFlags(cmd: Command): Command {
+  return cmd
+    .option('--dct', 'verify Docker Content Trust (Notary v1 / TUF) signatures: the tag\'s signed target (targets/releases, then targets) must be the manifest the registry serves')
+    .option('--trust-server <url>', 'dct: the notary server (default: $DOCKER_CONTENT_TRUST_SERVER; https://notary.docker.io for Docker Hub; else https://REGISTRY)')
+    .option('--trust-dir <dir>', 'dct: where trusted metadata is kept between runs, for rollback protection and trust on first use (default: $DOCKER_CONFIG/trust or ~/.docker/trust, Docker\'s)')
+    .option('--root-key-pin <id...>', 'dct: root key ID(s) (hex, sha256: optional, as `notary key list` shows them or the certificate key ID): the root must be signed by one')
+    .option('--dct-role <role...>', 'dct: only these roles may sign the tag (e.g. targets/releases)')
+    .option('--notation', 'verify Notary Project signatures (notation: JWS or COSE envelopes stored as referrers) with notation\'s trust policy and trust store')
+    .option('--trust-policy <file>', 'notation: trustpolicy.json (default: $XDG_CONFIG_HOME/notation/trustpolicy.oci.json, then trustpolicy.json)')
+    .option('--trust-store <dir>', 'notation: the trust store directory holding x509/{ca,signingAuthority}/NAME/*.pem (default: $XDG_CONFIG_HOME/notation/truststore)');
+}
+
+function checkOtherSignatureFlags(o: OtherSignatureFlags): void {
+  if (!o.dct && (o.trustServer !== undefined || o.trustDir !== undefined || o.rootKeyPin !== undefined || o.dctRole !== undefined)) throw new PlinthError('USAGE', '--trust-server, --trust-dir, --root-key-pin and --dct-role go with --dct');
+  if (!o.notation && (o.trustPolicy !== undefined || o.trustStore !== undefined)) throw new PlinthError('USAGE', '--trust-policy and --trust-store go with --notation');
+}
+
+/** `plinth verify --dct` / `--notation` (and the cosign result when keys were given too). */
+async function verifyOther(image: string, o: OtherSignatureFlags & { format: string; store?: unknown }, registry: import('../source/open.js').OpenOptions, out: (s: string) => void, cosign: import('../sign/index.js').VerifyResult | undefined): Promise<void> {
+  const result: Record<string, unknown> & { digest?: string } = { reference: image };
+  // Verified signatures for the metadata store: who signed (a role of the trust data, a certificate subject).
+  const recorded: Array<{ verified: boolean; key: string; format: string; source: string; reason: string; signedDigest?: string }> = [];
+  const lines: string[] = [];
+  const failed: string[] = [];
+  if (cosign) {
+    result.digest = cosign.digest;
+    result.cosign = cosign;
+    for (const s of cosign.signatures) lines.push(`${s.verified ? 'verified' : 'failed  '}  cosign ${s.format}  ${s.source}: ${s.reason}`);
+    if (!cosign.verified) failed.push(cosign.signatures.length ? 'no cosign signature verified' : 'no cosign signatures');
+  }
+  if (o.dct) {
+    const { verifyDct } = await import('../notary/index.js');
+    const r = await verifyDct(image, { registry, ...(o.trustServer ? { server: o.trustServer } : {}), ...(o.trustDir ? { trustDir: o.trustDir } : {}), ...(o.rootKeyPin ? { rootKeyPins: o.rootKeyPin } : {}), ...(o.dctRole ? { requiredRoles: o.dctRole } : {}), http: { ...(registry.insecure ? { insecureTls: true } : {}) } });
+    result.digest = r.digest;
+    result.dct = r;
+    if (r.firstUse) lines.push(`note      dct  trusting the root of ${r.gun} on first use (root keys ${r.rootKeys.join(', ')}); pin it with --root-key-pin`);
+    if (r.rootRotations.length) lines.push(`note      dct  the root was rotated to version${r.rootRotations.length > 1 ? 's' : ''} ${r.rootRotations.join(', ')}, each signed by the previous root`);
+    for (const s of r.signatures) lines.push(`${s.verified ? 'verified' : 'failed  '}  dct  ${s.source}: ${s.reason}`);
+    for (const s of r.signatures) if (s.verified) recorded.push({ ...s, key: `Docker Content Trust ${s.role ?? ''} of ${r.gun} (root key ${r.rootKeys[0] ?? '?'})` });
+    if (!r.verified) failed.push('the Docker Content Trust signature does not verify');
+  }
+  if (o.notation) {
+    const { verifyNotation } = await import('../notation/index.js');
+    const r = await verifyNotation(image, { registry, ...(o.trustPolicy ? { policy: o.trustPolicy } : {}), ...(o.trustStore ? { trustStore: o.trustStore } : {}) });
+    result.digest = r.digest;
+    result.notation = r;
+    if (r.skipped) lines.push(`skipped   notation  trust policy "${r.policy}" has the skip level: signatures are not verified`);
+    for (const s of r.signatures) lines.push(`${s.verified ? 'verified' : 'failed  '}  notation ${s.envelope ?? ''}  ${s.source}: ${s.reason}`);
+    for (const s of r.signatures) if (s.verified) recorded.push({ ...s, format: `notation-${s.envelope ?? ''}`, key: `notation ${s.signer ?? ''}` });
+    if (!r.signatures.length && !r.skipped) lines.push('failed    notation  no notation signatures found');
+    if (!r.verified) failed.push(r.signatures.length ? `none of its ${r.signatures.length} notation signature(s) verified` : 'it has no notation signatures');
+  }
+  result.verified = failed.length === 0;
+  if (o.store && result.digest && recorded.length) {
+    const meta = await openRecorder(o.store);
+    try {
+      const [{ verificationRecord }, { parseLocation }] = await Promise.all([import('../store/ingest.js'), import('../source/open.js')]);
+      await recordAll(meta!, [verificationRecord(parseLocation(image), result.digest, recorded, 'verify', (k) => k ?? 'unknown')], true);
+    } finally {
+      await meta?.close().catch(() => {});
+    }
+  }
+  if (o.format === 'json') out(JSON.stringify(result, null, 2));
+  else {
+    out(`Verification for ${image}${result.digest ? ` (${result.digest})` : ''} --`);
+    for (const l of lines) out(l);
+  }
+  if (failed.length) throw new PlinthError('SIGNATURE_INVALID', `${image}${result.digest ? ` (${result.digest})` : ''}: ${failed.join('; ')}`);
+}
+
 /** `plinth key …`, `plinth sign`, `plinth verify`: cosign-compatible keys and image signatures. */
 export function registerSign(program: Command, h: CliHelpers): void {
   if (h.want('key')) {
@@ -139,16 +221,25 @@ export function registerSign(program: Command, h: CliHelpers): void {
   }
 
   if (h.want('verify')) {
-    addStoreOption(h.addRegistryFlags(addKeylessFlags(
+    addStoreOption(h.addRegistryFlags(addKeylessFlags(addOtherSignatureFlags(
       program
         .command('verify')
-        .description('verify an image\'s signatures with public keys or keyless (certificate identity and issuer): finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. Exit 0 only when at least one verifies')
+        .description('verify an image\'s signatures. cosign: with public keys or keyless (certificate identity and issuer), finds cosign signatures (bundle referrers, through the referrers API or its tag index, and the legacy .sig tag), checks each signature, that it signs this image\'s digest, and the annotations asked for. --dct: Docker Content Trust (Notary v1 / TUF) from a notary server. --notation: Notary Project signatures (JWS or COSE referrers) with notation\'s trust policy and trust store. Exit 0 only when every kind asked for verifies (for cosign and notation: at least one signature), 1 when one does not, 2 for usage errors')
         .argument('<image>', 'a registry image: REGISTRY/REPO:TAG or @DIGEST')
         .option('--key <ref...>', 'public key file (PEM) or inline PEM; repeatable: any of them may verify')
         .option('-a, --annotations <key=value>', 'annotation the signed payload must carry (repeatable)', collectAnnotation)
         .option('--format <format>', 'text or json', 'text'),
-    ))).action(async (image: string, o: Record<string, unknown> & KeylessFlags & { key?: string[]; annotations?: Record<string, string>; format: string; store?: unknown }) => {
+    )))).action(async (image: string, o: Record<string, unknown> & KeylessFlags & OtherSignatureFlags & { key?: string[]; annotations?: Record<string, string>; format: string; store?: unknown }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
+      const other = o.dct || o.notation;
+      checkOtherSignatureFlags(o);
+      if (other && !o.key?.length && o.certificateIdentity === undefined && o.certificateIdentityRegexp === undefined) {
+        if (o.annotations) throw new PlinthError('USAGE', '-a/--annotations applies to cosign signatures (give --key or keyless flags)');
+        return verifyOther(image, o, await h.openOptions(o, image), h.out, undefined);
+      }
+      if (!o.key?.length && o.certificateIdentity === undefined && o.certificateIdentityRegexp === undefined && o.certificateOidcIssuer === undefined && o.certificateOidcIssuerRegexp === undefined) {
+        throw new PlinthError('USAGE', 'give --key, or --certificate-identity and --certificate-oidc-issuer (keyless), or --dct, or --notation');
+      }
       const { verifyImage } = await import('../sign/index.js');
       const { verifiers, keyless } = await signersFromFlags(o);
       const meta = await openRecorder(o.store);
@@ -167,6 +258,7 @@ export function registerSign(program: Command, h: CliHelpers): void {
       } finally {
         await meta?.close().catch(() => {});
       }
+      if (other) return verifyOther(image, o, await h.openOptions(o, image), h.out, r);
       if (o.format === 'json') h.out(JSON.stringify(r, null, 2));
       else {
         h.out(`Verification for ${r.name}@${r.digest} --`);

@@ -11,6 +11,7 @@ import { provenanceOf, type ProvenanceReport } from '../provenance/report.js';
 import type { ScanResult } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
 import type { Material } from '../sign/discover.js';
+import type { NotationMaterial } from '../notation/verify.js';
 import type { RegistrySource } from '../source/registry.js';
 import { ruleApplies, type PolicyContext } from './match.js';
 import { RULES, registryMatch } from './rules.js';
@@ -37,7 +38,14 @@ export interface FactNeeds {
   scan: boolean;
   /** Signatures and attestations of the image's digest (bundle referrers, .sig and .att tags). */
   signatures: boolean;
+  /** Notary Project (notation) signatures of the image's digest (referrers). */
+  notation?: boolean;
+  /** Docker Content Trust data of the repository, one per trust configuration (dctConfigKey). */
+  dct?: string[];
 }
+
+/** What the trust server answered for one configuration: verified trust data, or why not. */
+export type DctFact = { trust: import('../notary/targets.js').TrustData } | { error: string; /** The server could not be asked (not a verdict). */ lookup: boolean };
 
 export interface PlatformFacts {
   /** os/arch[/variant], null when the config does not say. */
@@ -79,6 +87,12 @@ export interface ImageFacts {
   scanDb: string | null;
   /** Signatures and attestations found for `digest` (checked by the rules against their keys). */
   signatures: Material[] | null;
+  /** Size of the manifest or index `digest` names (notation and DCT sign digest and size). */
+  size?: number;
+  /** Notation signatures found for `digest` (when needed). */
+  notation?: NotationMaterial[] | null;
+  /** Docker Content Trust data by dctConfigKey (when needed). */
+  dct?: Record<string, DctFact>;
   /** What could not be gathered: the rules that need it answer `error`. */
   errors: FactError[];
 }
@@ -108,6 +122,10 @@ export interface GatherOptions {
    * tags, contexts and requests); a hit skips the registry.
    */
   signatureCache?: { get(key: string): Material[] | undefined };
+  /** The same for notation signatures, by `registry/repository@digest`. */
+  notationCache?: { get(key: string): NotationMaterial[] | undefined };
+  /** Verified Docker Content Trust data, by `dctConfigKey\u0000registry/repository`. */
+  dctCache?: { get(key: string): DctFact | undefined };
 }
 
 const NONE: FactNeeds = { manifest: false, labels: false, provenance: false, registryCheck: false, verifyBase: false, scan: false, signatures: false };
@@ -121,6 +139,8 @@ function merge(a: FactNeeds, b: Partial<FactNeeds>): FactNeeds {
     verifyBase: a.verifyBase || !!b.verifyBase,
     scan: a.scan || !!b.scan,
     signatures: a.signatures || !!b.signatures,
+    ...(a.notation || b.notation ? { notation: true } : {}),
+    ...(a.dct?.length || b.dct?.length ? { dct: [...new Set([...(a.dct ?? []), ...(b.dct ?? [])])] } : {}),
   };
 }
 
@@ -144,7 +164,7 @@ export function factNeeds(policy: ImagePolicy, image: string, context: PolicyCon
     const kind = ruleKind(rule);
     needs = merge(needs, (RULES[kind].needs as (s: unknown) => Partial<FactNeeds>)(ruleSettings(rule, kind)));
   }
-  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck || needs.signatures) needs.manifest = true;
+  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck || needs.signatures || needs.notation || needs.dct?.length) needs.manifest = true;
   if (needs.registryCheck) needs.provenance = true;
   return needs;
 }
@@ -213,7 +233,7 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
   let needs = o.policy ? factNeeds(o.policy, image, o.context) : { ...NONE };
   if (o.needs) needs = merge(needs, o.needs);
   if (o.resolveDigest && loc.transport === 'registry') needs.manifest = true;
-  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck || needs.signatures) needs.manifest = true;
+  if (needs.provenance || needs.labels || needs.scan || needs.registryCheck || needs.signatures || needs.notation || needs.dct?.length) needs.manifest = true;
   if (needs.registryCheck) needs.provenance = true;
   facts.needs = needs;
   if (!needs.manifest) return facts;
@@ -277,6 +297,7 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
       root = await guard(resolveRoot(source), `resolving ${image}`);
       facts.digest = root.descriptor.digest;
       facts.mediaType = root.descriptor.mediaType;
+      facts.size = root.descriptor.size;
     } catch (e) {
       record('image', e);
       return facts;
@@ -292,6 +313,42 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
         }
       } catch (e) {
         record('signatures', e);
+      }
+    }
+    if (needs.notation && loc.transport === 'registry') {
+      try {
+        const hit = o.notationCache?.get(`${loc.ref.name}@${root.descriptor.digest}`);
+        if (hit) facts.notation = hit;
+        else {
+          const { discoverNotation } = await import('../notation/verify.js');
+          const client = (cached.inner as RegistrySource).client;
+          facts.notation = await guard(discoverNotation(client, loc.ref.repository, root.descriptor.digest), `looking for the notation signatures of ${image}`);
+        }
+      } catch (e) {
+        record('signatures', e);
+      }
+    }
+    if (needs.dct?.length && loc.transport === 'registry') {
+      const { updateTrust, defaultTrustServer } = await import('../notary/client.js');
+      facts.dct = {};
+      for (const key of needs.dct) {
+        const hit = o.dctCache?.get(`${key}\u0000${loc.ref.name}`);
+        if (hit) {
+          facts.dct[key] = hit;
+          continue;
+        }
+        const c = JSON.parse(key) as { server: string | null; trustDir: string | null; rootKeys: string[] };
+        const server = c.server ?? defaultTrustServer(loc.ref.registry);
+        const http = { ...(registryOptions.signal ? { signal: registryOptions.signal } : signal ? { signal } : {}), ...(registryOptions.network ? { network: registryOptions.network } : {}), ...(registryOptions.timeoutMs ? { timeoutMs: registryOptions.timeoutMs } : {}) };
+        try {
+          const trust = await guard(updateTrust(loc.ref.name, server, { trustDir: c.trustDir ?? false, rootKeyPins: c.rootKeys, ...(o.now ? { now: new Date(o.now) } : {}), http }), `reading the Docker Content Trust data of ${loc.ref.name}`);
+          facts.dct[key] = { trust };
+        } catch (e) {
+          // A verdict on the trust data is a fact; a trust server that could not be asked is an error.
+          const verdict = e instanceof PlinthError && (e.code === 'SIGNATURE_INVALID' || e.code === 'MANIFEST_UNKNOWN');
+          if (!verdict) record('signatures', e);
+          facts.dct[key] = { error: `${server}: ${describeError(e)}`, lookup: !verdict };
+        }
       }
     }
     try {

@@ -5,6 +5,8 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { describeError, PlinthError } from '../util/errors.js';
 import { parsePublicKey } from '../sign/keys.js';
 import { predicateType } from '../sign/payload.js';
+import { parseTrustPolicy } from '../notation/trustpolicy.js';
+import { loadTrustStores } from '../notation/verify.js';
 import { parseYamlFile, yamlLocator } from '../util/yamlfile.js';
 import { isDigest } from '../oci/digest.js';
 import { globProblem } from './glob.js';
@@ -126,6 +128,32 @@ export function parsePolicy(input: string | Uint8Array, file = 'policy', opts: {
             sg.trustedRoot = text;
           } catch (e) {
             errors.push(`${at([...kp, 'trustedRoot'])}: ${e instanceof SyntaxError ? `${sg.trustedRoot} is not JSON` : describeError(e)}`);
+          }
+        }
+        if (sg.notaryV1 && !sg.notaryV1.rootKeys && !sg.notaryV1.trustDir) warnings.push(`${at([...kp, 'notaryV1'])}: without rootKeys or trustDir each check trusts the repository's root on first use (anyone who can write to the trust server can replace it); pin rootKeys`);
+        if (sg.notaryV1?.trustDir) sg.notaryV1.trustDir = isAbsolute(sg.notaryV1.trustDir) ? sg.notaryV1.trustDir : join(dirname(file), sg.notaryV1.trustDir);
+        if (sg.notation) {
+          // The trust policy and the certificates of its trust stores are read once, here: evaluation gets their text.
+          const nt = sg.notation;
+          const rel = (p: string) => (isAbsolute(p) ? p : join(dirname(file), p));
+          try {
+            const text = readFileSync(rel(nt.trustPolicy), 'utf8');
+            let doc: unknown;
+            try {
+              doc = JSON.parse(text);
+            } catch {
+              throw new PlinthError('USAGE', `${nt.trustPolicy} is not JSON`);
+            }
+            const tp = parseTrustPolicy(doc);
+            const stores: Record<string, string[]> = {};
+            for (const [k, v] of loadTrustStores(tp, rel(nt.trustStore))) {
+              if (v instanceof PlinthError) errors.push(`${at([...kp, 'notation', 'trustStore'])}: ${v.message}`);
+              else stores[k] = v.map((c) => c.toString());
+            }
+            nt.trustPolicy = text;
+            nt.trustStore = JSON.stringify(stores);
+          } catch (e) {
+            errors.push(`${at([...kp, 'notation', 'trustPolicy'])}: ${describeError(e)}`);
           }
         }
         sg.attestations?.forEach((a, j) => {

@@ -12,6 +12,11 @@ import { parsePublicKey, verifierOf, type Verifier } from '../sign/keys.js';
 import { predicateType } from '../sign/payload.js';
 import type { KeylessOptions } from '../sign/keyless.js';
 import { evaluateWorkload } from '../lint/workload.js';
+import { X509Certificate } from 'node:crypto';
+import { describeError } from '../util/errors.js';
+import { checkNotation, type TrustStores } from '../notation/verify.js';
+import { parseTrustPolicy, type TrustPolicy } from '../notation/trustpolicy.js';
+import { checkDct } from '../notary/check.js';
 
 /**
  * One entry per rule kind: the facts it needs, its default message and its evaluation. Adding a
@@ -468,23 +473,93 @@ function keylessFor(s: NonNullable<RuleSettings<'signatures'>>): Array<{ label: 
   }));
 }
 
+/** The trust configuration of a notaryV1 verifier as a key: facts hold one answer per key. */
+export function dctConfigKey(c: { server?: string; trustDir?: string; rootKeys?: string[] }): string {
+  return JSON.stringify({ server: c.server ?? null, trustDir: c.trustDir ?? null, rootKeys: c.rootKeys ?? [] });
+}
+
+/** Notation trust policies and stores (text from the policy loader), parsed once. */
+const notationCache = new Map<string, { policy: TrustPolicy; stores: TrustStores }>();
+function notationFor(n: { trustPolicy: string; trustStore: string }): { policy: TrustPolicy; stores: TrustStores } {
+  const k = `${n.trustPolicy}\u0000${n.trustStore}`;
+  let v = notationCache.get(k);
+  if (!v) {
+    const stores: TrustStores = new Map();
+    for (const [name, pems] of Object.entries(JSON.parse(n.trustStore) as Record<string, string[]>)) stores.set(name, pems.map((p) => new X509Certificate(p)));
+    v = { policy: parseTrustPolicy(JSON.parse(n.trustPolicy)), stores };
+    if (notationCache.size > 100) notationCache.clear();
+    notationCache.set(k, v);
+  }
+  return v;
+}
+
+interface OtherCheck {
+  format: 'dct' | 'notation';
+  source: string;
+  verified: boolean;
+  reason: string;
+  /** Could not be looked up (not a verdict). */
+  lookup?: boolean;
+}
+
+/** The Docker Content Trust and notation verifiers of a signatures rule: their checks and verified signer labels. */
+function otherVerifiers(s: NonNullable<RuleSettings<'signatures'>>, facts: ImageFacts, digest: string, now: number): { checks: OtherCheck[]; signers: string[]; labels: string[] } {
+  const checks: OtherCheck[] = [];
+  const signers: string[] = [];
+  const labels: string[] = [];
+  if (s.notaryV1) {
+    labels.push('Docker Content Trust');
+    const key = dctConfigKey(s.notaryV1);
+    const fact = facts.dct?.[key];
+    if (!fact) checks.push({ format: 'dct', source: facts.reference?.name ?? facts.image, verified: false, reason: 'the Docker Content Trust data was not looked up', lookup: true });
+    else if ('error' in fact) checks.push({ format: 'dct', source: facts.reference?.name ?? facts.image, verified: false, reason: fact.error, lookup: fact.lookup });
+    else {
+      const tag = facts.reference?.digest ? undefined : facts.reference?.tag;
+      const c = checkDct(fact.trust, tag, digest, facts.size ?? -1, s.notaryV1.roles);
+      checks.push({ format: 'dct', source: c.source, verified: c.verified, reason: c.reason });
+      if (c.verified) signers.push('Docker Content Trust');
+    }
+  }
+  if (s.notation) {
+    labels.push('notation');
+    const name = facts.reference?.name ?? facts.image;
+    if (!facts.notation) checks.push({ format: 'notation', source: name, verified: false, reason: 'the notation signatures were not looked up', lookup: true });
+    else {
+      try {
+        const { policy, stores } = notationFor(s.notation);
+        const r = checkNotation(facts.notation, { name, digest, size: facts.size ?? -1 }, { policy, stores, now: new Date(now) });
+        if (r.skipped) checks.push({ format: 'notation', source: name, verified: true, reason: `trust policy "${r.policy}" has the skip level` });
+        for (const c of r.signatures) checks.push({ format: 'notation', source: c.source, verified: c.verified, reason: c.reason });
+        if (r.verified) signers.push('notation');
+      } catch (e) {
+        checks.push({ format: 'notation', source: name, verified: false, reason: describeError(e) });
+      }
+    }
+  }
+  return { checks, signers, labels };
+}
+
 const signatures: RuleDefinition<'signatures'> = {
-  needs: () => ({ signatures: true }),
+  needs: (s) => ({ signatures: !!(s.keys || s.keyless), ...(s.notation ? { notation: true } : {}), ...(s.notaryV1 ? { dct: [dctConfigKey(s.notaryV1)] } : {}) }),
   message: (s) =>
-    `This image must be signed${(s.count ?? 1) > 1 ? ` by at least ${s.count} of the approved signers` : ' by an approved signer'}${s.attestations?.length ? ` and carry verified ${s.attestations.map((a) => a.type).join(', ')} attestation(s)` : ''}. Sign its digest with cosign or plinth sign (plinth verify shows what was found).`,
-  evaluate: (s, facts) => {
+    `This image must be signed${(s.count ?? 1) > 1 ? ` by at least ${s.count} of the approved signers` : ' by an approved signer'}${s.attestations?.length ? ` and carry verified ${s.attestations.map((a) => a.type).join(', ')} attestation(s)` : ''}. ${[...(s.keys || s.keyless ? ['Sign its digest with cosign or plinth sign'] : []), ...(s.notaryV1 ? ['sign its tag with Docker Content Trust (docker trust sign, notary addhash)'] : []), ...(s.notation ? ['sign it with notation sign'] : [])].join('; ').replace(/^s/, 'S')} (plinth verify shows what was found).`,
+  evaluate: (s, facts, env) => {
     const nr = notRegistry(facts);
     if (nr) return nr;
     const err = facts.errors.find((e) => e.fact === 'signatures') ?? facts.errors.find((e) => e.fact === 'deadline') ?? facts.errors.find((e) => e.fact === 'image' && !e.platform);
-    if (!facts.digest || !facts.signatures) return { outcome: 'error', reason: err?.message ?? `the signatures of ${facts.image} were not looked up`, evidence: err ? { error: err } : {} };
+    const cosign = !!(s.keys || s.keyless);
+    if (!facts.digest || (cosign && !facts.signatures)) return { outcome: 'error', reason: err?.message ?? `the signatures of ${facts.image} were not looked up`, evidence: err ? { error: err } : {} };
     const digest = facts.digest;
+    const materials = facts.signatures ?? [];
     const keys = verifiersFor(s.keys ?? []);
     const keyless = keylessFor(s);
-    const checks = keys.length ? checkSignatures(facts.signatures, digest, keys, s.annotations ?? {}) : [];
+    const checks = keys.length ? checkSignatures(materials, digest, keys, s.annotations ?? {}) : [];
     const signers = new Set(checks.filter((c) => c.verified).map((c) => c.key!));
-    const keylessChecks = keyless.map((k) => ({ label: k.label, checks: checkSignatures(facts.signatures!, digest, [], s.annotations ?? {}, k.opts) }));
+    const keylessChecks = keyless.map((k) => ({ label: k.label, checks: checkSignatures(materials, digest, [], s.annotations ?? {}, k.opts) }));
     for (const k of keylessChecks) if (k.checks.some((c) => c.verified)) signers.add(k.label);
-    const all = [...checks, ...keylessChecks.flatMap((k) => k.checks)];
+    const other = otherVerifiers(s, facts, digest, env.now);
+    for (const o of other.signers) signers.add(o);
+    const all: Array<{ format: string; source: string; verified: boolean; key?: string; reason: string }> = [...checks, ...keylessChecks.flatMap((k) => k.checks), ...other.checks];
     const need = s.count ?? 1;
     const evidence: Record<string, unknown> = {
       digest,
@@ -494,7 +569,9 @@ const signatures: RuleDefinition<'signatures'> = {
     };
     const problems: string[] = [];
     if (signers.size < need) {
-      const missing = [...keys.map((k) => k.ref), ...keyless.map((k) => k.label)].filter((r) => !signers.has(r));
+      const missing = [...keys.map((k) => k.ref), ...keyless.map((k) => k.label), ...other.labels].filter((r) => !signers.has(r));
+      const lookup = other.checks.find((c) => c.lookup);
+      if (lookup) return { outcome: 'error', reason: `${lookup.format === 'dct' ? 'Docker Content Trust' : 'notation'}: ${lookup.reason}`, evidence: { ...evidence, ...(err ? { error: err } : {}) } };
       const seen = all.length ? `; found ${all.length} signature check(s): ${[...new Set(all.filter((c) => !c.verified).map((c) => c.reason))].slice(0, 3).join('; ')}` : '; it has no signatures';
       problems.push(`${digest} is signed by ${signers.size} of the required ${need} signer(s) (missing: ${missing.slice(0, 5).join(', ')})${seen}`);
     }
@@ -502,8 +579,8 @@ const signatures: RuleDefinition<'signatures'> = {
     for (const a of s.attestations ?? []) {
       const type = predicateType(a.type);
       const found = a.keys
-        ? checkAttestations(facts.signatures, digest, verifiersFor(a.keys), type)
-        : [...(keys.length ? checkAttestations(facts.signatures, digest, keys, type) : []), ...keyless.flatMap((k) => checkAttestations(facts.signatures!, digest, [], type, k.opts))];
+        ? checkAttestations(materials, digest, verifiersFor(a.keys), type)
+        : [...(keys.length ? checkAttestations(materials, digest, keys, type) : []), ...keyless.flatMap((k) => checkAttestations(materials, digest, [], type, k.opts))];
       const ok = found.find((x) => x.verified);
       atts.push({ type, verified: !!ok, key: ok?.key ?? null });
       if (!ok) problems.push(`no verified ${a.type} attestation (${type})${found.length ? `: ${found[0]!.reason}` : ''}`);

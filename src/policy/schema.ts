@@ -140,8 +140,26 @@ const KeylessIdentitySchema = z
     }
   });
 
+const NotaryV1Schema = z
+  .strictObject({
+    server: z.url({ protocol: /^https?$/ }).describe('the notary server (default: notary.docker.io for Docker Hub, else https://REGISTRY, as Docker)').optional(),
+    rootKeys: z.array(z.string().regex(/^(sha256:)?[0-9a-f]{64}$/, 'a root key ID is 64 hex digits, sha256: optional')).min(1).describe('root key IDs (as notary key list or docker trust inspect show them): the repository\'s root must be signed by one; without them the root is trusted on first use').optional(),
+    roles: z.array(z.string().regex(/^targets(\/[A-Za-z0-9_.-]+)*$/, 'a role is targets or targets/NAME')).min(1).describe('roles that may sign the tag (e.g. targets/releases); default: any role of the trusted metadata').optional(),
+    trustDir: z.string().min(1).describe('where trusted metadata is kept between checks (rollback protection), relative to the policy file; default: nothing is kept (each check trusts the root on first use unless rootKeys pins it)').optional(),
+  })
+  .describe('Docker Content Trust (Notary v1 / TUF): the tag\'s signed target, in metadata verified from the root down, must be the manifest the registry serves');
+
+const NotationSchema = z
+  .strictObject({
+    trustPolicy: z.string().min(1).describe('notation\'s trustpolicy.json (version 1.0), relative to the policy file'),
+    trustStore: z.string().min(1).describe('notation\'s trust store directory (holding x509/ca/NAME/*.pem …), relative to the policy file'),
+  })
+  .describe('Notary Project signatures (notation, JWS or COSE referrers), verified with notation\'s trust policy and trust store');
+
 export const SignaturesSchema = z
   .strictObject({
+    notaryV1: NotaryV1Schema.optional(),
+    notation: NotationSchema.optional(),
     keys: z
       .array(z.string().min(1))
       .min(1)
@@ -163,11 +181,11 @@ export const SignaturesSchema = z
       .optional(),
   })
   .superRefine((v, ctx) => {
-    if (!v.keys && !v.keyless) ctx.addIssue({ code: 'custom', message: 'list keys and/or keyless signers', path: [] });
-    const n = (v.keys?.length ?? 0) + (v.keyless?.length ?? 0);
+    if (!v.keys && !v.keyless && !v.notaryV1 && !v.notation) ctx.addIssue({ code: 'custom', message: 'list keys and/or keyless signers (or notaryV1, notation)', path: [] });
+    const n = (v.keys?.length ?? 0) + (v.keyless?.length ?? 0) + (v.notaryV1 ? 1 : 0) + (v.notation ? 1 : 0);
     if (v.count !== undefined && v.count > n) ctx.addIssue({ code: 'custom', message: `count is ${v.count}, but only ${n} signer(s) are listed`, path: ['count'] });
   })
-  .describe('The image (its manifest or index digest) must be signed, cosign-compatible: a Sigstore bundle referrer or a legacy .sig signature by the listed keys, or a keyless bundle by the listed identities; optionally attestations too.');
+  .describe('The image (its manifest or index digest) must be signed: cosign-compatible (a Sigstore bundle referrer or a legacy .sig signature by the listed keys, or a keyless bundle by the listed identities), Docker Content Trust (notaryV1) or notation; optionally cosign attestations too.');
 
 const KUBESEC_RULE_IDS = [
   'HostNetwork', 'HostPID', 'HostIPC', 'ReadOnlyRootFilesystem', 'RunAsNonRoot', 'RunAsUser', 'RunAsGroup', 'Privileged', 'CapSysAdmin', 'CapDropAny', 'CapDropAll',

@@ -3,9 +3,7 @@
  * `plinth verify` (and, later, the `signatures` policy rule).
  */
 import { isIndexMediaType } from '../oci/mediatypes.js';
-import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
-import type { RegistrySource } from '../source/registry.js';
-import type { RootDocument } from '../source/types.js';
+import { parseLocation, withRegistryImage, type OpenOptions } from '../source/open.js';
 import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
 import { signLegacy, type SignatureCheck, type SignedDigest } from './image.js';
@@ -23,17 +21,7 @@ export interface SignOptions {
   registry?: OpenOptions;
 }
 
-/** Open the registry image `reference` names, resolve it once, run `fn`, close it. */
-async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
-  const loc = parseLocation(reference);
-  if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
-  const src = (await openSource(loc, opts ?? {})) as RegistrySource;
-  try {
-    return await fn(src, await src.resolve());
-  } finally {
-    await src.close();
-  }
-}
+export { withRegistryImage } from '../source/open.js';
 
 /**
  * Sign the manifest digest `reference` names (a tag is resolved once). With `recursive`, an

@@ -3,7 +3,8 @@ import { parseImageReference, type ImageReference } from '../oci/reference.js';
 import type { RegistryOptions } from '../registry/client.js';
 import { LayoutSource } from './layout.js';
 import { DirStore, TarStore } from './store.js';
-import type { ImageDestination, ImageSource, Transport } from './types.js';
+import type { ImageDestination, ImageSource, RootDocument, Transport } from './types.js';
+import type { RegistrySource } from './registry.js';
 import { ArchiveDestination, LayoutDestination } from './writers.js';
 
 /**
@@ -90,3 +91,16 @@ export async function openDestination(input: string | ImageLocation, opts: OpenO
       return new ArchiveDestination(loc.transport, loc.path, loc.ref);
   }
 }
+
+/** Open the registry image `reference` names, resolve it once, run `fn`, close it. */
+export async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
+  const loc = parseLocation(reference);
+  if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
+  const src = (await openSource(loc, opts ?? {})) as RegistrySource;
+  try {
+    return await fn(src, await src.resolve());
+  } finally {
+    await src.close();
+  }
+}
+
