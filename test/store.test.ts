@@ -23,6 +23,7 @@ import { emptyCatalog, saveCatalog } from '../src/provenance/catalog.js';
 import { openStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
 import { MetaStore } from '../src/store/store.js';
+import { SCHEMA_VERSION } from '../src/store/schema.js';
 import { AdmissionRecorder } from '../src/store/recorder.js';
 import { parseKubeInventory, parseImageId } from '../src/store/kube.js';
 import { startApi } from '../src/store/api.js';
@@ -536,10 +537,11 @@ describe('store', () => {
     for (const target of [path.join(dir, 'old.db'), await pg.createDatabase()]) {
       // A store as a first release would have left it: the bookkeeping tables, no migrations applied.
       const m0 = await MetaStore.open(target);
-      await m0.sql.exec('DROP TABLE decisions; DROP TABLE tag_history; DROP TABLE images; DROP TABLE occurrences; DROP TABLE notes; DELETE FROM schema_migrations');
+      await m0.sql.exec('DROP TABLE decisions; DROP TABLE tag_history; DROP TABLE images; DROP TABLE occurrences; DROP TABLE notes; DROP TABLE package_index; DROP TABLE watch_state; DROP TABLE watched_tags; DROP TABLE events; DROP TABLE deliveries; DELETE FROM schema_migrations');
       await m0.close();
       const m1 = await MetaStore.open(target);
-      assert.equal(Number((await m1.sql.get<{ v: number }>('SELECT max(version) AS v FROM schema_migrations'))!.v), 1);
+      assert.equal(Number((await m1.sql.get<{ v: number }>('SELECT max(version) AS v FROM schema_migrations'))!.v), SCHEMA_VERSION);
+      assert.equal(SCHEMA_VERSION, 2);
       assert.equal((await m1.stats()).images, 0);
       await m1.sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [99, 'from the future', new Date().toISOString()]);
       await m1.close();

@@ -147,6 +147,8 @@ CREATE TABLE package_index (
   source TEXT NOT NULL,
   resource_uri TEXT NOT NULL,
   packages TEXT NOT NULL,
+  -- the fingerprint of the findings last recorded for these packages (a re-match skips equal ones)
+  findings TEXT,
   PRIMARY KEY (ecosystem, source, resource_uri)
 );
 CREATE INDEX package_index_uri ON package_index (resource_uri);

@@ -431,7 +431,7 @@ export class MetaStore {
       }
       if (r.packageIndex) {
         await tx.run('DELETE FROM package_index WHERE resource_uri = ?', [uri]);
-        await insertMany(tx, 'INSERT INTO package_index (ecosystem, source, resource_uri, packages)', 4, r.packageIndex.map((e) => [e.ecosystem, e.source, uri, json(e.packages)]), 'ON CONFLICT (ecosystem, source, resource_uri) DO UPDATE SET packages = excluded.packages');
+        await insertMany(tx, 'INSERT INTO package_index (ecosystem, source, resource_uri, packages)', 4, r.packageIndex.map((e) => [e.ecosystem, e.source, uri, json(e.packages)]), 'ON CONFLICT (ecosystem, source, resource_uri) DO UPDATE SET packages = excluded.packages, findings = NULL');
       }
       if (r.image.tag && r.image.registry) await recordTag(tx, r.image.repository, r.image.tag, r.image.indexDigest ?? r.image.digest, at, r.source);
     });

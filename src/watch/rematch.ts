@@ -1,9 +1,11 @@
+import { PlinthError } from '../util/errors.js';
 import { MatchCache } from '../vuln/match.js';
 import { matchInventory, type ScanVulnerability } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
 import { SEVERITY_ORDER, type Severity } from '../vuln/severity.js';
 import { vulnerabilityFingerprint, vulnerabilityOccurrence } from '../store/ingest.js';
 import {
+  contentFingerprint,
   json,
   noteId,
   occurrenceId,
@@ -79,10 +81,13 @@ interface Unit {
   source: string;
   /** The packages as stored (JSON): images sharing a base share these strings, and their findings. */
   raw: string;
+  /** The fingerprint of the findings last recorded for this unit (null: never matched here). */
+  findings: string | null;
 }
 
 interface Existing {
   uri: string;
+  source: string | null;
   fingerprint: string | null;
 }
 
@@ -108,10 +113,10 @@ function dbLabel(db: VulnStore): string {
 
 async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Array<{ ecosystem: string; package: string }> }): Promise<Unit[]> {
   const out: Unit[] = [];
-  const push = (rows: Array<{ ecosystem: string; source: string; resource_uri: string; packages: string }>) => {
-    for (const r of rows) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, raw: r.packages });
+  const push = (rows: Array<{ ecosystem: string; source: string; resource_uri: string; packages: string; findings: string | null }>) => {
+    for (const r of rows) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, raw: r.packages, findings: r.findings });
   };
-  const cols = 'SELECT ecosystem, source, resource_uri, packages FROM package_index';
+  const cols = 'SELECT ecosystem, source, resource_uri, packages, findings FROM package_index';
   if (where.pairs) {
     // One query per ecosystem, sources in chunks: an index seek per (ecosystem, source).
     const byEco = new Map<string, string[]>();
@@ -137,9 +142,9 @@ async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Arr
 async function loadExisting(store: MetaStore, uris: string[], sources: string[] | null): Promise<Map<string, Existing>> {
   const out = new Map<string, Existing>();
   const want = new Set(uris);
-  const base = "SELECT id, resource_uri, fingerprint FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
-  const take = (rows: Array<{ id: string; resource_uri: string; fingerprint: string | null }>) => {
-    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, fingerprint: r.fingerprint });
+  const base = "SELECT id, resource_uri, source_package, fingerprint FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
+  const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; fingerprint: string | null }>) => {
+    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, fingerprint: r.fingerprint });
   };
   if (sources) {
     for (let i = 0; i < sources.length; i += CHUNK) {
@@ -220,7 +225,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         if (!changes) report.reason = `more than ${o.incrementalLimit ?? 50_000} advisories changed`;
       }
       if (!changes) {
-        if (o.mode === 'incremental') throw new Error(`an incremental re-match is not possible: ${report.reason}`);
+        if (o.mode === 'incremental') throw new PlinthError('USAGE', `an incremental re-match is not possible: ${report.reason}`);
         mode = 'full';
       }
     } else report.reason = 'asked for';
@@ -244,9 +249,9 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
 
   phase('index');
   // Match each distinct (ecosystem, packages) unit once for the whole run: images on one base share
-  // the base's units, and their findings (built into occurrences once, with their fingerprints).
+  // the base's units, their findings and the units' fingerprints.
   const cache = new MatchCache();
-  const prepared = new Map<string, Prepared[]>();
+  const prepared = new Map<string, { list: Prepared[]; fp: string }>();
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
     const list = byUri.get(u.uri);
@@ -267,13 +272,23 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     } catch {
       /* an ecosystem this Plinth does not match */
     }
-    prepared.set(k, vulns.map((v) => ({ v, fingerprint: vulnerabilityFingerprint(v), ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } })));
+    const found: Prepared[] = vulns.map((v) => ({ v, fingerprint: vulnerabilityFingerprint(v), ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
+    prepared.set(k, { list: found, fp: unitFingerprint(found) });
   }
   report.images = byUri.size;
   report.units = units.length;
   report.lookups = cache.lookups;
-  const uris = [...byUri.keys()];
   phase('match');
+
+  // Units whose findings fingerprint equals the one recorded with them are unchanged: nothing of
+  // them is read or compared. The others ("dirty": new advisories, fixes, a fresh inventory) are
+  // compared finding by finding with what is stored for their image and source package.
+  const dirty = new Map<string, Unit[]>();
+  for (const [uri, list] of byUri) {
+    const d = list.filter((u) => u.findings !== prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp);
+    if (d.length) dirty.set(uri, d);
+  }
+  const uris = [...dirty.keys()];
   const existing = await loadExisting(store, uris, scopeSources);
   phase('stored');
 
@@ -281,13 +296,14 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const info = await imageInfo(store, uris);
   const running = await notifiable(store, uris);
   const notifyAt = severityRank(o.notifyAt ?? 'HIGH');
-  type Change = { uri: string; upserts: OccurrenceInput[]; notes: NoteInput[]; resolve: string[]; events: WatchEvent[] };
+  type Change = { uri: string; upserts: OccurrenceInput[]; notes: NoteInput[]; resolve: string[]; events: WatchEvent[]; units: Unit[] };
   const changes: Change[] = [];
   const seen = new Set<string>();
-  for (const [uri, list] of byUri) {
-    const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [] };
+  for (const [uri, list] of dirty) {
+    const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [], units: list };
+    const sources = new Set(list.map((u) => u.source));
     for (const u of list) {
-      for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`) ?? []) {
+      for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.list) {
         const id = occurrenceId(uri, f.ref);
         if (seen.has(id)) continue;
         seen.add(id);
@@ -317,55 +333,51 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         }
       }
     }
-    if (c.upserts.length) changes.push(c);
-  }
-  // Stored findings in scope that this match did not give are resolved (a fix, a withdrawal, a
-  // package gone from the index).
-  const byChange = new Map(changes.map((c) => [c.uri, c]));
-  for (const [id, old] of existing) {
-    if (!seen.has(id)) {
-      let c = byChange.get(old.uri);
-      if (!c) {
-        changes.push((c = { uri: old.uri, upserts: [], notes: [], resolve: [], events: [] }));
-        byChange.set(old.uri, c);
-      }
-      c.resolve.push(id);
-    }
+    // Stored findings of these (image, source package) pairs this match did not give are resolved:
+    // a fix that now covers the installed version, a withdrawn advisory.
+    for (const [id, old] of existing) if (old.uri === uri && !seen.has(id) && (old.source === null || sources.has(old.source))) c.resolve.push(id);
+    changes.push(c);
   }
   report.resolvedFindings = changes.reduce((n, c) => n + c.resolve.length, 0);
-
   phase('compare');
-  // Write the differences, a batch of images per transaction, then each changed image's summary.
+
+  // Write the differences (and the units' new fingerprints), a batch of images per transaction,
+  // then each changed image's summary.
   const label = dbLabel(db);
   for (let i = 0; i < changes.length; i += 50) {
     const batch = changes.slice(i, i + 50);
     await store.sql.transaction(async (tx) => {
       const notes = batch.flatMap((c) => c.notes);
       if (notes.length) await upsertNotes(tx, notes, at);
+      const changed: string[] = [];
       for (const c of batch) {
         if (c.upserts.length) await upsertOccurrences(tx, c.uri, c.upserts, at);
         for (let k = 0; k < c.resolve.length; k += CHUNK) {
           const chunk = c.resolve.slice(k, k + CHUNK);
           await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
         }
+        for (const u of c.units) await tx.run('UPDATE package_index SET findings = ? WHERE ecosystem = ? AND source = ? AND resource_uri = ?', [prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp, u.ecosystem, u.source, c.uri]);
+        if (c.upserts.length || c.resolve.length) changed.push(c.uri);
       }
-      const sums = await summaries(tx, store.dialect, batch.map((c) => c.uri));
-      for (const c of batch) await tx.run('UPDATE images SET vulns = ?, advisory_db = ?, scanned_at = ? WHERE uri = ?', [json(sums.get(c.uri)), label, at, c.uri]);
+      const sums = await summaries(tx, store.dialect, changed);
+      for (const uri of changed) await tx.run('UPDATE images SET vulns = ?, advisory_db = ?, scanned_at = ? WHERE uri = ?', [json(sums.get(uri)), label, at, uri]);
       const events = batch.flatMap((c) => c.events);
       if (events.length) report.events += await addEvents(tx, events, at);
     });
   }
-  // Images matched with no change still were matched against this database.
-  const untouched = uris.filter((u) => !byChange.has(u));
-  for (let i = 0; i < untouched.length && report.mode === 'full'; i += CHUNK) {
-    const chunk = untouched.slice(i, i + CHUNK);
-    await store.sql.run(`UPDATE images SET advisory_db = ? WHERE uri IN (${chunk.map(() => '?').join(', ')})`, [label, ...chunk] as Param[]);
-  }
-  report.changedImages = changes.map((c) => c.uri);
+  report.changedImages = changes.filter((c) => c.upserts.length || c.resolve.length).map((c) => c.uri);
+  // Every image matched was matched against this database.
+  if (report.mode === 'full') await store.sql.run(o.uris ? `UPDATE images SET advisory_db = ? WHERE uri IN (${o.uris.map(() => '?').join(', ')})` : 'UPDATE images SET advisory_db = ? WHERE uri IN (SELECT DISTINCT resource_uri FROM package_index)', [label, ...(o.uris ?? [])] as Param[]);
   phase('write');
   if (!o.uris) await setState(store, STATE_KEY, { db: dbId, seq });
   report.ms = performance.now() - t0;
   return report;
+}
+
+/** The fingerprint of a unit's findings (independent of the image: shared by images on one base). */
+function unitFingerprint(list: Prepared[]): string {
+  if (!list.length) return 'none';
+  return contentFingerprint(list.map((f) => `${f.ref.note}\u0000${f.ref.key}\u0000${f.fingerprint}`).sort());
 }
 
 /** Repository, digest and owner label of images. */
