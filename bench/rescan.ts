@@ -18,6 +18,8 @@
  * Goals (issue 14): full ≤ 2 s, incremental ≤ 100 ms. Prints each beside the plain SELECT loop.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredAdvisory } from '../src/vuln/osv.js';
@@ -108,7 +110,19 @@ async function main(): Promise<void> {
         const fleet = await seedFleet(store, sources);
         const seedStore = performance.now() - t0;
         const seed = await rematch(store, db, { mode: 'full' });
+        // BENCH_PROFILE=file: a CPU profile of the full re-match alone (chrome://inspect, speedscope).
+        const session = process.env.BENCH_PROFILE ? new Session() : undefined;
+        if (session) {
+          session.connect();
+          await session.post('Profiler.enable');
+          await session.post('Profiler.start');
+        }
         const full = await rematch(store, db, { mode: 'full' });
+        if (session) {
+          const { profile } = await session.post('Profiler.stop');
+          writeFileSync(`${process.env.BENCH_PROFILE}-${kind}.cpuprofile`, JSON.stringify(profile));
+          session.disconnect();
+        }
         const plain = plainSelect(db, fleet.keys);
         // 100 new advisories on packages the fleet has.
         const fr = mulberry32(99);

@@ -383,6 +383,31 @@ export class VulnStore {
     }));
   }
 
+  /**
+   * The rows of many packages of one ecosystem (a fleet's): one statement per 500 names, SQLite
+   * doing the index seeks; every name gets an entry (empty when nothing names it).
+   */
+  lookupMany(ecosystem: string, pkgs: readonly string[]): Map<string, CandidateRow[]> {
+    const out = new Map<string, CandidateRow[]>();
+    for (const p of pkgs) out.set(p, []);
+    const stmt = rawStatement(this.db, 'SELECT package, advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package IN (SELECT value FROM json_each(?)) AND withdrawn = 0');
+    for (let i = 0; i < pkgs.length; i += 500) {
+      for (const r of stmt.all(ecosystem, JSON.stringify(pkgs.slice(i, i + 500))) as unknown as unknown[][]) {
+        out.get(r[0] as string)?.push({
+          advisory: r[1] as number,
+          kind: r[2] as AffectedRow['kind'],
+          introduced: r[3] as string | null,
+          fixed: r[4] as string | null,
+          lastAffected: r[5] as string | null,
+          limit: r[6] as string | null,
+          versions: r[2] === 'versions' && r[7] ? (JSON.parse(r[7] as string) as string[]) : null,
+          urgency: r[8] as string | null,
+        });
+      }
+    }
+    return out;
+  }
+
   detail(pk: number): AdvisoryDetail | undefined {
     const r = this.s.detail.get(pk) as unknown[] | undefined;
     return r ? detailFromRow(r) : undefined;

@@ -1,11 +1,12 @@
+import { hash } from 'node:crypto';
 import { PlinthError } from '../util/errors.js';
 import { MatchCache } from '../vuln/match.js';
+import { parseEcosystem } from '../vuln/osv.js';
 import { matchInventory, type ScanVulnerability } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
 import { SEVERITY_ORDER, type Severity } from '../vuln/severity.js';
 import { vulnerabilityFingerprint, vulnerabilityOccurrence } from '../store/ingest.js';
 import {
-  contentFingerprint,
   json,
   noteId,
   occurrenceId,
@@ -93,7 +94,8 @@ interface Existing {
 
 interface Prepared {
   v: ScanVulnerability;
-  fingerprint: string;
+  /** The finding's fingerprint (as stored with it), computed only when its unit is compared. */
+  fingerprint?: string;
   /** The occurrence's note and key (its id on a resource is a hash of them and the resource). */
   ref: { kind: 'VULNERABILITY'; note: string; key: string };
   built?: { occ: OccurrenceInput; note: NoteInput };
@@ -251,6 +253,22 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   // Match each distinct (ecosystem, packages) unit once for the whole run: images on one base share
   // the base's units, their findings and the units' fingerprints.
   const cache = new MatchCache();
+  // Every (ecosystem, source) the units name, read in a few statements instead of a seek each.
+  const names = new Map<string, Set<string>>();
+  for (const u of units) {
+    let set = names.get(u.ecosystem);
+    if (!set) names.set(u.ecosystem, (set = new Set()));
+    set.add(u.source);
+  }
+  for (const [eco, set] of names) {
+    let key: string;
+    try {
+      key = parseEcosystem(eco).key;
+    } catch {
+      continue;
+    }
+    for (const [name, rows] of db.lookupMany(key, [...set])) cache.rows.set(`${key}\u0000${name}`, rows);
+  }
   const prepared = new Map<string, { list: Prepared[]; fp: string }>();
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
@@ -272,7 +290,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     } catch {
       /* an ecosystem this Plinth does not match */
     }
-    const found: Prepared[] = vulns.map((v) => ({ v, fingerprint: vulnerabilityFingerprint(v), ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
+    const found: Prepared[] = vulns.map((v) => ({ v, ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
     prepared.set(k, { list: found, fp: unitFingerprint(found) });
   }
   report.images = byUri.size;
@@ -308,6 +326,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         if (seen.has(id)) continue;
         seen.add(id);
         const old = existing.get(id);
+        f.fingerprint ??= vulnerabilityFingerprint(f.v);
         if (old && old.fingerprint === f.fingerprint) continue;
         if (!f.built) {
           const x = vulnerabilityOccurrence(f.v, f.fingerprint);
@@ -374,10 +393,16 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   return report;
 }
 
-/** The fingerprint of a unit's findings (independent of the image: shared by images on one base). */
+/**
+ * The fingerprint of a unit's findings (independent of the image: shared by images on one base):
+ * one hash over every field a stored finding is made from, without a hash per finding.
+ */
 function unitFingerprint(list: Prepared[]): string {
   if (!list.length) return 'none';
-  return contentFingerprint(list.map((f) => `${f.ref.note}\u0000${f.ref.key}\u0000${f.fingerprint}`).sort());
+  const parts = list.map(({ v }) =>
+    [v.id, v.aliases.join(','), v.package, v.source, v.installedVersion, v.sourceVersion, v.fixedVersion, v.status, v.severity, v.severitySource, v.cvss ? JSON.stringify(v.cvss) : '', v.urgency ?? '', v.title, v.published ?? '', v.modified ?? '', v.ecosystem, v.purl ?? '', v.layer ?? '', v.layerIndex ?? '', v.origin ?? '', v.pkgType].join('\u0001'),
+  );
+  return hash('sha256', parts.sort().join('\u0000'), 'hex').slice(0, 32);
 }
 
 /** Repository, digest and owner label of images. */
