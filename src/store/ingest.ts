@@ -243,6 +243,7 @@ function vulnerabilityOccurrenceBody(v: ScanVulnerability): { note: NoteInput; o
       subject: v.id,
       severity: v.severity,
       sourcePackage: v.source,
+      facet: `${v.origin ?? 'none'}|${v.fixedVersion ? 1 : 0}`,
       data: {
         type: 'OS',
         severity,

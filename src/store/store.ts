@@ -53,8 +53,10 @@ export interface OccurrenceInput {
   extra?: unknown;
   /** VULNERABILITY: the source package the advisory names (what an incremental re-match replaces). */
   sourcePackage?: string | null;
-  /** A hash of data and extra (see occurrenceFingerprint): what a re-match compares. */
+  /** A hash of what the occurrence was made from: what a re-match compares. */
   fingerprint?: string | null;
+  /** VULNERABILITY: "ORIGIN|FIXABLE" (base|image|none, 1|0), what an image's summary counts. */
+  facet?: string | null;
 }
 
 /** The fingerprint of what an occurrence is made from (for findings: the scan's vulnerability object). */
@@ -303,18 +305,21 @@ export async function upsertNotes(tx: Tx, notes: NoteInput[], at: string): Promi
 }
 
 /** @internal shared with the day-2 module (day2.ts) */
-export async function upsertOccurrences(tx: Tx, uri: string, occ: OccurrenceInput[], at: string): Promise<string[]> {
+export async function upsertOccurrences(tx: Tx, uri: string | Array<{ uri: string; occ: OccurrenceInput[] }>, occ: OccurrenceInput[], at: string): Promise<string[]> {
   const byId = new Map<string, Param[]>();
-  for (const o of occ) {
-    const id = occurrenceId(uri, o);
-    byId.set(id, [id, uri, o.note, o.kind, o.subject ?? null, o.severity ?? null, json(o.data), o.extra === undefined ? null : json(o.extra), at, at, o.sourcePackage ?? null, o.fingerprint ?? null]);
+  // One resource, or several in one set of multi-row statements (the day-2 re-match's batches).
+  for (const { uri: u, occ: list } of typeof uri === 'string' ? [{ uri, occ }] : uri) {
+    for (const o of list) {
+      const id = occurrenceId(u, o);
+      byId.set(id, [id, u, o.note, o.kind, o.subject ?? null, o.severity ?? null, json(o.data), o.extra === undefined ? null : json(o.extra), at, at, o.sourcePackage ?? null, o.fingerprint ?? null, o.facet ?? null]);
+    }
   }
   await insertMany(
     tx,
-    'INSERT INTO occurrences (id, resource_uri, note_name, kind, subject, severity, data, extra, create_time, update_time, source_package, fingerprint)',
-    12,
+    'INSERT INTO occurrences (id, resource_uri, note_name, kind, subject, severity, data, extra, create_time, update_time, source_package, fingerprint, facet)',
+    13,
     [...byId.values()],
-    'ON CONFLICT (id) DO UPDATE SET note_name = excluded.note_name, subject = excluded.subject, severity = excluded.severity, data = excluded.data, extra = excluded.extra, update_time = excluded.update_time, source_package = excluded.source_package, fingerprint = excluded.fingerprint, resolve_time = NULL',
+    'ON CONFLICT (id) DO UPDATE SET note_name = excluded.note_name, subject = excluded.subject, severity = excluded.severity, data = excluded.data, extra = excluded.extra, update_time = excluded.update_time, source_package = excluded.source_package, fingerprint = excluded.fingerprint, facet = excluded.facet, resolve_time = NULL',
   );
   return [...byId.keys()];
 }

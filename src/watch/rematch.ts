@@ -148,7 +148,12 @@ async function loadExisting(store: MetaStore, uris: string[], sources: string[] 
   const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; fingerprint: string | null }>) => {
     for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, fingerprint: r.fingerprint });
   };
-  if (sources) {
+  if (sources && uris.length <= CHUNK) {
+    for (let i = 0; i < sources.length; i += CHUNK) {
+      const chunk = sources.slice(i, i + CHUNK);
+      take(await store.sql.all(`${base} AND source_package IN (${chunk.map(() => '?').join(', ')}) AND resource_uri IN (${uris.map(() => '?').join(', ')})`, [...chunk, ...uris]));
+    }
+  } else if (sources) {
     for (let i = 0; i < sources.length; i += CHUNK) {
       const chunk = sources.slice(i, i + CHUNK);
       take(await store.sql.all(`${base} AND source_package IN (${chunk.map(() => '?').join(', ')})`, chunk));
@@ -165,17 +170,15 @@ async function loadExisting(store: MetaStore, uris: string[], sources: string[] 
 }
 
 /** The findings summaries of images, aggregated by the database (severity, origin, fix known). */
-async function summaries(tx: Tx, dialect: 'sqlite' | 'postgres', uris: string[]): Promise<Map<string, VulnSummary>> {
-  const origin = dialect === 'sqlite' ? "json_extract(extra, '$.origin')" : "(extra::json ->> 'origin')";
-  const fixed = dialect === 'sqlite' ? "json_extract(extra, '$.fixedVersion')" : "(extra::json ->> 'fixedVersion')";
+async function summaries(tx: Tx, uris: string[]): Promise<Map<string, VulnSummary>> {
   const out = new Map<string, VulnSummary>();
   for (const u of uris) out.set(u, { total: 0, bySeverity: Object.fromEntries(SEVERITY_ORDER.map((x) => [x, 0])), base: 0, image: 0, fixable: 0 });
   for (let i = 0; i < uris.length; i += CHUNK) {
     const chunk = uris.slice(i, i + CHUNK);
-    const rows = await tx.all<{ uri: string; severity: string | null; origin: string | null; fixable: number | boolean; n: number | string }>(
-      `SELECT resource_uri AS uri, severity, ${origin} AS origin, CASE WHEN ${fixed} IS NULL THEN 0 ELSE 1 END AS fixable, COUNT(*) AS n
-       FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL AND resource_uri IN (${chunk.map(() => '?').join(', ')})
-       GROUP BY resource_uri, severity, ${origin}, CASE WHEN ${fixed} IS NULL THEN 0 ELSE 1 END`,
+    const rows = await tx.all<{ uri: string; severity: string | null; facet: string | null; n: number | string }>(
+      `SELECT resource_uri AS uri, severity, facet, COUNT(*) AS n FROM occurrences
+       WHERE resource_uri IN (${chunk.map(() => '?').join(', ')}) AND kind = 'VULNERABILITY' AND resolve_time IS NULL
+       GROUP BY resource_uri, severity, facet`,
       chunk,
     );
     for (const r of rows) {
@@ -183,11 +186,12 @@ async function summaries(tx: Tx, dialect: 'sqlite' | 'postgres', uris: string[])
       if (!s) continue;
       const n = Number(r.n);
       const sev = SEVERITY_ORDER.includes(r.severity as Severity) ? (r.severity as Severity) : 'UNKNOWN';
+      const [origin, fixable] = (r.facet ?? 'none|0').split('|');
       s.total += n;
       s.bySeverity[sev] = (s.bySeverity[sev] ?? 0) + n;
-      if (r.origin === 'base') s.base += n;
-      else if (r.origin === 'image') s.image += n;
-      if (Number(r.fixable) === 1) s.fixable += n;
+      if (origin === 'base') s.base += n;
+      else if (origin === 'image') s.image += n;
+      if (fixable === '1') s.fixable += n;
     }
   }
   return out;
@@ -363,23 +367,39 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   // Write the differences (and the units' new fingerprints), a batch of images per transaction,
   // then each changed image's summary.
   const label = dbLabel(db);
-  for (let i = 0; i < changes.length; i += 50) {
-    const batch = changes.slice(i, i + 50);
+  for (let i = 0; i < changes.length; i += 200) {
+    const batch = changes.slice(i, i + 200);
     await store.sql.transaction(async (tx) => {
+      // A few multi-row statements per batch, whatever its size (round trips dominate on PostgreSQL).
       const notes = batch.flatMap((c) => c.notes);
       if (notes.length) await upsertNotes(tx, notes, at);
-      const changed: string[] = [];
-      for (const c of batch) {
-        if (c.upserts.length) await upsertOccurrences(tx, c.uri, c.upserts, at);
-        for (let k = 0; k < c.resolve.length; k += CHUNK) {
-          const chunk = c.resolve.slice(k, k + CHUNK);
-          await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
-        }
-        for (const u of c.units) await tx.run('UPDATE package_index SET findings = ? WHERE ecosystem = ? AND source = ? AND resource_uri = ?', [prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp, u.ecosystem, u.source, c.uri]);
-        if (c.upserts.length || c.resolve.length) changed.push(c.uri);
+      const upserts = batch.filter((c) => c.upserts.length).map((c) => ({ uri: c.uri, occ: c.upserts }));
+      if (upserts.length) await upsertOccurrences(tx, upserts, [], at);
+      const resolve = batch.flatMap((c) => c.resolve);
+      for (let k = 0; k < resolve.length; k += CHUNK) {
+        const chunk = resolve.slice(k, k + CHUNK);
+        await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
       }
-      const sums = await summaries(tx, store.dialect, changed);
-      for (const uri of changed) await tx.run('UPDATE images SET vulns = ?, advisory_db = ?, scanned_at = ? WHERE uri = ?', [json(sums.get(uri)), label, at, uri]);
+      const fps = batch.flatMap((c) => c.units.map((u) => [prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp, u.ecosystem, u.source, c.uri] as Param[]));
+      for (let k = 0; k < fps.length; k += 200) {
+        const chunk = fps.slice(k, k + 200);
+        await tx.run(
+          `WITH v (fp, eco, src, uri) AS (VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')})
+           UPDATE package_index SET findings = (SELECT v.fp FROM v WHERE v.eco = package_index.ecosystem AND v.src = package_index.source AND v.uri = package_index.resource_uri)
+           WHERE (ecosystem, source, resource_uri) IN (SELECT eco, src, uri FROM v)`,
+          chunk.flat(),
+        );
+      }
+      const changed = batch.filter((c) => c.upserts.length || c.resolve.length).map((c) => c.uri);
+      const sums = await summaries(tx, changed);
+      for (let k = 0; k < changed.length; k += 200) {
+        const chunk = changed.slice(k, k + 200);
+        await tx.run(
+          `WITH v (uri, vulns) AS (VALUES ${chunk.map(() => '(?, ?)').join(', ')})
+           UPDATE images SET vulns = (SELECT v.vulns FROM v WHERE v.uri = images.uri), advisory_db = ?, scanned_at = ? WHERE uri IN (SELECT uri FROM v)`,
+          [...chunk.flatMap((u) => [u, json(sums.get(u))]), label, at],
+        );
+      }
       const events = batch.flatMap((c) => c.events);
       if (events.length) report.events += await addEvents(tx, events, at);
     });
