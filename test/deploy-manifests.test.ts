@@ -330,7 +330,7 @@ describe('deploy/helm/plinth', () => {
   });
 
   test('day 2: the store Secret, the webhook\'s store, the worker (Deployment or CronJob) and the API', async () => {
-    const day2 = { tls: { caBundle: CA }, store: { enabled: true, url: 'postgres://plinth:secret@db.plinth-system:5432/plinth', cluster: 'prod' }, worker: { enabled: true, notify: ['https://hooks.example/plinth'], owners: 'owners:\n  - repositories: "ghcr.example/team-a/**"\n    contact: team-a\n' }, api: { enabled: true, tokenSecret: 'plinth-api' } };
+    const day2 = { tls: { caBundle: CA }, store: { enabled: true, url: 'postgres://plinth:secret@db.plinth-system:5432/plinth', cluster: 'prod' }, worker: { enabled: true, dbClaim: 'plinth-advisories', dbUpdateArgs: ['pull', 'registry.example/plinth/vuln-db:latest'], notify: ['https://hooks.example/plinth/T0/B0/secret'], owners: 'owners:\n  - repositories: "ghcr.example/team-a/**"\n    contact: team-a\n' }, api: { enabled: true, tokenSecret: 'plinth-api' } };
     const objs = render(merge(defaults, day2));
     const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'plinth-store');
     assert.equal(secret?.stringData?.url, 'postgres://plinth:secret@db.plinth-system:5432/plinth');
@@ -346,11 +346,22 @@ describe('deploy/helm/plinth', () => {
     assert.equal(w.args[0], 'watch');
     assert.ok(!w.args.includes('--once'));
     assert.ok(w.args.includes('--deny-private-networks'), 'references recorded from pod specs are not trusted');
-    assert.ok(w.args.includes('--owners=/etc/plinth/config/owners.yaml'));
+    assert.ok(w.args.includes('--owners=/etc/plinth/notify/owners.yaml'));
     assert.equal(w.env[0].valueFrom.secretKeyRef.name, 'plinth-store');
+    // Webhook URLs are secrets: in a Secret (targets and the owners file), never in arguments.
+    assert.ok(!JSON.stringify(objs.filter((o) => o.kind !== 'Secret')).includes('hooks.example'), 'no webhook URL outside Secrets');
+    assert.deepEqual(w.env.find((e: Obj) => e.name === 'PLINTH_NOTIFY').valueFrom.secretKeyRef, { name: 'plinth-notify', key: 'targets' });
+    const notifySecret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'plinth-notify')!;
+    assert.equal(notifySecret.stringData.targets, 'https://hooks.example/plinth/T0/B0/secret');
+    assert.match(notifySecret.stringData['owners.yaml'], /contact: team-a/);
+    // The replicas share one advisory database, refreshed by a CronJob (no per-replica init container).
+    assert.equal(worker.spec.template.spec.initContainers, undefined);
+    assert.equal(worker.spec.template.spec.volumes.find((v: Obj) => v.name === 'advisories').persistentVolumeClaim.claimName, 'plinth-advisories');
+    const refresh = objs.find((o) => o.kind === 'CronJob' && o.metadata.name === 'plinth-advisories')!;
+    assert.deepEqual(refresh.spec.jobTemplate.spec.template.spec.containers[0].args, ['db', 'pull', 'registry.example/plinth/vuln-db:latest', '--db=/var/lib/plinth/vuln.db']);
+    assert.throws(() => render(merge(defaults, { ...day2, worker: { enabled: true, dbClaim: '' } })), (e: unknown) => /needs worker\.dbClaim/.test(String(e)));
     assert.deepEqual(w.securityContext.capabilities, { drop: ['ALL'] });
     assert.equal(w.securityContext.readOnlyRootFilesystem, true);
-    assert.match(byKind(objs, 'ConfigMap').data['owners.yaml'], /contact: team-a/);
     // Every flag the worker is given exists (the real CLI's help lists it).
     const help = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plinth.cjs'), 'watch', '--help'], { encoding: 'utf8' });
     for (const a of w.args.slice(1)) assert.ok(help.includes(a.split('=')[0]), `${a} is a plinth watch flag`);
@@ -362,7 +373,7 @@ describe('deploy/helm/plinth', () => {
     assert.throws(() => render(merge(defaults, { tls: { caBundle: CA }, worker: { enabled: true } })), (e: unknown) => /worker\.enabled needs store\.enabled/.test(String(e)));
 
     // The CronJob alternative: `plinth watch --once`; its arguments run as they are with the real CLI.
-    const cron = render(merge(defaults, { ...day2, worker: { enabled: true, mode: 'cronjob', schedule: '*/10 * * * *' }, api: { enabled: false } }));
+    const cron = render(merge(defaults, { ...day2, worker: { enabled: true, mode: 'cronjob', schedule: '*/10 * * * *', notify: [], owners: '', dbClaim: '', dbUpdateArgs: [] }, api: { enabled: false } }));
     const job = byKind(cron, 'CronJob');
     assert.equal(job.spec.schedule, '*/10 * * * *');
     assert.equal(job.spec.concurrencyPolicy, 'Forbid');
@@ -375,7 +386,7 @@ describe('deploy/helm/plinth', () => {
       openStore(path.join(dir, 'vuln.db')).close();
       writeFileSync(path.join(dir, 'catalog.yaml'), byKind(cron, 'ConfigMap').data['catalog.yaml']);
       const local = args.map((a) => a.replace('/var/lib/plinth/vuln.db', path.join(dir, 'vuln.db')).replace('/etc/plinth/config/catalog.yaml', path.join(dir, 'catalog.yaml')));
-      const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plinth.cjs'), ...local, '--store', path.join(dir, 'store.db')], { encoding: 'utf8', env: { ...process.env, XDG_STATE_HOME: dir } });
+      const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plinth.cjs'), ...local, '--store', path.join(dir, 'store.db')], { encoding: 'utf8', env: { ...process.env, XDG_STATE_HOME: dir, PLINTH_NOTIFY: '' } });
       assert.match(out, /ok +rematch/);
       assert.match(out, /ok +notify/);
     } finally {

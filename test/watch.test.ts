@@ -24,6 +24,7 @@ import { openStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
 import { MetaStore } from '../src/store/store.js';
 import { QueueRunner } from '../src/watch/worker.js';
+import { rematch } from '../src/watch/rematch.js';
 import { plinthCommand, runPlinth } from './helpers/common.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
 
@@ -309,6 +310,76 @@ describe('watch', () => {
 
   backendSuite('sqlite', async () => path.join(dir, `store-${Math.random().toString(36).slice(2)}.db`));
   backendSuite('postgres', () => pg.createDatabase());
+
+  test('library: Ubuntu LTS images are re-matched incrementally; a damaged stored unit leaves its findings alone', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-lib-'));
+    try {
+      const dbFile = path.join(work, 'vuln.db');
+      const ubuntu = (id: string, pkg: string) => ({ id, modified: '2024-05-01T00:00:00Z', summary: id, affected: [{ package: { ecosystem: 'Ubuntu:22.04:LTS', name: pkg }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '7.81.0-1ubuntu1.99' }] }] }], severity: [{ type: 'CVSS_V3', score: CRIT }] });
+      await importAdvisories(dbFile, path.join(work, 'a0'), [ubuntu('UBUNTU-CVE-2024-0001', 'openssl'), osv('DEBIAN-CVE-2024-0002', 'zlib', '1:1.2.13.dfsg-2', CRIT)]);
+      const s = await MetaStore.open(path.join(work, 'store.db'));
+      const { packageIndex } = await import('../src/store/ingest.js');
+      const ub = 'registry.example/u/app@sha256:' + 'a'.repeat(64);
+      const deb = 'registry.example/d/app@sha256:' + 'b'.repeat(64);
+      await s.recordImage({ image: { repository: 'registry.example/u/app', registry: 'registry.example', tag: null, digest: 'sha256:' + 'a'.repeat(64) }, source: 'test', ecosystem: 'Ubuntu:22.04:LTS', packageIndex: packageIndex({ ecosystem: 'Ubuntu:22.04:LTS', packages: [{ name: 'curl', version: '7.81.0-1ubuntu1.15', type: 'deb', source: 'curl' } as any] }) });
+      await s.recordImage({ image: { repository: 'registry.example/d/app', registry: 'registry.example', tag: null, digest: 'sha256:' + 'b'.repeat(64) }, source: 'test', ecosystem: 'Debian:12', packageIndex: packageIndex({ ecosystem: 'Debian:12', packages: [{ name: 'zlib1g', version: '1:1.2.13.dfsg-1', type: 'deb', source: 'zlib' } as any] }) });
+      const { openStore: openVuln } = await import('../src/vuln/store.js');
+      const first = await (async () => { const db = openVuln(dbFile, { readonly: true }); try { return await rematch(s, db); } finally { db.close(); } })();
+      assert.equal(first.mode, 'full');
+      assert.equal((await s.findings({ uri: deb })).length, 1);
+      // A new Ubuntu advisory: the incremental run finds the LTS image.
+      await importAdvisories(dbFile, path.join(work, 'a1'), [ubuntu('UBUNTU-CVE-2024-0003', 'curl')]);
+      const inc = await (async () => { const db = openVuln(dbFile, { readonly: true }); try { return await rematch(s, db); } finally { db.close(); } })();
+      assert.equal(inc.mode, 'incremental');
+      assert.deepEqual((await s.findings({ uri: ub })).map((f) => f.id), ['UBUNTU-CVE-2024-0003']);
+      // A damaged unit: skipped, its finding stays open, the summary stays.
+      await s.sql.run("UPDATE package_index SET packages = '[null]', findings = NULL WHERE resource_uri = ?", [deb]);
+      const full = await (async () => { const db = openVuln(dbFile, { readonly: true }); try { return await rematch(s, db, { mode: 'full' }); } finally { db.close(); } })();
+      assert.equal(full.skippedUnits, 1);
+      assert.equal((await s.findings({ uri: deb })).length, 1, 'still open');
+      await s.close();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  test('library: findings a scan records after the first sweep are told; an owner\'s own target is reached past thousands of unrouted events', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-lib-'));
+    const rx2 = await startReceiver();
+    try {
+      const s = await MetaStore.open(path.join(work, 'store.db'));
+      const { sweepNewFindings } = await import('../src/watch/rematch.js');
+      const { addEvents } = await import('../src/watch/state.js');
+      const { notifyOwners } = await import('../src/watch/notify.js');
+      const { vulnerabilityOccurrence } = await import('../src/store/ingest.js');
+      const digest = 'sha256:' + 'c'.repeat(64);
+      const uri = `registry.example/payments/api@${digest}`;
+      await s.recordDeployments([{ cluster: 'prod', namespace: 'pay', kind: 'Deployment', name: 'api', container: 'api', image: uri, digest, repository: 'registry.example/payments/api', tag: null, at: new Date().toISOString(), via: 'inventory' }]);
+      const finding = (id: string) => vulnerabilityOccurrence({ id, aliases: [], package: 'zlib1g', source: 'zlib', installedVersion: '1', sourceVersion: '1', fixedVersion: '2', status: 'fixed', severity: 'CRITICAL', severitySource: 'cvss', title: id, ecosystem: 'Debian:12', layer: null, layerIndex: null, origin: 'base', pkgType: 'deb' } as any);
+      const record = (id: string) => { const x = finding(id); return s.recordImage({ image: { repository: 'registry.example/payments/api', registry: 'registry.example', tag: null, digest }, source: 'scan', notes: [x.note], occurrences: [x.occurrence] }); };
+      await record('CVE-2024-1000');
+      await new Promise((r) => setTimeout(r, 5));
+      assert.equal(await sweepNewFindings(s), 0, 'the first sweep starts the clock');
+      await new Promise((r) => setTimeout(r, 5));
+      await record('CVE-2024-2000');
+      assert.equal(await sweepNewFindings(s), 1, 'a finding recorded since is a fact');
+      assert.equal(await sweepNewFindings(s), 0, 'once');
+      // 6,000 facts about other owners that no target takes, then the payments one.
+      await s.sql.transaction((tx) => addEvents(tx, Array.from({ length: 6000 }, (_, i) => ({ type: 'dev.plinth.finding.new', key: `other-${i}`, subject: `registry.example/other/x@sha256:${i}`, repository: 'registry.example/other/x', owner: 'other', data: {}, text: 'x' })), '2024-01-01T00:00:00Z'));
+      const owners = { apiVersion: 'plinth.dev/v1alpha1' as const, kind: 'Owners' as const, owners: [{ repositories: ['registry.example/payments/**'], contact: 'payments', notify: [`${rx2.url}/payments`] }] };
+      const r = await notifyOwners(s, { targets: [], owners, backoffMs: 10 });
+      assert.equal(r.messages, 1);
+      assert.equal(rx2.accepted.length, 1);
+      assert.equal(rx2.accepted[0]!.body.subject, 'payments');
+      assert.equal(rx2.accepted[0]!.body.data.events[0].data.vulnerability.id, 'CVE-2024-2000');
+      const again = await notifyOwners(s, { targets: [], owners, backoffMs: 10 });
+      assert.equal(again.messages, 0);
+      await s.close();
+    } finally {
+      await rx2.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
 
   /** `n` stored images, each with zlib (affected by the advisory) and a package of its own, running in a cluster. */
   async function fleet(url: string, n: number): Promise<{ s: MetaStore; uris: string[] }> {

@@ -199,7 +199,7 @@ export function registerGolden(program: Command, h: CliHelpers): void {
 
   /** Consumers from the registry walk and the store, merged by digest; then notifications. */
   async function consumersAndNotify(ref: string, o: ConsumerFlags, fact: { type: string; reason: string | null; successor: string | null }) {
-    const [{ baseVersions, findConsumers, parseOwners, deprecationEvent }, { deliver }] = await Promise.all([import('../golden/consumers.js'), import('../notify/notify.js')]);
+    const [{ baseVersions, findConsumers, parseOwners, deprecationEvent }, { deliver, maskTarget }] = await Promise.all([import('../golden/consumers.js'), import('../notify/notify.js')]);
     if (o.notifyFormat !== 'cloudevents' && o.notifyFormat !== 'slack') throw new PlinthError('USAGE', `--notify-format must be cloudevents or slack, got "${o.notifyFormat}"`);
     if (!o.repos?.length && !o.store) throw new PlinthError('USAGE', 'say where to look: --repos REGISTRY/GLOB (walk the registry) and/or --store');
     const { catalog } = await catalogAt(o.catalog);
@@ -229,7 +229,7 @@ export function registerGolden(program: Command, h: CliHelpers): void {
     let delivery;
     if (o.notify?.length) {
       const events = list.map((c) => deprecationEvent(c, fact));
-      delivery = await deliver(o.notify, events, { format: o.notifyFormat as 'cloudevents', ...(o.notifyState ? { statePath: o.notifyState } : {}), onAttempt: (t, e, n, err) => { if (err) process.stderr.write(`notify ${t}: ${e.subject}: attempt ${n} failed (${err})\n`); } });
+      delivery = await deliver(o.notify, events, { format: o.notifyFormat as 'cloudevents', ...(o.notifyState ? { statePath: o.notifyState } : {}), onAttempt: (t, e, n, err) => { if (err) process.stderr.write(`notify ${maskTarget(t)}: ${e.subject}: attempt ${n} failed (${err})\n`); } });
       if (delivery.failed.length) process.exitCode = 1;
     }
     return { bases, consumers: list, warnings, delivery };

@@ -53,7 +53,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       .option('--once', 'run every due job once and exit (for cron, a Kubernetes CronJob, tests); exit 1 if a job failed')
       .option('--watch-tag <repo:tag>', 'also resolve this tag on every run and tell when it moves (repeatable; remembered in the store)', collect, [])
       .option('--owners <file>', 'owners file: owners: [{repositories: GLOB|[GLOB], contact, notify: [URL], format}] — routes events of images without an authors/maintainer label, and gives contacts their own targets')
-      .option('--notify <url...>', 'POST what is new here (owners without their own targets)')
+      .option('--notify <url...>', 'POST what is new here (owners without their own targets; default $PLINTH_NOTIFY, whitespace-separated)')
       .option('--notify-format <format>', 'cloudevents (CloudEvents 1.0 JSON) or slack ({"text": …})', 'cloudevents')
       .option('--severity <level>', 'new findings at or above this severity are told (UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL)', 'HIGH')
       .option('--rescan-ttl <duration>', 'scan again images whose last scan is older than this', '24h')
@@ -94,7 +94,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       metricsPort = Number(o.metricsPort);
       if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new PlinthError('USAGE', `--metrics-port must be 0-65535, got "${o.metricsPort}"`);
     }
-    const [{ MetaStore }, { isPostgresUrl, redactUrl }, worker, { addWatchedTags }, { parseOwners }, { defaultDbPath }, { parseLocation }] = await Promise.all([
+    const [{ MetaStore }, { isPostgresUrl, redactUrl }, worker, { addWatchedTags }, { parseOwners }, { defaultDbPath }, { parseLocation }, { maskTarget }] = await Promise.all([
       import('../store/store.js'),
       import('../store/sql.js'),
       import('../watch/worker.js'),
@@ -102,7 +102,10 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       import('../golden/consumers.js'),
       import('../util/paths.js'),
       import('../source/open.js'),
+      import('../notify/notify.js'),
     ]);
+    // Targets from the environment too (a Kubernetes Secret): webhook URLs are secrets, not arguments.
+    if (!o.notify?.length && process.env.PLINTH_NOTIFY) o.notify = process.env.PLINTH_NOTIFY.split(/[\s,]+/).filter(Boolean);
     const tags = o.watchTag.map((t) => {
       const loc = parseLocation(t);
       if (loc.transport !== 'registry' || loc.ref.digest || loc.ref.tagDefaulted) throw new PlinthError('USAGE', `--watch-tag ${t}: give REGISTRY/REPO:TAG`);
@@ -127,7 +130,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       ...(o.catalog ? { catalogPath: o.catalog } : {}),
       registry: { ...(await h.openOptions(o)), ...(o.denyPrivateNetworks ? { network: { denyPrivate: true, allowHosts: o.allowPrivateRegistry } } : {}) },
       ...(o.platform ? { platform: h.platformChoice(o.platform) } : {}),
-      ...(o.notify?.length || owners?.owners.some((x) => x.notify?.length) ? { notify: { targets: o.notify ?? [], format: o.notifyFormat as 'cloudevents' | 'slack', ...(owners ? { owners } : {}), ...(process.env.PLINTH_NOTIFY_BACKOFF_MS ? { backoffMs: Number(process.env.PLINTH_NOTIFY_BACKOFF_MS) } : {}), ...(process.env.PLINTH_NOTIFY_ATTEMPTS ? { attempts: Number(process.env.PLINTH_NOTIFY_ATTEMPTS) } : {}), onAttempt: (t: string, owner: string, n: number, err: string | null) => { if (err) log(`notify ${redactUrl(t)} (${owner}): attempt ${n} failed (${err})`); } } } : {}),
+      ...(o.notify?.length || owners?.owners.some((x) => x.notify?.length) ? { notify: { targets: o.notify ?? [], format: o.notifyFormat as 'cloudevents' | 'slack', ...(owners ? { owners } : {}), ...(process.env.PLINTH_NOTIFY_BACKOFF_MS ? { backoffMs: Number(process.env.PLINTH_NOTIFY_BACKOFF_MS) } : {}), ...(process.env.PLINTH_NOTIFY_ATTEMPTS ? { attempts: Number(process.env.PLINTH_NOTIFY_ATTEMPTS) } : {}), onAttempt: (t: string, owner: string, n: number, err: string | null) => { if (err) log(`notify ${maskTarget(t)} (${owner}): attempt ${n} failed (${err})`); } } } : {}),
       notifyAt: severity as 'HIGH',
       ...(o.full ? { rematchMode: 'full' as const } : {}),
       rescanTtlMs: ttl,

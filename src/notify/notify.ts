@@ -96,6 +96,16 @@ async function saveState(file: string, state: Record<string, string>): Promise<v
   await rename(tmp, file);
 }
 
+/** A target for logs: scheme and host only (webhook URLs carry their secret in the path or query). */
+export function maskTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 export function validateTarget(url: string): URL {
   let u: URL;
   try {

@@ -6,6 +6,7 @@ import type { Inventory, InventoryPackage } from '../packages/inventory.js';
 import type { ImageLocation } from '../source/open.js';
 import { VERSION } from '../version.js';
 import { fullVersion } from '../vuln/match.js';
+import { parseEcosystem } from '../vuln/osv.js';
 import { contentFingerprint, noteId, occurrenceId, type IndexedPackage, type PackageIndexEntry, type BaseFacts, type ImageIdentity, type ImageRecord, type NoteInput, type OccurrenceInput, type VulnSummary } from './store.js';
 
 /**
@@ -172,6 +173,14 @@ function packageOccurrences(inv: Inventory): { notes: NoteInput[]; occurrences: 
 /** The inventory by source package, as the day-2 re-match reads it (see MetaStore's package_index). */
 export function packageIndex(inv: Pick<Inventory, 'ecosystem' | 'packages'>): PackageIndexEntry[] {
   if (!inv.ecosystem) return [];
+  // The key advisories are stored and logged under (Ubuntu:22.04, not Ubuntu:22.04:LTS), so an
+  // advisory change finds the images it concerns.
+  let ecosystem = inv.ecosystem;
+  try {
+    ecosystem = parseEcosystem(inv.ecosystem).key;
+  } catch {
+    /* kept as given */
+  }
   const bySource = new Map<string, IndexedPackage[]>();
   for (const p of inv.packages) {
     const source = p.source?.trim() || p.name;
@@ -186,7 +195,7 @@ export function packageIndex(inv: Pick<Inventory, 'ecosystem' | 'packages'>): Pa
     list.push(x);
     bySource.set(source, list);
   }
-  return [...bySource].map(([source, packages]) => ({ ecosystem: inv.ecosystem!, source, packages }));
+  return [...bySource].map(([source, packages]) => ({ ecosystem, source, packages }));
 }
 
 /** The record `plinth sbom` makes: the packages with the layer that installed each (replacing any stored set). */

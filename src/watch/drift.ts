@@ -3,7 +3,7 @@ import { RegistryClient } from '../registry/client.js';
 import type { OpenOptions } from '../source/open.js';
 import { lineOf, newestApproved, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
 import { ownerLabel, recordTag, type MetaStore } from '../store/store.js';
-import { addEvents, notifiable, watchedTags, type WatchEvent } from './state.js';
+import { addEvents, getState, notifiable, setState, watchedTags, type WatchEvent } from './state.js';
 
 /**
  * Drift: what moved under the fleet since the last run.
@@ -39,8 +39,7 @@ function split(name: string): { registry: string; repo: string } | null {
   return { registry: name.slice(0, i), repo: name.slice(i + 1) };
 }
 
-async function resolveTags(store: MetaStore, tags: Array<{ repository: string; tag: string; watched: boolean; catalog: boolean }>, catalog: Catalog, o: DriftOptions, at: string, report: DriftReport): Promise<WatchEvent[]> {
-  const events: WatchEvent[] = [];
+async function resolveTags(store: MetaStore, tags: Array<{ repository: string; tag: string; watched: boolean; catalog: boolean }>, catalog: Catalog, o: DriftOptions, at: string, report: DriftReport): Promise<void> {
   const clients = new Map<string, RegistryClient>();
   const known = new Set(catalog.bases.flatMap((b) => [b.digest, b.index].filter((d): d is string => !!d)));
   try {
@@ -60,39 +59,48 @@ async function resolveTags(store: MetaStore, tags: Array<{ repository: string; t
         report.unresolved++;
         continue;
       }
-      const last = await store.sql.get<{ digest: string }>('SELECT digest FROM tag_history WHERE repository = ? AND tag = ? ORDER BY first_seen DESC, id DESC LIMIT 1', [t.repository, t.tag]);
-      await store.sql.transaction((tx) => recordTag(tx, t.repository, t.tag, digest!, at, 'watch'));
-      if (last && last.digest === digest) continue;
-      report.moved.push({ repository: t.repository, tag: t.tag, from: last?.digest ?? null, to: digest });
-      if (!last) continue; // first sighting: nothing moved
+      // "Moved" is judged against what drift itself saw last (watch_state), not against the tag
+      // history that any writer (a scan, an admission) extends; the first time, the history is the
+      // baseline. The new observation, the history row and the event commit together.
       const ref = `${t.repository}:${t.tag}`;
-      if (t.watched) {
-        events.push({
+      const stateKey = `tag\u0000${ref}`;
+      const seen = await getState<{ digest: string }>(store, stateKey);
+      const last = seen ?? (await store.sql.get<{ digest: string }>('SELECT digest FROM tag_history WHERE repository = ? AND tag = ? ORDER BY first_seen DESC, id DESC LIMIT 1', [t.repository, t.tag]));
+      const moved = !!last && last.digest !== digest;
+      const tagEvents: WatchEvent[] = [];
+      if (moved && t.watched) {
+        tagEvents.push({
           type: 'dev.plinth.tag.moved',
           key: `tag\u0000${ref}\u0000${digest}`,
           subject: ref,
           repository: t.repository,
           owner: null,
-          data: { repository: t.repository, tag: t.tag, from: last.digest, to: digest },
-          text: `${ref} moved from ${last.digest.slice(0, 19)}… to ${digest.slice(0, 19)}…`,
+          data: { repository: t.repository, tag: t.tag, from: last!.digest, to: digest },
+          text: `${ref} moved from ${last!.digest.slice(0, 19)}… to ${digest.slice(0, 19)}…`,
         });
       }
-      if (t.catalog && !known.has(digest)) {
-        events.push({
+      if (moved && t.catalog && !known.has(digest)) {
+        tagEvents.push({
           type: 'dev.plinth.base.new-version',
           key: `base-version\u0000${ref}\u0000${digest}`,
           subject: ref,
           repository: t.repository,
           owner: null,
-          data: { repository: t.repository, tag: t.tag, from: last.digest, to: digest, review: `plinth golden gate ${t.repository}@${digest}` },
+          data: { repository: t.repository, tag: t.tag, from: last!.digest, to: digest, review: `plinth golden gate ${t.repository}@${digest}` },
           text: `base ${ref} has a new version ${digest.slice(0, 19)}… that the catalog does not know yet (review and approve it)`,
         });
       }
+      const d = digest;
+      await store.sql.transaction(async (tx) => {
+        await recordTag(tx, t.repository, t.tag, d, at, 'watch');
+        if (!seen || seen.digest !== d) await setState(tx, stateKey, { digest: d });
+        if (tagEvents.length) report.events += await addEvents(tx, tagEvents, at);
+      });
+      if (!last || moved) report.moved.push({ repository: t.repository, tag: t.tag, from: last?.digest ?? null, to: digest });
     }
   } finally {
     for (const c of clients.values()) c.close();
   }
-  return events;
 }
 
 /** Newer approved versions of an entry's line (same platform), and the newest. */
@@ -114,7 +122,8 @@ export async function drift(store: MetaStore, catalog: Catalog, o: DriftOptions)
     const k = `${w.repository}:${w.tag}`;
     tags.set(k, { ...(tags.get(k) ?? { repository: w.repository, tag: w.tag, catalog: false }), watched: true });
   }
-  const events = await resolveTags(store, [...tags.values()], catalog, o, at, report);
+  await resolveTags(store, [...tags.values()], catalog, o, at, report);
+  const events: WatchEvent[] = [];
 
   // 2. Images on catalogued bases: status, behind by N versions / since D.
   const byDigest = new Map(catalog.bases.map((b) => [b.digest, b]));
@@ -162,7 +171,7 @@ export async function drift(store: MetaStore, catalog: Catalog, o: DriftOptions)
   if (updates.length || events.length) {
     await store.sql.transaction(async (tx) => {
       for (const u of updates) await tx.run('UPDATE images SET base_status = ?, behind = ?, behind_versions = ?, behind_since = ?, newest_base = ? WHERE uri = ?', u);
-      if (events.length) report.events = await addEvents(tx, events, at);
+      if (events.length) report.events += await addEvents(tx, events, at);
     });
   }
   report.updatedImages = updates.length;

@@ -59,9 +59,11 @@ export function route(e: Pick<StoredEvent, 'owner' | 'repository'>, o: NotifyOpt
 export function renderBatch(owner: string, events: StoredEvent[], format: 'cloudevents' | 'slack'): { body: string; contentType: string } {
   const types = [...new Set(events.map((e) => e.type))];
   if (format === 'slack') {
-    const lines = events.slice(0, 50).map((e) => `• ${e.text}`);
+    // Slack's control characters: text from images (labels, names) must not mention @channel or link.
+    const esc = (t: string) => t.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+    const lines = events.slice(0, 50).map((e) => `• ${esc(e.text)}`);
     if (events.length > 50) lines.push(`…and ${events.length - 50} more`);
-    return { body: JSON.stringify({ text: `Plinth: ${events.length} new fact(s) for ${owner}\n${lines.join('\n')}` }), contentType: 'application/json' };
+    return { body: JSON.stringify({ text: `Plinth: ${events.length} new fact(s) for ${esc(owner)}\n${lines.join('\n')}` }), contentType: 'application/json' };
   }
   const id = createHash('sha256').update(events.map((e) => e.key).sort().join('\n')).digest('hex').slice(0, 32);
   return {
@@ -89,15 +91,26 @@ export async function notifyOwners(store: MetaStore, o: NotifyOptions): Promise<
   for (const t of o.targets) allTargets.set(t, o.format ?? 'cloudevents');
   for (const e of o.owners?.owners ?? []) for (const t of e.notify ?? []) if (!allTargets.has(t)) allTargets.set(t, e.format ?? o.format ?? 'cloudevents');
   for (const [target] of allTargets) {
-    const pending = await undelivered(store, target);
     const batches = new Map<string, { format: 'cloudevents' | 'slack'; events: StoredEvent[] }>();
-    for (const e of pending) {
-      const r = route(e, o);
-      const t = r.targets.find((x) => x.url === target);
-      if (!t) continue;
-      const b = batches.get(r.owner) ?? { format: t.format, events: [] };
-      b.events.push(e);
-      batches.set(r.owner, b);
+    // Page through what this target has not settled; what is routed elsewhere is settled as such.
+    let after: { created: string; key: string } | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await undelivered(store, target, 5_000, after);
+      const elsewhere: string[] = [];
+      for (const e of page) {
+        const r = route(e, o);
+        const t = r.targets.find((x) => x.url === target);
+        if (!t) {
+          elsewhere.push(e.key);
+          continue;
+        }
+        const b = batches.get(r.owner) ?? { format: t.format, events: [] };
+        b.events.push(e);
+        batches.set(r.owner, b);
+      }
+      await markDelivered(store, elsewhere, target, undefined, { notRouted: true });
+      if (page.length < 5_000) break;
+      after = { created: page[page.length - 1]!.created, key: page[page.length - 1]!.key };
     }
     for (const [owner, b] of batches) {
       // A digest stays readable: at most 500 facts per message.

@@ -71,6 +71,8 @@ export interface RematchReport {
   updatedFindings: number;
   changedImages: string[];
   events: number;
+  /** Stored units that could not be matched (damaged, an unsupported ecosystem): left as they are. */
+  skippedUnits: number;
   ms: number;
   /** Where the time went (ms): reading the index, matching, reading stored findings, comparing, writing. */
   phases: Record<string, number>;
@@ -104,9 +106,13 @@ interface Prepared {
 const STATE_KEY = 'advisories';
 const CHUNK = 400;
 
-/** Identity of an advisory database: a pulled or rebuilt file is another database (full re-match). */
+/**
+ * Identity of an advisory database: when it was created (a pulled or rebuilt file is another
+ * database: a full re-match). Not its path: replicas mounting one database at different paths,
+ * or a moved file, are the same database.
+ */
 export function advisoryDbId(db: VulnStore): string {
-  return `${db.path}#${db.meta('created') ?? 'unknown'}`;
+  return `created ${db.meta('created') ?? 'unknown'}`;
 }
 
 function dbLabel(db: VulnStore): string {
@@ -203,7 +209,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const at = o.at ?? new Date().toISOString();
   const dbId = advisoryDbId(db);
   const seq = db.changeSeq();
-  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, ms: 0, phases: {} };
+  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, skippedUnits: 0, ms: 0, phases: {} };
   let tp = performance.now();
   const phase = (name: string) => {
     const now = performance.now();
@@ -273,29 +279,38 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     }
     for (const [name, rows] of db.lookupMany(key, [...set])) cache.rows.set(`${key}\u0000${name}`, rows);
   }
-  const prepared = new Map<string, { list: Prepared[]; fp: string }>();
+  // null: a unit that cannot be matched (a damaged row, an ecosystem this Plinth does not match):
+  // skipped — neither compared nor stamped — so what is stored for it stays as it is.
+  const prepared = new Map<string, { list: Prepared[]; fp: string } | null>();
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
+    const k = `${u.ecosystem}\u0000${u.raw}`;
+    if (!prepared.has(k)) prepared.set(k, prepare(u));
+    if (prepared.get(k) === null) {
+      report.skippedUnits++;
+      continue;
+    }
     const list = byUri.get(u.uri);
     if (list) list.push(u);
     else byUri.set(u.uri, [u]);
-    const k = `${u.ecosystem}\u0000${u.raw}`;
-    if (prepared.has(k)) continue;
-    let pkgs: IndexedPackage[] = [];
+  }
+  function prepare(u: Unit): { list: Prepared[]; fp: string } | null {
+    let pkgs: IndexedPackage[];
     try {
       const p = JSON.parse(u.raw) as unknown;
-      if (Array.isArray(p)) pkgs = p as IndexedPackage[];
+      if (!Array.isArray(p) || !p.every((x) => x && typeof x === 'object' && typeof x.name === 'string' && typeof x.version === 'string' && typeof x.type === 'string')) return null;
+      pkgs = p as IndexedPackage[];
     } catch {
-      /* a damaged row matches nothing */
+      return null;
     }
-    let vulns: ScanVulnerability[] = [];
+    let vulns: ScanVulnerability[];
     try {
       vulns = pkgs.length ? matchInventory(db, u.ecosystem, pkgs, { cache }) : [];
     } catch {
-      /* an ecosystem this Plinth does not match */
+      return null;
     }
     const found: Prepared[] = vulns.map((v) => ({ v, ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
-    prepared.set(k, { list: found, fp: unitFingerprint(found) });
+    return { list: found, fp: unitFingerprint(found) };
   }
   report.images = byUri.size;
   report.units = units.length;
@@ -343,15 +358,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
           report.newFindings++;
           const img = info.get(uri);
           if (running.has(uri) && severityRank(f.v.severity) >= notifyAt && img) {
-            c.events.push({
-              type: 'dev.plinth.finding.new',
-              key: `finding\u0000${uri}\u0000${f.v.id}`,
-              subject: uri,
-              repository: img.repository,
-              owner: img.owner,
-              data: { image: { uri, repository: img.repository, digest: img.digest }, vulnerability: { id: f.v.id, aliases: f.v.aliases, severity: f.v.severity, package: f.v.package, installedVersion: f.v.installedVersion, fixedVersion: f.v.fixedVersion, origin: f.v.origin, title: f.v.title } },
-              text: `${f.v.id} (${f.v.severity}) in ${f.v.package} ${f.v.installedVersion} of ${img.repository}@${img.digest.slice(0, 19)}…${f.v.fixedVersion ? `: fixed in ${f.v.fixedVersion}` : ': no fix yet'}${f.v.origin === 'base' ? ' (from the base image: rebase on a fixed base)' : ''}`,
-            });
+            c.events.push(findingEvent(uri, img, f.v));
           }
         }
       }
@@ -380,13 +387,14 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         const chunk = resolve.slice(k, k + CHUNK);
         await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
       }
-      const fps = batch.flatMap((c) => c.units.map((u) => [prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp, u.ecosystem, u.source, c.uri] as Param[]));
+      // Compare-and-set: a unit whose packages were rewritten meanwhile (a rescan) is not stamped.
+      const fps = batch.flatMap((c) => c.units.map((u) => [prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp, u.ecosystem, u.source, c.uri, u.raw] as Param[]));
       for (let k = 0; k < fps.length; k += 200) {
         const chunk = fps.slice(k, k + 200);
         await tx.run(
-          `WITH v (fp, eco, src, uri) AS (VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')})
+          `WITH v (fp, eco, src, uri, raw) AS (VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')})
            UPDATE package_index SET findings = (SELECT v.fp FROM v WHERE v.eco = package_index.ecosystem AND v.src = package_index.source AND v.uri = package_index.resource_uri)
-           WHERE (ecosystem, source, resource_uri) IN (SELECT eco, src, uri FROM v)`,
+           WHERE (ecosystem, source, resource_uri, packages) IN (SELECT eco, src, uri, raw FROM v)`,
           chunk.flat(),
         );
       }
@@ -423,6 +431,69 @@ function unitFingerprint(list: Prepared[]): string {
     [v.id, v.aliases.join(','), v.package, v.source, v.installedVersion, v.sourceVersion, v.fixedVersion, v.status, v.severity, v.severitySource, v.cvss ? JSON.stringify(v.cvss) : '', v.urgency ?? '', v.title, v.published ?? '', v.modified ?? '', v.ecosystem, v.purl ?? '', v.layer ?? '', v.layerIndex ?? '', v.origin ?? '', v.pkgType].join('\u0001'),
   );
   return hash('sha256', parts.sort().join('\u0000'), 'hex').slice(0, 32);
+}
+
+type FindingFacts = Pick<ScanVulnerability, 'id' | 'aliases' | 'severity' | 'package' | 'installedVersion' | 'fixedVersion' | 'origin' | 'title'>;
+
+/** The event that tells an image's owner about a new finding (one per digest and advisory). */
+function findingEvent(uri: string, img: { repository: string; digest: string; owner: string | null }, v: FindingFacts): WatchEvent {
+  return {
+    type: 'dev.plinth.finding.new',
+    key: `finding\u0000${uri}\u0000${v.id}`,
+    subject: uri,
+    repository: img.repository,
+    owner: img.owner,
+    data: { image: { uri, repository: img.repository, digest: img.digest }, vulnerability: { id: v.id, aliases: v.aliases, severity: v.severity, package: v.package, installedVersion: v.installedVersion, fixedVersion: v.fixedVersion, origin: v.origin, title: v.title } },
+    text: `${v.id} (${v.severity}) in ${v.package} ${v.installedVersion} of ${img.repository}@${img.digest.slice(0, 19)}…${v.fixedVersion ? `: fixed in ${v.fixedVersion}` : ': no fix yet'}${v.origin === 'base' ? ' (from the base image: rebase on a fixed base)' : ''}`,
+  };
+}
+
+/**
+ * New findings recorded by anyone — a rescan, `plinth scan --store` in CI — since the last sweep,
+ * on images that run or are watched, at or above the threshold, become events too (the same keys
+ * as the re-match's: a fact already told is not told again). The first sweep of a store only
+ * starts the clock. Run before notifying.
+ */
+export async function sweepNewFindings(store: MetaStore, o: { notifyAt?: StoreSeverity; now?: string } = {}): Promise<number> {
+  const now = o.now ?? new Date().toISOString();
+  const mark = await getState<{ at: string; start?: string }>(store, 'findings-sweep');
+  if (!mark) {
+    await setState(store, 'findings-sweep', { at: now, start: now });
+    return 0;
+  }
+  // A record written while the last sweep ran may carry an earlier time: overlap by 10 minutes,
+  // never before the first sweep (what was there then is not new).
+  const start = mark.start ?? mark.at;
+  const since = new Date(Math.max(Date.parse(start) || 0, Math.min(Date.parse(mark.at) || 0, Date.parse(now)) - 600_000)).toISOString();
+  const rows = await store.sql.all<{ resource_uri: string; subject: string | null; severity: string | null; extra: string | null }>(
+    "SELECT resource_uri, subject, severity, extra FROM occurrences WHERE kind = 'VULNERABILITY' AND create_time >= ? AND resolve_time IS NULL ORDER BY create_time LIMIT 200000",
+    [since],
+  );
+  const notifyAt = severityRank(o.notifyAt ?? 'HIGH');
+  const wanted = rows.filter((r) => severityRank(r.severity) >= notifyAt);
+  const uris = [...new Set(wanted.map((r) => r.resource_uri))];
+  const running = await notifiable(store, uris);
+  const info = await imageInfo(store, uris);
+  const events: WatchEvent[] = [];
+  for (const r of wanted) {
+    const img = info.get(r.resource_uri);
+    if (!img || !running.has(r.resource_uri)) continue;
+    let x: Partial<ScanVulnerability>;
+    try {
+      x = JSON.parse(r.extra ?? '{}') as typeof x;
+    } catch {
+      continue;
+    }
+    const id = r.subject;
+    if (!id || !x || typeof x.package !== 'string') continue;
+    events.push(findingEvent(r.resource_uri, img, { id, aliases: Array.isArray(x.aliases) ? x.aliases : [], severity: (r.severity ?? 'UNKNOWN') as Severity, package: x.package, installedVersion: String(x.installedVersion ?? ''), fixedVersion: x.fixedVersion ?? null, origin: x.origin ?? null, title: String(x.title ?? id) }));
+  }
+  let added = 0;
+  await store.sql.transaction(async (tx) => {
+    if (events.length) added = await addEvents(tx, events, now);
+    await setState(tx, 'findings-sweep', { at: now, start });
+  });
+  return added;
 }
 
 /** Repository, digest and owner label of images. */

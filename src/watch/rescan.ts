@@ -94,7 +94,7 @@ export async function rescanCandidates(store: MetaStore, o: { ttlMs: number; lim
   // 3. Registry images never scanned or scanned before the cutoff, running ones first.
   const rows = await store.sql.all<{ uri: string; scanned_at: string | null; running: number }>(
     `SELECT i.uri, i.scanned_at, CASE WHEN EXISTS (SELECT 1 FROM occurrences o WHERE o.kind = 'DEPLOYMENT' AND o.resource_uri = i.uri AND o.resolve_time IS NULL) THEN 1 ELSE 0 END AS running
-     FROM images i WHERE i.registry IS NOT NULL AND (i.scanned_at IS NULL OR i.scanned_at < ?) ORDER BY running DESC, i.scanned_at, i.uri LIMIT ?`,
+     FROM images i WHERE i.registry IS NOT NULL AND (i.scanned_at IS NULL OR i.scanned_at < ?) ORDER BY running DESC, (CASE WHEN i.scanned_at IS NULL THEN 0 ELSE 1 END), i.scanned_at, i.uri LIMIT ?`,
     [cutoff, o.limit],
   );
   for (const r of rows) add(r.uri, r.scanned_at ? 'stale' : 'never scanned');

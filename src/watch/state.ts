@@ -60,11 +60,13 @@ export function targetKey(target: string): string {
   return createHash('sha256').update(target).digest('hex').slice(0, 32);
 }
 
-/** Events not yet delivered to a target, oldest first. */
-export async function undelivered(store: MetaStore, target: string, limit = 10_000): Promise<StoredEvent[]> {
+/** Events not yet settled for a target, oldest first: a page of `limit` after `after` (created, key). */
+export async function undelivered(store: MetaStore, target: string, limit = 10_000, after?: { created: string; key: string }): Promise<StoredEvent[]> {
   const rows = await store.sql.all<{ key: string; type: string; subject: string; repository: string | null; owner: string | null; data: string; text: string; created: string }>(
-    'SELECT key, type, subject, repository, owner, data, text, created FROM events e WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_key = e.key AND d.target = ?) ORDER BY created, key LIMIT ?',
-    [targetKey(target), limit],
+    `SELECT key, type, subject, repository, owner, data, text, created FROM events e
+     WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_key = e.key AND d.target = ?) ${after ? 'AND (created > ? OR (created = ? AND key > ?))' : ''}
+     ORDER BY created, key LIMIT ?`,
+    [targetKey(target), ...(after ? [after.created, after.created, after.key] : []), limit],
   );
   return rows.map((r) => ({ key: r.key, type: r.type, subject: r.subject, repository: r.repository, owner: r.owner, data: safeJson(r.data), text: r.text, created: r.created }));
 }
@@ -78,10 +80,18 @@ function safeJson(s: string): Record<string, unknown> {
   }
 }
 
-export async function markDelivered(store: MetaStore, keys: string[], target: string, at = new Date().toISOString()): Promise<void> {
+/**
+ * Settle events for a target: delivered (its time), or `not routed` — the event goes elsewhere, so
+ * this target never reads it again (the outbox is not re-read in full on every run).
+ */
+export async function markDelivered(store: MetaStore, keys: string[], target: string, at = new Date().toISOString(), o: { notRouted?: boolean } = {}): Promise<void> {
   if (!keys.length) return;
+  const value = o.notRouted ? `not routed (${at})` : at;
   await store.sql.transaction(async (tx) => {
-    for (const k of keys) await tx.run('INSERT INTO deliveries (event_key, target, delivered_at) VALUES (?, ?, ?) ON CONFLICT (event_key, target) DO NOTHING', [k, targetKey(target), at]);
+    for (let i = 0; i < keys.length; i += 200) {
+      const chunk = keys.slice(i, i + 200);
+      await tx.run(`INSERT INTO deliveries (event_key, target, delivered_at) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT (event_key, target) DO NOTHING`, chunk.flatMap((k) => [k, targetKey(target), value]));
+    }
   });
 }
 

@@ -6,7 +6,7 @@ import type { OpenOptions } from '../source/open.js';
 import type { PlatformChoice } from '../source/image.js';
 import { openStore as openVulnStore, type VulnStore } from '../vuln/store.js';
 import type { MetaStore, StoreSeverity } from '../store/store.js';
-import { rematch, advisoryDbId, type RematchReport } from './rematch.js';
+import { rematch, advisoryDbId, sweepNewFindings, type RematchReport } from './rematch.js';
 import { drift, type DriftReport } from './drift.js';
 import { notifyOwners, type NotifyOptions, type NotifyReport } from './notify.js';
 import { rescanCandidates, scanForStore } from './rescan.js';
@@ -162,7 +162,9 @@ export async function runJob(cfg: WatchConfig, kind: JobKind, data: Record<strin
       return { kind, summary: `${r.tags} tag(s) resolved (${r.moved.length} moved, ${r.unresolved} unresolved), ${r.behind} image(s) behind, ${r.events} new event(s)`, details: r };
     }
     case 'notify': {
-      if (!cfg.notify) return { kind, summary: 'no notification targets' };
+      // Findings recorded by scans (a rescan, CI) since the last run are facts too.
+      const swept = await sweepNewFindings(cfg.store, { ...(cfg.notifyAt ? { notifyAt: cfg.notifyAt } : {}) });
+      if (!cfg.notify) return { kind, summary: `no notification targets (${swept} new finding event(s) kept)` };
       const r: NotifyReport = await notifyOwners(cfg.store, cfg.notify);
       cfg.metrics?.notifications.inc({ outcome: 'sent' }, r.messages);
       cfg.metrics?.notifications.inc({ outcome: 'failed' }, r.failed.length);

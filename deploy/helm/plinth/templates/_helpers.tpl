@@ -123,7 +123,7 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- if .Values.worker.dbUpdateArgs }}
+{{- if and .Values.worker.dbUpdateArgs (not .Values.worker.dbClaim) }}
 initContainers:
   - name: advisories
     image: {{ include "plinth.image" . | quote }}
@@ -157,14 +157,11 @@ containers:
       - {{ printf "--severity=%v" .Values.worker.severity | quote }}
       - {{ printf "--rescan-ttl=%v" .Values.worker.rescanTtl | quote }}
       - {{ printf "--notify-format=%v" .Values.worker.notifyFormat | quote }}
-      {{- range .Values.worker.notify }}
-      - {{ printf "--notify=%v" . | quote }}
-      {{- end }}
       {{- range .Values.worker.watchTags }}
       - {{ printf "--watch-tag=%v" . | quote }}
       {{- end }}
       {{- if .Values.worker.owners }}
-      - --owners=/etc/plinth/config/owners.yaml
+      - --owners=/etc/plinth/notify/owners.yaml
       {{- end }}
       {{- if ne .Values.worker.mode "cronjob" }}
       - {{ printf "--metrics-port=%v" .Values.worker.metricsPort | quote }}
@@ -175,6 +172,14 @@ containers:
       {{- end }}
     env:
       {{- include "plinth.storeEnv" . | nindent 6 }}
+      {{- if .Values.worker.notify }}
+      # Webhook URLs are secrets: from a Secret, never in the arguments.
+      - name: PLINTH_NOTIFY
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "plinth.fullname" . }}-notify
+            key: targets
+      {{- end }}
       - name: XDG_STATE_HOME
         value: /tmp
     {{- if ne .Values.worker.mode "cronjob" }}
@@ -197,6 +202,11 @@ containers:
       - name: config
         mountPath: /etc/plinth/config
         readOnly: true
+      {{- if .Values.worker.owners }}
+      - name: notify
+        mountPath: /etc/plinth/notify
+        readOnly: true
+      {{- end }}
       - name: advisories
         mountPath: /var/lib/plinth
       - name: tmp
@@ -205,6 +215,12 @@ volumes:
   - name: config
     configMap:
       name: {{ include "plinth.fullname" . }}-config
+  {{- if .Values.worker.owners }}
+  - name: notify
+    secret:
+      secretName: {{ include "plinth.fullname" . }}-notify
+      defaultMode: 0440
+  {{- end }}
   - name: advisories
     {{- if .Values.worker.dbClaim }}
     persistentVolumeClaim:
