@@ -199,7 +199,7 @@ export function registerGolden(program: Command, h: CliHelpers): void {
 
   /** Consumers from the registry walk and the store, merged by digest; then notifications. */
   async function consumersAndNotify(ref: string, o: ConsumerFlags, fact: { type: string; reason: string | null; successor: string | null }) {
-    const [{ baseVersions, findConsumers, parseOwners, deprecationEvent }, { deliver, maskTarget }] = await Promise.all([import('../golden/consumers.js'), import('../notify/notify.js')]);
+    const [{ baseVersions, gatherConsumers, parseOwners, deprecationEvent }, { deliver, maskTarget }] = await Promise.all([import('../golden/consumers.js'), import('../notify/notify.js')]);
     if (o.notifyFormat !== 'cloudevents' && o.notifyFormat !== 'slack') throw new PlinthError('USAGE', `--notify-format must be cloudevents or slack, got "${o.notifyFormat}"`);
     if (!o.repos?.length && !o.store) throw new PlinthError('USAGE', 'say where to look: --repos REGISTRY/GLOB (walk the registry) and/or --store');
     const { catalog } = await catalogAt(o.catalog);
@@ -207,24 +207,12 @@ export function registerGolden(program: Command, h: CliHelpers): void {
     const registry = await h.openOptions(o);
     const bases = await baseVersions(ref, catalog, registry);
     const warnings: string[] = [];
-    const list = o.repos?.length ? await findConsumers(bases, o.repos, { registry, ...(owners ? { owners } : {}), onWarning: (m) => warnings.push(m) }) : [];
-    if (o.store) {
-      const { consumers } = await import('../store/queries.js');
-      const store = await openForQuery(o.store);
-      try {
-        for (const b of bases) {
-          for (const i of (await consumers(store, `${b.name}@${b.digest}`, { catalog })).images) {
-            const prev = list.find((c) => c.digest === i.digest && c.repository === i.repository);
-            if (prev) {
-              if (!prev.foundBy.includes('store')) prev.foundBy.push('store');
-              continue;
-            }
-            list.push({ image: `${i.repository}${i.tags[0] ? `:${i.tags[0]}` : `@${i.digest}`}`, repository: i.repository, tags: i.tags, digest: i.digest, platform: i.platform, base: { name: b.name, digest: b.digest }, owner: i.owner, ownerFrom: i.owner ? 'label' : null, foundBy: ['store'] });
-          }
-        }
-      } finally {
-        await store.close();
-      }
+    const store = o.store ? await openForQuery(o.store) : undefined;
+    let list;
+    try {
+      list = await gatherConsumers(bases, { ...(o.repos?.length ? { repos: o.repos } : {}), ...(store ? { store } : {}), catalog, registry, ...(owners ? { owners } : {}), onWarning: (m) => warnings.push(m) });
+    } finally {
+      await store?.close();
     }
     let delivery;
     if (o.notify?.length) {

@@ -176,7 +176,7 @@ export function registerRebase(program: Command, h: CliHelpers): void {
       if (!o.newBase) throw new PlinthError('USAGE', '--consumers-of needs --new-base');
       if (o.tag || o.inPlace) throw new PlinthError('USAGE', 'with --consumers-of each result is tagged by --tag-template');
       if (!o.repos?.length && !o.store) throw new PlinthError('USAGE', '--consumers-of needs --repos and/or --store');
-      const [{ baseVersions, findConsumers }, { loadCatalog }] = await Promise.all([import('../golden/consumers.js'), import('../provenance/catalog.js')]);
+      const [{ baseVersions, gatherConsumers }, { loadCatalog }] = await Promise.all([import('../golden/consumers.js'), import('../provenance/catalog.js')]);
       const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
       const bases = await baseVersions(o.consumersOf, catalog, registry);
       // Each consumer is rebased off the version of the base it is on (the tag may have moved since).
@@ -185,15 +185,12 @@ export function registerRebase(program: Command, h: CliHelpers): void {
         const b = bases.find((x) => x.digest === digest)!;
         return `${b.name}@${b.index ?? b.digest}`;
       };
-      if (o.repos?.length) for (const c of await findConsumers(bases, o.repos, { registry, onWarning: (m) => process.stderr.write(`plinth: warning: ${m}\n`) })) for (const t of c.tags) images.set(`${c.repository}:${t}`, baseRef(c.base.digest));
-      if (o.store) {
-        const { consumers } = await import('../store/queries.js');
-        const store = await openForQuery(o.store);
-        try {
-          for (const b of bases) for (const i of (await consumers(store, `${b.name}@${b.digest}`, { catalog })).images) for (const t of i.tags) if (!images.has(`${i.repository}:${t}`)) images.set(`${i.repository}:${t}`, baseRef(b.digest));
-        } finally {
-          await store.close();
-        }
+      const store = o.store ? await openForQuery(o.store) : undefined;
+      try {
+        const found = await gatherConsumers(bases, { ...(o.repos?.length ? { repos: o.repos } : {}), ...(store ? { store } : {}), catalog, registry, onWarning: (m) => process.stderr.write(`plinth: warning: ${m}\n`) });
+        for (const c of found) for (const t of c.tags) if (!images.has(`${c.repository}:${t}`)) images.set(`${c.repository}:${t}`, baseRef(c.base.digest));
+      } finally {
+        await store?.close();
       }
       for (const [img, oldBase] of [...images].sort(([a], [b]) => a.localeCompare(b))) {
         const loc = parseLocation(img);

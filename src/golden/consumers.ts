@@ -8,7 +8,8 @@ import { resolveRoot, selectImages, readConfig } from '../source/image.js';
 import { isPrefix } from '../provenance/chain.js';
 import type { Catalog, CatalogEntry } from '../provenance/catalog.js';
 import type { PlinthEvent } from '../notify/notify.js';
-import { ownerLabel } from '../store/store.js';
+import { ownerLabel, type MetaStore } from '../store/store.js';
+import { consumers } from '../store/queries.js';
 
 /**
  * `plinth golden consumers`: every image built on a base — found by layer prefix in the
@@ -167,6 +168,33 @@ export async function findConsumers(bases: BaseVersion[], globs: string[], o: { 
     }
   }
   return [...found.values()].sort((a, b) => a.image.localeCompare(b.image));
+}
+
+/**
+ * Every consumer of the base versions: the registry walk of `repos` (when given) and what `store`
+ * knows (when given), merged by repository and digest — the tags either source knows, the sources
+ * that found it. One function for golden consumers|deprecate and rebase --consumers-of.
+ */
+export async function gatherConsumers(bases: BaseVersion[], o: { repos?: string[]; store?: MetaStore; catalog: Catalog; registry: OpenOptions; owners?: Owners; onWarning?: (m: string) => void }): Promise<Consumer[]> {
+  const list = o.repos?.length ? await findConsumers(bases, o.repos, { registry: o.registry, ...(o.owners ? { owners: o.owners } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) }) : [];
+  if (o.store) {
+    const byKey = new Map(list.map((c) => [`${c.repository}@${c.digest}`, c]));
+    for (const b of bases) {
+      for (const i of (await consumers(o.store, `${b.name}@${b.digest}`, { catalog: o.catalog })).images) {
+        const prev = byKey.get(`${i.repository}@${i.digest}`);
+        if (prev) {
+          if (!prev.foundBy.includes('store')) prev.foundBy.push('store');
+          for (const t of i.tags) if (!prev.tags.includes(t)) prev.tags.push(t);
+          continue;
+        }
+        const own = i.owner ? { owner: i.owner, from: 'label' as const } : ownerOf({}, i.repository, o.owners);
+        const c: Consumer = { image: `${i.repository}${i.tags[0] ? `:${i.tags[0]}` : `@${i.digest}`}`, repository: i.repository, tags: i.tags, digest: i.digest, platform: i.platform, base: { name: b.name, digest: b.digest }, owner: own.owner, ownerFrom: own.from, foundBy: ['store'] };
+        list.push(c);
+        byKey.set(`${i.repository}@${i.digest}`, c);
+      }
+    }
+  }
+  return list.sort((a, b) => a.image.localeCompare(b.image));
 }
 
 /** The event that tells an image's owner its base is deprecated. */

@@ -371,16 +371,7 @@ export class VulnStore {
   /** The non-withdrawn rows for one (ecosystem key, package name): one index seek. */
   lookup(ecosystem: string, pkg: string): CandidateRow[] {
     const rows = this.s.lookup.all(ecosystem, pkg) as unknown as unknown[][];
-    return rows.map((r) => ({
-      advisory: r[0] as number,
-      kind: r[1] as AffectedRow['kind'],
-      introduced: r[2] as string | null,
-      fixed: r[3] as string | null,
-      lastAffected: r[4] as string | null,
-      limit: r[5] as string | null,
-      versions: r[1] === 'versions' && r[6] ? (JSON.parse(r[6] as string) as string[]) : null,
-      urgency: r[7] as string | null,
-    }));
+    return rows.map((r) => candidateRow(r, 0));
   }
 
   /**
@@ -393,16 +384,7 @@ export class VulnStore {
     const stmt = rawStatement(this.db, 'SELECT package, advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package IN (SELECT value FROM json_each(?)) AND withdrawn = 0');
     for (let i = 0; i < pkgs.length; i += 500) {
       for (const r of stmt.all(ecosystem, JSON.stringify(pkgs.slice(i, i + 500))) as unknown as unknown[][]) {
-        out.get(r[0] as string)?.push({
-          advisory: r[1] as number,
-          kind: r[2] as AffectedRow['kind'],
-          introduced: r[3] as string | null,
-          fixed: r[4] as string | null,
-          lastAffected: r[5] as string | null,
-          limit: r[6] as string | null,
-          versions: r[2] === 'versions' && r[7] ? (JSON.parse(r[7] as string) as string[]) : null,
-          urgency: r[8] as string | null,
-        });
+        out.get(r[0] as string)?.push(candidateRow(r, 1));
       }
     }
     return out;
@@ -490,6 +472,20 @@ export class VulnStore {
     }
     return n;
   }
+}
+
+/** A candidate row from `advisory, kind, introduced, fixed, last_affected, lim, data, urgency` starting at column `o`. */
+function candidateRow(r: unknown[], o: number): CandidateRow {
+  return {
+    advisory: r[o] as number,
+    kind: r[o + 1] as AffectedRow['kind'],
+    introduced: r[o + 2] as string | null,
+    fixed: r[o + 3] as string | null,
+    lastAffected: r[o + 4] as string | null,
+    limit: r[o + 5] as string | null,
+    versions: r[o + 1] === 'versions' && r[o + 6] ? (JSON.parse(r[o + 6] as string) as string[]) : null,
+    urgency: r[o + 7] as string | null,
+  };
 }
 
 const DETAIL_COLUMNS = 'pk, id, ecosystem, origin, aliases, summary, substr(details, 1, 300), severity, text_severity, published, modified';
