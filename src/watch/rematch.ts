@@ -92,6 +92,8 @@ interface Existing {
   uri: string;
   source: string | null;
   fingerprint: string | null;
+  severity: string | null;
+  facet: string | null;
 }
 
 interface Prepared {
@@ -150,9 +152,9 @@ async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Arr
 async function loadExisting(store: MetaStore, uris: string[], sources: string[] | null): Promise<Map<string, Existing>> {
   const out = new Map<string, Existing>();
   const want = new Set(uris);
-  const base = "SELECT id, resource_uri, source_package, fingerprint FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
-  const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; fingerprint: string | null }>) => {
-    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, fingerprint: r.fingerprint });
+  const base = "SELECT id, resource_uri, source_package, fingerprint, severity, facet FROM occurrences WHERE kind = 'VULNERABILITY' AND resolve_time IS NULL";
+  const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; fingerprint: string | null; severity: string | null; facet: string | null }>) => {
+    for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, fingerprint: r.fingerprint, severity: r.severity, facet: r.facet });
   };
   if (sources && uris.length <= CHUNK) {
     for (let i = 0; i < sources.length; i += CHUNK) {
@@ -200,6 +202,45 @@ async function summaries(tx: Tx, uris: string[]): Promise<Map<string, VulnSummar
       if (fixable === '1') s.fixable += n;
     }
   }
+  return out;
+}
+
+/**
+ * The changed images' summaries: the stored one moved by the changes' deltas, or — when an image
+ * has none stored, or one that would go negative — aggregated again from its findings.
+ */
+async function summariesAfter(tx: Tx, changes: Array<{ uri: string; delta: Array<[string | null, string | null, number]> }>): Promise<Map<string, VulnSummary>> {
+  const out = new Map<string, VulnSummary>();
+  const again: string[] = [];
+  const stored = new Map<string, string | null>();
+  for (let i = 0; i < changes.length; i += CHUNK) {
+    const chunk = changes.slice(i, i + CHUNK).map((c) => c.uri);
+    for (const r of await tx.all<{ uri: string; vulns: string | null }>(`SELECT uri, vulns FROM images WHERE uri IN (${chunk.map(() => '?').join(', ')})`, chunk)) stored.set(r.uri, r.vulns);
+  }
+  for (const c of changes) {
+    let s: VulnSummary | null = null;
+    try {
+      const v = JSON.parse(stored.get(c.uri) ?? 'null') as VulnSummary | null;
+      if (v && typeof v.total === 'number' && v.bySeverity && typeof v.bySeverity === 'object') s = { total: v.total, bySeverity: { ...v.bySeverity }, base: v.base ?? 0, image: v.image ?? 0, fixable: v.fixable ?? 0 };
+    } catch {
+      s = null;
+    }
+    if (s) {
+      for (const [severity, facet, n] of c.delta) {
+        const sev = SEVERITY_ORDER.includes(severity as Severity) ? (severity as Severity) : 'UNKNOWN';
+        const [origin, fixable] = (facet ?? 'none|0').split('|');
+        s.total += n;
+        s.bySeverity[sev] = (s.bySeverity[sev] ?? 0) + n;
+        if (origin === 'base') s.base += n;
+        else if (origin === 'image') s.image += n;
+        if (fixable === '1') s.fixable += n;
+      }
+      if (s.total < 0 || s.base < 0 || s.image < 0 || s.fixable < 0 || Object.values(s.bySeverity).some((x) => x < 0)) s = null;
+    }
+    if (s) out.set(c.uri, s);
+    else again.push(c.uri);
+  }
+  for (const [u, s] of await summaries(tx, again)) out.set(u, s);
   return out;
 }
 
@@ -333,11 +374,17 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const info = await imageInfo(store, uris);
   const running = await notifiable(store, uris);
   const notifyAt = severityRank(o.notifyAt ?? 'HIGH');
-  type Change = { uri: string; upserts: OccurrenceInput[]; notes: NoteInput[]; resolve: string[]; events: WatchEvent[]; units: Unit[] };
+  type Change = { uri: string; upserts: OccurrenceInput[]; notes: NoteInput[]; resolve: string[]; events: WatchEvent[]; units: Unit[]; delta: Array<[string | null, string | null, number]> };
+  const existingByUri = new Map<string, Array<[string, Existing]>>();
+  for (const [id, e] of existing) {
+    const l = existingByUri.get(e.uri);
+    if (l) l.push([id, e]);
+    else existingByUri.set(e.uri, [[id, e]]);
+  }
   const changes: Change[] = [];
   const seen = new Set<string>();
   for (const [uri, list] of dirty) {
-    const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [], units: list };
+    const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [], units: list, delta: [] };
     const sources = new Set(list.map((u) => u.source));
     for (const u of list) {
       for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.list) {
@@ -353,6 +400,9 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         }
         c.upserts.push(f.built.occ);
         c.notes.push(f.built.note);
+        // The summary moves by what changed: +new, −old.
+        c.delta.push([f.built.occ.severity ?? null, f.built.occ.facet ?? null, 1]);
+        if (old) c.delta.push([old.severity, old.facet, -1]);
         if (old) report.updatedFindings++;
         else {
           report.newFindings++;
@@ -365,7 +415,12 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     }
     // Stored findings of these (image, source package) pairs this match did not give are resolved:
     // a fix that now covers the installed version, a withdrawn advisory.
-    for (const [id, old] of existing) if (old.uri === uri && !seen.has(id) && (old.source === null || sources.has(old.source))) c.resolve.push(id);
+    for (const [id, old] of existingByUri.get(uri) ?? []) {
+      if (!seen.has(id) && (old.source === null || sources.has(old.source))) {
+        c.resolve.push(id);
+        c.delta.push([old.severity, old.facet, -1]);
+      }
+    }
     changes.push(c);
   }
   report.resolvedFindings = changes.reduce((n, c) => n + c.resolve.length, 0);
@@ -399,7 +454,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         );
       }
       const changed = batch.filter((c) => c.upserts.length || c.resolve.length).map((c) => c.uri);
-      const sums = await summaries(tx, changed);
+      const sums = await summariesAfter(tx, batch.filter((c) => c.upserts.length || c.resolve.length));
       for (let k = 0; k < changed.length; k += 200) {
         const chunk = changed.slice(k, k + 200);
         await tx.run(
