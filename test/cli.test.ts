@@ -240,6 +240,7 @@ describe('plinth CLI', () => {
     assert.match(line(11), /team\/shop:1 \(owner shop-team@example\.com\); 1 CloudEvent\(s\) delivered \(after a 503 retry\): dev\.plinth\.base\.deprecated/);
     assert.match(line(12), /--in-place: .* -> .*golden\/debian:12\.2@sha256:[a-f0-9]{64}; 1 blob uploaded \(the config\), 2 layer\(s\) mounted or already there/);
     assert.match(line(13), /signed and verified \(1 signature\); scan: 0 finding\(s\); plinth check: allowed/);
+    assert.match(line(14), /DEMO-2026-0002, no fix\) imported; plinth watch --once: full \(first run on this store\): 2 image\(s\), [1-9]\d* new, 0 resolved, 0 updated finding\(s\); 1 CloudEvent\(s\) to the owner: dev\.plinth\.\S+ \(shop-team@example\.com\)/);
     assert.match(r.stdout, /Done\. The store holds 2 image\(s\)/);
   });
 });

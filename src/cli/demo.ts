@@ -246,6 +246,22 @@ export async function runDemo(o: { keep: boolean; log: (s: string) => void }): P
     const s2 = await scanApp();
     const c3 = await check();
     log(`13. signed and verified (${v.signatures.filter((x) => x.verified).length} signature); scan: ${s2.r.summary.total} finding(s); plinth check: ${c3.allowed ? 'allowed' : `denied — ${c3.denials[0]}`}`);
+
+    // 14: day 2 — a new advisory, no image pulled again: the worker re-matches the stored
+    // inventories and tells the owner once.
+    const adv2 = path.join(dir, 'osv2');
+    await mkdir(adv2);
+    await writeFile(path.join(adv2, 'DEMO-2026-0002.json'), JSON.stringify({ id: 'DEMO-2026-0002', aliases: ['CVE-2026-0002'], modified: '2026-11-20T00:00:00Z', summary: 'glibc: a second demonstration advisory, no fix yet', severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N' }], affected: [{ package: { ecosystem: 'Debian:12', name: 'glibc' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }] }] }] }));
+    await importPaths(db, [adv2]);
+    const { runOnce } = await import('../watch/worker.js');
+    const { addWatchedTags } = await import('../watch/state.js');
+    const appLoc = parseLocation(appRef);
+    if (appLoc.transport === 'registry') await addWatchedTags(meta, [{ repository: appLoc.ref.name, tag: appLoc.ref.tag ?? 'latest' }]);
+    const before = received.length;
+    const w = await runOnce({ store: meta, dbPath: path.join(dir, 'vuln.db'), catalogPath: catalogFile, registry: {}, notify: { targets: [hook], backoffMs: 100 }, notifyAt: 'HIGH' }, { skip: ['discover'] });
+    const rm1 = w.jobs.find((j) => j.kind === 'rematch');
+    const told = received.slice(before);
+    log(`14. a new advisory (DEMO-2026-0002, no fix) imported; plinth watch --once: ${rm1?.summary.replace(/ in \d+ ms$/, '') ?? 'no re-match'}; ${told.length} CloudEvent(s) to the owner: ${told.map((r) => `${r.type} (${r.subject})`).join(', ') || 'none'}`);
     const st = await meta.stats();
     log(`Done. The store holds ${st.images} image(s), ${st.occurrences} occurrence(s), ${st.tags} tag observation(s), ${st.decisions} decision(s): try plinth images|history|consumers --store ${meta.location}`);
     db.close();
