@@ -67,6 +67,8 @@ export class MatchCache {
   readonly rows = new Map<string, CandidateRow[]>();
   readonly hits = new Map<string, Hit[]>();
   readonly details = new Map<number, AdvisoryDetail>();
+  readonly severities = new Map<string, SeverityResult>();
+  readonly cves = new Map<number, string | undefined>();
   lookups = 0;
 }
 
@@ -291,8 +293,9 @@ export function matchPackages(store: VulnStore, ecosystem: string, packages: rea
     if (missing.length) for (const [pk, d] of store.details(missing)) cache.details.set(pk, d);
     details = cache.details;
   } else details = store.details(wanted);
-  const cves = new Map<number, string | undefined>();
-  const severities = new Map<string, SeverityResult>();
+  const cves = cache?.cves ?? new Map<number, string | undefined>();
+  // Keyed by the ecosystem's vendor scale too (a cache shared across ecosystems).
+  const severities = cache?.severities ?? new Map<string, SeverityResult>();
 
   // 3. Findings: per source version, one proto per advisory (deduplicated), then per binary.
   const findings: Finding[] = [];
@@ -301,7 +304,7 @@ export function matchPackages(store: VulnStore, ecosystem: string, packages: rea
     for (const hit of hits) {
       const d = details.get(hit.advisory);
       if (!d) continue;
-      const sevKey = `${hit.advisory}\u0000${hit.urgency ?? ''}`;
+      const sevKey = `${hit.advisory}\u0000${hit.urgency ?? ''}\u0000${vendorScale ?? ''}`;
       let sev = severities.get(sevKey);
       if (!sev) {
         sev = chooseSeverity({ severity: d.severity, vendor: vendorScale ? { scale: vendorScale, value: hit.urgency } : undefined, text: d.textSeverity });

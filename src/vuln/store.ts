@@ -374,22 +374,6 @@ export class VulnStore {
     return rows.map((r) => candidateRow(r, 0));
   }
 
-  /**
-   * The rows of many packages of one ecosystem (a fleet's): one statement per 500 names, SQLite
-   * doing the index seeks; every name gets an entry (empty when nothing names it).
-   */
-  lookupMany(ecosystem: string, pkgs: readonly string[]): Map<string, CandidateRow[]> {
-    const out = new Map<string, CandidateRow[]>();
-    for (const p of pkgs) out.set(p, []);
-    const stmt = rawStatement(this.db, 'SELECT package, advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package IN (SELECT value FROM json_each(?)) AND withdrawn = 0');
-    for (let i = 0; i < pkgs.length; i += 500) {
-      for (const r of stmt.all(ecosystem, JSON.stringify(pkgs.slice(i, i + 500))) as unknown as unknown[][]) {
-        out.get(r[0] as string)?.push(candidateRow(r, 1));
-      }
-    }
-    return out;
-  }
-
   detail(pk: number): AdvisoryDetail | undefined {
     const r = this.s.detail.get(pk) as unknown[] | undefined;
     return r ? detailFromRow(r) : undefined;
@@ -475,7 +459,7 @@ export class VulnStore {
 }
 
 /** A candidate row from `advisory, kind, introduced, fixed, last_affected, lim, data, urgency` starting at column `o`. */
-function candidateRow(r: unknown[], o: number): CandidateRow {
+function candidateRow(r: unknown[], o = 0): CandidateRow {
   return {
     advisory: r[o] as number,
     kind: r[o + 1] as AffectedRow['kind'],

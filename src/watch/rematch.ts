@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
 import { PlinthError } from '../util/errors.js';
 import { MatchCache } from '../vuln/match.js';
-import { parseEcosystem } from '../vuln/osv.js';
 import { matchInventory, type ScanVulnerability } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
 import { SEVERITY_ORDER, type Severity } from '../vuln/severity.js';
@@ -304,22 +303,6 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   // Match each distinct (ecosystem, packages) unit once for the whole run: images on one base share
   // the base's units, their findings and the units' fingerprints.
   const cache = new MatchCache();
-  // Every (ecosystem, source) the units name, read in a few statements instead of a seek each.
-  const names = new Map<string, Set<string>>();
-  for (const u of units) {
-    let set = names.get(u.ecosystem);
-    if (!set) names.set(u.ecosystem, (set = new Set()));
-    set.add(u.source);
-  }
-  for (const [eco, set] of names) {
-    let key: string;
-    try {
-      key = parseEcosystem(eco).key;
-    } catch {
-      continue;
-    }
-    for (const [name, rows] of db.lookupMany(key, [...set])) cache.rows.set(`${key}\u0000${name}`, rows);
-  }
   // null: a unit that cannot be matched (a damaged row, an ecosystem this Plinth does not match):
   // skipped — neither compared nor stamped — so what is stored for it stays as it is.
   const prepared = new Map<string, { list: Prepared[]; fp: string } | null>();
@@ -336,14 +319,8 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     else byUri.set(u.uri, [u]);
   }
   function prepare(u: Unit): { list: Prepared[]; fp: string } | null {
-    let pkgs: IndexedPackage[];
-    try {
-      const p = JSON.parse(u.raw) as unknown;
-      if (!Array.isArray(p) || !p.every((x) => x && typeof x === 'object' && typeof x.name === 'string' && typeof x.version === 'string' && typeof x.type === 'string')) return null;
-      pkgs = p as IndexedPackage[];
-    } catch {
-      return null;
-    }
+    const pkgs = parsePackages(u.raw);
+    if (!pkgs) return null;
     let vulns: ScanVulnerability[];
     try {
       vulns = pkgs.length ? matchInventory(db, u.ecosystem, pkgs, { cache }) : [];
@@ -474,6 +451,17 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   if (!o.uris) await setState(store, STATE_KEY, { db: dbId, seq });
   report.ms = performance.now() - t0;
   return report;
+}
+
+/** A stored unit's packages, or null when the row is damaged. */
+function parsePackages(raw: string): IndexedPackage[] | null {
+  try {
+    const p = JSON.parse(raw) as unknown;
+    if (!Array.isArray(p) || !p.every((x) => x && typeof x === 'object' && typeof x.name === 'string' && typeof x.version === 'string' && typeof x.type === 'string')) return null;
+    return p as IndexedPackage[];
+  } catch {
+    return null;
+  }
 }
 
 /**
