@@ -161,7 +161,8 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
     const findings = await store.findings({ uri: i.uri });
     const deployments = await store.deployments([i.uri]);
     const tags = (await store.tagHistory({ digest: i.digest })).filter((t) => t.repository === i.repository);
-    const decisions = await store.decisions({ digest: i.digest, limit: 100 });
+    // Decisions by digest, and those made on a reference only (a policy that needed no pull) by the image's current tags.
+    const decisions = [...new Map([...(await store.decisions({ digest: i.digest, limit: 100 })), ...(await Promise.all([i.uri, ...i.tags.map((t) => `${i.repository}:${t}`)].map((image) => store.decisions({ image, limit: 100 })))).flat()].map((d) => [d.id, d])).values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
     const labels = Object.entries(i.labels);
     const L = (k: string) => i.labels[`org.opencontainers.image.${k}`] ?? null;
     parts.push(html`<section aria-labelledby="h-what"><h2 id="h-what">What is it?</h2>${dl([
