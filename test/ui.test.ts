@@ -268,9 +268,11 @@ describe('plinth ui', () => {
     const all = new Set([...rows(p1.text), ...rows((await get(`${ui.url}/images?size=25&page=2`)).text), ...rows(p3.text)]);
     assert.equal(all.size, 63);
     assert.ok(p1.text.includes('rel="next" href="/images?size=25&amp;page=2"'));
-    // Sorted by size, descending: the biggest bulk image first.
+    // Sorted by size, descending: the three scanned images (~1.7 KB) first, then the biggest bulk record; ascending: the smallest bulk record.
     const bySize = rows((await get(`${ui.url}/images?sort=size&dir=desc&size=5`)).text);
-    assert.ok(bySize[0]!.startsWith(`${f.host}/team/`) || bySize[0]!.includes('app-59'));
+    assert.deepEqual(bySize.slice(0, 3).map((r) => r.split('/')[1]), ['team', 'team', 'team']);
+    assert.ok(bySize[3]!.startsWith(`${f.host}/zz-bulk/app-59@`), bySize[3]);
+    assert.ok(rows((await get(`${ui.url}/images?sort=size&size=5`)).text)[0]!.startsWith(`${f.host}/zz-bulk/app-00@`));
     // Filters.
     const cve = rows((await get(`${ui.url}/images?cve=${CVE_APP}`)).text).sort();
     assert.deepEqual(cve, [`${f.host}/team/app-a@${f.appA.descriptor.digest}`, `${f.host}/team/evil@${f.evil.descriptor.digest}`].sort());
