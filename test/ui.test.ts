@@ -281,6 +281,8 @@ describe('plinth ui', () => {
     assert.deepEqual(rows((await get(`${ui.url}/images?namespace=shop`)).text), [`${f.host}/team/app-a@${f.appA.descriptor.digest}`]);
     assert.deepEqual(rows((await get(`${ui.url}/images?owner=b%40example`)).text), [`${f.host}/team/app-b@${f.appB.descriptor.digest}`]);
     assert.equal(rows((await get(`${ui.url}/images?base=base/debian`)).text).length, 3);
+    // The base page's link (NAME@DIGEST) filters the same three.
+    assert.equal(rows((await get(`${ui.url}/images?base=${encodeURIComponent(`${f.host}/base/debian@${f.base.descriptor.digest}`)}`)).text).length, 3);
     assert.equal(rows((await get(`${ui.url}/images?repository=zz-bulk&size=500`)).text).length, BULK);
   });
 

@@ -40,7 +40,8 @@ export function findingCounts(findings: FindingRow[]): Overview['findings'] {
 
 export async function overview(store: MetaStore, o: { catalog?: Catalog } = {}): Promise<Overview> {
   const images = await listImages(store, {}, o);
-  const running = await listImages(store, { running: true }, o);
+  // What listImages({ running: true }) keeps (store.images' running filter), without a second read.
+  const running = images.filter((i) => i.running.length > 0);
   const findings = await store.findings();
   const decisions = await store.decisions({ limit: DECISION_WINDOW });
   const withBase = images.filter((i) => i.base);
@@ -107,7 +108,7 @@ function sortKey(i: ImageSummary, sort: string): string | number {
 export async function imageTable(store: MetaStore, q: ImageTableQuery, o: { catalog?: Catalog } = {}): Promise<{ rows: ImageSummary[]; total: number; page: number; pages: number; size: number }> {
   let images = await listImages(store, {}, o);
   if (q.repository) images = images.filter((i) => includes(i.repository, q.repository!));
-  if (q.base) images = images.filter((i) => includes(baseName(i), q.base!));
+  if (q.base) images = images.filter((i) => includes(baseName(i), q.base!) || (i.base !== null && baseRef(i.base) === q.base));
   if (q.owner) images = images.filter((i) => includes(i.owner, q.owner!));
   if (q.namespace) images = images.filter((i) => i.running.some((r) => r.namespace === q.namespace || `${r.cluster}/${r.namespace}` === q.namespace));
   if (q.cve || q.package) {

@@ -6,6 +6,9 @@ import { SEVERITIES, baseLines, baseRef, imageTable, overview, type ImageTableQu
 
 /** The dashboard's pages: server-rendered HTML, no script, every value escaped (html.ts). */
 
+/** Rows a list page shows before pointing at the paged images table. */
+const LIST_CAP = 500;
+
 export function layout(title: string, body: Html, o: { user?: string; nav?: string } = {}): string {
   const link = (href: string, label: string, key: string) => html`<a href="${href}"${o.nav === key ? raw(' aria-current="page"') : ''}>${label}</a>`;
   return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · Plinth</title><link rel="stylesheet" href="/static/plinth.css"></head>
@@ -205,7 +208,7 @@ export async function vulnerabilityPage(store: MetaStore, id: string, o: { user?
   const running = new Set((await store.images({ running: true })).map((i) => i.uri));
   const fixed = all.find((f) => f.fixedVersion)?.fixedVersion ?? null;
   const body = html`${all[0]?.title ? html`<p>${all[0].title}</p>` : ''}<p data-testid="vuln-summary">${images.size} image(s) affected now (${[...images].filter((u) => running.has(u)).length} running), ${all.length - open.length} finding(s) resolved. ${fixed ? html`Fixed in ${fixed}.` : 'No fix known.'}</p>
-<p><a href="/images${qs({ cve: id })}">Images with ${id}</a></p>${all.length ? findingsTable(all, { withImage: true }) : html`<p>No image in the store has this advisory.</p>`}`;
+<p><a href="/images${qs({ cve: id })}">Images with ${id}</a> (filterable and paged)</p>${all.length ? html`${findingsTable(all.slice(0, LIST_CAP), { withImage: true })}${all.length > LIST_CAP ? html`<p>The first ${LIST_CAP} of ${all.length} findings; <a href="/images${qs({ cve: id })}">all affected images</a>.</p>` : ''}` : html`<p>No image in the store has this advisory.</p>`}`;
   return layout(id, body, { nav: 'vulns', ...(o.user ? { user: o.user } : {}) });
 }
 
@@ -232,7 +235,7 @@ export async function basePage(store: MetaStore, ref: string, o: { catalog?: Cat
     ['Newest approved', b.newest ? html`<code>${b.newest}</code>` : null],
   ])}
 ${behind.length ? html`<p>${behind.length} consumer(s) are behind. Rebase them all: <code>plinth rebase --consumers-of ${ref} --store …</code></p>` : ''}
-<h2>Consumers (${c.images.length})</h2><div class="scroll"><table data-testid="consumers"><thead><tr><th scope="col">Image</th><th scope="col">Tags</th><th scope="col">Vulnerabilities</th><th scope="col">Where it runs</th></tr></thead><tbody>${c.images.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}@${short(i.digest)}</a></td><td>${i.tags.join(', ') || '–'}</td><td>${vulnCell(i)}</td><td>${runningCell(i)}</td></tr>`)}</tbody></table></div>`;
+<h2>Consumers (${c.images.length})</h2>${c.images.length > LIST_CAP ? html`<p>The first ${LIST_CAP}; <a href="/images${qs({ base: ref })}">all consumers, filterable and paged</a>.</p>` : ''}<div class="scroll"><table data-testid="consumers"><thead><tr><th scope="col">Image</th><th scope="col">Tags</th><th scope="col">Vulnerabilities</th><th scope="col">Where it runs</th></tr></thead><tbody>${c.images.slice(0, LIST_CAP).map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}@${short(i.digest)}</a></td><td>${i.tags.join(', ') || '–'}</td><td>${vulnCell(i)}</td><td>${runningCell(i)}</td></tr>`)}</tbody></table></div>`;
   return layout(`Base ${c.base.name}${b.tag ? `:${b.tag}` : ''}`, body, { nav: 'bases', ...(o.user ? { user: o.user } : {}) });
 }
 
