@@ -3,7 +3,7 @@
 import { MetaStore } from '../dist/src/store/store.js';
 import { startUi } from '../dist/src/ui/server.js';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os'; import path from 'node:path';
 const N = Number(process.argv[2] ?? 10000);
 const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ui-bench-')), 'store.db');
@@ -28,3 +28,4 @@ for (const p of pages) {
   console.log(`${p.slice(0, 70).padEnd(72)} ${status} ${String(bytes).padStart(8)} B  median ${times[2].toFixed(0)} ms  max ${times[4].toFixed(0)} ms`);
 }
 await ui.close(); await m.close();
+rmSync(path.dirname(file), { recursive: true, force: true });
