@@ -231,6 +231,10 @@ describe('plinth ui', () => {
     assert.match(r.text, /2\.36-9\+deb12u7/);
     assert.ok(r.text.includes(`${f.host}/team/app-a:1`));
     assert.match(r.text, /prod\/shop<\/a><\/td><td>ReplicaSet\/web-7d9f8c6b5/);
+    // By digest alone: every repository with that digest (here one).
+    const byDigest = await get(`${ui.url}/images/${f.appA.descriptor.digest}`);
+    assert.equal(byDigest.status, 200);
+    assert.match(byDigest.text, /<dt>Title<\/dt><dd>Shop front<\/dd>/);
     // app-b's page has the check's decision.
     const b = await get(`${ui.url}${imagePath(f.host, 'app-b', f.appB)}`);
     assert.equal(b.status, 200);
