@@ -99,7 +99,9 @@ async function fixture(): Promise<Fixture> {
   try {
     for (let i = 0; i < BULK; i++) {
       const digest = `sha256:${createHash('sha256').update(`bulk-${i}`).digest('hex')}`;
-      await m.recordImage({ image: { repository: `${host}/zz-bulk/app-${String(i).padStart(2, '0')}`, registry: host, tag: 'latest', digest }, source: 'test', os: 'debian 12', size: 1000 + i, labels: {} });
+      // One of them on a superseded base, behind.
+      const base = i === 7 ? { base: { name: `${host}/base/old`, tag: '11', digest: `sha256:${'b'.repeat(64)}`, confidence: 'high', status: 'superseded', line: 'debian-11', newest: `${host}/base/old:11.9@sha256:${'c'.repeat(64)}`, behind: true } } : {};
+      await m.recordImage({ image: { repository: `${host}/zz-bulk/app-${String(i).padStart(2, '0')}`, registry: host, tag: 'latest', digest }, source: 'test', os: 'debian 12', size: 1000 + i, labels: {}, ...base });
     }
   } finally {
     await m.close();
@@ -173,7 +175,11 @@ describe('plinth ui', () => {
     assert.equal(stat(r.text, 'images known'), 3 + BULK);
     assert.equal(stat(r.text, 'running'), 1);
     assert.equal(stat(r.text, 'scanned'), 3);
-    assert.equal(stat(r.text, 'with a known base'), 3);
+    assert.equal(stat(r.text, 'with a known base'), 4);
+    assert.equal(stat(r.text, 'behind'), 1);
+    assert.match(r.text, /3 \(75%\)<\/span><span class="l">on the newest approved base/);
+    // Findings over time: today's point is the open count now (all five appeared today).
+    assert.match(r.text, /<svg data-testid="trend" role="img" aria-label="Open findings per day from \d{4}-\d\d-\d\d \(0\) to \d{4}-\d\d-\d\d \(5\), at most 5"/);
     assert.equal(stat(r.text, 'denied'), 1);
     // glibc (base, CRITICAL) in all three; curl (app, HIGH) in app-a and evil.
     assert.match(r.text, /data-testid="finding-total">5 open findings: 3 in base layers, 2 in app layers, 5 fixable/);
@@ -300,7 +306,8 @@ describe('plinth ui', () => {
     assert.equal(redirect.status, 303);
     const bases = await get(`${ui.url}/bases`);
     assert.match(bases.text, /<td>debian-12<\/td><td><a href="\/bases\/[^"]+">[^<]*base\/debian:12@/);
-    assert.match(bases.text, /<td>3<\/td><\/tr>/);
+    assert.match(bases.text, /<td>3<\/td><td>0<\/td><td>–<\/td><\/tr>/);
+    assert.ok(bases.text.includes(`s-superseded">superseded</span></td><td><code>${f.host}/base/old:11.9@cccccccccccc</code></td><td>1</td><td>1</td><td><code>plinth rebase --consumers-of ${f.host}/base/old@sha256:${'b'.repeat(64)} --store …</code>`));
     const base = await get(`${ui.url}/bases/${f.host}/base/debian@${f.base.descriptor.digest}`);
     assert.equal(base.status, 200);
     assert.match(base.text, /Consumers \(3\)/);
@@ -368,6 +375,14 @@ describe('plinth ui', () => {
     assert.match(open.stderr, /without --token/);
     const short = await runPlinth(['ui', '--store', f.store, '--token', 'short', '--port', '0']);
     assert.equal(short.code, 2);
+  });
+
+  test('findings over time count what was open at the end of each day', async () => {
+    const { findingTrend } = await import('../src/ui/data.js');
+    const row = (firstSeen: string, resolved: string | null) => ({ uri: 'r@sha256:x', repository: 'r', digest: 'sha256:x', id: 'CVE-1', package: 'p', installedVersion: null, fixedVersion: null, severity: 'HIGH', origin: null, title: null, firstSeen, lastSeen: firstSeen, resolved });
+    const now = new Date('2026-03-10T12:00:00Z');
+    const t = findingTrend([row('2026-03-01T10:00:00Z', null), row('2026-03-05T10:00:00Z', '2026-03-08T09:00:00Z'), row('2026-03-10T11:00:00Z', null), row('2026-03-10T13:00:00Z', null)], now, 12);
+    assert.deepEqual(t.map((x) => `${x.day.slice(5)}=${x.open}`), ['02-27=0', '02-28=0', '03-01=1', '03-02=1', '03-03=1', '03-04=1', '03-05=2', '03-06=2', '03-07=2', '03-08=1', '03-09=1', '03-10=2']);
   });
 
   const browser = '/usr/bin/chromium';

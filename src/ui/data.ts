@@ -19,6 +19,25 @@ export interface Overview {
   behind: number;
   decisions: { total: number; allowed: number; denied: number; warned: number };
   findings: { total: number; base: number; app: number; fixable: number; bySeverity: Record<string, { base: number; app: number }> };
+  /** Open findings at the end of each of the last TREND_DAYS days (UTC), today last. */
+  trend: Array<{ day: string; open: number }>;
+}
+
+export const TREND_DAYS = 30;
+
+/** How many findings were open at the end of each day: first seen before it, not resolved by then. */
+export function findingTrend(all: FindingRow[], now: Date = new Date(), days = TREND_DAYS): Overview['trend'] {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const out: Overview['trend'] = [];
+  for (let d = days - 1; d >= 0; d--) {
+    const start = today - d * 86_400_000;
+    // Today counts up to now (what is open at this moment), earlier days up to their end.
+    const end = d === 0 ? now.toISOString() : new Date(start + 86_400_000).toISOString();
+    let open = 0;
+    for (const f of all) if (f.firstSeen <= end && (f.resolved === null || f.resolved > end)) open++;
+    out.push({ day: new Date(start).toISOString().slice(0, 10), open });
+  }
+  return out;
 }
 
 /** The decisions the overview counts (the newest, at most this many: the store's own limit). */
@@ -42,7 +61,8 @@ export async function overview(store: MetaStore, o: { catalog?: Catalog } = {}):
   const images = await listImages(store, {}, o);
   // What listImages({ running: true }) keeps (store.images' running filter), without a second read.
   const running = images.filter((i) => i.running.length > 0);
-  const findings = await store.findings();
+  const all = await store.findings({ includeResolved: true });
+  const findings = all.filter((f) => f.resolved === null);
   const decisions = await store.decisions({ limit: DECISION_WINDOW });
   const withBase = images.filter((i) => i.base);
   return {
@@ -59,6 +79,7 @@ export async function overview(store: MetaStore, o: { catalog?: Catalog } = {}):
       warned: decisions.filter((d) => d.allowed && d.messages.length > 0).length,
     },
     findings: findingCounts(findings),
+    trend: findingTrend(all),
   };
 }
 

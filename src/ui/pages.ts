@@ -26,6 +26,11 @@ function short(d: string | null | undefined): string {
   return d ? d.replace(/^sha256:/, '').slice(0, 12) : '–';
 }
 
+/** NAME:TAG@sha256:abcdef012345… shortened to its first 12 hex digits. */
+function shortRef(r: string): string {
+  return r.includes('@') ? r.replace(/@sha256:([a-f0-9]{12})[a-f0-9]*$/, '@$1') : short(r);
+}
+
 function bytes(n: number | null): string {
   if (n === null) return '–';
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -78,6 +83,21 @@ function stat(label: string, value: number | string, href?: string): Html {
   return html`<div class="stat"><span class="n">${href ? html`<a href="${href}">${value}</a>` : value}</span><span class="l">${label}</span></div>`;
 }
 
+/** Open findings per day as an inline SVG (drawn here: no script, no chart library), with the numbers as text too. */
+function trendSvg(t: Array<{ day: string; open: number }>): Html {
+  if (!t.length) return html``;
+  const w = 600;
+  const h = 120;
+  const max = Math.max(1, ...t.map((x) => x.open));
+  const x = (i: number) => (t.length === 1 ? w / 2 : (i * (w - 20)) / (t.length - 1) + 10);
+  const y = (n: number) => h - 15 - (n * (h - 30)) / max;
+  const points = t.map((p, i) => `${x(i).toFixed(1)},${y(p.open).toFixed(1)}`).join(' ');
+  const first = t[0]!;
+  const last = t.at(-1)!;
+  const label = `Open findings per day from ${first.day} (${first.open}) to ${last.day} (${last.open}), at most ${max}`;
+  return html`<figure class="trend"><svg data-testid="trend" role="img" aria-label="${label}" viewBox="0 0 ${w} ${h}"><title>${label}</title><line x1="10" y1="${h - 15}" x2="${w - 10}" y2="${h - 15}" stroke="#c5cbd3"/><polyline fill="none" stroke="#0b5cad" stroke-width="2" points="${points}"/><text x="10" y="12" font-size="11" fill="#4a5360">${max}</text><text x="10" y="${h - 2}" font-size="11" fill="#4a5360">${first.day}</text><text x="${w - 10}" y="${h - 2}" font-size="11" fill="#4a5360" text-anchor="end">${last.day}</text></svg><figcaption>Open findings over the last ${t.length} days</figcaption></figure>`;
+}
+
 export async function overviewPage(store: MetaStore, o: { catalog?: Catalog; user?: string }): Promise<string> {
   const v = await overview(store, o);
   const share = v.withBase ? Math.round((100 * v.onNewestBase) / v.withBase) : 0;
@@ -85,7 +105,7 @@ export async function overviewPage(store: MetaStore, o: { catalog?: Catalog; use
 ${stat('images known', v.images, '/images')}${stat('running', v.running)}${stat('scanned', v.scanned)}${stat('with a known base', v.withBase, '/bases')}${stat('on the newest approved base', `${v.onNewestBase} (${share}%)`)}${stat('behind', v.behind)}</div></section>
 <section aria-labelledby="h-dec"><h2 id="h-dec">Policy decisions</h2><div class="stats" data-testid="decision-stats">${stat('decisions', v.decisions.total, '/decisions')}${stat('allowed', v.decisions.allowed)}${stat('denied', v.decisions.denied, '/decisions?allowed=false')}${stat('allowed with warnings', v.decisions.warned)}</div></section>
 <section aria-labelledby="h-vuln"><h2 id="h-vuln">Open findings</h2><p data-testid="finding-total">${v.findings.total} open findings: ${v.findings.base} in base layers, ${v.findings.app} in app layers, ${v.findings.fixable} fixable.</p>
-<div class="scroll"><table data-testid="findings-by-severity"><caption>Open findings by severity, base and app</caption><thead><tr><th scope="col">Severity</th><th scope="col">Base</th><th scope="col">App</th></tr></thead><tbody>
+${trendSvg(v.trend)}<div class="scroll"><table data-testid="findings-by-severity"><caption>Open findings by severity, base and app</caption><thead><tr><th scope="col">Severity</th><th scope="col">Base</th><th scope="col">App</th></tr></thead><tbody>
 ${SEVERITIES.map((s) => html`<tr><th scope="row">${sev(s)}</th><td>${v.findings.bySeverity[s]!.base}</td><td>${v.findings.bySeverity[s]!.app}</td></tr>`)}</tbody></table></div></section>`;
   return layout('Overview', body, { nav: 'overview', ...(o.user ? { user: o.user } : {}) });
 }
@@ -215,8 +235,12 @@ export async function vulnerabilityPage(store: MetaStore, id: string, o: { user?
 export async function basesPage(store: MetaStore, o: { catalog?: Catalog; user?: string }): Promise<string> {
   const lines = await baseLines(store, o);
   const body = lines.length
-    ? html`<div class="scroll"><table data-testid="bases"><thead><tr><th scope="col">Line</th><th scope="col">Base</th><th scope="col">Status</th><th scope="col">Newest approved</th><th scope="col">Consumers</th></tr></thead><tbody>
-${lines.map((b) => html`<tr><td>${b.line ?? '–'}</td><td>${b.name ? html`<a href="${baseHref(baseRef(b)!)}">${b.name}${b.tag ? `:${b.tag}` : ''}${b.digest ? `@${short(b.digest)}` : ''}</a>` : '?'}</td><td>${status(b.status)}</td><td>${b.newest ? html`<code>${short(b.newest)}</code>` : '–'}</td><td>${b.consumers.length}</td></tr>`)}</tbody></table></div>`
+    ? html`<div class="scroll"><table data-testid="bases"><thead><tr><th scope="col">Line</th><th scope="col">Base</th><th scope="col">Status</th><th scope="col">Newest approved</th><th scope="col">Consumers</th><th scope="col">Behind</th><th scope="col">Move them</th></tr></thead><tbody>
+${lines.map((b) => {
+  const behind = b.consumers.filter((i) => i.base?.behind).length;
+  const ref = baseRef(b);
+  return html`<tr><td>${b.line ?? '–'}</td><td>${ref ? html`<a href="${baseHref(ref)}">${b.name}${b.tag ? `:${b.tag}` : ''}${b.digest ? `@${short(b.digest)}` : ''}</a>` : '?'}</td><td>${status(b.status)}</td><td>${b.newest ? html`<code>${shortRef(b.newest)}</code>` : '–'}</td><td>${b.consumers.length}</td><td>${behind}</td><td>${behind && ref ? html`<code>plinth rebase --consumers-of ${ref} --store …</code>` : '–'}</td></tr>`;
+})}</tbody></table></div>`
     : html`<p>No image in the store has a known base.</p>`;
   return layout('Bases', body, { nav: 'bases', ...(o.user ? { user: o.user } : {}) });
 }

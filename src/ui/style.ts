@@ -23,6 +23,7 @@ code{font-size:.9em;word-break:break-all}.muted{color:#6a7380}
 .filters{display:flex;flex-wrap:wrap;gap:.3em 1em;align-items:flex-end;background:#fff;border:1px solid #d8dde3;padding:.5em .8em;border-radius:6px}
 .filters p{margin:.2em 0;display:flex;flex-direction:column}.filters label{font-size:.85em;color:#4a5360}
 .pager{margin:.6em 0;display:flex;gap:1em;flex-wrap:wrap}.error{background:#f8d0d0;padding:.6em 1em;border-radius:6px}
+.trend{margin:.5em 0;background:#fff;border:1px solid #d8dde3;border-radius:6px;padding:.4em .6em}.trend svg{display:block;width:100%;max-height:160px}.trend figcaption{font-size:.85em;color:#4a5360}
 footer{color:#6a7380;font-size:.85em;padding:1em;text-align:center}
 @media (max-width:640px){main{padding:.5em}.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4em}header{padding:.5em}}
 `;
