@@ -1,5 +1,5 @@
 import type { Catalog } from '../provenance/catalog.js';
-import { severityRank, type FindingRow, type ImageSummary, type MetaStore } from '../store/store.js';
+import type { FindingRow, ImageSummary, MetaStore } from '../store/store.js';
 import { listImages } from '../store/queries.js';
 
 /**
@@ -179,11 +179,4 @@ export function baseRef(b: { name: string | null; tag: string | null; digest: st
   if (!b.name) return null;
   if (b.digest) return `${b.name}@${b.digest}`;
   return b.tag ? `${b.name}:${b.tag}` : b.name;
-}
-
-export function worst(v: ImageSummary['vulnerabilities']): string | null {
-  if (!v) return null;
-  let w: string | null = null;
-  for (const [s, n] of Object.entries(v.bySeverity)) if (n > 0 && (w === null || severityRank(s) > severityRank(w))) w = s;
-  return w;
 }
