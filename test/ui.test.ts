@@ -290,6 +290,12 @@ describe('plinth ui', () => {
     assert.equal(rows((await get(`${ui.url}/images?package=libc6`)).text).length, 3);
     assert.deepEqual(rows((await get(`${ui.url}/images?namespace=shop`)).text), [`${f.host}/team/app-a@${f.appA.descriptor.digest}`]);
     assert.deepEqual(rows((await get(`${ui.url}/images?owner=b%40example`)).text), [`${f.host}/team/app-b@${f.appB.descriptor.digest}`]);
+    // The last policy verdict: app-b's check (made on its tag) allowed it; app-a has none.
+    const b = (await get(`${ui.url}/images?owner=b%40example`)).text;
+    assert.match(b, /<td><span class="badge ok">allowed<\/span> <small title="">\d{4}-\d\d-\d\d · registries<\/small><\/td><\/tr>/);
+    const a = (await get(`${ui.url}/images?namespace=shop`)).text;
+    assert.match(a, /<td><span class="muted">–<\/span><\/td><\/tr>/);
+    assert.doesNotMatch(a, /badge (ok|bad|warn)/);
     assert.equal(rows((await get(`${ui.url}/images?base=base/debian`)).text).length, 3);
     // The base page's link (NAME@DIGEST) filters the same three.
     assert.equal(rows((await get(`${ui.url}/images?base=${encodeURIComponent(`${f.host}/base/debian@${f.base.descriptor.digest}`)}`)).text).length, 3);

@@ -1,5 +1,5 @@
 import type { Catalog } from '../provenance/catalog.js';
-import type { FindingRow, ImageSummary, MetaStore } from '../store/store.js';
+import type { DecisionRecord, FindingRow, ImageSummary, MetaStore } from '../store/store.js';
 import { listImages } from '../store/queries.js';
 
 /**
@@ -179,4 +179,27 @@ export function baseRef(b: { name: string | null; tag: string | null; digest: st
   if (!b.name) return null;
   if (b.digest) return `${b.name}@${b.digest}`;
   return b.tag ? `${b.name}:${b.tag}` : b.name;
+}
+
+export type Verdict = DecisionRecord & { id: number; count: number };
+
+/**
+ * The last policy decision about each image on a page: by digest, else (a decision made on a
+ * reference only, when the policy needed no pull) by one of its current tags; among the newest
+ * DECISION_WINDOW decisions.
+ */
+export async function lastVerdicts(store: MetaStore, images: ImageSummary[]): Promise<Map<string, Verdict>> {
+  const out = new Map<string, Verdict>();
+  if (!images.length) return out;
+  const byKey = new Map<string, Verdict>();
+  // Newest first: the first seen for a key is its last decision.
+  for (const d of await store.decisions({ limit: DECISION_WINDOW })) {
+    for (const k of [d.digest ? `@${d.digest}` : null, d.image]) if (k && !byKey.has(k)) byKey.set(k, d);
+  }
+  for (const i of images) {
+    const found = [byKey.get(`@${i.digest}`), byKey.get(i.uri), ...i.tags.map((t) => byKey.get(`${i.repository}:${t}`))].filter((d): d is Verdict => d !== undefined);
+    found.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
+    if (found[0]) out.set(i.uri, found[0]);
+  }
+  return out;
 }

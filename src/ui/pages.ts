@@ -2,7 +2,7 @@ import type { Catalog } from '../provenance/catalog.js';
 import type { DecisionRecord, FindingRow, ImageSummary, MetaStore, TagEvent } from '../store/store.js';
 import { consumers } from '../store/queries.js';
 import { html, raw, qs, refPath, type Html } from './html.js';
-import { SEVERITIES, baseLines, baseRef, imageTable, overview, type ImageTableQuery } from './data.js';
+import { SEVERITIES, baseLines, baseRef, imageTable, lastVerdicts, overview, type ImageTableQuery, type Verdict } from './data.js';
 
 /** The dashboard's pages: server-rendered HTML, no script, every value escaped (html.ts). */
 
@@ -134,6 +134,7 @@ export function parseTableQuery(q: URLSearchParams): ImageTableQuery {
 
 export async function imagesPage(store: MetaStore, q: ImageTableQuery, o: { catalog?: Catalog; user?: string }): Promise<string> {
   const t = await imageTable(store, q, o);
+  const verdicts = await lastVerdicts(store, t.rows);
   const keep = { repository: q.repository, cve: q.cve, package: q.package, base: q.base, namespace: q.namespace, owner: q.owner, size: q.size };
   const sortLink = (key: string, label: string) => {
     const active = (q.sort ?? 'repository') === key;
@@ -144,8 +145,8 @@ export async function imagesPage(store: MetaStore, q: ImageTableQuery, o: { cata
   const pager = html`<nav class="pager" aria-label="Pages"><span data-testid="page-info">Page ${t.page} of ${t.pages} · ${t.total} images</span>
 ${t.page > 1 ? html` <a rel="prev" href="/images${qs({ ...keep, sort: q.sort, dir: q.dir, page: t.page - 1 })}">Previous</a>` : ''}${t.page < t.pages ? html` <a rel="next" href="/images${qs({ ...keep, sort: q.sort, dir: q.dir, page: t.page + 1 })}">Next</a>` : ''}</nav>`;
   const body = html`<form class="filters" method="get" action="/images" role="search" aria-label="Filter images">${field('repository', 'Repository', q.repository)}${field('cve', 'CVE / advisory', q.cve)}${field('package', 'Package', q.package)}${field('base', 'Base', q.base)}${field('namespace', 'Namespace', q.namespace)}${field('owner', 'Owner', q.owner)}<p><button type="submit">Filter</button> <a href="/images">Clear</a></p></form>
-${pager}<div class="scroll"><table data-testid="images"><caption>Images (sorted by ${q.sort ?? 'repository'})</caption><thead><tr><th scope="col">${sortLink('repository', 'Repository')}</th><th scope="col">Tags</th><th scope="col">Digest</th><th scope="col">Where it runs</th><th scope="col">${sortLink('base', 'Base')}</th><th scope="col">${sortLink('vulnerabilities', 'Vulnerabilities')}</th><th scope="col">${sortLink('size', 'Size')}</th><th scope="col">Owner</th></tr></thead><tbody>
-${t.rows.length ? t.rows.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}</a>${i.platform ? html` <small>${i.platform}</small>` : ''}</td><td>${i.tags.join(', ') || '–'}</td><td><code>${short(i.digest)}</code></td><td>${runningCell(i)}</td><td>${baseCell(i)}</td><td>${vulnCell(i)}</td><td>${bytes(i.size)}</td><td>${i.owner ?? '–'}</td></tr>`) : html`<tr><td colspan="8">No image matches.</td></tr>`}</tbody></table></div>${pager}`;
+${pager}<div class="scroll"><table data-testid="images"><caption>Images (sorted by ${q.sort ?? 'repository'})</caption><thead><tr><th scope="col">${sortLink('repository', 'Repository')}</th><th scope="col">Tags</th><th scope="col">Digest</th><th scope="col">Where it runs</th><th scope="col">${sortLink('base', 'Base')}</th><th scope="col">${sortLink('vulnerabilities', 'Vulnerabilities')}</th><th scope="col">${sortLink('size', 'Size')}</th><th scope="col">Owner</th><th scope="col">Last verdict</th></tr></thead><tbody>
+${t.rows.length ? t.rows.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}</a>${i.platform ? html` <small>${i.platform}</small>` : ''}</td><td>${i.tags.join(', ') || '–'}</td><td><code>${short(i.digest)}</code></td><td>${runningCell(i)}</td><td>${baseCell(i)}</td><td>${vulnCell(i)}</td><td>${bytes(i.size)}</td><td>${i.owner ?? '–'}</td><td>${verdictCell(verdicts.get(i.uri))}</td></tr>`) : html`<tr><td colspan="9">No image matches.</td></tr>`}</tbody></table></div>${pager}`;
   return layout('Images', body, { nav: 'images', ...(o.user ? { user: o.user } : {}) });
 }
 
@@ -160,10 +161,19 @@ function findingsTable(fs: FindingRow[], o: { withImage?: boolean } = {}): Html 
 ${sorted.map((f) => html`<tr><td><a href="${vulnHref(f.id)}">${f.id}</a>${f.title ? html`<br><small>${f.title}</small>` : ''}</td>${o.withImage ? html`<td><a href="${imageHref(f)}">${f.repository}@${short(f.digest)}</a></td>` : ''}<td>${sev(f.severity)}</td><td>${f.package}</td><td>${f.installedVersion ?? '–'}</td><td>${f.fixedVersion ?? html`<span class="muted">no fix</span>`}</td><td>${f.origin === 'base' ? 'base' : 'app'}</td><td>${f.resolved ? `resolved ${f.resolved}` : 'open'}</td></tr>`)}</tbody></table></div>`;
 }
 
+function verdictBadge(d: Verdict): Html {
+  return d.allowed ? (d.messages.length ? html`<span class="badge warn">warn</span>` : html`<span class="badge ok">allowed</span>`) : html`<span class="badge bad">denied</span>`;
+}
+
+function verdictCell(d: Verdict | undefined): Html {
+  if (!d) return html`<span class="muted">–</span>`;
+  return html`${verdictBadge(d)} <small title="${d.messages.join('; ')}">${d.time.slice(0, 10)}${d.policy ? ` · ${d.policy}` : ''}</small>`;
+}
+
 function decisionsTable(ds: Array<DecisionRecord & { id: number; count: number }>): Html {
   if (!ds.length) return html`<p>No decisions recorded.</p>`;
   return html`<div class="scroll"><table data-testid="decisions"><thead><tr><th scope="col">Time</th><th scope="col">Verdict</th><th scope="col">Image</th><th scope="col">Where</th><th scope="col">Policy</th><th scope="col">Messages</th></tr></thead><tbody>
-${ds.map((d) => html`<tr><td>${d.time}${d.count > 1 ? html` <small>×${d.count}</small>` : ''}</td><td>${d.allowed ? (d.messages.length ? html`<span class="badge warn">warn</span>` : html`<span class="badge ok">allowed</span>`) : html`<span class="badge bad">denied</span>`} <small>${d.source}${d.mode ? ` · ${d.mode}` : ''}</small></td><td>${d.digest && d.repository ? html`<a href="${imageHref({ repository: d.repository, digest: d.digest })}">${d.image}</a>` : d.image}</td><td>${[d.cluster, d.namespace, d.workload].filter(Boolean).join('/') || '–'}</td><td>${d.policy ?? '–'}${d.policyVersion ? ` ${d.policyVersion}` : ''}</td><td>${d.messages.length ? html`<ul>${d.messages.map((m) => html`<li>${m}</li>`)}</ul>` : '–'}</td></tr>`)}</tbody></table></div>`;
+${ds.map((d) => html`<tr><td>${d.time}${d.count > 1 ? html` <small>×${d.count}</small>` : ''}</td><td>${verdictBadge(d)} <small>${d.source}${d.mode ? ` · ${d.mode}` : ''}</small></td><td>${d.digest && d.repository ? html`<a href="${imageHref({ repository: d.repository, digest: d.digest })}">${d.image}</a>` : d.image}</td><td>${[d.cluster, d.namespace, d.workload].filter(Boolean).join('/') || '–'}</td><td>${d.policy ?? '–'}${d.policyVersion ? ` ${d.policyVersion}` : ''}</td><td>${d.messages.length ? html`<ul>${d.messages.map((m) => html`<li>${m}</li>`)}</ul>` : '–'}</td></tr>`)}</tbody></table></div>`;
 }
 
 function tagsTable(tags: TagEvent[]): Html {
