@@ -2,14 +2,14 @@
 # Installs what Plinth and its tests need on a Debian machine (root): the Debian packages the
 # tests use as real peers (an OCI registry, skopeo, umoci, htpasswd, openssl, debootstrap, notary,
 # PostgreSQL for the store;
-# rpm and sqlite3 write and read a real rpm database), Node 24 LTS when the machine's Node is
+# rpm and sqlite3 write and read a real rpm database, chromium for the dashboard's browser test), Node 24 LTS when the machine's Node is
 # older, then the npm packages, and builds the TypeScript. The Go-built peers (cosign, crane,
 # notation, kubesec, regctl, helm) are built by scripts/peers.sh, which `npm test` and
 # `npm run bench` run first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils openssl:openssl debootstrap:debootstrap zstd:zstd dpkg-query:dpkg rpmbuild:rpm sqlite3:sqlite3 wrk:wrk notary-server:notary gpg:gpg gpgv:gpgv xz:xz-utils; do
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils openssl:openssl debootstrap:debootstrap zstd:zstd dpkg-query:dpkg rpmbuild:rpm sqlite3:sqlite3 wrk:wrk notary-server:notary gpg:gpg gpgv:gpgv xz:xz-utils chromium:chromium; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -18,6 +18,7 @@ import { registerGolden } from './golden.js';
 import { registerRebase } from './rebase.js';
 import { registerWatch } from './watch.js';
 import { registerLint } from './lint.js';
+import { registerUi } from './ui.js';
 
 /**
  * The CLI is thin: it parses flags, calls library modules, prints, and maps errors to exit codes.
@@ -159,7 +160,7 @@ const COMMANDS: Record<string, string> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
   serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob', dct: 'dct',
-  golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store', watch: 'watch', lint: 'lint',
+  golden: 'golden', rebase: 'rebase', images: 'images', history: 'history', consumers: 'consumers', findings: 'findings', inventory: 'inventory', api: 'api', store: 'store', watch: 'watch', lint: 'lint', ui: 'ui',
 };
 
 /**
@@ -350,6 +351,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   registerRebase(program, helpers);
   registerWatch(program, helpers);
   registerLint(program, helpers);
+  registerUi(program, helpers);
 
   if (want('version'))
     program

@@ -1,0 +1,205 @@
+import type { Catalog } from '../provenance/catalog.js';
+import type { DecisionRecord, FindingRow, ImageSummary, MetaStore } from '../store/store.js';
+import { listImages } from '../store/queries.js';
+
+/**
+ * What the dashboard's pages show, computed with the same store queries the JSON API answers
+ * with (listImages for /v1/images, store.findings for /v1/findings, store.decisions for
+ * /v1/decisions), so a page and the API never disagree about a number.
+ */
+
+export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
+
+export interface Overview {
+  images: number;
+  running: number;
+  scanned: number;
+  withBase: number;
+  onNewestBase: number;
+  behind: number;
+  decisions: { total: number; allowed: number; denied: number; warned: number };
+  findings: { total: number; base: number; app: number; fixable: number; bySeverity: Record<string, { base: number; app: number }> };
+  /** Open findings at the end of each of the last TREND_DAYS days (UTC), today last. */
+  trend: Array<{ day: string; open: number }>;
+}
+
+export const TREND_DAYS = 30;
+
+/** How many findings were open at the end of each day: first seen before it, not resolved by then. */
+export function findingTrend(all: FindingRow[], now: Date = new Date(), days = TREND_DAYS): Overview['trend'] {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const out: Overview['trend'] = [];
+  for (let d = days - 1; d >= 0; d--) {
+    const start = today - d * 86_400_000;
+    // Today counts up to now (what is open at this moment), earlier days up to their end.
+    const end = d === 0 ? now.toISOString() : new Date(start + 86_400_000).toISOString();
+    let open = 0;
+    for (const f of all) if (f.firstSeen <= end && (f.resolved === null || f.resolved > end)) open++;
+    out.push({ day: new Date(start).toISOString().slice(0, 10), open });
+  }
+  return out;
+}
+
+/** The decisions the overview counts (the newest, at most this many: the store's own limit). */
+export const DECISION_WINDOW = 10_000;
+
+export function findingCounts(findings: FindingRow[]): Overview['findings'] {
+  const bySeverity: Overview['findings']['bySeverity'] = {};
+  for (const s of SEVERITIES) bySeverity[s] = { base: 0, app: 0 };
+  let base = 0;
+  let fixable = 0;
+  for (const f of findings) {
+    const s = (SEVERITIES as readonly string[]).includes(f.severity) ? f.severity : 'UNKNOWN';
+    if (f.origin === 'base') bySeverity[s]!.base++, base++;
+    else bySeverity[s]!.app++;
+    if (f.fixedVersion) fixable++;
+  }
+  return { total: findings.length, base, app: findings.length - base, fixable, bySeverity };
+}
+
+export async function overview(store: MetaStore, o: { catalog?: Catalog } = {}): Promise<Overview> {
+  const images = await listImages(store, {}, o);
+  // What listImages({ running: true }) keeps (store.images' running filter), without a second read.
+  const running = images.filter((i) => i.running.length > 0);
+  const all = await store.findings({ includeResolved: true });
+  const findings = all.filter((f) => f.resolved === null);
+  const decisions = await store.decisions({ limit: DECISION_WINDOW });
+  const withBase = images.filter((i) => i.base);
+  return {
+    images: images.length,
+    running: running.length,
+    scanned: images.filter((i) => i.scannedAt).length,
+    withBase: withBase.length,
+    onNewestBase: withBase.filter((i) => i.base!.behind === false).length,
+    behind: withBase.filter((i) => i.base!.behind === true).length,
+    decisions: {
+      total: decisions.length,
+      allowed: decisions.filter((d) => d.allowed).length,
+      denied: decisions.filter((d) => !d.allowed).length,
+      warned: decisions.filter((d) => d.allowed && d.messages.length > 0).length,
+    },
+    findings: findingCounts(findings),
+    trend: findingTrend(all),
+  };
+}
+
+export interface ImageTableQuery {
+  repository?: string;
+  cve?: string;
+  package?: string;
+  base?: string;
+  namespace?: string;
+  owner?: string;
+  sort?: string;
+  dir?: 'asc' | 'desc';
+  page?: number;
+  size?: number;
+}
+
+export const SORTS = ['repository', 'vulnerabilities', 'critical', 'size', 'lastSeen', 'base'] as const;
+export const MAX_PAGE_SIZE = 500;
+export const DEFAULT_PAGE_SIZE = 50;
+
+function includes(hay: string | null | undefined, needle: string): boolean {
+  return (hay ?? '').toLowerCase().includes(needle.toLowerCase());
+}
+
+function baseName(i: ImageSummary): string {
+  return i.base ? `${i.base.name ?? ''}${i.base.tag ? `:${i.base.tag}` : ''}${i.base.digest ? `@${i.base.digest}` : ''}` : '';
+}
+
+function sortKey(i: ImageSummary, sort: string): string | number {
+  switch (sort) {
+    case 'vulnerabilities':
+      return i.vulnerabilities?.total ?? -1;
+    case 'critical':
+      return i.vulnerabilities?.bySeverity.CRITICAL ?? -1;
+    case 'size':
+      return i.size ?? -1;
+    case 'lastSeen':
+      return i.lastSeen;
+    case 'base':
+      return baseName(i);
+    default:
+      return `${i.repository}@${i.digest}`;
+  }
+}
+
+/** The images table: filtered, sorted and paged on the server. */
+export async function imageTable(store: MetaStore, q: ImageTableQuery, o: { catalog?: Catalog } = {}): Promise<{ rows: ImageSummary[]; total: number; page: number; pages: number; size: number }> {
+  let images = await listImages(store, {}, o);
+  if (q.repository) images = images.filter((i) => includes(i.repository, q.repository!));
+  if (q.base) images = images.filter((i) => includes(baseName(i), q.base!) || (i.base !== null && baseRef(i.base) === q.base));
+  if (q.owner) images = images.filter((i) => includes(i.owner, q.owner!));
+  if (q.namespace) images = images.filter((i) => i.running.some((r) => r.namespace === q.namespace || `${r.cluster}/${r.namespace}` === q.namespace));
+  if (q.cve || q.package) {
+    const f = await store.findings(q.cve ? { id: q.cve } : {});
+    const uris = new Set(f.filter((x) => !q.package || x.package === q.package).map((x) => x.uri));
+    images = images.filter((i) => uris.has(i.uri));
+  }
+  const sort = (SORTS as readonly string[]).includes(q.sort ?? '') ? q.sort! : 'repository';
+  const dir = q.dir === 'desc' ? -1 : 1;
+  images = images
+    .map((i, n) => ({ i, n, k: sortKey(i, sort) }))
+    .sort((a, b) => (a.k < b.k ? -dir : a.k > b.k ? dir : a.n - b.n))
+    .map((x) => x.i);
+  const size = Math.min(Math.max(q.size ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+  const pages = Math.max(1, Math.ceil(images.length / size));
+  const page = Math.min(Math.max(q.page ?? 1, 1), pages);
+  return { rows: images.slice((page - 1) * size, page * size), total: images.length, page, pages, size };
+}
+
+export interface BaseLine {
+  key: string;
+  name: string | null;
+  tag: string | null;
+  digest: string | null;
+  status: string | null;
+  line: string | null;
+  newest: string | null;
+  consumers: ImageSummary[];
+}
+
+/** The bases the images are built on (from their base columns), grouped by line, newest first. */
+export async function baseLines(store: MetaStore, o: { catalog?: Catalog } = {}): Promise<BaseLine[]> {
+  const images = await listImages(store, {}, o);
+  const m = new Map<string, BaseLine>();
+  for (const i of images) {
+    if (!i.base) continue;
+    const key = baseRef(i.base) ?? '';
+    const b = m.get(key) ?? { key, name: i.base.name, tag: i.base.tag, digest: i.base.digest, status: i.base.status, line: i.base.line, newest: i.base.newest, consumers: [] };
+    b.consumers.push(i);
+    m.set(key, b);
+  }
+  return [...m.values()].sort((a, b) => `${a.line ?? ''} ${a.name ?? ''} ${a.tag ?? ''}`.localeCompare(`${b.line ?? ''} ${b.name ?? ''} ${b.tag ?? ''}`));
+}
+
+/** A base as a reference consumers() takes: NAME@DIGEST, else NAME:TAG, else NAME. */
+export function baseRef(b: { name: string | null; tag: string | null; digest: string | null }): string | null {
+  if (!b.name) return null;
+  if (b.digest) return `${b.name}@${b.digest}`;
+  return b.tag ? `${b.name}:${b.tag}` : b.name;
+}
+
+export type Verdict = DecisionRecord & { id: number; count: number };
+
+/**
+ * The last policy decision about each image on a page: by digest, else (a decision made on a
+ * reference only, when the policy needed no pull) by one of its current tags; among the newest
+ * DECISION_WINDOW decisions.
+ */
+export async function lastVerdicts(store: MetaStore, images: ImageSummary[]): Promise<Map<string, Verdict>> {
+  const out = new Map<string, Verdict>();
+  if (!images.length) return out;
+  const byKey = new Map<string, Verdict>();
+  // Newest first: the first seen for a key is its last decision.
+  for (const d of await store.decisions({ limit: DECISION_WINDOW })) {
+    for (const k of [d.digest ? `@${d.digest}` : null, d.image]) if (k && !byKey.has(k)) byKey.set(k, d);
+  }
+  for (const i of images) {
+    const found = [byKey.get(`@${i.digest}`), byKey.get(i.uri), ...i.tags.map((t) => byKey.get(`${i.repository}:${t}`))].filter((d): d is Verdict => d !== undefined);
+    found.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
+    if (found[0]) out.set(i.uri, found[0]);
+  }
+  return out;
+}
