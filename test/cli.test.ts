@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -10,6 +10,8 @@ import { buildImage, buildIndex } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
 import { digestOf } from '../src/oci/digest.js';
+import { openStore } from '../src/vuln/store.js';
+import { importPaths } from '../src/vuln/import.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
@@ -164,6 +166,57 @@ describe('plinth CLI', () => {
     assert.equal(rm2.code, 2);
     const schema = JSON.parse((await plinth(['catalog', 'schema'])).stdout) as { properties: Record<string, unknown> };
     assert.ok(schema.properties.bases);
+  });
+
+  test('provenance answers "what is it?" from the layers: OS release, packages, each layer with its instruction; --metadata-only skips them', async () => {
+    const entry = (name: string, version: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`;
+    const osRelease = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
+    const baseStatus = `${entry('libc6', '2.36-9+deb12u3')}\n${entry('bash', '5.2.15-2+b2')}`;
+    const baseLayer = [osRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
+    const history = [{ created_by: 'ADD rootfs.tar.xz /' }, { created_by: 'ENV LANG=C.UTF-8', empty_layer: true }, { created_by: 'RUN apt-get install -y curl' }];
+    const app = await buildImage({ layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${baseStatus}\n${entry('curl', '7.88.1-10+deb12u5')}` }]], history, labels: { 'org.opencontainers.image.base.name': 'docker.io/library/debian:12' } });
+    await copyImage(app.source, await openDestination(`${reg.host}/cli/what:1`));
+    const env = { PLINTH_DB: path.join(work, 'no-such.db') };
+    type Report = { what: { distribution: { id: string; version: string; prettyName: string } | null; packages: number | null }; layers: Array<{ index: number; createdBy: string | null; packages: number | null; origin: string | null; size: number }> };
+    const run = await runPlinth(['provenance', `${reg.host}/cli/what:1`, '--format', 'json'], { env });
+    assert.equal(run.code, 0, run.stderr);
+    const r = JSON.parse(run.stdout) as Report;
+    assert.equal(r.what.distribution?.id, 'debian');
+    assert.equal(r.what.distribution?.version, '12');
+    assert.equal(r.what.distribution?.prettyName, 'Debian GNU/Linux 12 (bookworm)');
+    assert.equal(r.what.packages, 3);
+    // The empty ENV entry is skipped: each layer gets the instruction that made it.
+    assert.deepEqual(r.layers.map((l) => [l.index, l.createdBy, l.packages]), [[0, 'ADD rootfs.tar.xz /', 2], [1, 'RUN apt-get install -y curl', 1]]);
+    assert.ok(r.layers.every((l) => l.size > 0));
+    const text = await runPlinth(['provenance', `${reg.host}/cli/what:1`], { env });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /contents\s+Debian GNU\/Linux 12 \(bookworm\), 3 packages/);
+    assert.match(text.stdout, /layer 2\s+\S+\s+\d+ bytes\s+1 package\(s\)\s+RUN apt-get install -y curl/);
+    const meta = await runPlinth(['provenance', `${reg.host}/cli/what:1`, '--metadata-only', '--format', 'json'], { env });
+    assert.equal(meta.code, 0, meta.stderr);
+    const m = JSON.parse(meta.stdout) as Report;
+    assert.equal(m.what.distribution, null);
+    assert.equal(m.what.packages, null);
+    assert.deepEqual(m.layers.map((l) => [l.createdBy, l.packages]), [['ADD rootfs.tar.xz /', null], ['RUN apt-get install -y curl', null]]);
+    assert.equal((await runPlinth(['provenance', `${reg.host}/cli/what:1`, '--metadata-only', '--db', path.join(work, 'x.db')], { env })).code, 2);
+    // With an advisory database the same pass answers "known vulnerabilities?" too.
+    const adv = path.join(work, 'osv-what');
+    await mkdir(adv, { recursive: true });
+    await writeFile(path.join(adv, 'DEBIAN-CVE-2024-0001.json'), JSON.stringify({ id: 'DEBIAN-CVE-2024-0001', modified: '2024-05-01T00:00:00Z', affected: [{ package: { ecosystem: 'Debian:12', name: 'curl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '7.88.1-10+deb12u6' }] }] }] }));
+    const vs = openStore(path.join(work, 'what.db'));
+    assert.equal((await importPaths(vs, [adv])).errors.length, 0);
+    vs.close();
+    const withDb = await runPlinth(['provenance', `${reg.host}/cli/what:1`, '--db', path.join(work, 'what.db'), '--format', 'json'], { env });
+    assert.equal(withDb.code, 0, withDb.stderr);
+    const d = JSON.parse(withDb.stdout) as Report & { vulnerabilities: { status: string; total: number; unknownOrigin: number } };
+    // (The declared base has no digest and is not in the catalog: its layer count, so the split, is unknown.)
+    assert.deepEqual([d.vulnerabilities.status, d.vulnerabilities.total, d.vulnerabilities.unknownOrigin, d.what.packages], ['scanned', 1, 1, 3]);
+    // A history that does not line up with the layers is not attributed.
+    const odd = await buildImage({ layers: [baseLayer], history: [{ created_by: 'one' }, { created_by: 'two' }] });
+    await copyImage(odd.source, await openDestination(`${reg.host}/cli/odd:1`));
+    const o = JSON.parse((await runPlinth(['provenance', `${reg.host}/cli/odd:1`, '--format', 'json'], { env })).stdout) as Report;
+    assert.deepEqual(o.layers.map((l) => l.createdBy), [null]);
+    assert.equal(o.what.packages, 2);
   });
 
   test('sbom through the bundled CLI reads an rpm sqlite database (node:sqlite loaded on first use)', async () => {

@@ -62,7 +62,9 @@ async function fixture(): Promise<Fixture> {
   await copyImage(appB.source, await openDestination(`${host}/team/app-b:1`));
   await copyImage(evil.source, await openDestination(`${host}/team/evil:1`));
   const catalog = emptyCatalog();
-  catalog.bases.push({ name: `${host}/base/debian`, tag: '12', digest: base.descriptor.digest, diffIds: base.diffIds, chainIds: chainIds(base.diffIds), status: 'approved', line: 'debian-12' });
+  // The line's history: an older version (superseded, no consumer left) and the current one.
+  catalog.bases.push({ name: `${host}/base/debian`, tag: '12.0', digest: `sha256:${'a'.repeat(64)}`, diffIds: [`sha256:${'d'.repeat(64)}`], status: 'superseded', line: 'debian-12', created: '2023-06-10T00:00:00Z', supersededAt: '2024-01-02T00:00:00Z' });
+  catalog.bases.push({ name: `${host}/base/debian`, tag: '12', digest: base.descriptor.digest, diffIds: base.diffIds, chainIds: chainIds(base.diffIds), status: 'approved', line: 'debian-12', created: '2024-01-01T00:00:00Z', addedAt: '2024-01-02T00:00:00Z' });
   const catalogFile = path.join(work, 'catalog.yaml');
   await saveCatalog(catalogFile, catalog);
   const adv = path.join(work, 'osv');
@@ -85,6 +87,14 @@ async function fixture(): Promise<Fixture> {
     const p = await runPlinth(['provenance', img, '--catalog', catalogFile, '--store', store, '--format', 'json']);
     assert.equal(p.code, 0, p.stderr);
   }
+  // app-a signed (a Sigstore bundle referrer) and verified into the store: an ATTESTATION.
+  const pw = { PLINTH_PASSWORD: 'ui-test' };
+  const kg = await runPlinth(['key', 'generate', '--output-key-prefix', path.join(work, 'team')], { env: pw });
+  assert.equal(kg.code, 0, kg.stderr);
+  const sg = await runPlinth(['sign', `${host}/team/app-a:1`, '--key', path.join(work, 'team.key')], { env: pw });
+  assert.equal(sg.code, 0, sg.stderr);
+  const vf = await runPlinth(['verify', `${host}/team/app-a:1`, '--key', path.join(work, 'team.pub'), '--store', store]);
+  assert.equal(vf.code, 0, vf.stderr);
   // app-a runs in prod/shop (an inventory import of kubectl's JSON).
   const pods = { apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', controller: true, uid: 'u' }] }, spec: { containers: [{ name: 'web', image: `${host}/team/app-a:1` }] }, status: { phase: 'Running', containerStatuses: [{ name: 'web', image: '', imageID: `${host}/team/app-a@${appA.descriptor.digest}`, ready: true, restartCount: 0 }] } }] };
   const inv = await runPlinth(['inventory', 'import', '-', '--cluster', 'prod', '--store', store, '--format', 'json'], { input: JSON.stringify(pods) });
@@ -160,7 +170,7 @@ describe('plinth ui', () => {
 
   before(async () => {
     f = await fixture();
-    ui = await startUiProcess(['--store', f.store, '--token', TOKEN]);
+    ui = await startUiProcess(['--store', f.store, '--token', TOKEN, '--catalog', path.join(f.work, 'catalog.yaml')]);
   });
   after(async () => {
     await ui?.stop();
@@ -226,8 +236,26 @@ describe('plinth ui', () => {
   test('the image page answers what, base, vulnerabilities, tags, where it ran and decisions', async () => {
     const r = await get(`${ui.url}${imagePath(f.host, 'app-a', f.appA)}`);
     assert.equal(r.status, 200);
-    assert.match(r.text, /<dt>OS<\/dt><dd>debian 12<\/dd>/);
-    assert.match(r.text, /<dt>Packages<\/dt><dd>3<\/dd>/);
+    // What is it: the OS release and package count as plinth provenance reads them from the layers.
+    assert.match(r.text, /<dt>OS<\/dt><dd>Debian GNU\/Linux 12 \(bookworm\)<\/dd>/);
+    assert.match(r.text, /<dt>Packages<\/dt><dd><a href="#h-packages">3<\/a><\/dd>/);
+    // The layers split base/app with the instruction that made each and the packages each installed.
+    assert.match(r.text, /data-testid="layer-split">1 layer\(s\) from the base \(\d+ B\), 1 added by the image \(\d+ B\)/);
+    const layerRows = [...r.text.matchAll(/<tr><td>(\d)<\/td><td>(base|app)<\/td><td>[^<]+<\/td><td>(?:<a href="#layer-\d">)?(\d+)(?:<\/a>)?<\/td><td><code>([^<]+)<\/code>/g)].map((m) => m.slice(1).join(' '));
+    assert.deepEqual(layerRows, ['1 base 2 plinth build layer 1', '2 app 1 plinth build layer 2']);
+    const layer2 = /<details id="layer-2"[^>]*><summary>Layer 2 \(app\): 1 package\(s\)<\/summary>(.*?)<\/details>/s.exec(r.text);
+    assert.ok(layer2 && layer2[1]!.includes('>curl</a></td><td>7.88.1-10+deb12u5<'), 'curl listed under the app layer');
+    assert.match(r.text, /<details id="layer-1"[^>]*><summary>Layer 1 \(base\): 2 package\(s\)/);
+    // Evidence and the rebuild recipe.
+    assert.match(r.text, /data-testid="evidence"><li>fingerprint: catalog: diff_ids of [^<]+ \(layers confirmed\)<\/li>/);
+    assert.match(r.text, /<dt>Reproducible<\/dt><dd>no<\/dd>/);
+    assert.match(r.text, /data-testid="rebuild-missing"><li>no source repository/);
+    // The signature plinth verify recorded.
+    const sig = /<table data-testid="signatures">.*?<\/table>/s.exec(r.text)?.[0] ?? '';
+    assert.match(sig, /<td>bundle<\/td>/);
+    assert.ok(sig.includes(`<code>${f.appA.descriptor.digest.slice(7, 19)}</code>`), sig);
+    const unsigned = await get(`${ui.url}${imagePath(f.host, 'app-b', f.appB)}`);
+    assert.match(unsigned.text, /No verified signature recorded/);
     assert.match(r.text, /<dt>Title<\/dt><dd>Shop front<\/dd>/);
     assert.match(r.text, /<dt>Owner<\/dt><dd>a@example.com<\/dd>/);
     assert.ok(r.text.includes(`href="/bases/${f.host}/base/debian@${f.base.descriptor.digest}"`));
@@ -286,7 +314,9 @@ describe('plinth ui', () => {
     // Filters.
     const cve = rows((await get(`${ui.url}/images?cve=${CVE_APP}`)).text).sort();
     assert.deepEqual(cve, [`${f.host}/team/app-a@${f.appA.descriptor.digest}`, `${f.host}/team/evil@${f.evil.descriptor.digest}`].sort());
-    assert.deepEqual(rows((await get(`${ui.url}/images?package=openssl`)).text), []);
+    // package: images that have it installed (openssl has no finding; app-b installed it).
+    assert.deepEqual(rows((await get(`${ui.url}/images?package=openssl`)).text), [`${f.host}/team/app-b@${f.appB.descriptor.digest}`]);
+    assert.deepEqual(rows((await get(`${ui.url}/images?package=no-such-package`)).text), []);
     assert.equal(rows((await get(`${ui.url}/images?package=libc6`)).text).length, 3);
     assert.deepEqual(rows((await get(`${ui.url}/images?namespace=shop`)).text), [`${f.host}/team/app-a@${f.appA.descriptor.digest}`]);
     assert.deepEqual(rows((await get(`${ui.url}/images?owner=b%40example`)).text), [`${f.host}/team/app-b@${f.appB.descriptor.digest}`]);
@@ -314,6 +344,13 @@ describe('plinth ui', () => {
     assert.match(bases.text, /<td>debian-12<\/td><td><a href="\/bases\/[^"]+">[^<]*base\/debian:12@/);
     assert.match(bases.text, /<td>3<\/td><td>0<\/td><td>–<\/td><\/tr>/);
     assert.ok(bases.text.includes(`s-superseded">superseded</span></td><td><code>${f.host}/base/old:11.9@cccccccccccc</code></td><td>1</td><td>1</td><td><code>plinth rebase --consumers-of ${f.host}/base/old@sha256:${'b'.repeat(64)} --store …</code>`));
+    // The catalog line's versions over time, oldest first, with their consumers.
+    const line = /<table data-testid="line-versions"><caption>debian-12<\/caption>.*?<\/table>/s.exec(bases.text)?.[0] ?? '';
+    const versions = [...line.matchAll(/<tr><td>(?:<a [^>]+>)?([^<]+)(?:<\/a>)?<\/td><td>[^<]*<\/td><td>([^<]+)<\/td><td><span class="badge s-(\w+)">\w+<\/span><\/td><td>([^<]+)<\/td><td>(\d+)<\/td>/g)].map((m) => m.slice(1).join(' '));
+    assert.deepEqual(versions, [
+      `${f.host}/base/debian:12.0@aaaaaaaaaaaa 2023-06-10T00:00:00Z superseded 2024-01-02T00:00:00Z 0`,
+      `${f.host}/base/debian:12@${f.base.descriptor.digest.slice(7, 19)} 2024-01-01T00:00:00Z approved 2024-01-02T00:00:00Z 3`,
+    ]);
     const base = await get(`${ui.url}/bases/${f.host}/base/debian@${f.base.descriptor.digest}`);
     assert.equal(base.status, 200);
     assert.match(base.text, /Consumers \(3\)/);

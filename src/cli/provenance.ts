@@ -25,7 +25,7 @@ export interface CliHelpers {
   want(name: string): boolean;
 }
 
-function printReport(r: ProvenanceReport, out: (s: string) => void): void {
+function printReport(r: ProvenanceReport, out: (s: string) => void, describeContents: (w: ProvenanceReport['what']) => string | null): void {
   const L: string[] = [];
   const kv = (k: string, v: unknown) => {
     if (v !== null && v !== undefined && v !== '') L.push(`  ${k.padEnd(16)}${String(v)}`);
@@ -39,7 +39,9 @@ function printReport(r: ProvenanceReport, out: (s: string) => void): void {
   kv('licenses', r.what.licenses);
   kv('description', r.what.description);
   kv('os/arch', [r.what.os, r.what.architecture, r.what.variant].filter(Boolean).join('/'));
+  kv('contents', describeContents(r.what));
   kv('size', `${r.what.size} bytes in ${r.what.layers} layer(s)`);
+  for (const l of r.layers) kv(`layer ${l.index + 1}`, `${l.origin ?? '?'}  ${l.size} bytes${l.packages ? `  ${l.packages} package(s)` : ''}${l.createdBy ? `  ${l.createdBy.length > 100 ? `${l.createdBy.slice(0, 99)}…` : l.createdBy}` : ''}`);
   L.push('Where did it come from?');
   kv('source', r.where.source ?? '(unknown)');
   kv('revision', r.where.revision ?? '(unknown)');
@@ -86,9 +88,10 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--platform <os/arch[/variant]|all>', 'platform of a multi-platform image (default: this host\'s)')
       .option('--check-registry', 'look bases up in their registries: confirm their layers, and check whether their tags have moved')
       .option('--db <path>', 'vulnerability database: answer "known vulnerabilities?" too (default: used when $PLINTH_DB or ~/.cache/plinth/vuln.db exists)')
+      .option('--metadata-only', 'answer from the manifest and config only, without reading the layers (no OS release, package counts or vulnerabilities; fast on a large remote image)')
       .option('--format <format>', 'table or json', 'table'),
-  )).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string; store?: unknown }) => {
-    const { loadCatalog, provenance, openSource, parseLocation } = await lib();
+  )).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string; metadataOnly?: boolean; store?: unknown }) => {
+    const { loadCatalog, provenance, openSource, parseLocation, describeContents } = await lib();
     if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
     const opts = await h.openOptions(o, image);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
@@ -102,15 +105,26 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       throw e;
     }
     try {
-      const reports = await provenance(src, h.platformChoice(o.platform), { catalog, ...(o.checkRegistry ? { checkRegistry: true } : {}), registryOptions: opts });
+      const platform = h.platformChoice(o.platform);
+      const popts = { ...(o.checkRegistry ? { checkRegistry: true } : {}), registryOptions: opts };
       const { defaultDbPath } = await import('../vuln/store.js');
       const dbPath = o.db ?? defaultDbPath();
-      if (o.db !== undefined || existsSync(dbPath)) {
+      const useDb = !o.metadataOnly && (o.db !== undefined || existsSync(dbPath));
+      if (o.metadataOnly && o.db !== undefined) throw new PlinthError('USAGE', '--db reads the layers: it cannot be used with --metadata-only');
+      const progress = o.format !== 'json' && process.stderr.isTTY ? (i: number, n: number, d: string) => process.stderr.write(`\rreading layer ${i + 1}/${n} ${d.slice(0, 19)}…${i + 1 === n ? '\n' : ''}`) : undefined;
+      let reports: ProvenanceReport[];
+      if (o.metadataOnly) reports = await provenance(src, platform, { catalog, ...popts });
+      else if (!useDb) {
+        // One pass over the layers: the OS release and the packages each layer installed.
+        const { inventoryWithBase } = await import('../packages/withbase.js');
+        reports = (await inventoryWithBase(src, platform, catalog, progress, popts)).map((x) => x.provenance);
+      } else {
         const { openStore } = await import('../vuln/store.js');
         const { scan } = await import('../vuln/scan.js');
         const store = openStore(dbPath, { readonly: true });
+        reports = [];
         try {
-          const results = await scan(src, h.platformChoice(o.platform), store, { catalog });
+          const results = await scan(src, platform, store, { catalog, provenance: popts, ...(progress ? { onLayer: progress } : {}), onImage: (_inv, p) => void reports.push(p) });
           for (const r of reports) {
             const s = results.find((x) => x.image.digest === r.image.digest);
             if (!s) continue;
@@ -132,7 +146,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       if (o.format === 'json') h.out(JSON.stringify(o.platform === 'all' ? reports : reports[0], null, 2));
       else reports.forEach((r, i) => {
         if (i) h.out('');
-        printReport(r, h.out);
+        printReport(r, h.out, describeContents);
       });
       if (meta) {
         const { provenanceRecord } = await import('../store/ingest.js');

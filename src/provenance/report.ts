@@ -21,7 +21,13 @@ export interface ProvenanceReport {
     title: string | null; description: string | null; version: string | null; vendor: string | null;
     licenses: string | null; authors: string | null; url: string | null; documentation: string | null;
     os: string | null; architecture: string | null; variant: string | null; size: number; layers: number; created: string | null;
+    /** The OS release read from the image's files (null when not read, or none found). */
+    distribution: { id: string; name: string; version: string; versionId: string; codename: string | null; prettyName: string | null } | null;
+    /** Installed OS packages (null when the layers were not read). */
+    packages: number | null;
   };
+  /** Each layer, bottom first: its size, the history entry that created it, and whether the base brought it. */
+  layers: ProvenanceLayer[];
   where: { source: string | null; revision: string | null; created: string | null; builder: 'ko' | 'buildkit' | 'buildpacks' | 'unknown'; builderEvidence: string[]; base: string | null };
   rebuild: {
     source: string | null; revision: string | null; baseDigest: string | null;
@@ -47,6 +53,64 @@ export interface ProvenanceReport {
 }
 
 const ANN = 'org.opencontainers.image.';
+
+export interface ProvenanceLayer {
+  index: number;
+  digest: string;
+  diffId: string | null;
+  mediaType: string;
+  size: number;
+  /** The history entry's created_by (the Dockerfile instruction), when the history lines up with the layers. */
+  createdBy: string | null;
+  created: string | null;
+  /** base: the base image brought it; image: the image added it; null: the base is unknown. */
+  origin: 'base' | 'image' | null;
+  /** Packages this layer installed (their version), once the layers were read. */
+  packages: number | null;
+}
+
+/** The manifest's layers with their history entries (the non-empty ones, in order) and origin. */
+export function layersOf(manifest: { layers?: Array<{ digest: string; mediaType: string; size: number }> }, config: ImageConfig, baseLayers: number | null): ProvenanceLayer[] {
+  const layers = manifest.layers ?? [];
+  const diffIds = Array.isArray(config.rootfs?.diff_ids) ? config.rootfs!.diff_ids : [];
+  const history = (Array.isArray(config.history) ? config.history : []).filter((h) => h && typeof h === 'object' && !h.empty_layer);
+  // A history that does not line up with the layers (squashed, hand-made) is not attributed.
+  const aligned = history.length === layers.length;
+  const text = (v: unknown, max: number) => (typeof v === 'string' ? v.replace(/\s+/g, ' ').trim().slice(0, max) || null : null);
+  return layers.map((l, i) => ({
+    index: i,
+    digest: l.digest,
+    diffId: typeof diffIds[i] === 'string' ? diffIds[i]! : null,
+    mediaType: l.mediaType,
+    size: l.size,
+    createdBy: aligned ? text(history[i]!.created_by, 2000) : null,
+    created: aligned ? text(history[i]!.created, 64) : null,
+    origin: baseLayers === null ? null : i < baseLayers ? 'base' : 'image',
+    packages: null,
+  }));
+}
+
+/**
+ * Add what reading the layers found (OS release, package count, packages per layer) to a
+ * report: `plinth provenance` (unless --metadata-only) and `plinth scan` answer "what is it?" the same.
+ */
+export function addContents(r: ProvenanceReport, inv: { os: { id: string; name: string; version: string; versionId: string; codename?: string; prettyName?: string } | null; packages: Array<{ layerIndex?: number }> }): ProvenanceReport {
+  r.what.distribution = inv.os ? { id: inv.os.id, name: inv.os.name, version: inv.os.version, versionId: inv.os.versionId, codename: inv.os.codename ?? null, prettyName: inv.os.prettyName ?? null } : null;
+  r.what.packages = inv.packages.length;
+  const per = new Map<number, number>();
+  for (const p of inv.packages) if (p.layerIndex !== undefined) per.set(p.layerIndex, (per.get(p.layerIndex) ?? 0) + 1);
+  for (const l of r.layers) l.packages = per.get(l.index) ?? 0;
+  return r;
+}
+
+/** "Debian GNU/Linux 12 (bookworm), 88 packages" — the one-line answer. */
+export function describeContents(w: ProvenanceReport['what']): string | null {
+  const d = w.distribution;
+  const os = d ? d.prettyName ?? `${d.name} ${d.versionId || d.version}`.trim() : null;
+  if (os === null && w.packages === null) return null;
+  const pk = w.packages === null ? null : `${w.packages} package${w.packages === 1 ? '' : 's'}`;
+  return [os ?? 'no OS release file', pk].filter(Boolean).join(', ');
+}
 
 function days(iso: string | null | undefined, now: number): number | null {
   if (!iso) return null;
@@ -148,7 +212,9 @@ export async function provenanceOf(source: ImageSource, image: ImageNode, index:
       title: meta('title'), description: meta('description'), version: meta('version'), vendor: meta('vendor'),
       licenses: meta('licenses'), authors: meta('authors') ?? (typeof c.author === 'string' ? c.author : null), url: meta('url'), documentation: meta('documentation'),
       os: c.os ?? null, architecture: c.architecture ?? null, variant: c.variant ?? null, size, layers: (image.manifest.layers ?? []).length, created,
+      distribution: null, packages: null,
     },
+    layers: layersOf(image.manifest, c, base?.layers.base ?? null),
     where: {
       source: source_, revision, created: meta('created') ?? created, builder, builderEvidence: ev.builderHints.map((h) => `${h.builder}: ${h.source}`),
       base: base ? `${base.name ?? '?'}${base.tag ? `:${base.tag}` : ''}${base.digest ? `@${base.digest}` : ''}` : null,

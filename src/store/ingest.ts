@@ -103,7 +103,9 @@ function provenanceOccurrences(p: ProvenanceReport, catalog: Catalog | undefined
         buildOptions: { builder: p.where.builder, reproducible: String(p.rebuild.reproducible) },
       },
     },
-    extra: { rebuild: p.rebuild, where: p.where, findings: p.findings },
+    // The layers (sizes, the instruction that made each, base or image, packages installed) and
+    // what reading them found: the dashboard's layer view and "what is it?".
+    extra: { rebuild: p.rebuild, where: p.where, findings: p.findings, layers: p.layers, distribution: p.what.distribution, packages: p.what.packages },
   });
   return { notes, occurrences };
 }
@@ -115,6 +117,7 @@ export function provenanceRecord(loc: ImageLocation, p: ProvenanceReport, catalo
   return {
     image: identityOf(loc, { digest: p.image.digest, index: p.image.index, platform: p.image.platform }),
     source: 'provenance',
+    ...(p.what.distribution ? { os: `${p.what.distribution.id} ${p.what.distribution.version}`.trim() } : {}),
     created: p.what.created,
     size: Number.isSafeInteger(p.what.size) ? p.what.size : null,
     labels: labelsOf(p),

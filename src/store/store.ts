@@ -700,6 +700,12 @@ export class MetaStore {
     return rows.map(occurrenceRow);
   }
 
+  /** The images with a current occurrence of this kind about this subject (PACKAGE and a package name: the images that have it installed). */
+  async resourcesWith(kind: OccurrenceKind, subject: string): Promise<Set<string>> {
+    const rows = await this.sql.all<{ resource_uri: string }>('SELECT DISTINCT resource_uri FROM occurrences WHERE kind = ? AND subject = ? AND resolve_time IS NULL', [kind, subject]);
+    return new Set(rows.map((r) => r.resource_uri));
+  }
+
   async getOccurrence(id: string): Promise<StoredOccurrence | null> {
     const r = await this.sql.get<Record<string, unknown>>('SELECT * FROM occurrences WHERE id = ?', [id]);
     return r ? occurrenceRow(r) : null;

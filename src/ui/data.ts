@@ -132,9 +132,14 @@ export async function imageTable(store: MetaStore, q: ImageTableQuery, o: { cata
   if (q.base) images = images.filter((i) => includes(baseName(i), q.base!) || (i.base !== null && baseRef(i.base) === q.base));
   if (q.owner) images = images.filter((i) => includes(i.owner, q.owner!));
   if (q.namespace) images = images.filter((i) => i.running.some((r) => r.namespace === q.namespace || `${r.cluster}/${r.namespace}` === q.namespace));
-  if (q.cve || q.package) {
-    const f = await store.findings(q.cve ? { id: q.cve } : {});
-    const uris = new Set(f.filter((x) => !q.package || x.package === q.package).map((x) => x.uri));
+  if (q.cve) {
+    const uris = new Set((await store.findings({ id: q.cve })).map((x) => x.uri));
+    images = images.filter((i) => uris.has(i.uri));
+  }
+  if (q.package) {
+    // Installed (a PACKAGE occurrence), or named by an open finding (a package the inventory was not stored for).
+    const uris = await store.resourcesWith('PACKAGE', q.package);
+    for (const f of await store.findings({})) if (f.package === q.package) uris.add(f.uri);
     images = images.filter((i) => uris.has(i.uri));
   }
   const sort = (SORTS as readonly string[]).includes(q.sort ?? '') ? q.sort! : 'repository';
@@ -202,4 +207,100 @@ export async function lastVerdicts(store: MetaStore, images: ImageSummary[]): Pr
     if (found[0]) out.set(i.uri, found[0]);
   }
   return out;
+}
+
+/** The image page's evidence: what the store's IMAGE, BUILD, PACKAGE and ATTESTATION occurrences say. */
+export interface ImageDetails {
+  evidence: Array<{ kind: string; source: string; confirmed: boolean | null }>;
+  baseVerified: boolean | null;
+  builder: string | null;
+  distribution: string | null;
+  rebuild: { reproducible: boolean; missing: string[]; materials: number } | null;
+  layers: Array<{ index: number; digest: string; size: number; createdBy: string | null; origin: 'base' | 'image' | null; packages: number }>;
+  packages: Array<{ name: string; version: string; type: string; layerIndex: number | null; origin: string | null; license: string | null }>;
+  signatures: Array<{ signer: string; format: string; source: string; verifiedAt: string | null; signedDigest: string | null }>;
+}
+
+/** Packages read per image page (an image with more lists the first ones and says so). */
+export const MAX_PACKAGES = 5000;
+
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const int = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
+
+export async function imageDetails(store: MetaStore, uri: string): Promise<ImageDetails> {
+  const [images, builds, packages, attestations] = await Promise.all(
+    (['IMAGE', 'BUILD', 'PACKAGE', 'ATTESTATION'] as const).map((kind) => store.listOccurrences({ resourceUri: uri, kind, limit: kind === 'PACKAGE' ? MAX_PACKAGES : 100 })),
+  );
+  // The newest of each (an image re-analysed keeps one occurrence per note; a changed base or builder adds one).
+  const newest = <T extends { updateTime: string }>(xs: T[]): T | undefined => [...xs].sort((a, b) => (a.updateTime < b.updateTime ? 1 : -1))[0];
+  const img = obj(newest(images!)?.extra);
+  const build = obj(newest(builds!)?.extra);
+  const pkgs = packages!.map((p) => {
+    const d = obj(p.data);
+    const x = obj(p.extra);
+    const v = obj(d.version);
+    return { name: str(d.name) ?? '?', version: str(v.fullName) ?? str(v.name) ?? '', type: str(d.packageType) ?? '', layerIndex: int(x.layerIndex), origin: str(x.origin), license: str(obj(d.license).expression) };
+  }).sort((a, b) => (a.layerIndex ?? -1) - (b.layerIndex ?? -1) || a.name.localeCompare(b.name));
+  const perLayer = new Map<number, number>();
+  for (const p of pkgs) if (p.layerIndex !== null) perLayer.set(p.layerIndex, (perLayer.get(p.layerIndex) ?? 0) + 1);
+  const layers = (Array.isArray(build.layers) ? build.layers : []).map((l) => obj(l)).filter((l) => int(l.index) !== null && str(l.digest)).map((l) => ({
+    index: int(l.index)!,
+    digest: str(l.digest)!,
+    size: int(l.size) ?? 0,
+    createdBy: str(l.createdBy),
+    origin: l.origin === 'base' ? ('base' as const) : l.origin === 'image' ? ('image' as const) : null,
+    packages: perLayer.get(int(l.index)!) ?? 0,
+  }));
+  const dist = obj(build.distribution);
+  const rebuild = obj(build.rebuild);
+  return {
+    evidence: (Array.isArray(img.evidence) ? img.evidence : []).map((e) => obj(e)).map((e) => ({ kind: str(e.kind) ?? '?', source: str(e.source) ?? '', confirmed: typeof e.confirmed === 'boolean' ? e.confirmed : null })),
+    baseVerified: typeof img.verified === 'boolean' ? img.verified : null,
+    builder: str(obj(build.where).builder),
+    distribution: str(dist.prettyName) ?? (str(dist.name) ? `${str(dist.name)} ${str(dist.versionId) ?? str(dist.version) ?? ''}`.trim() : null),
+    rebuild: typeof rebuild.reproducible === 'boolean' ? { reproducible: rebuild.reproducible, missing: (Array.isArray(rebuild.missing) ? rebuild.missing : []).filter((m): m is string => typeof m === 'string'), materials: Array.isArray(rebuild.materials) ? rebuild.materials.length : 0 } : null,
+    layers,
+    packages: pkgs,
+    signatures: attestations!.filter((a) => !a.resolveTime).map((a) => {
+      const x = obj(a.extra);
+      const sig = obj((Array.isArray(obj(a.data).signatures) ? (obj(a.data).signatures as unknown[]) : [])[0]);
+      return { signer: str(sig.publicKeyId) ?? '?', format: str(x.format) ?? '?', source: str(x.source) ?? '', verifiedAt: str(x.verifiedAt), signedDigest: str(x.signedDigest) };
+    }),
+  };
+}
+
+/** One version of a catalog line, with the images built on it. */
+export interface LineVersion {
+  name: string;
+  tag: string | null;
+  digest: string;
+  platform: string | null;
+  status: string;
+  created: string | null;
+  addedAt: string | null;
+  supersededAt: string | null;
+  deprecatedAt: string | null;
+  reason: string | null;
+  successor: string | null;
+  consumers: number;
+}
+
+/** The catalog's lines, each with its versions oldest first (by created, else catalog order). */
+export function catalogLines(catalog: Catalog | undefined, images: ImageSummary[]): Array<{ line: string; versions: LineVersion[] }> {
+  if (!catalog) return [];
+  const byDigest = new Map<string, number>();
+  for (const i of images) if (i.base?.digest) byDigest.set(i.base.digest, (byDigest.get(i.base.digest) ?? 0) + 1);
+  const lines = new Map<string, Array<LineVersion & { n: number }>>();
+  catalog.bases.forEach((b, n) => {
+    const line = b.line ?? b.name;
+    const v = {
+      name: b.name, tag: b.tag ?? null, digest: b.digest, platform: b.platform ?? null, status: b.status, created: b.created ?? null, addedAt: b.addedAt ?? null,
+      supersededAt: b.supersededAt ?? null, deprecatedAt: b.deprecatedAt ?? null, reason: b.reason ?? null, successor: b.successor ?? null,
+      consumers: (byDigest.get(b.digest) ?? 0) + (b.index ? byDigest.get(b.index) ?? 0 : 0), n,
+    };
+    lines.set(line, [...(lines.get(line) ?? []), v]);
+  });
+  const t = (v: LineVersion) => Date.parse(v.created ?? v.addedAt ?? '') || 0;
+  return [...lines].sort(([a], [b]) => a.localeCompare(b)).map(([line, vs]) => ({ line, versions: vs.sort((a, b) => t(a) - t(b) || a.n - b.n).map(({ n: _n, ...v }) => v) }));
 }

@@ -2,7 +2,7 @@ import type { Catalog } from '../provenance/catalog.js';
 import type { DecisionRecord, FindingRow, ImageSummary, MetaStore, TagEvent } from '../store/store.js';
 import { consumers } from '../store/queries.js';
 import { html, raw, qs, refPath, type Html } from './html.js';
-import { SEVERITIES, baseLines, baseRef, imageTable, lastVerdicts, overview, type ImageTableQuery, type Verdict } from './data.js';
+import { SEVERITIES, baseLines, baseRef, catalogLines, imageDetails, imageTable, lastVerdicts, overview, type ImageDetails, type ImageTableQuery, type Verdict } from './data.js';
 
 /** The dashboard's pages: server-rendered HTML, no script, every value escaped (html.ts). */
 
@@ -181,6 +181,21 @@ function tagsTable(tags: TagEvent[]): Html {
   return html`<div class="scroll"><table data-testid="tags"><thead><tr><th scope="col">Tag</th><th scope="col">First seen</th><th scope="col">Last seen</th><th scope="col">Seen by</th></tr></thead><tbody>${tags.map((t) => html`<tr><td>${t.repository}:${t.tag}</td><td>${t.firstSeen}</td><td>${t.lastSeen}</td><td>${t.source ?? '–'}</td></tr>`)}</tbody></table></div>`;
 }
 
+function layersTable(x: ImageDetails): Html {
+  if (!x.layers.length) return html`<p class="muted">No layers recorded (recorded by plinth provenance or scan with --store).</p>`;
+  const total = (o: string | null) => x.layers.filter((l) => l.origin === o).reduce((a, l) => a + l.size, 0);
+  const nBase = x.layers.filter((l) => l.origin === 'base').length;
+  return html`<p data-testid="layer-split">${nBase ? html`${nBase} layer(s) from the base (${bytes(total('base'))}), ${x.layers.length - nBase} added by the image (${bytes(total('image'))}).` : `${x.layers.length} layer(s)${x.layers.some((l) => l.origin === null) ? ', the base is unknown' : ''}.`}</p><div class="scroll"><table data-testid="layers"><thead><tr><th scope="col">#</th><th scope="col">From</th><th scope="col">Size (compressed)</th><th scope="col">Packages</th><th scope="col">Created by</th><th scope="col">Digest</th></tr></thead><tbody>
+${x.layers.map((l) => html`<tr><td>${l.index + 1}</td><td>${l.origin === 'image' ? 'app' : l.origin ?? '?'}</td><td>${bytes(l.size)}</td><td>${l.packages ? html`<a href="#layer-${l.index + 1}">${l.packages}</a>` : '0'}</td><td>${l.createdBy ? html`<code>${l.createdBy.length > 300 ? `${l.createdBy.slice(0, 299)}…` : l.createdBy}</code>` : html`<span class="muted">–</span>`}</td><td><code>${short(l.digest)}</code></td></tr>`)}</tbody></table></div>`;
+}
+
+function packagesList(x: ImageDetails, count: number | null): Html {
+  if (!x.packages.length) return html`<p class="muted">No packages recorded (plinth scan or sbom with --store).</p>`;
+  const groups = new Map<number | null, ImageDetails['packages']>();
+  for (const p of x.packages) groups.set(p.layerIndex, [...(groups.get(p.layerIndex) ?? []), p]);
+  return html`${count !== null && count > x.packages.length ? html`<p>The first ${x.packages.length} of ${count} packages.</p>` : ''}${[...groups].map(([layer, ps]) => html`<details id="${layer === null ? 'layer-unknown' : `layer-${layer + 1}`}"${groups.size <= 2 && ps.length <= 50 ? raw(' open') : ''}><summary>${layer === null ? 'Layer unknown' : `Layer ${layer + 1}`}${ps[0]?.origin ? ` (${ps[0].origin === 'image' ? 'app' : ps[0].origin})` : ''}: ${ps.length} package(s)</summary><div class="scroll"><table data-testid="packages"><thead><tr><th scope="col">Package</th><th scope="col">Version</th><th scope="col">Type</th><th scope="col">License</th></tr></thead><tbody>${ps.map((p) => html`<tr><td><a href="/images${qs({ package: p.name })}">${p.name}</a></td><td>${p.version}</td><td>${p.type}</td><td>${p.license ?? '–'}</td></tr>`)}</tbody></table></div></details>`)}`;
+}
+
 /** The image page: null when the store does not know the image (a 404). */
 export async function imagePage(store: MetaStore, ref: string, o: { user?: string }): Promise<string | null> {
   const at = ref.lastIndexOf('@');
@@ -196,6 +211,7 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
     const tags = (await store.tagHistory({ digest: i.digest })).filter((t) => t.repository === i.repository);
     // Decisions by digest, and those made on a reference only (a policy that needed no pull) by the image's current tags.
     const decisions = [...new Map([...(await store.decisions({ digest: i.digest, limit: 100 })), ...(await Promise.all([i.uri, ...i.tags.map((t) => `${i.repository}:${t}`)].map((image) => store.decisions({ image, limit: 100 })))).flat()].map((d) => [d.id, d])).values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
+    const x = await imageDetails(store, i.uri);
     const labels = Object.entries(i.labels);
     const L = (k: string) => i.labels[`org.opencontainers.image.${k}`] ?? null;
     parts.push(html`<section aria-labelledby="h-what"><h2 id="h-what">What is it?</h2>${dl([
@@ -203,8 +219,8 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
       ['Tags', i.tags.join(', ')],
       ['Platform', i.platform],
       ['Index', i.indexDigest ? html`<code>${i.indexDigest}</code>` : null],
-      ['OS', i.os],
-      ['Packages', i.packages],
+      ['OS', x.distribution ?? i.os],
+      ['Packages', i.packages === null ? null : html`<a href="#h-packages">${i.packages}</a>`],
       ['Size', bytes(i.size)],
       ['Created', i.created],
       ['Title', L('title')],
@@ -212,18 +228,27 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
       ['Vendor', L('vendor')],
       ['Licenses', L('licenses')],
       ['Owner', i.owner],
-      ['Source', L('source')],
-      ['Revision', L('revision')],
       ['First / last seen', `${i.firstSeen} / ${i.lastSeen}`],
     ])}
 ${labels.length ? html`<details><summary>Labels (${labels.length})</summary><table><tbody>${labels.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table></details>` : ''}</section>
 <section aria-labelledby="h-base"><h2 id="h-base">Where did it come from?</h2>${dl([
       ['Base', baseCell(i)],
-      ['Evidence confidence', i.base?.confidence],
+      ['Evidence confidence', i.base ? html`${i.base.confidence ?? '–'}${x.baseVerified === true ? ' · its layers are the image\'s first layers' : x.baseVerified === false ? ' · known from metadata only (not confirmed by its layers)' : ''}` : null],
+      ['Evidence', x.evidence.length ? html`<ul data-testid="evidence">${x.evidence.map((e) => html`<li>${e.kind}: ${e.source}${e.confirmed === true ? ' (layers confirmed)' : e.confirmed === false ? ' (layers do NOT match)' : ''}</li>`)}</ul>` : null],
       ['Catalog line', i.base?.line],
       ['Newest approved of the line', i.base?.newest ? html`<code>${i.base.newest}</code>` : null],
+      ['Builder', x.builder],
+      ['Source', L('source')],
+      ['Revision', L('revision')],
     ])}${i.base?.behind ? html`<p>Rebuild or rebase onto the newest approved base: <code>plinth rebase ${i.tags[0] ? `${i.repository}:${i.tags[0]}` : i.uri} --dry-run</code></p>` : ''}</section>
+<section aria-labelledby="h-rebuild"><h2 id="h-rebuild">How can I rebuild it?</h2>${x.rebuild ? html`${dl([
+      ['Reproducible', x.rebuild.reproducible ? 'yes' : 'no'],
+      ['Build materials', x.rebuild.materials],
+    ])}${x.rebuild.missing.length ? html`<p>Missing for a reproducible rebuild:</p><ul data-testid="rebuild-missing">${x.rebuild.missing.map((m) => html`<li>${m}</li>`)}</ul>` : ''}${L('source') ? html`<p>Recipe: check out <code>${L('source')}</code>${L('revision') ? html` at <code>${L('revision')}</code>` : ''} and build on <code>${i.base?.digest ? `${i.base.name ?? '?'}@${i.base.digest}` : i.base?.name ?? 'its base'}</code>.</p>` : ''}` : html`<p class="muted">No provenance recorded (plinth provenance IMAGE --store …).</p>`}</section>
+<section aria-labelledby="h-layers"><h2 id="h-layers">Layers</h2>${layersTable(x)}</section>
 <section aria-labelledby="h-vulns"><h2 id="h-vulns">Known vulnerabilities</h2><p>${vulnCell(i)}${i.scannedAt ? html` · scanned ${i.scannedAt}${i.advisoryDb ? ` with ${i.advisoryDb}` : ''}` : ''}</p>${findingsTable(findings)}</section>
+<section aria-labelledby="h-packages"><h2 id="h-packages">Packages</h2>${packagesList(x, i.packages)}</section>
+<section aria-labelledby="h-sigs"><h2 id="h-sigs">Signatures and attestations</h2>${x.signatures.length ? html`<div class="scroll"><table data-testid="signatures"><thead><tr><th scope="col">Signer</th><th scope="col">Format</th><th scope="col">Found at</th><th scope="col">Signed digest</th><th scope="col">Verified</th></tr></thead><tbody>${x.signatures.map((g) => html`<tr><td><code>${g.signer}</code></td><td>${g.format}</td><td>${g.source}</td><td><code>${short(g.signedDigest)}</code></td><td>${g.verifiedAt ?? '–'}</td></tr>`)}</tbody></table></div>` : html`<p>No verified signature recorded (<code>plinth verify IMAGE --key … --store …</code> records them).</p>`}</section>
 <section aria-labelledby="h-tags"><h2 id="h-tags">Tag history</h2>${tagsTable(tags)}</section>
 <section aria-labelledby="h-ran"><h2 id="h-ran">Where it ran</h2>${deployments.length ? html`<div class="scroll"><table data-testid="deployments"><thead><tr><th scope="col">Cluster/namespace</th><th scope="col">Workload</th><th scope="col">Container</th><th scope="col">Seen</th><th scope="col">Now</th></tr></thead><tbody>${deployments.map((d) => html`<tr><td><a href="/images${qs({ namespace: d.namespace })}">${d.cluster}/${d.namespace}</a></td><td>${d.kind}/${d.name}</td><td>${d.container ?? '–'}</td><td>${d.firstSeen} – ${d.lastSeen}</td><td>${d.running ? 'running' : 'gone'} <small>(${d.via})</small></td></tr>`)}</tbody></table></div>` : html`<p>Not seen running.</p>`}</section>
 <section aria-labelledby="h-dec"><h2 id="h-dec">Decisions</h2>${decisionsTable(decisions)}</section>`);
@@ -242,9 +267,20 @@ export async function vulnerabilityPage(store: MetaStore, id: string, o: { user?
   return layout(id, body, { nav: 'vulns', ...(o.user ? { user: o.user } : {}) });
 }
 
+function versionsOverTime(lines: ReturnType<typeof catalogLines>): Html {
+  if (!lines.length) return html``;
+  return html`<section aria-labelledby="h-lines"><h2 id="h-lines">Catalog lines: versions over time</h2>${lines.map(({ line, versions }) => html`<div class="scroll"><table data-testid="line-versions"><caption>${line}</caption><thead><tr><th scope="col">Version</th><th scope="col">Platform</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Since</th><th scope="col">Consumers</th><th scope="col">Move them</th></tr></thead><tbody>
+${versions.map((v) => {
+  const ref = `${v.name}@${v.digest}`;
+  const since = v.status === 'deprecated' ? v.deprecatedAt : v.status === 'superseded' ? v.supersededAt : v.addedAt;
+  return html`<tr><td>${v.consumers ? html`<a href="${baseHref(ref)}">${v.name}${v.tag ? `:${v.tag}` : ''}@${short(v.digest)}</a>` : html`${v.name}${v.tag ? `:${v.tag}` : ''}@${short(v.digest)}`}</td><td>${v.platform ?? '–'}</td><td>${v.created ?? '–'}</td><td>${status(v.status)}${v.reason ? html` <small>${v.reason}</small>` : ''}</td><td>${since ?? '–'}</td><td>${v.consumers}</td><td>${v.consumers && (v.status === 'superseded' || v.status === 'deprecated') ? html`<code>plinth rebase --consumers-of ${ref} --store …</code>` : '–'}</td></tr>`;
+})}</tbody></table></div>`)}</section>`;
+}
+
 export async function basesPage(store: MetaStore, o: { catalog?: Catalog; user?: string }): Promise<string> {
   const lines = await baseLines(store, o);
-  const body = lines.length
+  const versions = catalogLines(o.catalog, lines.flatMap((l) => l.consumers));
+  const inUse = lines.length
     ? html`<div class="scroll"><table data-testid="bases"><thead><tr><th scope="col">Line</th><th scope="col">Base</th><th scope="col">Status</th><th scope="col">Newest approved</th><th scope="col">Consumers</th><th scope="col">Behind</th><th scope="col">Move them</th></tr></thead><tbody>
 ${lines.map((b) => {
   const behind = b.consumers.filter((i) => i.base?.behind).length;
@@ -252,6 +288,7 @@ ${lines.map((b) => {
   return html`<tr><td>${b.line ?? '–'}</td><td>${ref ? html`<a href="${baseHref(ref)}">${b.name}${b.tag ? `:${b.tag}` : ''}${b.digest ? `@${short(b.digest)}` : ''}</a>` : '?'}</td><td>${status(b.status)}</td><td>${b.newest ? html`<code>${shortRef(b.newest)}</code>` : '–'}</td><td>${b.consumers.length}</td><td>${behind}</td><td>${behind && ref ? html`<code>plinth rebase --consumers-of ${ref} --store …</code>` : '–'}</td></tr>`;
 })}</tbody></table></div>`
     : html`<p>No image in the store has a known base.</p>`;
+  const body = html`<section aria-labelledby="h-inuse"><h2 id="h-inuse">Bases in use</h2>${inUse}</section>${versionsOverTime(versions)}`;
   return layout('Bases', body, { nav: 'bases', ...(o.user ? { user: o.user } : {}) });
 }
 

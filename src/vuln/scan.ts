@@ -3,7 +3,7 @@ import type { PlatformChoice } from '../source/image.js';
 import { inventoryWithBase } from '../packages/withbase.js';
 import type { Inventory } from '../packages/inventory.js';
 import type { Catalog } from '../provenance/catalog.js';
-import type { ProvenanceReport } from '../provenance/report.js';
+import type { ProvenanceOptions, ProvenanceReport } from '../provenance/report.js';
 import { matchPackages, type Finding, type MatchOptions, type MatchPackage } from './match.js';
 import { SEVERITY_ORDER, type Severity } from './severity.js';
 import type { VulnStore } from './store.js';
@@ -46,6 +46,8 @@ export interface ScanOptions {
   onLayer?: (i: number, total: number, digest: string) => void;
   /** Called with each image's inventory and provenance (what the store records besides the findings). */
   onImage?: (inv: Inventory, provenance: ProvenanceReport) => void;
+  /** How provenance looks bases up (registry checks…): `plinth provenance --db` scans with its own. */
+  provenance?: Omit<ProvenanceOptions, 'catalog'>;
 }
 
 export function severityRank(s: Severity): number {
@@ -87,7 +89,7 @@ export function summarize(vulns: readonly ScanVulnerability[]): ScanResult['summ
 
 export async function scan(source: ImageSource, platform: PlatformChoice, store: VulnStore, o: ScanOptions): Promise<ScanResult[]> {
   const results: ScanResult[] = [];
-  for (const { inv, base, provenance } of await inventoryWithBase(source, platform, o.catalog, o.onLayer)) {
+  for (const { inv, base, provenance } of await inventoryWithBase(source, platform, o.catalog, o.onLayer, o.provenance)) {
     o.onImage?.(inv, provenance);
     const notes: string[] = inv.findings.map((f) => `${f.path ? `${f.path}: ` : ''}${f.message}`);
     let vulns: ScanVulnerability[] = [];
