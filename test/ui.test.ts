@@ -25,6 +25,7 @@ import { importPaths } from '../src/vuln/import.js';
 import { MetaStore } from '../src/store/store.js';
 import { startApi } from '../src/store/api.js';
 import { plinthCommand, runPlinth } from './helpers/common.js';
+import { startPostgres, type Postgres } from './helpers/postgres.js';
 
 const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
 const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
@@ -47,7 +48,7 @@ interface Fixture {
   store: string;
 }
 
-async function fixture(): Promise<Fixture> {
+async function fixture(storeTarget?: string): Promise<Fixture> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-ui-'));
   const reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
   const host = reg.host;
@@ -79,7 +80,7 @@ async function fixture(): Promise<Fixture> {
   const rep = await importPaths(vs, [adv]);
   vs.close();
   assert.equal(rep.errors.length, 0, JSON.stringify(rep.errors));
-  const store = path.join(work, 'store.db');
+  const store = storeTarget ?? path.join(work, 'store.db');
   for (const name of ['app-a', 'app-b', 'evil']) {
     const img = `${host}/team/${name}:1`;
     const s = await runPlinth(['scan', img, '--db', dbFile, '--catalog', catalogFile, '--store', store, '--format', 'json']);
@@ -164,12 +165,21 @@ function stat(page: string, label: string): number {
 
 const imagePath = (host: string, repo: string, d: BuiltImage) => `/images/${host}/team/${repo}@${d.descriptor.digest}`;
 
-describe('plinth ui', () => {
+let pg: Postgres | undefined;
+after(async () => {
+  await pg?.stop();
+});
+
+/** The same pages on each store: SQLite (with the browser) and a real PostgreSQL. */
+for (const kind of ['sqlite', 'postgres'] as const) describe(kind === 'sqlite' ? 'plinth ui' : 'plinth ui on postgres', () => {
   let f: Fixture;
   let ui: Ui;
+  // Auth, a pure function and the browser do not depend on the store: defined once, on SQLite.
+  const once = kind === 'sqlite' ? test : (..._: unknown[]) => undefined;
 
   before(async () => {
-    f = await fixture();
+    if (kind === 'postgres') pg ??= await startPostgres();
+    f = await fixture(kind === 'postgres' ? await pg!.createDatabase() : undefined);
     ui = await startUiProcess(['--store', f.store, '--token', TOKEN, '--catalog', path.join(f.work, 'catalog.yaml')]);
   });
   after(async () => {
@@ -402,7 +412,7 @@ describe('plinth ui', () => {
     }
   });
 
-  test('--auth-header: a request without the proxy header gets 401, with it the user is shown; no token off loopback is refused', async () => {
+  once('--auth-header: a request without the proxy header gets 401, with it the user is shown; no token off loopback is refused', async () => {
     const proxied = await startUiProcess(['--store', f.store, '--auth-header', 'X-Forwarded-User']);
     try {
       const no = await get(`${proxied.url}/`, {});
@@ -420,7 +430,7 @@ describe('plinth ui', () => {
     assert.equal(short.code, 2);
   });
 
-  test('findings over time count what was open at the end of each day', async () => {
+  once('findings over time count what was open at the end of each day', async () => {
     const { findingTrend } = await import('../src/ui/data.js');
     const row = (firstSeen: string, resolved: string | null) => ({ uri: 'r@sha256:x', repository: 'r', digest: 'sha256:x', id: 'CVE-1', package: 'p', installedVersion: null, fixedVersion: null, severity: 'HIGH', origin: null, title: null, firstSeen, lastSeen: firstSeen, resolved });
     const now = new Date('2026-03-10T12:00:00Z');
@@ -429,7 +439,7 @@ describe('plinth ui', () => {
   });
 
   const browser = '/usr/bin/chromium';
-  test('in a real browser: overview → image → base → vulnerability, filter by CVE', { skip: existsSync(browser) ? false : 'Debian chromium is not installed (scripts/setup.sh installs it)' }, async () => {
+  once('in a real browser: overview → image → base → vulnerability, filter by CVE', { skip: existsSync(browser) ? false : 'Debian chromium is not installed (scripts/setup.sh installs it)' }, async () => {
     const { chromium } = await import('playwright-core');
     const shots = process.env.PLINTH_UI_SCREENSHOTS ?? path.join(f.work, 'screenshots');
     await mkdir(shots, { recursive: true });
