@@ -311,6 +311,10 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(kind === 'sqlite' ?
     assert.match(p1.text, /Page 1 of 3 · 63 images/);
     const rows = (t: string) => [...t.matchAll(/<tr><td><a href="\/images\/([^"]+)">/g)].map((m) => decodeURIComponent(m[1]!));
     assert.equal(rows(p1.text).length, 25);
+    // Signature status: app-a was verified into the store, app-b was not.
+    const rowOf = (t: string, repo: string) => [...t.matchAll(/<tr><td><a href="\/images\/[^"]+">([^<]+)<\/a>.*?<\/tr>/gs)].find((m) => m[1] === `${f.host}/team/${repo}`)?.[0] ?? '';
+    assert.match(rowOf(p1.text, 'app-a'), /#h-sigs"><span class="badge signed">verified<\/span>/);
+    assert.match(rowOf(p1.text, 'app-b'), /<span class="muted">none recorded<\/span>/);
     const p3 = await get(`${ui.url}/images?size=25&page=3`);
     assert.equal(rows(p3.text).length, 13);
     const all = new Set([...rows(p1.text), ...rows((await get(`${ui.url}/images?size=25&page=2`)).text), ...rows(p3.text)]);

@@ -700,10 +700,22 @@ export class MetaStore {
     return rows.map(occurrenceRow);
   }
 
-  /** The images with a current occurrence of this kind about this subject (PACKAGE and a package name: the images that have it installed). */
-  async resourcesWith(kind: OccurrenceKind, subject: string): Promise<Set<string>> {
-    const rows = await this.sql.all<{ resource_uri: string }>('SELECT DISTINCT resource_uri FROM occurrences WHERE kind = ? AND subject = ? AND resolve_time IS NULL', [kind, subject]);
-    return new Set(rows.map((r) => r.resource_uri));
+  /**
+   * The images with a current occurrence of this kind (about this subject: PACKAGE and a package
+   * name are the images that have it installed), among `uris` when given.
+   */
+  async resourcesWith(kind: OccurrenceKind, q: { subject?: string; uris?: string[] } = {}): Promise<Set<string>> {
+    const out = new Set<string>();
+    const run = async (uris: string[] | null) => {
+      const where = ['kind = ?', 'resolve_time IS NULL'];
+      const params: Param[] = [kind];
+      if (q.subject !== undefined) where.push('subject = ?'), params.push(q.subject);
+      if (uris) where.push(`resource_uri IN (${uris.map(() => '?').join(', ')})`), params.push(...uris);
+      for (const r of await this.sql.all<{ resource_uri: string }>(`SELECT DISTINCT resource_uri FROM occurrences WHERE ${where.join(' AND ')}`, params)) out.add(r.resource_uri);
+    };
+    if (!q.uris) await run(null);
+    else for (let i = 0; i < q.uris.length; i += 500) await run(q.uris.slice(i, i + 500));
+    return out;
   }
 
   async getOccurrence(id: string): Promise<StoredOccurrence | null> {

@@ -138,7 +138,7 @@ export async function imageTable(store: MetaStore, q: ImageTableQuery, o: { cata
   }
   if (q.package) {
     // Installed (a PACKAGE occurrence), or named by an open finding (a package the inventory was not stored for).
-    const uris = await store.resourcesWith('PACKAGE', q.package);
+    const uris = await store.resourcesWith('PACKAGE', { subject: q.package });
     for (const f of await store.findings({})) if (f.package === q.package) uris.add(f.uri);
     images = images.filter((i) => uris.has(i.uri));
   }

@@ -17,7 +17,7 @@ caption{text-align:left;font-weight:600;padding:.3em 0}th,td{border-bottom:1px s
 thead th{background:#eef1f4;white-space:nowrap}td small{color:#4a5360}
 code{font-size:.9em;word-break:break-all}.muted{color:#6a7380}
 .badge{display:inline-block;border-radius:3px;padding:0 .35em;font-size:.8em;background:#e3e6ea}
-.badge.ok,.s-approved{background:#d5f0dc}.badge.warn,.s-superseded{background:#fde9c3}.badge.bad,.s-deprecated{background:#f8d0d0}
+.badge.ok,.badge.signed,.s-approved{background:#d5f0dc}.badge.warn,.s-superseded{background:#fde9c3}.badge.bad,.s-deprecated{background:#f8d0d0}
 .sev{font-weight:600}.sev-critical{color:#a4000f}.sev-high{color:#b54700}.sev-medium{color:#7a5d00}.sev-low{color:#2d5d8a}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}.facts dt{font-weight:600;color:#4a5360}.facts dd{margin:0;word-break:break-word}
 .filters{display:flex;flex-wrap:wrap;gap:.3em 1em;align-items:flex-end;background:#fff;border:1px solid #d8dde3;padding:.5em .8em;border-radius:6px}
