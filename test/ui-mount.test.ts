@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -19,6 +20,7 @@ import { chainIds } from '../src/provenance/chain.js';
 import { emptyCatalog, saveCatalog } from '../src/provenance/catalog.js';
 import { openStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
+import { MetaStore } from '../src/store/store.js';
 import { plinthCommand, runPlinth } from './helpers/common.js';
 
 /** The number a stat card shows under a label. */
@@ -158,6 +160,7 @@ describe('plinth demo --ui', () => {
 
 describe('plinth serve --ui', () => {
   const TOKEN = 'serve-ui-token-0123456789';
+  const BATCH = `sha256:${createHash('sha256').update('batch').digest('hex')}`;
   let work: string;
   let reg: LocalRegistry;
   let host: string;
@@ -195,6 +198,13 @@ describe('plinth serve --ui', () => {
     store = path.join(work, 'store.db');
     const s = await runPlinth(['scan', `${host}/team/web:1`, '--db', dbFile, '--catalog', catalogFile, '--store', store, '--format', 'json']);
     assert.equal(s.code, 0, s.stderr);
+    // An image whose provenance named the base by digest only: only the catalog ties it to base/debian:12.
+    const m = await MetaStore.open(store);
+    try {
+      await m.recordImage({ image: { repository: `${host}/team/batch`, registry: host, tag: '2', digest: BATCH }, source: 'test', os: 'debian 12', size: 1000, labels: {}, base: { name: `${host}/base/debian`, tag: null, digest: base.descriptor.digest, confidence: 'high', status: 'approved', line: 'debian-12', newest: null, behind: false } });
+    } finally {
+      await m.close();
+    }
     dir = path.join(work, 'certs');
     const c = await runPlinth(['certs', '--service', 'plinth', '--namespace', 'plinth-system', '--dir', dir, '--ip', '127.0.0.1', '--format', 'json']);
     assert.equal(c.code, 0, c.stderr);
@@ -242,15 +252,15 @@ describe('plinth serve --ui', () => {
       assert.equal(home.status, 200);
       assert.match(String(home.headers['content-type']), /text\/html/);
       assert.match(home.text, /<h1>Overview<\/h1>/);
-      assert.equal(stat(home.text, 'images known'), 1);
+      assert.equal(stat(home.text, 'images known'), 2);
       assert.equal(stat(home.text, 'scanned'), 1);
       assert.match(home.text, /data-testid="finding-total">1 open finding/);
       // The images table, and the image's page.
       const images = await call('GET', '/images', { headers: bearer });
       assert.equal(images.status, 200);
       const rows = imageRows(images.text);
-      assert.deepEqual(rows.map((r) => r.href), [`/images/${host}/team/web@${app.descriptor.digest}`]);
-      const page = await call('GET', rows[0]!.href, { headers: bearer });
+      assert.deepEqual(rows.map((r) => r.href), [`/images/${host}/team/batch@${BATCH}`, `/images/${host}/team/web@${app.descriptor.digest}`]);
+      const page = await call('GET', rows[1]!.href, { headers: bearer });
       assert.equal(page.status, 200);
       assert.match(page.text, /DEBIAN-CVE-2024-2961/);
       assert.match(page.text, /web-team@example\.com/);
@@ -259,6 +269,7 @@ describe('plinth serve --ui', () => {
       const base = await call('GET', `/bases/${host}/base/debian:12`, { headers: bearer });
       assert.equal(base.status, 200, base.text);
       assert.match(base.text, /team\/web/);
+      assert.match(base.text, /team\/batch/, 'the catalog serve was given names the digest of base/debian:12');
       const css = await call('GET', '/static/plinth.css');
       assert.equal(css.status, 200);
       // The sign-in form: a Secure, HttpOnly cookie (this is HTTPS), which then opens the pages.
@@ -294,7 +305,7 @@ describe('plinth serve --ui', () => {
       const api = await call('GET', '/v1/images', { headers: bearer });
       assert.equal(api.status, 200);
       assert.match(String(api.headers['content-type']), /application\/json/);
-      assert.deepEqual(JSON.parse(api.text).images.map((i: { digest: string }) => i.digest), [app.descriptor.digest]);
+      assert.deepEqual(JSON.parse(api.text).images.map((i: { digest: string }) => i.digest).sort(), [BATCH, app.descriptor.digest].sort());
     } finally {
       p.kill('SIGTERM');
     }
