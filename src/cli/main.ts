@@ -366,7 +366,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   if (want('demo'))
     program
       .command('demo')
-      .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
+      .description('the whole lifecycle on embedded defaults (a registry on loopback, an embedded store): golden import, gate, publish, an app on the base, provenance, scan, policy check and admission, a new base version, deprecation, consumers notified, rebase, signature verified, a day-2 advisory; with --ui, then the dashboard on the demo\'s store')
       .option('--keep', 'keep the demo directory')
       .option('--ui', 'after the last step, serve the dashboard (plinth ui) on the demo\'s store on 127.0.0.1 until Ctrl-C (SIGINT) or SIGTERM; the demo\'s registry is stopped first (docs/ui.md)')
       .option('--port <n>', 'the dashboard\'s port with --ui (0: any free port; default 8081)')
