@@ -84,6 +84,11 @@ export class PolicyDecider implements Decider {
     return d;
   }
 
+  /** The catalog in force (the last good load of catalogFile; empty without one). */
+  currentCatalog(): Catalog {
+    return this.catalog;
+  }
+
   /** Load policy and catalog; on first load errors are fatal, later they keep the last good state. */
   async reload(first = false): Promise<boolean> {
     try {

@@ -98,6 +98,11 @@ export interface ServerOptions {
   onAdmission?: (e: AdmissionEvent) => void;
   /** GET requests under /v1/ (the store's API with `plinth serve --api`). */
   apiHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /**
+   * The dashboard (`plinth serve --ui`, src/ui/server.ts uiHandler): every other GET/HEAD, and
+   * POST /login, once the webhook endpoints, /healthz, /readyz, /metrics and /v1/ had their turn.
+   */
+  uiHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** Budget for all work of one request (below Kubernetes' default webhook timeout of 10 s). */
@@ -537,6 +542,13 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
         o.apiHandler(req, res).then(
           (handled) => void (handled || send(res, 404, { error: `no such endpoint ${req.method} ${url}` })),
           () => send(res, 500, { error: 'internal error' }),
+        );
+        return;
+      }
+      if (!endpoint && o.uiHandler && (req.method === 'GET' || req.method === 'HEAD' || (req.method === 'POST' && url === '/login'))) {
+        o.uiHandler(req, res).then(
+          (handled) => void (handled || send(res, 404, { error: `no such endpoint ${req.method} ${url}` })),
+          () => void (res.headersSent ? res.end() : send(res, 500, { error: 'internal error' })),
         );
         return;
       }

@@ -16,6 +16,7 @@ import { emptyCatalog, loadCatalog, saveCatalog } from '../provenance/catalog.js
 import { parsePolicy } from '../policy/load.js';
 import { gatherFacts } from '../policy/facts.js';
 import { evaluate } from '../policy/evaluate.js';
+import { PlinthError } from '../util/errors.js';
 
 /**
  * The README's first command: the seeds' whole lifecycle on embedded defaults (no server to set
@@ -75,7 +76,31 @@ function libcVersion(status: string): string {
   return m[1]!;
 }
 
-export async function runDemo(o: { keep: boolean; log: (s: string) => void }): Promise<void> {
+async function portFree(port: number, host: string): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (e: NodeJS.ErrnoException) => reject(new PlinthError('USAGE', `the dashboard cannot listen on ${host}:${port} (${e.code === 'EADDRINUSE' ? 'the port is in use' : e.message}): give another --port, or --port 0 for any free one`)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+export interface DemoUi {
+  /** Port for the dashboard (0: any free one). */
+  port: number;
+  /** Address to listen on (default 127.0.0.1: the demo's dashboard has no token). */
+  host?: string;
+  /** Resolves when the dashboard should stop (the CLI: SIGINT or SIGTERM); given the dashboard's URL. */
+  until: (url: string) => Promise<void>;
+}
+
+/**
+ * Run the demo. With `ui`, after the last step the registry is stopped and the dashboard
+ * (`startUi`) serves the demo's store and catalog until `ui.until` resolves; then the directory is
+ * removed as usual (unless `keep`).
+ */
+export async function runDemo(o: { keep: boolean; log: (s: string) => void; ui?: DemoUi }): Promise<void> {
+  // A busy dashboard port is found now, not after the whole demo has run.
+  if (o.ui && o.ui.port !== 0) await portFree(o.ui.port, o.ui.host ?? '127.0.0.1');
   const started = Date.now();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-demo-'));
   const log = (s: string) => o.log(`${s}  [${((Date.now() - started) / 1000).toFixed(1)} s]`);
@@ -266,6 +291,18 @@ export async function runDemo(o: { keep: boolean; log: (s: string) => void }): P
     log(`Done. The store holds ${st.images} image(s), ${st.occurrences} occurrence(s), ${st.tags} tag observation(s), ${st.decisions} decision(s): try plinth images|history|consumers --store ${meta.location}`);
     db.close();
     if (o.keep) await writeFile(path.join(dir, 'README.txt'), stringify({ registry: reg.url, store: meta.location, catalog: catalogFile, key: path.join(dir, 'golden.key'), password: 'demo' }));
+    if (o.ui) {
+      // The dashboard reads only the store (and the catalog, to resolve bases): the registry can go.
+      await reg.stop();
+      const { startUi } = await import('../ui/server.js');
+      const ui = await startUi(meta, { port: o.ui.port, host: o.ui.host ?? '127.0.0.1', catalog: await loadCatalog(catalogFile) });
+      try {
+        o.log(`dashboard: ${ui.url}/  (Ctrl-C to stop)`);
+        await o.ui.until(`${ui.url}/`);
+      } finally {
+        await ui.close();
+      }
+    }
   } finally {
     await meta.close();
     receiver.close();

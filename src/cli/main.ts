@@ -366,11 +366,20 @@ export function buildProgram(argv?: readonly string[]): Command {
   if (want('demo'))
     program
       .command('demo')
-      .description('a tour on embedded defaults: a registry on loopback, a golden base and an app image, then inspect, catalog, provenance, scan and a policy check')
+      .description('the whole lifecycle on embedded defaults (a registry on loopback, an embedded store): golden import, gate, publish, an app on the base, provenance, scan, policy check and admission, a new base version, deprecation, consumers notified, rebase, signature verified, a day-2 advisory; with --ui, then the dashboard on the demo\'s store')
       .option('--keep', 'keep the demo directory')
-      .action(async (o: { keep?: boolean }) => {
+      .option('--ui', 'after the last step, serve the dashboard (plinth ui) on the demo\'s store on 127.0.0.1 until Ctrl-C (SIGINT) or SIGTERM; the demo\'s registry is stopped first (docs/ui.md)')
+      .option('--port <n>', 'the dashboard\'s port with --ui (0: any free port; default 8081)')
+      .action(async (o: { keep?: boolean; ui?: boolean; port?: string }) => {
+        if (o.port !== undefined && !o.ui) throw new PlinthError('USAGE', '--port is the dashboard\'s port: give --ui too');
+        const port = Number(o.port ?? '8081');
+        if (o.port !== undefined && (!/^\d{1,5}$/.test(o.port) || port > 65535)) throw new PlinthError('USAGE', `--port must be 0-65535, got "${o.port}"`);
         const { runDemo } = await import('./demo.js');
-        await runDemo({ keep: o.keep === true, log: (s) => out(s) });
+        const until = () => new Promise<void>((resolve) => {
+          process.once('SIGTERM', () => resolve());
+          process.once('SIGINT', () => resolve());
+        });
+        await runDemo({ keep: o.keep === true, log: (s) => out(s), ...(o.ui ? { ui: { port, until } } : {}) });
       });
 
   return program;

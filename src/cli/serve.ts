@@ -9,7 +9,7 @@ export function registerServe(program: Command, h: CliHelpers): void {
   h.addRegistryFlags(
     program
       .command('serve')
-      .description('run the Kubernetes admission webhook: POST /validate and /mutate (AdmissionReview v1), /imagepolicy (ImageReview), GET /healthz, /readyz, /metrics')
+      .description('run the Kubernetes admission webhook: POST /validate and /mutate (AdmissionReview v1), /imagepolicy (ImageReview), GET /healthz, /readyz, /metrics; with --api the store\'s API under /v1/, with --ui the dashboard')
       .requiredOption('--policy <file>', 'policy file (reloaded when it changes)')
       .option('--catalog <file>', 'catalog of known bases (reloaded when it changes)')
       .option('--db <path>', 'vulnerability database, for vulnerabilities rules')
@@ -26,8 +26,9 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--cluster <name>', 'the cluster name recorded with admissions', 'default')
       .option('--store-queue <n>', 'admissions held for the store before new ones are dropped (counted in /metrics)', '10000')
       .option('--api', 'also serve the store\'s read-only API under /v1/ (needs --store; give --api-token)')
-      .option('--api-token <token>', 'bearer token for the API (default: $PLINTH_API_TOKEN)'),
-  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean; store?: string; cluster: string; storeQueue: string; api?: boolean; apiToken?: string }) => {
+      .option('--api-token <token>', 'bearer token for the API and the dashboard (default: $PLINTH_API_TOKEN)')
+      .option('--ui', 'also serve the dashboard (the pages of plinth ui) on this HTTPS port: every GET other than the webhook\'s, /healthz, /readyz, /metrics and /v1/ (needs --store and --api-token, at least 16 characters: Authorization: Bearer … or the sign-in form\'s Secure cookie; docs/ui.md)'),
+  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean; store?: string; cluster: string; storeQueue: string; api?: boolean; apiToken?: string; ui?: boolean }) => {
     if (o.username !== undefined || o.password !== undefined || o.passwordStdin) {
       throw new PlinthError('USAGE', 'the webhook reaches many registries: give credentials per registry in a Docker config file (--authfile, auths/credHelpers), not --username/--password');
     }
@@ -45,6 +46,9 @@ export function registerServe(program: Command, h: CliHelpers): void {
     if (o.api && !o.store) throw new PlinthError('USAGE', '--api serves the store: give --store too');
     const apiToken = o.apiToken ?? process.env.PLINTH_API_TOKEN;
     if (o.api && !apiToken) throw new PlinthError('USAGE', '--api on the webhook\'s port needs --api-token (or $PLINTH_API_TOKEN): the store must not be readable by anyone who reaches the webhook');
+    if (o.ui && !o.store) throw new PlinthError('USAGE', '--ui serves the dashboard of the store: give --store too (or $PLINTH_STORE)');
+    if (o.ui && !apiToken) throw new PlinthError('USAGE', '--ui on the webhook\'s port needs --api-token (or $PLINTH_API_TOKEN): the dashboard must not be readable by anyone who reaches the webhook');
+    if (o.ui && apiToken!.length < 16) throw new PlinthError('USAGE', 'with --ui the access token (--api-token, $PLINTH_API_TOKEN) must be at least 16 characters');
     const { PolicyDecider } = await import('../admission/policydecider.js');
     const { startServer } = await import('../admission/server.js');
     let meta: import('../store/connector.js').StoreConnector | undefined;
@@ -78,7 +82,9 @@ export function registerServe(program: Command, h: CliHelpers): void {
     });
     const rec = recorder;
     const apiHandler = o.api && meta ? (await import('../store/api.js')).apiHandler(meta, { token: apiToken! }) : undefined;
-    const server = await startServer(decider, { cert, key, ...(clientCa ? { clientCa } : {}), port, host: o.host, deadlineMs, logger, ...(rec ? { onAdmission: (e) => void rec.record(e) } : {}), ...(apiHandler ? { apiHandler } : {}) });
+    // The dashboard: the same token, the sign-in cookie Secure (HTTPS), the catalog as last reloaded.
+    const uiHandler = o.ui && meta ? (await import('../ui/server.js')).uiHandler(meta, { token: apiToken!, secureCookie: true, ...(o.catalog ? { catalog: () => decider.currentCatalog() } : {}) }) : undefined;
+    const server = await startServer(decider, { cert, key, ...(clientCa ? { clientCa } : {}), port, host: o.host, deadlineMs, logger, ...(rec ? { onAdmission: (e) => void rec.record(e) } : {}), ...(apiHandler ? { apiHandler } : {}), ...(uiHandler ? { uiHandler } : {}) });
     clear = server.clearCache;
     if (rec) {
       const { Counter, Gauge } = await import('prom-client');
@@ -98,7 +104,7 @@ export function registerServe(program: Command, h: CliHelpers): void {
         },
       });
     }
-    h.out(`plinth webhook listening on https://${o.host}:${server.port}`);
+    h.out(`plinth webhook listening on https://${o.host}:${server.port}${o.api ? '; store API on /v1/' : ''}${uiHandler ? '; dashboard on /' : ''}`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGTERM', stop);

@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { PlinthError, describeError } from '../util/errors.js';
 import type { Catalog } from '../provenance/catalog.js';
 import type { MetaStore } from '../store/store.js';
+import type { StoreConnector } from '../store/connector.js';
 import { basePage, basesPage, decisionsPage, errorPage, imagePage, imagesPage, loginPage, overviewPage, parseTableQuery, vulnerabilityPage } from './pages.js';
 import { CSS } from './style.js';
 
@@ -17,7 +18,10 @@ export interface UiOptions {
   token?: string;
   /** A request header that must be present and non-empty (set by the proxy in front). */
   authHeader?: string;
-  catalog?: Catalog;
+  /** The catalog that resolves base tags, or a function giving the current one (a reloaded catalog). */
+  catalog?: Catalog | (() => Catalog | undefined);
+  /** Mark the sign-in cookie `Secure` (the dashboard is served over HTTPS, e.g. on `plinth serve`). */
+  secureCookie?: boolean;
 }
 
 const COOKIE = 'plinth_ui_token';
@@ -90,7 +94,8 @@ function segment(p: string, prefix: string): string | null {
 }
 
 /** The request handler (mountable beside the API). Returns false when the path is not the dashboard's. */
-export function uiHandler(store: MetaStore, o: UiOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function uiHandler(source: MetaStore | StoreConnector, o: UiOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const secure = o.secureCookie ? '; Secure' : '';
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://plinth.invalid');
     const p = url.pathname;
@@ -103,7 +108,7 @@ export function uiHandler(store: MetaStore, o: UiOptions = {}): (req: IncomingMe
         if (req.method === 'POST') {
           const token = (await readForm(req)).get('token') ?? '';
           if (!token || !same(token, o.token)) return void sendHtml(res, 401, loginPage('That token is not valid.')), true;
-          return void sendHtml(res, 303, '', { location: '/', 'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict` }), true;
+          return void sendHtml(res, 303, '', { location: '/', 'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure}` }), true;
         }
         return void sendHtml(res, 200, loginPage()), true;
       }
@@ -114,7 +119,10 @@ export function uiHandler(store: MetaStore, o: UiOptions = {}): (req: IncomingMe
         return void sendHtml(res, 401, body, o.authHeader ? {} : { 'www-authenticate': 'Bearer realm="plinth"' }), true;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') return void sendHtml(res, 405, errorPage(405, 'Not allowed', `${req.method} is not supported: the dashboard is read-only.`), { allow: 'GET, HEAD' }), true;
-      const ctx = { ...(who.user ? { user: who.user } : {}), ...(o.catalog ? { catalog: o.catalog } : {}) };
+      const catalog = typeof o.catalog === 'function' ? o.catalog() : o.catalog;
+      const ctx = { ...(who.user ? { user: who.user } : {}), ...(catalog ? { catalog } : {}) };
+      // A connector (plinth serve) opens the store on first use and again after it was unreachable.
+      const store = 'get' in source ? await source.get() : source;
       if (p === '/' || p === '/overview') return void sendHtml(res, 200, await overviewPage(store, ctx)), true;
       if (p === '/images') return void sendHtml(res, 200, await imagesPage(store, parseTableQuery(url.searchParams), ctx)), true;
       const img = segment(p, '/images/');
