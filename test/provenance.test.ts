@@ -9,7 +9,7 @@ import { copyImage } from '../src/source/copy.js';
 import { openDestination, openSource } from '../src/source/open.js';
 import { digestOf } from '../src/oci/digest.js';
 import { chainIds } from '../src/provenance/chain.js';
-import { emptyCatalog, loadCatalog, matchFingerprint, type Catalog, type CatalogEntry } from '../src/provenance/catalog.js';
+import { compareAge, emptyCatalog, loadCatalog, matchFingerprint, newestApproved, type Catalog, type CatalogEntry } from '../src/provenance/catalog.js';
 import { dockerPurlToRef } from '../src/provenance/evidence.js';
 import { provenance, type ProvenanceReport } from '../src/provenance/report.js';
 import type { Descriptor } from '../src/oci/types.js';
@@ -389,5 +389,24 @@ describe('provenance: base image detection', () => {
     await writeFile(file, 'bases: [ {name: x\n');
     await assert.rejects(loadCatalog(file), /invalid YAML/);
     assert.equal((await readFile(file, 'utf8')).length > 0, true);
+  });
+});
+
+describe('catalog: the newest version of a line', () => {
+  const entry = (tag: string, o: Partial<CatalogEntry>): CatalogEntry => ({ name: 'golden/debian', tag, digest: `sha256:${tag.replace(/\D/g, '').padStart(64, '0')}`, diffIds: [`sha256:${'1'.repeat(64)}`], status: 'approved', line: 'debian-12', ...o });
+  test('reproducible builds share one created time: when the catalog got them decides, then their order', () => {
+    const cat = emptyCatalog();
+    const fixed = '1970-01-01T00:00:00Z';
+    cat.bases.push(entry('12.2', { created: fixed, addedAt: '2026-02-01T00:00:00Z' }), entry('12.1', { created: fixed, addedAt: '2026-01-01T00:00:00Z' }));
+    assert.equal(newestApproved(cat, 'debian-12')?.tag, '12.2');
+    assert.ok(compareAge(cat, cat.bases[1]!, cat.bases[0]!) < 0, '12.1 is older');
+    // Neither says when: the later catalog entry is the newer one.
+    const bare = emptyCatalog();
+    bare.bases.push(entry('12.1', {}), entry('12.2', {}));
+    assert.equal(newestApproved(bare, 'debian-12')?.tag, '12.2');
+    // created still comes first.
+    const dated = emptyCatalog();
+    dated.bases.push(entry('12.3', { created: '2026-03-01T00:00:00Z', addedAt: '2026-01-01T00:00:00Z' }), entry('12.2', { created: '2026-02-01T00:00:00Z', addedAt: '2026-05-01T00:00:00Z' }));
+    assert.equal(newestApproved(dated, 'debian-12')?.tag, '12.3');
   });
 });

@@ -94,7 +94,7 @@ describe('plinth demo --ui', () => {
       const old = rows.find((r) => r.row.includes(`>${host}/golden/debian:12.1@`));
       const rebased = rows.find((r) => r.row.includes(`>${host}/golden/debian:12.2@`));
       assert.ok(old && rebased, images.text);
-      assert.match(old.row, /s-deprecated">deprecated<\/span> <span class="badge warn">behind/);
+      assert.match(old.row, /s-deprecated">deprecated<\/span> <span class="badge warn" title="since [^"]+">behind by 1</);
       assert.match(old.row, /shop-team@example\.com/);
       assert.match(rebased.row, /s-approved">approved/);
       // The first image link, followed: its page names the app, its base line and its owner.

@@ -145,9 +145,19 @@ export function matchFingerprint(cat: Catalog, imageDiffIds: string[], imageDige
   return { matches, ties };
 }
 
+/**
+ * Which of two entries of a line is newer: by `created`, then by when the catalog got it
+ * (`addedAt`: reproducible builds share one `created`), then by position in the catalog.
+ * Negative when `a` is older.
+ */
+export function compareAge(cat: Catalog, a: CatalogEntry, b: CatalogEntry): number {
+  const t = (x: string | undefined) => Date.parse(x ?? '') || 0;
+  return t(a.created) - t(b.created) || t(a.addedAt) - t(b.addedAt) || cat.bases.indexOf(a) - cat.bases.indexOf(b);
+}
+
 /** The newest approved entry of a line (same platform when given). */
 export function newestApproved(cat: Catalog, line: string, platform?: string): CatalogEntry | undefined {
   return cat.bases
     .filter((b) => lineOf(b) === line && b.status === 'approved' && (!platform || !b.platform || b.platform === platform))
-    .sort((a, b) => (Date.parse(b.created ?? '') || 0) - (Date.parse(a.created ?? '') || 0))[0];
+    .sort((a, b) => compareAge(cat, b, a))[0];
 }

@@ -186,7 +186,8 @@ export interface ImageSummary {
   size: number | null;
   labels: Record<string, string>;
   owner: string | null;
-  base: (BaseFacts & { name: string | null }) | null;
+  /** behindVersions/behindSince: how many newer approved versions of its line, since when (set by plinth watch). */
+  base: (BaseFacts & { name: string | null; behindVersions?: number | null; behindSince?: string | null }) | null;
   packages: number | null;
   vulnerabilities: VulnSummary | null;
   scannedAt: string | null;
@@ -808,6 +809,8 @@ function summary(r: Record<string, unknown>, tags: string[], running: ImageSumma
           line: (r.base_line as string | null) ?? null,
           newest: (r.newest_base as string | null) ?? null,
           behind: r.behind === null || r.behind === undefined ? null : Number(r.behind) === 1,
+          behindVersions: r.behind_versions === null || r.behind_versions === undefined ? null : Number(r.behind_versions),
+          behindSince: (r.behind_since as string | null | undefined) ?? null,
         }
       : null,
     packages: r.packages === null || r.packages === undefined ? null : Number(r.packages),

@@ -1,4 +1,4 @@
-import type { Catalog } from '../provenance/catalog.js';
+import { compareAge, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
 import type { DecisionRecord, FindingRow, ImageSummary, MetaStore } from '../store/store.js';
 import { listImages } from '../store/queries.js';
 
@@ -291,16 +291,15 @@ export function catalogLines(catalog: Catalog | undefined, images: ImageSummary[
   if (!catalog) return [];
   const byDigest = new Map<string, number>();
   for (const i of images) if (i.base?.digest) byDigest.set(i.base.digest, (byDigest.get(i.base.digest) ?? 0) + 1);
-  const lines = new Map<string, Array<LineVersion & { n: number }>>();
-  catalog.bases.forEach((b, n) => {
+  const lines = new Map<string, Array<LineVersion & { entry: CatalogEntry }>>();
+  catalog.bases.forEach((b) => {
     const line = b.line ?? b.name;
     const v = {
       name: b.name, tag: b.tag ?? null, digest: b.digest, platform: b.platform ?? null, status: b.status, created: b.created ?? null, addedAt: b.addedAt ?? null,
       supersededAt: b.supersededAt ?? null, deprecatedAt: b.deprecatedAt ?? null, reason: b.reason ?? null, successor: b.successor ?? null,
-      consumers: (byDigest.get(b.digest) ?? 0) + (b.index ? byDigest.get(b.index) ?? 0 : 0), n,
+      consumers: (byDigest.get(b.digest) ?? 0) + (b.index ? byDigest.get(b.index) ?? 0 : 0), entry: b,
     };
     lines.set(line, [...(lines.get(line) ?? []), v]);
   });
-  const t = (v: LineVersion) => Date.parse(v.created ?? v.addedAt ?? '') || 0;
-  return [...lines].sort(([a], [b]) => a.localeCompare(b)).map(([line, vs]) => ({ line, versions: vs.sort((a, b) => t(a) - t(b) || a.n - b.n).map(({ n: _n, ...v }) => v) }));
+  return [...lines].sort(([a], [b]) => a.localeCompare(b)).map(([line, vs]) => ({ line, versions: vs.sort((a, b) => compareAge(catalog, a.entry, b.entry)).map(({ entry: _e, ...v }) => v) }));
 }

@@ -56,7 +56,7 @@ function baseCell(i: ImageSummary): Html {
   if (!i.base) return html`<span class="muted">unknown</span>`;
   const ref = baseRef(i.base);
   const label = `${i.base.name ?? '?'}${i.base.tag ? `:${i.base.tag}` : ''}${i.base.digest ? `@${short(i.base.digest)}` : ''}`;
-  return html`${ref ? html`<a href="${baseHref(ref)}">${label}</a>` : label} ${status(i.base.status)}${i.base.behind ? html` <span class="badge warn">behind</span>` : ''}`;
+  return html`${ref ? html`<a href="${baseHref(ref)}">${label}</a>` : label} ${status(i.base.status)}${i.base.behind ? html` <span class="badge warn" title="${i.base.behindSince ? `since ${i.base.behindSince}` : 'newer approved versions of its line exist'}">behind${i.base.behindVersions ? ` by ${i.base.behindVersions}` : ''}</span>` : ''}`;
 }
 
 function status(s: string | null): Html {

@@ -1,7 +1,7 @@
 import { describeError } from '../util/errors.js';
 import { RegistryClient } from '../registry/client.js';
 import type { OpenOptions } from '../source/open.js';
-import { lineOf, newestApproved, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
+import { compareAge, lineOf, newestApproved, type Catalog, type CatalogEntry } from '../provenance/catalog.js';
 import { ownerLabel, recordTag, type MetaStore } from '../store/store.js';
 import { addEvents, getState, notifiable, setState, watchedTags, type WatchEvent } from './state.js';
 
@@ -106,8 +106,7 @@ async function resolveTags(store: MetaStore, tags: Array<{ repository: string; t
 /** Newer approved versions of an entry's line (same platform), and the newest. */
 function behindBy(catalog: Catalog, b: CatalogEntry): { versions: number; newest: CatalogEntry | undefined } {
   const line = lineOf(b);
-  const created = Date.parse(b.created ?? b.addedAt ?? '') || 0;
-  const newer = catalog.bases.filter((x) => x !== b && lineOf(x) === line && x.status === 'approved' && (!b.platform || !x.platform || x.platform === b.platform) && (Date.parse(x.created ?? x.addedAt ?? '') || 0) > created);
+  const newer = catalog.bases.filter((x) => x !== b && lineOf(x) === line && x.status === 'approved' && (!b.platform || !x.platform || x.platform === b.platform) && compareAge(catalog, x, b) > 0);
   return { versions: newer.length, newest: newestApproved(catalog, line, b.platform) };
 }
 
