@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { plinthCommand, runPlinth, type CliRun } from './helpers/common.js';
-import { buildImage, buildIndex } from '../src/source/memory.js';
+import { buildImage, buildIndex, MemorySource } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
 import { digestOf } from '../src/oci/digest.js';
@@ -211,6 +211,21 @@ describe('plinth CLI', () => {
     const d = JSON.parse(withDb.stdout) as Report & { vulnerabilities: { status: string; total: number; unknownOrigin: number } };
     // (The declared base has no digest and is not in the catalog: its layer count, so the split, is unknown.)
     assert.deepEqual([d.vulnerabilities.status, d.vulnerabilities.total, d.vulnerabilities.unknownOrigin, d.what.packages], ['scanned', 1, 1, 3]);
+    // A layer that is not a file system (a WASM module): the answer from the manifest and config,
+    // with a finding that says why the layers were not read — not an error.
+    const wsrc = new MemorySource({ descriptor: { mediaType: '', digest: '', size: 0 }, bytes: Buffer.alloc(0) });
+    const wasm = Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]), Buffer.alloc(600, 7)]);
+    const wlayer = { mediaType: 'application/vnd.wasm.content.layer.v1+wasm', digest: wsrc.add(wasm), size: wasm.length };
+    const wcfg = Buffer.from(JSON.stringify({ created: '2024-01-01T00:00:00Z', architecture: 'wasm', os: 'wasip1', rootfs: { type: 'layers', diff_ids: [digestOf(wasm)] }, config: {} }));
+    const wman = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: wsrc.add(wcfg), size: wcfg.length }, layers: [wlayer] }));
+    wsrc.root = { descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: wsrc.add(wman), size: wman.length }, bytes: wman };
+    await copyImage(wsrc, await openDestination(`${reg.host}/cli/wasm:1`));
+    const w = await runPlinth(['provenance', `${reg.host}/cli/wasm:1`, '--platform', 'wasip1/wasm', '--format', 'json'], { env });
+    assert.equal(w.code, 0, w.stderr);
+    const wr = JSON.parse(w.stdout) as Report & { findings: Array<{ source: string; message: string }> };
+    assert.equal(wr.what.packages, null);
+    assert.equal(wr.layers.length, 1);
+    assert.ok(wr.findings.some((x) => x.source === 'layers' && /were not read/.test(x.message)), JSON.stringify(wr.findings));
     // A history that does not line up with the layers is not attributed.
     const odd = await buildImage({ layers: [baseLayer], history: [{ created_by: 'one' }, { created_by: 'two' }] });
     await copyImage(odd.source, await openDestination(`${reg.host}/cli/odd:1`));

@@ -408,5 +408,9 @@ describe('catalog: the newest version of a line', () => {
     const dated = emptyCatalog();
     dated.bases.push(entry('12.3', { created: '2026-03-01T00:00:00Z', addedAt: '2026-01-01T00:00:00Z' }), entry('12.2', { created: '2026-02-01T00:00:00Z', addedAt: '2026-05-01T00:00:00Z' }));
     assert.equal(newestApproved(dated, 'debian-12')?.tag, '12.3');
+    // One says when it was built, the later one does not: not "older than 1970", the later entry.
+    const mixed = emptyCatalog();
+    mixed.bases.push(entry('12.1', { created: '2026-01-01T00:00:00Z' }), entry('12.2', {}));
+    assert.equal(newestApproved(mixed, 'debian-12')?.tag, '12.2');
   });
 });

@@ -299,6 +299,9 @@ describe('plinth serve --ui', () => {
       const getValidate = await call('GET', '/validate', { headers: bearer });
       assert.equal(getValidate.status, 405);
       assert.equal((await call('GET', '/healthz')).text, 'ok');
+      // Probes that use HEAD get the webhook's answer, not the dashboard's sign-in page.
+      assert.equal((await call('HEAD', '/healthz')).status, 200);
+      assert.equal((await call('HEAD', '/readyz')).status, 200);
       assert.match((await call('GET', '/metrics')).text, /# HELP/);
       // The API: still JSON under /v1/, still behind the token.
       assert.equal((await call('GET', '/v1/images')).status, 401);

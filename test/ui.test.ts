@@ -26,6 +26,10 @@ import { MetaStore } from '../src/store/store.js';
 import { startApi } from '../src/store/api.js';
 import { plinthCommand, runPlinth } from './helpers/common.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { imageDetails } from '../src/ui/data.js';
+import { imagePage, imagesPage, overviewPage } from '../src/ui/pages.js';
+import http from 'node:http';
+import net from 'node:net';
 
 const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
 const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
@@ -432,6 +436,77 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(kind === 'sqlite' ?
     assert.match(open.stderr, /without --token/);
     const short = await runPlinth(['ui', '--store', f.store, '--token', 'short', '--port', '0']);
     assert.equal(short.code, 2);
+  });
+
+  test('a busy port is a usage error, and the store is closed (the process exits)', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (blocker.address() as net.AddressInfo).port;
+      const r = await runPlinth(['ui', '--store', f.store, '--token', TOKEN, '--port', String(port)]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /port is in use/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  once('without a token only requests addressed to loopback are served (DNS rebinding); a bad request target is a 400', async () => {
+    const open = await startUiProcess(['--store', f.store]);
+    try {
+      const port = Number(new URL(open.url).port);
+      const raw = (host: string, target = '/images') => new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: target, headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      for (const h of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `[::1]:${port}`]) assert.equal((await raw(h)).status, 200, h);
+      for (const h of [`attacker.example:${port}`, 'attacker.example', `127.0.0.1.attacker.example:${port}`]) {
+        const r = await raw(h);
+        assert.equal(r.status, 421, h);
+        assert.doesNotMatch(r.body, /team\/app-a/);
+      }
+      const bad = await raw(`127.0.0.1:${port}`, 'http://[x]/');
+      assert.equal(bad.status, 400);
+      assert.doesNotMatch(bad.body, /at [\w.]+ \(|node:internal/);
+    } finally {
+      await open.stop();
+    }
+  });
+
+  once('an image known only from provenance shows its layers\' package counts; damaged image rows never break a page', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'plinth-ui-prov-'));
+    try {
+      const db = path.join(dir, 'store.db');
+      const p = await runPlinth(['provenance', `${f.host}/team/app-a:1`, '--catalog', path.join(f.work, 'catalog.yaml'), '--store', db, '--format', 'json'], { env: { PLINTH_DB: path.join(dir, 'none.db') } });
+      assert.equal(p.code, 0, p.stderr);
+      const m = await MetaStore.open(db);
+      try {
+        const uri = `${f.host}/team/app-a@${f.appA.descriptor.digest}`;
+        const x = await imageDetails(m, uri);
+        assert.equal(x.packageCount, 3);
+        assert.deepEqual(x.layers.map((l) => [l.origin, l.packages]), [['base', 2], ['image', 1]]);
+        assert.equal(x.packages.length, 0);
+        const page = (await imagePage(m, uri, {}))!;
+        assert.match(page, /<dt>Packages<\/dt><dd><a href="#h-packages">3<\/a>/);
+        assert.match(page, /3 package\(s\) counted by plinth provenance/);
+        // A damaged row (labels not an object, a summary of the wrong shape): the pages still answer.
+        await m.sql.run("UPDATE images SET labels = 'null', vulns = '{}'");
+        assert.equal((await m.images())[0]!.vulnerabilities, null);
+        assert.match(await overviewPage(m, {}), /Overview/);
+        assert.match(await imagesPage(m, {}, {}), /team\/app-a/);
+        await m.sql.run(`UPDATE images SET labels = '["x"]', vulns = '{"total":"many","bySeverity":[],"base":1,"image":1,"fixable":0}'`);
+        assert.ok((await imagePage(m, uri, {}))!.includes('What is it?'));
+      } finally {
+        await m.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   once('findings over time count what was open at the end of each day', async () => {

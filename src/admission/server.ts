@@ -532,8 +532,9 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       const q = raw.indexOf('?');
       const url = q < 0 ? raw : raw.slice(0, q);
       const endpoint: Endpoint | undefined = url === '/validate' ? 'validate' : url === '/mutate' ? 'mutate' : url === '/imagepolicy' ? 'imagepolicy' : undefined;
-      if (req.method === 'GET' && url === '/healthz') return send(res, 200, 'ok');
-      if (req.method === 'GET' && url === '/readyz') return decider.ready() ? send(res, 200, 'ok') : send(res, 503, 'policy not loaded');
+      const read = req.method === 'GET' || req.method === 'HEAD';
+      if (read && url === '/healthz') return send(res, 200, 'ok');
+      if (read && url === '/readyz') return decider.ready() ? send(res, 200, 'ok') : send(res, 503, 'policy not loaded');
       if (req.method === 'GET' && url === '/metrics') {
         metrics.metrics().then((t) => send(res, 200, t, { 'content-type': metrics.contentType }), () => send(res, 500, 'metrics unavailable'));
         return;
@@ -586,6 +587,9 @@ export async function startServer(decider: Decider, o: ServerOptions): Promise<R
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections?.();
+        // Requests in flight get their deadline to finish; a client that never finishes sending
+        // one does not hold the shutdown up to the request timeout.
+        setTimeout(() => server.closeAllConnections?.(), (o.deadlineMs ?? DEFAULT_DEADLINE_MS) + 1000).unref();
       }),
   };
 }

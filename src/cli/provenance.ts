@@ -92,6 +92,7 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'table or json', 'table'),
   )).action(async (image: string, o: Record<string, unknown> & { catalog?: string; platform?: string; checkRegistry?: boolean; format: string; db?: string; metadataOnly?: boolean; store?: unknown }) => {
     const { loadCatalog, provenance, openSource, parseLocation, describeContents } = await lib();
+    if (o.metadataOnly && o.db !== undefined) throw new PlinthError('USAGE', '--db reads the layers: it cannot be used with --metadata-only');
     if (!['table', 'json'].includes(o.format)) throw new PlinthError('USAGE', `--format must be table or json, got "${o.format}"`);
     const opts = await h.openOptions(o, image);
     const catalog = await loadCatalog(o.catalog ?? defaultCatalogPath(), { mustExist: o.catalog !== undefined });
@@ -110,14 +111,22 @@ export function registerProvenance(program: Command, h: CliHelpers): void {
       const { defaultDbPath } = await import('../vuln/store.js');
       const dbPath = o.db ?? defaultDbPath();
       const useDb = !o.metadataOnly && (o.db !== undefined || existsSync(dbPath));
-      if (o.metadataOnly && o.db !== undefined) throw new PlinthError('USAGE', '--db reads the layers: it cannot be used with --metadata-only');
       const progress = o.format !== 'json' && process.stderr.isTTY ? (i: number, n: number, d: string) => process.stderr.write(`\rreading layer ${i + 1}/${n} ${d.slice(0, 19)}…${i + 1 === n ? '\n' : ''}`) : undefined;
       let reports: ProvenanceReport[];
       if (o.metadataOnly) reports = await provenance(src, platform, { catalog, ...popts });
       else if (!useDb) {
-        // One pass over the layers: the OS release and the packages each layer installed.
+        // One pass over the layers: the OS release and the packages each layer installed. Layers
+        // that are not file systems (a WASM module, an OCI artifact) or cannot be read leave the
+        // answer from the manifest and config, with a finding that says why.
         const { inventoryWithBase } = await import('../packages/withbase.js');
-        reports = (await inventoryWithBase(src, platform, catalog, progress, popts)).map((x) => x.provenance);
+        try {
+          reports = (await inventoryWithBase(src, platform, catalog, progress, popts)).map((x) => x.provenance);
+        } catch (e) {
+          // What is wrong with a layer's content (not with reaching the registry) is a finding.
+          if (!(e instanceof PlinthError) || !['ARCHIVE_INVALID', 'PACKAGE_DB_INVALID', 'UNSUPPORTED', 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'BLOB_UNKNOWN'].includes(e.code)) throw e;
+          reports = await provenance(src, platform, { catalog, ...popts });
+          for (const r of reports) r.findings.push({ severity: 'warning', source: 'layers', message: `the layers were not read (no OS release or package counts): ${e.message}` });
+        }
       } else {
         const { openStore } = await import('../vuln/store.js');
         const { scan } = await import('../vuln/scan.js');

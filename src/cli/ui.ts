@@ -31,7 +31,14 @@ export function registerUi(program: Command, h: CliHelpers): void {
       const { openForQuery } = await import('./store.js');
       const { startUi } = await import('../ui/server.js');
       const store = await openForQuery(o.store);
-      const ui = await startUi(store, { port, host: o.host, ...(token ? { token } : {}), ...(o.authHeader ? { authHeader: o.authHeader } : {}), catalog });
+      let ui;
+      try {
+        ui = await startUi(store, { port, host: o.host, ...(token ? { token } : {}), ...(o.authHeader ? { authHeader: o.authHeader } : {}), catalog });
+      } catch (e) {
+        // A PostgreSQL pool left open would keep the process alive after the error.
+        await store.close().catch(() => {});
+        throw e;
+      }
       h.out(`plinth dashboard on ${ui.url}/ (store ${store.location})`);
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);

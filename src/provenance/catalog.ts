@@ -146,13 +146,14 @@ export function matchFingerprint(cat: Catalog, imageDiffIds: string[], imageDige
 }
 
 /**
- * Which of two entries of a line is newer: by `created`, then by when the catalog got it
- * (`addedAt`: reproducible builds share one `created`), then by position in the catalog.
- * Negative when `a` is older.
+ * Which of two entries of a line is newer: by `created` when both say it, then by when the
+ * catalog got them (`addedAt`; reproducible builds share one `created`) when both say it, then
+ * by position in the catalog. Negative when `a` is older.
  */
 export function compareAge(cat: Catalog, a: CatalogEntry, b: CatalogEntry): number {
   const t = (x: string | undefined) => Date.parse(x ?? '') || 0;
-  return t(a.created) - t(b.created) || t(a.addedAt) - t(b.addedAt) || cat.bases.indexOf(a) - cat.bases.indexOf(b);
+  const by = (k: 'created' | 'addedAt') => (t(a[k]) && t(b[k]) ? t(a[k]) - t(b[k]) : 0);
+  return by('created') || by('addedAt') || cat.bases.indexOf(a) - cat.bases.indexOf(b);
 }
 
 /** The newest approved entry of a line (same platform when given). */

@@ -783,8 +783,28 @@ export function ownerLabel(labels: Record<string, string>): string | null {
   return OWNER_LABELS.map((k) => labels[k]).find((v) => typeof v === 'string' && v !== '') ?? null;
 }
 
+/** Labels as stored: an object of strings, whatever a damaged row holds. */
+function labelsOf(v: unknown): Record<string, string> {
+  const x = parse<unknown>(v, {});
+  const out: Record<string, string> = {};
+  if (x && typeof x === 'object' && !Array.isArray(x)) for (const [k, val] of Object.entries(x)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+/** A findings summary as stored, or null when a damaged row holds something else. */
+function vulnSummaryOf(v: unknown): VulnSummary | null {
+  const x = parse<unknown>(v, null);
+  if (!x || typeof x !== 'object') return null;
+  const s = x as Record<string, unknown>;
+  const n = (k: unknown) => typeof k === 'number' && Number.isFinite(k);
+  if (!n(s.total) || !n(s.base) || !n(s.image) || !n(s.fixable) || !s.bySeverity || typeof s.bySeverity !== 'object' || Array.isArray(s.bySeverity)) return null;
+  const bySeverity: Record<string, number> = {};
+  for (const [k, c] of Object.entries(s.bySeverity as Record<string, unknown>)) if (n(c)) bySeverity[k] = c as number;
+  return { total: s.total as number, base: s.base as number, image: s.image as number, fixable: s.fixable as number, bySeverity } as VulnSummary;
+}
+
 function summary(r: Record<string, unknown>, tags: string[], running: ImageSummary['running']): ImageSummary {
-  const labels = parse<Record<string, string>>(r.labels, {});
+  const labels = labelsOf(r.labels);
   const owner = ownerLabel(labels);
   const hasBase = r.base_name !== null || r.base_digest !== null;
   return {
@@ -814,7 +834,7 @@ function summary(r: Record<string, unknown>, tags: string[], running: ImageSumma
         }
       : null,
     packages: r.packages === null || r.packages === undefined ? null : Number(r.packages),
-    vulnerabilities: parse<VulnSummary | null>(r.vulns, null),
+    vulnerabilities: vulnSummaryOf(r.vulns),
     scannedAt: (r.scanned_at as string | null) ?? null,
     advisoryDb: (r.advisory_db as string | null) ?? null,
     running,

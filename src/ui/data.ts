@@ -215,23 +215,33 @@ export interface ImageDetails {
   baseVerified: boolean | null;
   builder: string | null;
   distribution: string | null;
+  /** Installed packages as provenance counted them (null when it did not read the layers). */
+  packageCount: number | null;
   rebuild: { reproducible: boolean; missing: string[]; materials: number } | null;
   layers: Array<{ index: number; digest: string; size: number; createdBy: string | null; origin: 'base' | 'image' | null; packages: number }>;
   packages: Array<{ name: string; version: string; type: string; layerIndex: number | null; origin: string | null; license: string | null }>;
-  signatures: Array<{ signer: string; format: string; source: string; verifiedAt: string | null; signedDigest: string | null }>;
+  /** viaIndex: made on the multi-platform index this image belongs to. */
+  signatures: Array<{ signer: string; format: string; source: string; verifiedAt: string | null; signedDigest: string | null; viaIndex: boolean }>;
 }
 
 /** Packages read per image page (an image with more lists the first ones and says so). */
-export const MAX_PACKAGES = 5000;
+export const MAX_PACKAGES = 20_000;
 
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const int = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
 
-export async function imageDetails(store: MetaStore, uri: string): Promise<ImageDetails> {
-  const [images, builds, packages, attestations] = await Promise.all(
+/** The resource a platform image's index has in the store (signatures made on the index name it). */
+export function indexUri(i: { repository: string; indexDigest: string | null }): string | null {
+  return i.indexDigest ? `${i.repository}@${i.indexDigest}` : null;
+}
+
+export async function imageDetails(store: MetaStore, uri: string, o: { indexUri?: string | null } = {}): Promise<ImageDetails> {
+  const [images, builds, packages, own] = await Promise.all(
     (['IMAGE', 'BUILD', 'PACKAGE', 'ATTESTATION'] as const).map((kind) => store.listOccurrences({ resourceUri: uri, kind, limit: kind === 'PACKAGE' ? MAX_PACKAGES : 100 })),
   );
+  const viaIndex = o.indexUri ? await store.listOccurrences({ resourceUri: o.indexUri, kind: 'ATTESTATION', limit: 100 }) : [];
+  const attestations = [...own!.map((a) => ({ a, index: false })), ...viaIndex.map((a) => ({ a, index: true }))];
   // The newest of each (an image re-analysed keeps one occurrence per note; a changed base or builder adds one).
   const newest = <T extends { updateTime: string }>(xs: T[]): T | undefined => [...xs].sort((a, b) => (a.updateTime < b.updateTime ? 1 : -1))[0];
   const img = obj(newest(images!)?.extra);
@@ -250,7 +260,8 @@ export async function imageDetails(store: MetaStore, uri: string): Promise<Image
     size: int(l.size) ?? 0,
     createdBy: str(l.createdBy),
     origin: l.origin === 'base' ? ('base' as const) : l.origin === 'image' ? ('image' as const) : null,
-    packages: perLayer.get(int(l.index)!) ?? 0,
+    // What provenance counted when it read the layers; else the stored PACKAGE occurrences.
+    packages: int(l.packages) ?? perLayer.get(int(l.index)!) ?? 0,
   }));
   const dist = obj(build.distribution);
   const rebuild = obj(build.rebuild);
@@ -258,14 +269,15 @@ export async function imageDetails(store: MetaStore, uri: string): Promise<Image
     evidence: (Array.isArray(img.evidence) ? img.evidence : []).map((e) => obj(e)).map((e) => ({ kind: str(e.kind) ?? '?', source: str(e.source) ?? '', confirmed: typeof e.confirmed === 'boolean' ? e.confirmed : null })),
     baseVerified: typeof img.verified === 'boolean' ? img.verified : null,
     builder: str(obj(build.where).builder),
+    packageCount: int(build.packages),
     distribution: str(dist.prettyName) ?? (str(dist.name) ? `${str(dist.name)} ${str(dist.versionId) ?? str(dist.version) ?? ''}`.trim() : null),
     rebuild: typeof rebuild.reproducible === 'boolean' ? { reproducible: rebuild.reproducible, missing: (Array.isArray(rebuild.missing) ? rebuild.missing : []).filter((m): m is string => typeof m === 'string'), materials: Array.isArray(rebuild.materials) ? rebuild.materials.length : 0 } : null,
     layers,
     packages: pkgs,
-    signatures: attestations!.filter((a) => !a.resolveTime).map((a) => {
+    signatures: attestations.filter(({ a }) => !a.resolveTime).map(({ a, index }) => {
       const x = obj(a.extra);
       const sig = obj((Array.isArray(obj(a.data).signatures) ? (obj(a.data).signatures as unknown[]) : [])[0]);
-      return { signer: str(sig.publicKeyId) ?? '?', format: str(x.format) ?? '?', source: str(x.source) ?? '', verifiedAt: str(x.verifiedAt), signedDigest: str(x.signedDigest) };
+      return { signer: str(sig.publicKeyId) ?? '?', format: str(x.format) ?? '?', source: str(x.source) ?? '', verifiedAt: str(x.verifiedAt), signedDigest: str(x.signedDigest), viaIndex: index };
     }),
   };
 }

@@ -2,7 +2,7 @@ import type { Catalog } from '../provenance/catalog.js';
 import type { DecisionRecord, FindingRow, ImageSummary, MetaStore, TagEvent } from '../store/store.js';
 import { consumers } from '../store/queries.js';
 import { html, raw, qs, refPath, type Html } from './html.js';
-import { SEVERITIES, baseLines, baseRef, catalogLines, imageDetails, imageTable, lastVerdicts, overview, type ImageDetails, type ImageTableQuery, type Verdict } from './data.js';
+import { SEVERITIES, baseLines, baseRef, catalogLines, imageDetails, indexUri, imageTable, lastVerdicts, overview, type ImageDetails, type ImageTableQuery, type Verdict } from './data.js';
 
 /** The dashboard's pages: server-rendered HTML, no script, every value escaped (html.ts). */
 
@@ -135,7 +135,8 @@ export function parseTableQuery(q: URLSearchParams): ImageTableQuery {
 export async function imagesPage(store: MetaStore, q: ImageTableQuery, o: { catalog?: Catalog; user?: string }): Promise<string> {
   const t = await imageTable(store, q, o);
   const verdicts = await lastVerdicts(store, t.rows);
-  const signed = await store.resourcesWith('ATTESTATION', { uris: t.rows.map((i) => i.uri) });
+  // A signature on the image, or on the index it is a platform of (plinth verify TAG signs what the tag names).
+  const signed = await store.resourcesWith('ATTESTATION', { uris: [...new Set(t.rows.flatMap((i) => [i.uri, indexUri(i) ?? []].flat()))] });
   const keep = { repository: q.repository, cve: q.cve, package: q.package, base: q.base, namespace: q.namespace, owner: q.owner, size: q.size };
   const sortLink = (key: string, label: string) => {
     const active = (q.sort ?? 'repository') === key;
@@ -147,7 +148,7 @@ export async function imagesPage(store: MetaStore, q: ImageTableQuery, o: { cata
 ${t.page > 1 ? html` <a rel="prev" href="/images${qs({ ...keep, sort: q.sort, dir: q.dir, page: t.page - 1 })}">Previous</a>` : ''}${t.page < t.pages ? html` <a rel="next" href="/images${qs({ ...keep, sort: q.sort, dir: q.dir, page: t.page + 1 })}">Next</a>` : ''}</nav>`;
   const body = html`<form class="filters" method="get" action="/images" role="search" aria-label="Filter images">${field('repository', 'Repository', q.repository)}${field('cve', 'CVE / advisory', q.cve)}${field('package', 'Package', q.package)}${field('base', 'Base', q.base)}${field('namespace', 'Namespace', q.namespace)}${field('owner', 'Owner', q.owner)}<p><button type="submit">Filter</button> <a href="/images">Clear</a></p></form>
 ${pager}<div class="scroll"><table data-testid="images"><caption>Images (sorted by ${q.sort ?? 'repository'})</caption><thead><tr><th scope="col">${sortLink('repository', 'Repository')}</th><th scope="col">Tags</th><th scope="col">Digest</th><th scope="col">Where it runs</th><th scope="col">${sortLink('base', 'Base')}</th><th scope="col">${sortLink('vulnerabilities', 'Vulnerabilities')}</th><th scope="col">${sortLink('size', 'Size')}</th><th scope="col">Owner</th><th scope="col">Signature</th><th scope="col">Last verdict</th></tr></thead><tbody>
-${t.rows.length ? t.rows.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}</a>${i.platform ? html` <small>${i.platform}</small>` : ''}</td><td>${i.tags.join(', ') || '–'}</td><td><code>${short(i.digest)}</code></td><td>${runningCell(i)}</td><td>${baseCell(i)}</td><td>${vulnCell(i)}</td><td>${bytes(i.size)}</td><td>${i.owner ?? '–'}</td><td>${signed.has(i.uri) ? html`<a href="${imageHref(i)}#h-sigs"><span class="badge signed">verified</span></a>` : html`<span class="muted">none recorded</span>`}</td><td>${verdictCell(verdicts.get(i.uri))}</td></tr>`) : html`<tr><td colspan="10">No image matches.</td></tr>`}</tbody></table></div>${pager}`;
+${t.rows.length ? t.rows.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}</a>${i.platform ? html` <small>${i.platform}</small>` : ''}</td><td>${i.tags.join(', ') || '–'}</td><td><code>${short(i.digest)}</code></td><td>${runningCell(i)}</td><td>${baseCell(i)}</td><td>${vulnCell(i)}</td><td>${bytes(i.size)}</td><td>${i.owner ?? '–'}</td><td>${signed.has(i.uri) || signed.has(indexUri(i) ?? '') ? html`<a href="${imageHref(i)}#h-sigs"><span class="badge signed">verified</span></a>` : html`<span class="muted">none recorded</span>`}</td><td>${verdictCell(verdicts.get(i.uri))}</td></tr>`) : html`<tr><td colspan="10">No image matches.</td></tr>`}</tbody></table></div>${pager}`;
   return layout('Images', body, { nav: 'images', ...(o.user ? { user: o.user } : {}) });
 }
 
@@ -186,15 +187,15 @@ function layersTable(x: ImageDetails): Html {
   if (!x.layers.length) return html`<p class="muted">No layers recorded (recorded by plinth provenance or scan with --store).</p>`;
   const total = (o: string | null) => x.layers.filter((l) => l.origin === o).reduce((a, l) => a + l.size, 0);
   const nBase = x.layers.filter((l) => l.origin === 'base').length;
-  return html`<p data-testid="layer-split">${nBase ? html`${nBase} layer(s) from the base (${bytes(total('base'))}), ${x.layers.length - nBase} added by the image (${bytes(total('image'))}).` : `${x.layers.length} layer(s)${x.layers.some((l) => l.origin === null) ? ', the base is unknown' : ''}.`}</p><div class="scroll"><table data-testid="layers"><thead><tr><th scope="col">#</th><th scope="col">From</th><th scope="col">Size (compressed)</th><th scope="col">Packages</th><th scope="col">Created by</th><th scope="col">Digest</th></tr></thead><tbody>
-${x.layers.map((l) => html`<tr><td>${l.index + 1}</td><td>${l.origin === 'image' ? 'app' : l.origin ?? '?'}</td><td>${bytes(l.size)}</td><td>${l.packages ? html`<a href="#layer-${l.index + 1}">${l.packages}</a>` : '0'}</td><td>${l.createdBy ? html`<code>${l.createdBy.length > 300 ? `${l.createdBy.slice(0, 299)}…` : l.createdBy}</code>` : html`<span class="muted">–</span>`}</td><td><code>${short(l.digest)}</code></td></tr>`)}</tbody></table></div>`;
+  return html`<p data-testid="layer-split">${nBase ? html`${nBase} layer(s) from the base (${bytes(total('base'))}), ${x.layers.length - nBase} added by the image (${bytes(total('image'))}).` : `${x.layers.length} layer(s)${x.layers.some((l) => l.origin === null) ? '; which of them the base brought is not known' : ''}.`}</p><div class="scroll"><table data-testid="layers"><thead><tr><th scope="col">#</th><th scope="col">From</th><th scope="col">Size (compressed)</th><th scope="col">Packages</th><th scope="col">Created by</th><th scope="col">Digest</th></tr></thead><tbody>
+${x.layers.map((l) => html`<tr><td>${l.index + 1}</td><td>${l.origin === 'image' ? 'app' : l.origin ?? '?'}</td><td>${bytes(l.size)}</td><td>${l.packages && x.packages.length ? html`<a href="#layer-${l.index + 1}">${l.packages}</a>` : l.packages}</td><td>${l.createdBy ? html`<code>${l.createdBy.length > 300 ? `${l.createdBy.slice(0, 299)}…` : l.createdBy}</code>` : html`<span class="muted">–</span>`}</td><td><code>${short(l.digest)}</code></td></tr>`)}</tbody></table></div>`;
 }
 
 function packagesList(x: ImageDetails, count: number | null): Html {
-  if (!x.packages.length) return html`<p class="muted">No packages recorded (plinth scan or sbom with --store).</p>`;
+  if (!x.packages.length) return html`<p class="muted">${x.packageCount ? `${x.packageCount} package(s) counted by plinth provenance; their list is recorded by plinth scan or sbom with --store.` : 'No packages recorded (plinth scan or sbom with --store).'}</p>`;
   const groups = new Map<number | null, ImageDetails['packages']>();
   for (const p of x.packages) groups.set(p.layerIndex, [...(groups.get(p.layerIndex) ?? []), p]);
-  return html`${count !== null && count > x.packages.length ? html`<p>The first ${x.packages.length} of ${count} packages.</p>` : ''}${[...groups].map(([layer, ps]) => html`<details id="${layer === null ? 'layer-unknown' : `layer-${layer + 1}`}"${groups.size <= 2 && ps.length <= 50 ? raw(' open') : ''}><summary>${layer === null ? 'Layer unknown' : `Layer ${layer + 1}`}${ps[0]?.origin ? ` (${ps[0].origin === 'image' ? 'app' : ps[0].origin})` : ''}: ${ps.length} package(s)</summary><div class="scroll"><table data-testid="packages"><thead><tr><th scope="col">Package</th><th scope="col">Version</th><th scope="col">Type</th><th scope="col">License</th></tr></thead><tbody>${ps.map((p) => html`<tr><td><a href="/images${qs({ package: p.name })}">${p.name}</a></td><td>${p.version}</td><td>${p.type}</td><td>${p.license ?? '–'}</td></tr>`)}</tbody></table></div></details>`)}`;
+  return html`${count !== null && count > x.packages.length ? html`<p>${x.packages.length} of ${count} packages are listed.</p>` : ''}${[...groups].map(([layer, ps]) => html`<details id="${layer === null ? 'layer-unknown' : `layer-${layer + 1}`}"${groups.size <= 2 && ps.length <= 50 ? raw(' open') : ''}><summary>${layer === null ? 'Layer unknown' : `Layer ${layer + 1}`}${ps[0]?.origin ? ` (${ps[0].origin === 'image' ? 'app' : ps[0].origin})` : ''}: ${ps.length} package(s)</summary><div class="scroll"><table data-testid="packages"><thead><tr><th scope="col">Package</th><th scope="col">Version</th><th scope="col">Type</th><th scope="col">License</th></tr></thead><tbody>${ps.map((p) => html`<tr><td><a href="/images${qs({ package: p.name })}">${p.name}</a></td><td>${p.version}</td><td>${p.type}</td><td>${p.license ?? '–'}</td></tr>`)}</tbody></table></div></details>`)}`;
 }
 
 /** The image page: null when the store does not know the image (a 404). */
@@ -212,7 +213,7 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
     const tags = (await store.tagHistory({ digest: i.digest })).filter((t) => t.repository === i.repository);
     // Decisions by digest, and those made on a reference only (a policy that needed no pull) by the image's current tags.
     const decisions = [...new Map([...(await store.decisions({ digest: i.digest, limit: 100 })), ...(await Promise.all([i.uri, ...i.tags.map((t) => `${i.repository}:${t}`)].map((image) => store.decisions({ image, limit: 100 })))).flat()].map((d) => [d.id, d])).values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
-    const x = await imageDetails(store, i.uri);
+    const x = await imageDetails(store, i.uri, { indexUri: indexUri(i) });
     const labels = Object.entries(i.labels);
     const L = (k: string) => i.labels[`org.opencontainers.image.${k}`] ?? null;
     parts.push(html`<section aria-labelledby="h-what"><h2 id="h-what">What is it?</h2>${dl([
@@ -221,7 +222,7 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
       ['Platform', i.platform],
       ['Index', i.indexDigest ? html`<code>${i.indexDigest}</code>` : null],
       ['OS', x.distribution ?? i.os],
-      ['Packages', i.packages === null ? null : html`<a href="#h-packages">${i.packages}</a>`],
+      ['Packages', (i.packages ?? x.packageCount) === null ? null : html`<a href="#h-packages">${i.packages ?? x.packageCount}</a>`],
       ['Size', bytes(i.size)],
       ['Created', i.created],
       ['Title', L('title')],
@@ -249,7 +250,7 @@ ${labels.length ? html`<details><summary>Labels (${labels.length})</summary><tab
 <section aria-labelledby="h-layers"><h2 id="h-layers">Layers</h2>${layersTable(x)}</section>
 <section aria-labelledby="h-vulns"><h2 id="h-vulns">Known vulnerabilities</h2><p>${vulnCell(i)}${i.scannedAt ? html` · scanned ${i.scannedAt}${i.advisoryDb ? ` with ${i.advisoryDb}` : ''}` : ''}</p>${findingsTable(findings)}</section>
 <section aria-labelledby="h-packages"><h2 id="h-packages">Packages</h2>${packagesList(x, i.packages)}</section>
-<section aria-labelledby="h-sigs"><h2 id="h-sigs">Signatures and attestations</h2>${x.signatures.length ? html`<div class="scroll"><table data-testid="signatures"><thead><tr><th scope="col">Signer</th><th scope="col">Format</th><th scope="col">Found at</th><th scope="col">Signed digest</th><th scope="col">Verified</th></tr></thead><tbody>${x.signatures.map((g) => html`<tr><td><code>${g.signer}</code></td><td>${g.format}</td><td>${g.source}</td><td><code>${short(g.signedDigest)}</code></td><td>${g.verifiedAt ?? '–'}</td></tr>`)}</tbody></table></div>` : html`<p>No verified signature recorded (<code>plinth verify IMAGE --key … --store …</code> records them).</p>`}</section>
+<section aria-labelledby="h-sigs"><h2 id="h-sigs">Signatures and attestations</h2>${x.signatures.length ? html`<div class="scroll"><table data-testid="signatures"><thead><tr><th scope="col">Signer</th><th scope="col">Format</th><th scope="col">Found at</th><th scope="col">Signed digest</th><th scope="col">Verified</th></tr></thead><tbody>${x.signatures.map((g) => html`<tr><td><code>${g.signer}</code></td><td>${g.format}</td><td>${g.source}</td><td><code>${short(g.signedDigest)}</code>${g.viaIndex ? html` <small>(its index)</small>` : ''}</td><td>${g.verifiedAt ?? '–'}</td></tr>`)}</tbody></table></div>` : html`<p>No verified signature recorded (<code>plinth verify IMAGE --key … --store …</code> records them).</p>`}</section>
 <section aria-labelledby="h-tags"><h2 id="h-tags">Tag history</h2>${tagsTable(tags)}</section>
 <section aria-labelledby="h-ran"><h2 id="h-ran">Where it ran</h2>${deployments.length ? html`<div class="scroll"><table data-testid="deployments"><thead><tr><th scope="col">Cluster/namespace</th><th scope="col">Workload</th><th scope="col">Container</th><th scope="col">Seen</th><th scope="col">Now</th></tr></thead><tbody>${deployments.map((d) => html`<tr><td><a href="/images${qs({ namespace: d.namespace })}">${d.cluster}/${d.namespace}</a></td><td>${d.kind}/${d.name}</td><td>${d.container ?? '–'}</td><td>${d.firstSeen} – ${d.lastSeen}</td><td>${d.running ? 'running' : 'gone'} <small>(${d.via})</small></td></tr>`)}</tbody></table></div>` : html`<p>Not seen running.</p>`}</section>
 <section aria-labelledby="h-dec"><h2 id="h-dec">Decisions</h2>${decisionsTable(decisions)}</section>`);

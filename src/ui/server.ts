@@ -93,13 +93,31 @@ function segment(p: string, prefix: string): string | null {
   }
 }
 
+/** Whether a Host header names the loopback interface (127.0.0.1, localhost, [::1]), with any port. */
+export function loopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(host.trim().toLowerCase());
+  return !!m && ['127.0.0.1', 'localhost', '[::1]'].includes(m[1]!);
+}
+
 /** The request handler (mountable beside the API). Returns false when the path is not the dashboard's. */
 export function uiHandler(source: MetaStore | StoreConnector, o: UiOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const secure = o.secureCookie ? '; Secure' : '';
   return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://plinth.invalid');
-    const p = url.pathname;
     try {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://plinth.invalid');
+      } catch {
+        throw new PlinthError('REQUEST_INVALID', 'the request target is not a valid URL');
+      }
+      const p = url.pathname;
+      // Without a token or a proxy, only loopback serves the pages (the CLI checks the address):
+      // a page on another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own
+      // Host, and gets nothing.
+      if (o.token === undefined && !o.authHeader && !loopbackHost(req.headers.host)) {
+        return void sendHtml(res, 421, errorPage(421, 'Wrong host', 'This dashboard answers only requests addressed to 127.0.0.1, localhost or [::1]; give it a token (--token) to serve it under another name.')), true;
+      }
       if (p === '/static/plinth.css') {
         res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600', 'x-content-type-options': 'nosniff' });
         return void res.end(CSS), true;
@@ -185,7 +203,7 @@ export async function startUi(store: MetaStore, o: UiOptions & { port?: number; 
   server.maxHeadersCount = 100;
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new PlinthError('USAGE', `the dashboard cannot listen on ${host}:${o.port ?? 0} (${e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EACCES' ? 'permission denied' : e.message}): give another --port, or --port 0 for any free one`)));
     server.listen(o.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
