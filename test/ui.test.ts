@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildImage, type BuiltImage, type FileSpec } from '../src/source/memory.js';
+import { buildImage, buildIndex, type BuiltImage, type FileSpec } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
 import { freePort, startLocalRegistry, type LocalRegistry } from '../src/registry/local.js';
@@ -501,6 +501,22 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(kind === 'sqlite' ?
         assert.match(await imagesPage(m, {}, {}), /team\/app-a/);
         await m.sql.run(`UPDATE images SET labels = '["x"]', vulns = '{"total":"many","bySeverity":[],"base":1,"image":1,"fixable":0}'`);
         assert.ok((await imagePage(m, uri, {}))!.includes('What is it?'));
+        // A two-platform image signed by its tag (the index digest): both platform rows count as signed.
+        const amd = await buildImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: [[{ path: 'm', content: 'amd64' }]] });
+        const arm = await buildImage({ platform: { os: 'linux', architecture: 'arm64' }, layers: [[{ path: 'm', content: 'arm64' }]] });
+        const idx = buildIndex([amd, arm]);
+        await copyImage(idx.source, await openDestination(`${f.host}/team/multi:1`));
+        const pw = { PLINTH_PASSWORD: 'ui-test' };
+        assert.equal((await runPlinth(['sign', `${f.host}/team/multi:1`, '--key', path.join(f.work, 'team.key')], { env: pw })).code, 0);
+        assert.equal((await runPlinth(['provenance', `${f.host}/team/multi:1`, '--platform', 'all', '--metadata-only', '--store', db])).code, 0);
+        const vf = await runPlinth(['verify', `${f.host}/team/multi:1`, '--key', path.join(f.work, 'team.pub'), '--store', db]);
+        assert.equal(vf.code, 0, vf.stderr);
+        const table = await imagesPage(m, { repository: 'team/multi' }, {});
+        const platformRows = [...table.matchAll(/<tr><td><a href="\/images\/[^"]+">[^<]+<\/a> <small>(linux\/\w+)<\/small>.*?<\/tr>/gs)];
+        assert.deepEqual(platformRows.map((r) => r[1]).sort(), ['linux/amd64', 'linux/arm64']);
+        for (const r of platformRows) assert.match(r[0], /badge signed">verified/);
+        const amdPage = (await imagePage(m, `${f.host}/team/multi@${amd.descriptor.digest}`, {}))!;
+        assert.match(amdPage, /\(its index\)/);
       } finally {
         await m.close();
       }
