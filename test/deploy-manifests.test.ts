@@ -368,6 +368,16 @@ describe('deploy/helm/plinth', () => {
     const api = deps.find((d) => d.metadata.name === 'plinth-api')!;
     assert.ok(api.spec.template.spec.containers[0].args.includes('--token-file=/etc/plinth/api/token'));
     assert.equal(objs.find((o) => o.kind === 'Service' && o.metadata.name === 'plinth-api')?.spec.ports[0].port, 8080);
+    assert.equal(api.spec.template.spec.containers.length, 1, 'no dashboard unless api.ui');
+    // api.ui: the dashboard beside the API, same token and store; its flags exist in the real CLI.
+    const withUi = render(merge(defaults, { ...day2, api: { enabled: true, tokenSecret: 'plinth-api', ui: true } }));
+    const uiPod = withUi.find((o) => o.kind === 'Deployment' && o.metadata.name === 'plinth-api')!.spec.template.spec;
+    const ui = uiPod.containers.find((c: { name: string }) => c.name === 'ui');
+    assert.deepEqual(ui.args, ['ui', '--host=0.0.0.0', '--port=8081', '--token-file=/etc/plinth/api/token', '--catalog=/etc/plinth/config/catalog.yaml']);
+    assert.deepEqual(ui.env, uiPod.containers[0].env, 'the same store as the API');
+    const uiHelp = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plinth.cjs'), 'ui', '--help'], { encoding: 'utf8' });
+    for (const a of ui.args.slice(1)) assert.ok(uiHelp.includes(a.split('=')[0]), `${a} is a plinth ui flag`);
+    assert.deepEqual(withUi.find((o) => o.kind === 'Service' && o.metadata.name === 'plinth-api')?.spec.ports.map((p: { name: string; port: number }) => [p.name, p.port]), [['http', 8080], ['ui', 8081]]);
     // Without a token Secret the API is not rendered open; the worker needs the store.
     assert.throws(() => render(merge(defaults, { ...day2, api: { enabled: true } })), (e: unknown) => /api\.tokenSecret is required/.test(String(e)));
     assert.throws(() => render(merge(defaults, { tls: { caBundle: CA }, worker: { enabled: true } })), (e: unknown) => /worker\.enabled needs store\.enabled/.test(String(e)));
