@@ -219,7 +219,10 @@ describe('plinth serve --ui', () => {
 
   test('the dashboard on the webhook\'s HTTPS port: token or Secure cookie; webhook, /healthz, /metrics and /v1/ unchanged', async () => {
     const port = await freePort();
-    const cmd = plinthCommand(['serve', '--policy', policy, '--catalog', catalogFile, '--tls-cert', path.join(dir, 'tls.crt'), '--tls-key', path.join(dir, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--store', store, '--api', '--api-token', TOKEN, '--ui']);
+    // The token from a file, as a mounted Secret gives it (with a trailing newline).
+    const tokenFile = path.join(dir, 'api-token');
+    await writeFile(tokenFile, `${TOKEN}\n`);
+    const cmd = plinthCommand(['serve', '--policy', policy, '--catalog', catalogFile, '--tls-cert', path.join(dir, 'tls.crt'), '--tls-key', path.join(dir, 'tls.key'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--store', store, '--api', '--api-token-file', tokenFile, '--ui']);
     const p = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -327,5 +330,13 @@ describe('plinth serve --ui', () => {
     const short = await runPlinth([...args, '--ui', '--store', store, '--api-token', 'short'], { env });
     assert.equal(short.code, 2);
     assert.match(short.stderr, /at least 16 characters/);
+    const emptyFile = path.join(dir, 'empty-token');
+    await writeFile(emptyFile, '\n');
+    const empty = await runPlinth([...args, '--ui', '--store', store, '--api-token-file', emptyFile], { env });
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /is empty/);
+    const both = await runPlinth([...args, '--ui', '--store', store, '--api-token', TOKEN, '--api-token-file', emptyFile], { env });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /not both/);
   });
 });

@@ -27,8 +27,9 @@ export function registerServe(program: Command, h: CliHelpers): void {
       .option('--store-queue <n>', 'admissions held for the store before new ones are dropped (counted in /metrics)', '10000')
       .option('--api', 'also serve the store\'s read-only API under /v1/ (needs --store; give --api-token)')
       .option('--api-token <token>', 'bearer token for the API and the dashboard (default: $PLINTH_API_TOKEN)')
+      .option('--api-token-file <file>', 'read that token from a file (a mounted Secret)')
       .option('--ui', 'also serve the dashboard (the pages of plinth ui) on this HTTPS port: every GET other than the webhook\'s, /healthz, /readyz, /metrics and /v1/ (needs --store and --api-token, at least 16 characters: Authorization: Bearer … or the sign-in form\'s Secure cookie; docs/ui.md)'),
-  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean; store?: string; cluster: string; storeQueue: string; api?: boolean; apiToken?: string; ui?: boolean }) => {
+  ).action(async (o: Record<string, unknown> & { policy: string; catalog?: string; db?: string; tlsCert: string; tlsKey: string; clientCa?: string; port: string; host: string; deadlineMs: string; logLevel: string; allowPrivateRegistry?: string[]; allowPrivateNetworks?: boolean; store?: string; cluster: string; storeQueue: string; api?: boolean; apiToken?: string; apiTokenFile?: string; ui?: boolean }) => {
     if (o.username !== undefined || o.password !== undefined || o.passwordStdin) {
       throw new PlinthError('USAGE', 'the webhook reaches many registries: give credentials per registry in a Docker config file (--authfile, auths/credHelpers), not --username/--password');
     }
@@ -44,10 +45,12 @@ export function registerServe(program: Command, h: CliHelpers): void {
     const queue = Number(o.storeQueue);
     if (!Number.isInteger(queue) || queue < 1 || queue > 10_000_000) throw new PlinthError('USAGE', `--store-queue must be a positive integer, got "${o.storeQueue}"`);
     if (o.api && !o.store) throw new PlinthError('USAGE', '--api serves the store: give --store too');
-    const apiToken = o.apiToken ?? process.env.PLINTH_API_TOKEN;
-    if (o.api && !apiToken) throw new PlinthError('USAGE', '--api on the webhook\'s port needs --api-token (or $PLINTH_API_TOKEN): the store must not be readable by anyone who reaches the webhook');
+    if (o.apiToken && o.apiTokenFile) throw new PlinthError('USAGE', 'give --api-token or --api-token-file, not both');
+    const apiToken = o.apiTokenFile ? (await readInput(o.apiTokenFile, 'API token file')).toString('utf8').trim() : o.apiToken ?? process.env.PLINTH_API_TOKEN;
+    if (o.apiTokenFile && !apiToken) throw new PlinthError('USAGE', `the API token file ${o.apiTokenFile} is empty`);
+    if (o.api && !apiToken) throw new PlinthError('USAGE', '--api on the webhook\'s port needs --api-token, --api-token-file or $PLINTH_API_TOKEN: the store must not be readable by anyone who reaches the webhook');
     if (o.ui && !o.store) throw new PlinthError('USAGE', '--ui serves the dashboard of the store: give --store too (or $PLINTH_STORE)');
-    if (o.ui && !apiToken) throw new PlinthError('USAGE', '--ui on the webhook\'s port needs --api-token (or $PLINTH_API_TOKEN): the dashboard must not be readable by anyone who reaches the webhook');
+    if (o.ui && !apiToken) throw new PlinthError('USAGE', '--ui on the webhook\'s port needs --api-token, --api-token-file or $PLINTH_API_TOKEN: the dashboard must not be readable by anyone who reaches the webhook');
     if (o.ui && apiToken!.length < 16) throw new PlinthError('USAGE', 'with --ui the access token (--api-token, $PLINTH_API_TOKEN) must be at least 16 characters');
     const { PolicyDecider } = await import('../admission/policydecider.js');
     const { startServer } = await import('../admission/server.js');
