@@ -25,7 +25,7 @@ import { importPaths } from '../src/vuln/import.js';
 import { MetaStore } from '../src/store/store.js';
 import { QueueRunner } from '../src/watch/worker.js';
 import { rematch } from '../src/watch/rematch.js';
-import { plinthCommand, runPlinth } from './helpers/common.js';
+import { plinthCommand, repoRoot, runPlinth } from './helpers/common.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
 
 const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
@@ -338,6 +338,52 @@ describe('watch', () => {
       assert.equal(full.skippedUnits, 1);
       assert.equal((await s.findings({ uri: deb })).length, 1, 'still open');
       await s.close();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  test('library: a full re-match shared with worker processes (plinth __match-units) records exactly what one process does', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-par-'));
+    try {
+      const dbFile = path.join(work, 'vuln.db');
+      const sources = Array.from({ length: 40 }, (_, i) => `src${i}`);
+      // Half the sources affected, some fixed above what is installed, some without a fix.
+      await importAdvisories(dbFile, path.join(work, 'a0'), sources.filter((_, i) => i % 2 === 0).map((src, i) => osv(`DEBIAN-CVE-2024-${1000 + i}`, src, i % 3 ? '2.0-1' : null, CRIT)));
+      const { packageIndex } = await import('../src/store/ingest.js');
+      const seed = async (file: string) => {
+        const s = await MetaStore.open(file);
+        for (let n = 0; n < 12; n++) {
+          // Three shared bases of 10 sources, and 4 sources of each image's own.
+          const mine = [...sources.slice((n % 3) * 10, (n % 3) * 10 + 10), ...sources.slice(30 + (n % 10), 34 + (n % 10)).filter(Boolean)];
+          await s.recordImage({ image: { repository: `registry.example/par/app-${n}`, registry: 'registry.example', tag: null, digest: `sha256:${n.toString(16).padStart(64, '0')}` }, source: 'test', ecosystem: 'Debian:12', packageIndex: packageIndex({ ecosystem: 'Debian:12', packages: mine.map((src) => ({ name: `bin-${src}`, version: '1.0-1', type: 'deb', source: src }) as any) }) });
+        }
+        return s;
+      };
+      const one = await seed(path.join(work, 'one.db'));
+      const par = await seed(path.join(work, 'par.db'));
+      const command = [process.execPath, path.join(repoRoot(), 'bin', 'plinth.cjs')];
+      const db = openStore(dbFile, { readonly: true });
+      try {
+        const a = await rematch(one, db, { mode: 'full' });
+        const b = await rematch(par, db, { mode: 'full', parallel: { command, workers: 2, minUnits: 1 } });
+        assert.equal(b.parallel, 3, 'both workers answered');
+        assert.ok(a.newFindings > 20, String(a.newFindings));
+        assert.deepEqual([b.newFindings, b.units, b.images], [a.newFindings, a.units, a.images]);
+        const facts = async (s: MetaStore) => (await s.findings({})).map((f) => `${f.uri} ${f.id} ${f.package} ${f.installedVersion} ${f.fixedVersion} ${f.severity}`).sort();
+        assert.deepEqual(await facts(par), await facts(one));
+        assert.deepEqual((await par.images()).map((i) => i.vulnerabilities), (await one.images()).map((i) => i.vulnerabilities));
+        // Nothing changed: the workers send back fingerprints only, and nothing is written.
+        const again = await rematch(par, db, { mode: 'full', parallel: { command, workers: 2, minUnits: 1 } });
+        assert.deepEqual([again.parallel, again.newFindings, again.resolvedFindings, again.updatedFindings], [3, 0, 0, 0]);
+        // A worker that cannot start leaves its share to this process: the same answer.
+        const broken = await rematch(par, db, { mode: 'full', parallel: { command: [path.join(work, 'no-such-plinth')], workers: 2, minUnits: 1 } });
+        assert.deepEqual([broken.parallel, broken.newFindings, broken.resolvedFindings, broken.updatedFindings], [1, 0, 0, 0]);
+      } finally {
+        db.close();
+        await one.close();
+        await par.close();
+      }
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -399,6 +399,19 @@ export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   // --debug is global wherever it is written; the parser sees the line without it.
   if (debug) argv = argv.filter((a) => a !== '--debug');
+  // A match worker `plinth watch` starts (src/watch/rematch.ts matchParallel): JSON in, JSON out.
+  if (argv[0] === '__match-units' && argv.length === 1) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    try {
+      const { matchUnitsWorker } = await import('../watch/rematch.js');
+      process.stdout.write(await matchUnitsWorker(Buffer.concat(chunks).toString('utf8')));
+      return 0;
+    } catch (e) {
+      process.stderr.write(`plinth: ${describeError(e)}\n`);
+      return 1;
+    }
+  }
   // An unknown command fails whatever follows it (commander would still honour a later --version).
   const first = argv.find((a) => !a.startsWith('-'));
   if (first !== undefined && first !== 'help' && !Object.hasOwn(COMMANDS, first)) {

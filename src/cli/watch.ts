@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import os from 'node:os';
 import { PlinthError } from '../util/errors.js';
 import { defaultStorePath } from '../util/paths.js';
 import type { CliHelpers } from './provenance.js';
@@ -17,6 +18,7 @@ export function parseDuration(v: string, flag: string): number {
 }
 
 type WatchFlags = Record<string, unknown> & {
+  matchWorkers?: string;
   store?: string;
   db?: string;
   catalog?: string;
@@ -60,6 +62,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       .option('--rescan-limit <n>', 'at most this many scans per run', '100')
       .option('--no-rescan', 'do not scan images (only re-match, drift and notify)')
       .option('--full', 'this run: re-match every stored inventory, not only what the advisory update changed')
+      .option('--match-workers <n>', 'a full re-match shares its work with this many more processes (default: one fewer than the CPUs, at most 7; 0: only this one)')
       .option('--interval <duration>', 'without --once on SQLite (or --queue off): run every this long', '1h')
       .option('--queue <mode>', 'on PostgreSQL, share the jobs with other replicas through a pg-boss queue in the store\'s database: on (default for postgres://), off', 'auto')
       .option('--concurrency <n>', 'with the queue: scans and per-image re-matches this process runs at once', '2')
@@ -89,6 +92,8 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       const cron = s.slice(eq + 1).trim();
       schedule[k] = cron === 'none' ? null : cron;
     }
+    const matchWorkers = o.matchWorkers === undefined ? Math.min(7, Math.max(0, os.availableParallelism() - 1)) : Number(o.matchWorkers);
+    if (!Number.isInteger(matchWorkers) || matchWorkers < 0 || matchWorkers > 64) throw new PlinthError('USAGE', `--match-workers must be 0-64, got "${o.matchWorkers}"`);
     let metricsPort: number | undefined;
     if (o.metricsPort !== undefined) {
       metricsPort = Number(o.metricsPort);
@@ -133,6 +138,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       ...(o.notify?.length || owners?.owners.some((x) => x.notify?.length) ? { notify: { targets: o.notify ?? [], format: o.notifyFormat as 'cloudevents' | 'slack', ...(owners ? { owners } : {}), ...(process.env.PLINTH_NOTIFY_BACKOFF_MS ? { backoffMs: Number(process.env.PLINTH_NOTIFY_BACKOFF_MS) } : {}), ...(process.env.PLINTH_NOTIFY_ATTEMPTS ? { attempts: Number(process.env.PLINTH_NOTIFY_ATTEMPTS) } : {}), onAttempt: (t: string, owner: string, n: number, err: string | null) => { if (err) log(`notify ${maskTarget(t)} (${owner}): attempt ${n} failed (${err})`); } } } : {}),
       notifyAt: severity as 'HIGH',
       ...(o.full ? { rematchMode: 'full' as const } : {}),
+      ...(matchWorkers ? { matchWorkers: { command: selfCommand(), workers: matchWorkers } } : {}),
       rescanTtlMs: ttl,
       rescanLimit: o.rescan ? limit : 0,
       log,
@@ -186,4 +192,10 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       await store.close();
     }
   });
+}
+
+/** How this Plinth starts itself again (the launcher or bundle under Node, or the single-file executable). */
+function selfCommand(): string[] {
+  const sea = process.getBuiltinModule('node:sea') as { isSea(): boolean } | undefined;
+  return sea?.isSea() || !process.argv[1] ? [process.execPath] : [process.execPath, process.argv[1]];
 }

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { hash } from 'node:crypto';
 import { PlinthError } from '../util/errors.js';
 import { MatchCache } from '../vuln/match.js';
@@ -53,6 +57,13 @@ export interface RematchOptions {
   at?: string;
   /** Above this many changed advisories an incremental run becomes a full one (default 50,000). */
   incrementalLimit?: number;
+  /**
+   * Match on other processes too: `command` starts a Plinth (the CLI passes how to start itself;
+   * `__match-units` is appended), `workers` of them share the distinct units with this process
+   * when there are at least `minUnits` (default 4,000). A worker that fails leaves its share to
+   * this process: the answer is the same, only slower.
+   */
+  parallel?: { command: string[]; workers: number; minUnits?: number };
 }
 
 export interface RematchReport {
@@ -75,6 +86,8 @@ export interface RematchReport {
   ms: number;
   /** Where the time went (ms): reading the index, matching, reading stored findings, comparing, writing. */
   phases: Record<string, number>;
+  /** Processes that matched (this one included) when the work was shared (RematchOptions.parallel). */
+  parallel?: number;
 }
 
 interface Unit {
@@ -306,6 +319,21 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   // null: a unit that cannot be matched (a damaged row, an ecosystem this Plinth does not match):
   // skipped — neither compared nor stamped — so what is stored for it stays as it is.
   const prepared = new Map<string, { list: Prepared[]; fp: string } | null>();
+  if (o.parallel && o.parallel.workers > 0) {
+    const distinct = new Map<string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }>();
+    for (const u of units) {
+      const k = `${u.ecosystem}\u0000${u.raw}`;
+      const d = distinct.get(k);
+      if (d) d.stored.add(u.findings);
+      else distinct.set(k, { ecosystem: u.ecosystem, source: u.source, raw: u.raw, stored: new Set([u.findings]) });
+    }
+    if (distinct.size >= (o.parallel.minUnits ?? 4000)) {
+      const r = await matchParallel(db, distinct, o.parallel, cache);
+      for (const [k, v] of r.results) prepared.set(k, v);
+      report.lookups += r.lookups;
+      report.parallel = r.used;
+    }
+  }
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
     const k = `${u.ecosystem}\u0000${u.raw}`;
@@ -319,20 +347,12 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     else byUri.set(u.uri, [u]);
   }
   function prepare(u: Unit): { list: Prepared[]; fp: string } | null {
-    const pkgs = parsePackages(u.raw);
-    if (!pkgs) return null;
-    let vulns: ScanVulnerability[];
-    try {
-      vulns = pkgs.length ? matchInventory(db, u.ecosystem, pkgs, { cache }) : [];
-    } catch {
-      return null;
-    }
-    const found: Prepared[] = vulns.map((v) => ({ v, ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
-    return { list: found, fp: unitFingerprint(found) };
+    const m = matchUnit(db, u.ecosystem, u.raw, cache);
+    return m && { list: toPrepared(m.vulns), fp: m.fp };
   }
   report.images = byUri.size;
   report.units = units.length;
-  report.lookups = cache.lookups;
+  report.lookups += cache.lookups;
   phase('match');
 
   // Units whose findings fingerprint equals the one recorded with them are unchanged: nothing of
@@ -468,9 +488,9 @@ function parsePackages(raw: string): IndexedPackage[] | null {
  * The fingerprint of a unit's findings (independent of the image: shared by images on one base):
  * one hash over every field a stored finding is made from, without a hash per finding.
  */
-function unitFingerprint(list: Prepared[]): string {
+function unitFingerprint(list: readonly ScanVulnerability[]): string {
   if (!list.length) return 'none';
-  const parts = list.map(({ v }) =>
+  const parts = list.map((v) =>
     [v.id, v.aliases.join(','), v.package, v.source, v.installedVersion, v.sourceVersion, v.fixedVersion, v.status, v.severity, v.severitySource, v.cvss ? JSON.stringify(v.cvss) : '', v.urgency ?? '', v.title, v.published ?? '', v.modified ?? '', v.ecosystem, v.purl ?? '', v.layer ?? '', v.layerIndex ?? '', v.origin ?? '', v.pkgType].join('\u0001'),
   );
   return hash('sha256', parts.sort().join('\u0000'), 'hex').slice(0, 32);
@@ -557,3 +577,125 @@ async function imageInfo(store: MetaStore, uris: string[]): Promise<Map<string, 
   return out;
 }
 
+
+function toPrepared(vulns: ScanVulnerability[]): Prepared[] {
+  return vulns.map((v) => ({ v, ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
+}
+
+/** One stored unit matched: its findings and their fingerprint, or null when it cannot be (damaged, unsupported). */
+export function matchUnit(db: VulnStore, ecosystem: string, raw: string, cache: MatchCache): { vulns: ScanVulnerability[]; fp: string } | null {
+  const pkgs = parsePackages(raw);
+  if (!pkgs) return null;
+  let vulns: ScanVulnerability[];
+  try {
+    vulns = pkgs.length ? matchInventory(db, ecosystem, pkgs, { cache }) : [];
+  } catch {
+    return null;
+  }
+  return { vulns, fp: unitFingerprint(vulns) };
+}
+
+/** What a match worker is given: the database, and units with the fingerprints stored for them. */
+interface WorkerInput {
+  db: string;
+  units: Array<[key: string, ecosystem: string, raw: string, stored: Array<string | null>]>;
+}
+
+/** A unit's answer: its fingerprint, its findings only when a stored fingerprint differs, null when it cannot be matched. */
+type WorkerResult = [key: string, fp: string | null, vulns: ScanVulnerability[] | null];
+
+/**
+ * `plinth __match-units`: read a WorkerInput (JSON) and answer each unit. Opens the database
+ * read-only; shares nothing with the parent but the file.
+ */
+export async function matchUnitsWorker(input: string): Promise<string> {
+  const { openStore } = await import('../vuln/store.js');
+  const req = JSON.parse(input) as WorkerInput;
+  if (!req || typeof req.db !== 'string' || !Array.isArray(req.units)) throw new PlinthError('USAGE', 'not a match-units request');
+  const db = openStore(req.db, { readonly: true });
+  try {
+    const cache = new MatchCache();
+    const out: WorkerResult[] = [];
+    for (const [key, ecosystem, raw, stored] of req.units) {
+      const m = matchUnit(db, ecosystem, raw, cache);
+      out.push(m ? [key, m.fp, stored.every((f) => f === m.fp) ? null : m.vulns] : [key, null, null]);
+    }
+    return JSON.stringify({ results: out, lookups: cache.lookups });
+  } finally {
+    db.close();
+  }
+}
+
+/** Share the distinct units between this process and `workers` others, by source package (so lookups are not repeated). */
+async function matchParallel(
+  db: VulnStore,
+  distinct: Map<string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }>,
+  p: NonNullable<RematchOptions['parallel']>,
+  cache: MatchCache,
+): Promise<{ results: Map<string, { list: Prepared[]; fp: string } | null>; lookups: number; used: number }> {
+  const n = p.workers + 1;
+  const shares: Array<Array<[string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }]>> = Array.from({ length: n }, () => []);
+  for (const e of distinct) {
+    let h = 0;
+    for (let i = 0; i < e[1].source.length; i++) h = (h * 31 + e[1].source.charCodeAt(i)) | 0;
+    shares[Math.abs(h) % n]!.push(e);
+  }
+  const results = new Map<string, { list: Prepared[]; fp: string } | null>();
+  let lookups = 0;
+  let used = 1;
+  const own = (share: (typeof shares)[number]) => {
+    for (const [k, d] of share) {
+      const m = matchUnit(db, d.ecosystem, d.raw, cache);
+      results.set(k, m && { list: toPrepared(m.vulns), fp: m.fp });
+    }
+  };
+  // Requests and answers go through files, not pipes: a pipe would move only as fast as this
+  // process, busy with its own share, reads it.
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'plinth-match-'));
+  const workers = shares.slice(1).map((share, w) => new Promise<typeof share | null>((resolve) => {
+    if (!share.length) return resolve(null);
+    const inPath = path.join(tmp, `in-${w}.json`);
+    const outPath = path.join(tmp, `out-${w}.json`);
+    let fds: number[] = [];
+    try {
+      const input: WorkerInput = { db: db.path, units: share.map(([k, d]) => [k, d.ecosystem, d.raw, [...d.stored]]) };
+      writeFileSync(inPath, JSON.stringify(input));
+      fds = [openSync(inPath, 'r'), openSync(outPath, 'w')];
+    } catch {
+      return resolve(share);
+    }
+    const child = spawn(p.command[0]!, [...p.command.slice(1), '__match-units'], { stdio: [fds[0]!, fds[1]!, 'ignore'] });
+    for (const fd of fds) closeSync(fd);
+    child.on('error', () => resolve(share));
+    child.on('close', (code) => {
+      if (code !== 0) return resolve(share);
+      try {
+        const r = JSON.parse(readFileSync(outPath, 'utf8')) as { results: WorkerResult[]; lookups: number };
+        const byKey = new Map(share);
+        for (const [k, fp, vulns] of r.results) {
+          if (!byKey.has(k)) continue;
+          // Clean units come back without their findings: nothing of them is compared or written.
+          results.set(k, fp === null ? null : { list: vulns ? toPrepared(vulns) : [], fp });
+          byKey.delete(k);
+        }
+        lookups += r.lookups;
+        used++;
+        resolve(byKey.size ? [...byKey] : null);
+      } catch {
+        resolve(share);
+      }
+    });
+  }));
+  try {
+    // This process's share in slices, so the workers' answers are handled while it matches.
+    const mine = shares[0]!;
+    for (let i = 0; i < mine.length; i += 500) {
+      own(mine.slice(i, i + 500));
+      await new Promise((r) => setImmediate(r));
+    }
+    for (const left of await Promise.all(workers)) if (left) own(left);
+    return { results, lookups, used };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

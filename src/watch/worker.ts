@@ -54,6 +54,8 @@ export interface WatchConfig {
   notifyAt?: StoreSeverity;
   /** full: re-match every stored inventory (default auto: what the advisory update changed). */
   rematchMode?: 'auto' | 'full';
+  /** Share a full re-match with other processes (RematchOptions.parallel). */
+  matchWorkers?: { command: string[]; workers: number };
   rescanTtlMs?: number;
   rescanLimit?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -143,7 +145,7 @@ export async function runJob(cfg: WatchConfig, kind: JobKind, data: Record<strin
           // The watermark moves once the per-image jobs are queued (they are durable rows).
           return { kind, summary: `${a.mode}: ${a.uris.length} image(s) to re-match`, details: { mode: a.mode, seq: a.seq, dbId: a.dbId }, follow: a.uris.map((uri) => ({ kind: 'rematch-image' as const, key: uri, data: { uri } })) };
         }
-        const r = await rematch(cfg.store, db, { ...(cfg.notifyAt ? { notifyAt: cfg.notifyAt } : {}), ...(cfg.rematchMode === 'full' ? { mode: 'full' as const } : {}) });
+        const r = await rematch(cfg.store, db, { ...(cfg.notifyAt ? { notifyAt: cfg.notifyAt } : {}), ...(cfg.rematchMode === 'full' ? { mode: 'full' as const } : {}), ...(cfg.matchWorkers?.workers ? { parallel: cfg.matchWorkers } : {}) });
         recordRematch(cfg, r);
         return { kind, summary: `${r.mode} (${r.reason}): ${r.images} image(s), ${r.newFindings} new, ${r.resolvedFindings} resolved, ${r.updatedFindings} updated finding(s) in ${Math.round(r.ms)} ms`, details: r };
       });
