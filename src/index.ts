@@ -47,3 +47,23 @@ export { lintTargets, lintText, lintDockerfile, lintManifests, parseDockerfile, 
 export { fixDockerfile, unifiedDiff, type FixOptions, type FixResult } from './lint/fix.js';
 export { verifyDct, dctTargets, checkDct, updateTrust, lookupTarget, listTargets, defaultTrustDir, defaultTrustServer, type DctOptions, type DctVerifyOptions, type DctVerifyResult, type DctCheck, type DctTargetsResult, type TrustData, type SignedTarget } from './notary/index.js';
 export { verifyNotation, checkNotation, discoverNotation, loadTrustStores, loadTrustPolicy, parseTrustPolicy, parseEnvelope, NOTATION_ARTIFACT_TYPE, type NotationVerifyOptions, type NotationVerifyResult, type NotationCheck, type NotationResult, type TrustPolicy as NotationTrustPolicy } from './notation/index.js';
+// Signing (cosign-compatible), golden bases, rebase.
+export { signImage, verifyImage, attestImage, verifyImageAttestations, triangulate, type SignOptions, type VerifyOptions, type VerifyResult, type SignatureCheck, type SignedDigest } from './sign/index.js';
+export { generateKeyPair, openSigner, openVerifier, parsePublicKey, type Signer, type Verifier } from './sign/keys.js';
+export { importRootfs, type ImportOptions, type ImportResult } from './golden/import.js';
+export { gate } from './golden/gate.js';
+export { publish, deprecate, type PublishOptions, type PublishResult } from './golden/publish.js';
+export { gatherConsumers, findConsumers, parseOwners } from './golden/consumers.js';
+export { rebase, type RebaseOptions, type Rebased } from './rebase/rebase.js';
+export { addContents, describeContents, layersOf, type ProvenanceLayer } from './provenance/report.js';
+export { compareAge } from './provenance/catalog.js';
+// The metadata store, its API, the day-2 worker and the dashboard.
+export { MetaStore, type ImageRecord, type ImageSummary, type FindingRow, type DecisionRecord } from './store/store.js';
+export { history, consumers, listImages } from './store/queries.js';
+export { provenanceRecord, scanRecord, inventoryRecord, verificationRecord } from './store/ingest.js';
+export { apiHandler, startApi } from './store/api.js';
+export { rematch, matchUnitsWorker, type RematchOptions, type RematchReport } from './watch/rematch.js';
+export { runOnce, runJob, QueueRunner, WatchMetrics, type WatchConfig } from './watch/worker.js';
+export { drift } from './watch/drift.js';
+export { uiHandler, startUi, type UiOptions } from './ui/server.js';
+export { imageDetails, imageTable, overview, baseLines, catalogLines } from './ui/data.js';
