@@ -168,6 +168,17 @@ async function loadExisting(store: MetaStore, uris: string[], sources: string[] 
   const take = (rows: Array<{ id: string; resource_uri: string; source_package: string | null; fingerprint: string | null; severity: string | null; facet: string | null }>) => {
     for (const r of rows) if (want.has(r.resource_uri)) out.set(r.id, { uri: r.resource_uri, source: r.source_package, fingerprint: r.fingerprint, severity: r.severity, facet: r.facet });
   };
+  // SQLite without statistics reads the images' every open finding by (resource_uri, kind) and
+  // filters by source: on a fleet, ~100× the rows an incremental run needs. By source package it
+  // reads only those sources' findings (on every image), and the set above keeps the images asked for.
+  if (sources && store.sql.dialect === 'sqlite') {
+    const bySource = base.replace('FROM occurrences WHERE', 'FROM occurrences INDEXED BY occurrences_source WHERE');
+    for (let i = 0; i < sources.length; i += CHUNK) {
+      const chunk = sources.slice(i, i + CHUNK);
+      take(await store.sql.all(`${bySource} AND source_package IN (${chunk.map(() => '?').join(', ')})`, chunk));
+    }
+    return out;
+  }
   if (sources && uris.length <= CHUNK) {
     for (let i = 0; i < sources.length; i += CHUNK) {
       const chunk = sources.slice(i, i + CHUNK);
@@ -467,6 +478,10 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   report.changedImages = changes.filter((c) => c.upserts.length || c.resolve.length).map((c) => c.uri);
   // Every image matched was matched against this database.
   if (report.mode === 'full') await store.sql.run(o.uris ? `UPDATE images SET advisory_db = ? WHERE uri IN (${o.uris.map(() => '?').join(', ')})` : 'UPDATE images SET advisory_db = ? WHERE uri IN (SELECT DISTINCT resource_uri FROM package_index)', [label, ...(o.uris ?? [])] as Param[]);
+  // After a large write (a first full re-match), refresh the planner's statistics: PostgreSQL's
+  // autovacuum would in a minute or so, but the next incremental run may come first, and with
+  // stale statistics it reads the findings of whole images instead of a few source packages.
+  if (store.sql.dialect === 'postgres' && report.newFindings + report.resolvedFindings + report.updatedFindings > 10_000) await store.sql.run('ANALYZE occurrences');
   phase('write');
   if (!o.uris) await setState(store, STATE_KEY, { db: dbId, seq });
   report.ms = performance.now() - t0;
