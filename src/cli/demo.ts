@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { listenError } from '../util/http.js';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,6 @@ import { emptyCatalog, loadCatalog, saveCatalog } from '../provenance/catalog.js
 import { parsePolicy } from '../policy/load.js';
 import { gatherFacts } from '../policy/facts.js';
 import { evaluate } from '../policy/evaluate.js';
-import { PlinthError } from '../util/errors.js';
 
 /**
  * The README's first command: the seeds' whole lifecycle on embedded defaults (no server to set
@@ -79,7 +79,7 @@ function libcVersion(status: string): string {
 async function portFree(port: number, host: string): Promise<void> {
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
-    probe.once('error', (e: NodeJS.ErrnoException) => reject(new PlinthError('USAGE', `the dashboard cannot listen on ${host}:${port} (${e.code === 'EADDRINUSE' ? 'the port is in use' : e.message}): give another --port, or --port 0 for any free one`)));
+    probe.once('error', (e: NodeJS.ErrnoException) => reject(listenError('the dashboard', host, port, e)));
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
 }

@@ -1,6 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { timingSafeEqual, createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerToken, sameSecret, serveHttp, type RunningHttp } from '../util/http.js';
 import { PlinthError, describeError } from '../util/errors.js';
 import type { Catalog } from '../provenance/catalog.js';
 import { OCCURRENCE_KINDS, type MetaStore, type StoredNote, type StoredOccurrence } from './store.js';
@@ -40,12 +39,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 }
 
 function tokenOk(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!m) return false;
-  // Compare digests: equal length, constant time, whatever the caller sent.
-  const a = createHash('sha256').update(m[1]!).digest();
-  const b = createHash('sha256').update(token).digest();
-  return timingSafeEqual(a, b);
+  const given = bearerToken(header);
+  return given !== undefined && sameSecret(given, token);
 }
 
 function pageSize(v: string | null): number {
@@ -240,42 +235,17 @@ export function apiHandler(source: MetaStore | StoreConnector, o: ApiOptions = {
   };
 }
 
-export interface RunningApi {
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
+export type RunningApi = RunningHttp;
 
 /** `plinth api`: the API on its own HTTP server (put TLS in front of it, or keep it on loopback). */
 export async function startApi(store: MetaStore, o: ApiOptions & { port?: number; host?: string } = {}): Promise<RunningApi> {
   const handle = apiHandler(store, o);
-  const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      return void res.end('ok');
-    }
+  return serveHttp((req, res) => {
     handle(req, res).then(
       (handled) => {
         if (!handled) send(res, 404, { error: { code: 404, message: `${req.url} is not an API path (see docs/api.md)`, status: 'NOT_FOUND' } });
       },
       () => send(res, 500, { error: { code: 500, message: 'internal error', status: 'INTERNAL' } }),
     );
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.maxHeadersCount = 100;
-  const host = o.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  }, { ...(o.port !== undefined ? { port: o.port } : {}), ...(o.host !== undefined ? { host: o.host } : {}) });
 }

@@ -1,6 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerToken, listenError, sameSecret, serveHttp, type RunningHttp } from '../util/http.js';
 import { PlinthError, describeError } from '../util/errors.js';
 import type { Catalog } from '../provenance/catalog.js';
 import type { MetaStore } from '../store/store.js';
@@ -39,9 +38,6 @@ function sendHtml(res: ServerResponse, status: number, body: string, headers: Re
   res.end(body);
 }
 
-function same(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
 
 function cookieToken(h: string | undefined): string | undefined {
   for (const part of (h ?? '').split(';')) {
@@ -66,9 +62,8 @@ function authenticate(req: IncomingMessage, o: UiOptions): { ok: boolean; user?:
     return { ok: true, user: user.trim().slice(0, 200) };
   }
   if (o.token !== undefined) {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const given = m?.[1] ?? cookieToken(req.headers.cookie);
-    return { ok: given !== undefined && same(given, o.token) };
+    const given = bearerToken(req.headers.authorization) ?? cookieToken(req.headers.cookie);
+    return { ok: given !== undefined && sameSecret(given, o.token) };
   }
   return { ok: true };
 }
@@ -125,7 +120,7 @@ export function uiHandler(source: MetaStore | StoreConnector, o: UiOptions = {})
       if (p === '/login' && o.token !== undefined && !o.authHeader) {
         if (req.method === 'POST') {
           const token = (await readForm(req)).get('token') ?? '';
-          if (!token || !same(token, o.token)) return void sendHtml(res, 401, loginPage('That token is not valid.')), true;
+          if (!token || !sameSecret(token, o.token)) return void sendHtml(res, 401, loginPage('That token is not valid.')), true;
           return void sendHtml(res, 303, '', { location: '/', 'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure}` }), true;
         }
         return void sendHtml(res, 200, loginPage()), true;
@@ -181,38 +176,13 @@ export function uiHandler(source: MetaStore | StoreConnector, o: UiOptions = {})
   };
 }
 
-export interface RunningUi {
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
+export type RunningUi = RunningHttp;
 
 export async function startUi(store: MetaStore, o: UiOptions & { port?: number; host?: string } = {}): Promise<RunningUi> {
   const handle = uiHandler(store, o);
-  const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      return void res.end('ok');
-    }
+  return serveHttp((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) sendHtml(res, 500, errorPage(500, 'Something went wrong', 'internal error'));
     });
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.maxHeadersCount = 100;
-  const host = o.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new PlinthError('USAGE', `the dashboard cannot listen on ${host}:${o.port ?? 0} (${e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EACCES' ? 'permission denied' : e.message}): give another --port, or --port 0 for any free one`)));
-    server.listen(o.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  }, { ...(o.port !== undefined ? { port: o.port } : {}), ...(o.host !== undefined ? { host: o.host } : {}), onListenError: (e, host, port) => listenError('the dashboard', host, port, e) });
 }
