@@ -13,8 +13,12 @@ export interface VersionInfo {
   executable: string;
 }
 
+/** Whether this is the single-file executable (a Node SEA) rather than Node running the scripts. */
+export function isSingleExecutable(): boolean {
+  return (process.getBuiltinModule('node:sea') as { isSea(): boolean } | undefined)?.isSea() === true;
+}
+
 export function versionInfo(): VersionInfo {
-  const sea = process.getBuiltinModule('node:sea') as { isSea(): boolean } | undefined;
   return {
     plinth: VERSION,
     node: process.version,
@@ -22,7 +26,7 @@ export function versionInfo(): VersionInfo {
     openssl: process.versions.openssl,
     sqlite: process.versions.sqlite ?? null,
     platform: `${process.platform}/${process.arch}`,
-    runtime: sea?.isSea() ? 'single-file' : 'node',
+    runtime: isSingleExecutable() ? 'single-file' : 'node',
     executable: process.execPath,
   };
 }

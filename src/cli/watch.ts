@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import os from 'node:os';
+import { isSingleExecutable } from '../version.js';
 import { PlinthError } from '../util/errors.js';
 import { defaultStorePath } from '../util/paths.js';
 import type { CliHelpers } from './provenance.js';
@@ -196,6 +197,5 @@ export function registerWatch(program: Command, h: CliHelpers): void {
 
 /** How this Plinth starts itself again (the launcher or bundle under Node, or the single-file executable). */
 function selfCommand(): string[] {
-  const sea = process.getBuiltinModule('node:sea') as { isSea(): boolean } | undefined;
-  return sea?.isSea() || !process.argv[1] ? [process.execPath] : [process.execPath, process.argv[1]];
+  return isSingleExecutable() || !process.argv[1] ? [process.execPath] : [process.execPath, process.argv[1]];
 }

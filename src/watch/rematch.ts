@@ -339,7 +339,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
       else distinct.set(k, { ecosystem: u.ecosystem, source: u.source, raw: u.raw, stored: new Set([u.findings]) });
     }
     if (distinct.size >= (o.parallel.minUnits ?? 4000)) {
-      const r = await matchParallel(db, distinct, o.parallel, cache);
+      const r = await matchParallel(db.path, distinct, o.parallel, prepare);
       for (const [k, v] of r.results) prepared.set(k, v);
       report.lookups += r.lookups;
       report.parallel = r.used;
@@ -357,7 +357,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     if (list) list.push(u);
     else byUri.set(u.uri, [u]);
   }
-  function prepare(u: Unit): { list: Prepared[]; fp: string } | null {
+  function prepare(u: Pick<Unit, 'ecosystem' | 'raw'>): { list: Prepared[]; fp: string } | null {
     const m = matchUnit(db, u.ecosystem, u.raw, cache);
     return m && { list: toPrepared(m.vulns), fp: m.fp };
   }
@@ -643,10 +643,10 @@ export async function matchUnitsWorker(input: string): Promise<string> {
 
 /** Share the distinct units between this process and `workers` others, by source package (so lookups are not repeated). */
 async function matchParallel(
-  db: VulnStore,
+  dbPath: string,
   distinct: Map<string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }>,
   p: NonNullable<RematchOptions['parallel']>,
-  cache: MatchCache,
+  prepare: (u: { ecosystem: string; raw: string }) => { list: Prepared[]; fp: string } | null,
 ): Promise<{ results: Map<string, { list: Prepared[]; fp: string } | null>; lookups: number; used: number }> {
   const n = p.workers + 1;
   const shares: Array<Array<[string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }]>> = Array.from({ length: n }, () => []);
@@ -659,10 +659,7 @@ async function matchParallel(
   let lookups = 0;
   let used = 1;
   const own = (share: (typeof shares)[number]) => {
-    for (const [k, d] of share) {
-      const m = matchUnit(db, d.ecosystem, d.raw, cache);
-      results.set(k, m && { list: toPrepared(m.vulns), fp: m.fp });
-    }
+    for (const [k, d] of share) results.set(k, prepare(d));
   };
   // Requests and answers go through files, not pipes: a pipe would move only as fast as this
   // process, busy with its own share, reads it.
@@ -673,7 +670,7 @@ async function matchParallel(
     const outPath = path.join(tmp, `out-${w}.json`);
     let fds: number[] = [];
     try {
-      const input: WorkerInput = { db: db.path, units: share.map(([k, d]) => [k, d.ecosystem, d.raw, [...d.stored]]) };
+      const input: WorkerInput = { db: dbPath, units: share.map(([k, d]) => [k, d.ecosystem, d.raw, [...d.stored]]) };
       writeFileSync(inPath, JSON.stringify(input));
       fds = [openSync(inPath, 'r'), openSync(outPath, 'w')];
     } catch {
