@@ -12,6 +12,7 @@ import { openDestination } from '../src/source/open.js';
 import { digestOf } from '../src/oci/digest.js';
 import { openStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
+import { debian12OsRelease, dpkgEntry } from './helpers/debian.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
@@ -169,12 +170,10 @@ describe('plinth CLI', () => {
   });
 
   test('provenance answers "what is it?" from the layers: OS release, packages, each layer with its instruction; --metadata-only skips them', async () => {
-    const entry = (name: string, version: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`;
-    const osRelease = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
-    const baseStatus = `${entry('libc6', '2.36-9+deb12u3')}\n${entry('bash', '5.2.15-2+b2')}`;
-    const baseLayer = [osRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
+    const baseStatus = `${dpkgEntry('libc6', '2.36-9+deb12u3')}\n${dpkgEntry('bash', '5.2.15-2+b2')}`;
+    const baseLayer = [debian12OsRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
     const history = [{ created_by: 'ADD rootfs.tar.xz /' }, { created_by: 'ENV LANG=C.UTF-8', empty_layer: true }, { created_by: 'RUN apt-get install -y curl' }];
-    const app = await buildImage({ layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${baseStatus}\n${entry('curl', '7.88.1-10+deb12u5')}` }]], history, labels: { 'org.opencontainers.image.base.name': 'docker.io/library/debian:12' } });
+    const app = await buildImage({ layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${baseStatus}\n${dpkgEntry('curl', '7.88.1-10+deb12u5')}` }]], history, labels: { 'org.opencontainers.image.base.name': 'docker.io/library/debian:12' } });
     await copyImage(app.source, await openDestination(`${reg.host}/cli/what:1`));
     const env = { PLINTH_DB: path.join(work, 'no-such.db') };
     type Report = { what: { distribution: { id: string; version: string; prettyName: string } | null; packages: number | null }; layers: Array<{ index: number; createdBy: string | null; packages: number | null; origin: string | null; size: number }> };

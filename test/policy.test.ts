@@ -19,6 +19,7 @@ import type { ScanResult, ScanVulnerability } from '../src/vuln/scan.js';
 import { openStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
 import { PlinthError } from '../src/util/errors.js';
+import { debian12OsRelease, dpkgEntry } from './helpers/debian.js';
 import {
   compileGlob,
   evaluate,
@@ -549,10 +550,8 @@ function plinth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
 }
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
-const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
-const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
 const baseLayers = (v: string): FileSpec[][] => [
-  [{ path: 'etc/', type: 'directory' }, osRelease, { path: 'var/lib/dpkg/status', content: entry('libc6', `2.36-9+deb12u${v}`, 'glibc') }],
+  [{ path: 'etc/', type: 'directory' }, debian12OsRelease, { path: 'var/lib/dpkg/status', content: dpkgEntry('libc6', `2.36-9+deb12u${v}`, 'glibc') }],
   [{ path: 'usr/', type: 'directory' }, { path: 'usr/lib.so', content: `lib ${v}` }],
 ];
 const appLayer: FileSpec[] = [{ path: 'app/', type: 'directory' }, { path: 'app/main', content: 'app' }];

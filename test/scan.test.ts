@@ -14,12 +14,11 @@ import { importPaths } from '../src/vuln/import.js';
 import { scan } from '../src/vuln/scan.js';
 import { sarif, table } from '../src/vuln/report.js';
 import { runPlinth } from './helpers/common.js';
+import { debian12OsRelease, dpkgEntry } from './helpers/debian.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const LAYOUT = path.join(root, '.cache', 'deb-layout');
 
-const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
-const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
 
 function osv(id: string, pkg: string, events: Array<Record<string, string>>, extra: Record<string, unknown> = {}) {
   return { id, modified: '2024-05-01T00:00:00Z', summary: `${id} in ${pkg}`, affected: [{ package: { ecosystem: 'Debian:12', name: pkg }, ranges: [{ type: 'ECOSYSTEM', events }] }], ...extra };
@@ -37,10 +36,10 @@ describe('scan', () => {
 
   before(async () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'plinth-scan-'));
-    const baseLayer: FileSpec[] = [osRelease, { path: 'var/lib/dpkg/status', content: `${entry('libc6', '2.36-9+deb12u3', 'glibc')}\n${entry('libc-bin', '2.36-9+deb12u3', 'glibc')}\n${entry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}` }];
+    const baseLayer: FileSpec[] = [debian12OsRelease, { path: 'var/lib/dpkg/status', content: `${dpkgEntry('libc6', '2.36-9+deb12u3', 'glibc')}\n${dpkgEntry('libc-bin', '2.36-9+deb12u3', 'glibc')}\n${dpkgEntry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}` }];
     base = await buildImage({ layers: [baseLayer], created: '2024-01-01T00:00:00Z' });
     app = await buildImage({
-      layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${entry('libc6', '2.36-9+deb12u3', 'glibc')}\n${entry('libc-bin', '2.36-9+deb12u3', 'glibc')}\n${entry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}\n${entry('curl', '7.88.1-10+deb12u5')}\n${entry('libcurl4', '7.88.1-10+deb12u5', 'curl')}` }]],
+      layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${dpkgEntry('libc6', '2.36-9+deb12u3', 'glibc')}\n${dpkgEntry('libc-bin', '2.36-9+deb12u3', 'glibc')}\n${dpkgEntry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}\n${dpkgEntry('curl', '7.88.1-10+deb12u5')}\n${dpkgEntry('libcurl4', '7.88.1-10+deb12u5', 'curl')}` }]],
     });
     catalog = emptyCatalog();
     catalog.bases.push({ name: 'example.com/debian', tag: '12', digest: base.descriptor.digest, diffIds: base.diffIds, chainIds: chainIds(base.diffIds), status: 'approved' });

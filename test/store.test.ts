@@ -30,10 +30,9 @@ import { startApi } from '../src/store/api.js';
 import { openSqlite } from '../src/util/sqlite.js';
 import { plinthCommand, repoRoot, runPlinth } from './helpers/common.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { debian12OsRelease, dpkgEntry } from './helpers/debian.js';
 
-const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
-const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
-const baseStatus = `${entry('libc6', '2.36-9+deb12u3', 'glibc')}\n${entry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}`;
+const baseStatus = `${dpkgEntry('libc6', '2.36-9+deb12u3', 'glibc')}\n${dpkgEntry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}`;
 
 async function getJson(url: string, token?: string): Promise<{ status: number; body: any }> {
   const r = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
@@ -85,12 +84,12 @@ async function fixture(): Promise<Fixture> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-store-'));
   const reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
   const host = reg.host;
-  const baseLayer: FileSpec[] = [osRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
+  const baseLayer: FileSpec[] = [debian12OsRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
   const base = await buildImage({ layers: [baseLayer], created: '2024-01-01T00:00:00Z' });
   const app = (extra: string, n: string) => buildImage({ layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${baseStatus}\n${extra}` }, { path: `app/${n}`, content: n }]], labels: { 'org.opencontainers.image.authors': `${n}@example.com` } });
-  const appA = await app(entry('curl', '7.88.1-10+deb12u5'), 'a');
-  const appA2 = await app(entry('curl', '7.88.1-10+deb12u8'), 'a2');
-  const appB = await app(entry('openssl', '3.0.11-1~deb12u2'), 'b');
+  const appA = await app(dpkgEntry('curl', '7.88.1-10+deb12u5'), 'a');
+  const appA2 = await app(dpkgEntry('curl', '7.88.1-10+deb12u8'), 'a2');
+  const appB = await app(dpkgEntry('openssl', '3.0.11-1~deb12u2'), 'b');
   await copyImage(base.source, await openDestination(`${host}/base/debian:12`));
   await copyImage(appA.source, await openDestination(`${host}/team/app-a:1`));
   await copyImage(appB.source, await openDestination(`${host}/team/app-b:1`));

@@ -22,6 +22,7 @@ import { openStore } from '../src/vuln/store.js';
 import { importPaths } from '../src/vuln/import.js';
 import { MetaStore } from '../src/store/store.js';
 import { plinthCommand, runPlinth } from './helpers/common.js';
+import { debian12OsRelease, dpkgEntry } from './helpers/debian.js';
 
 /** The number a stat card shows under a label. */
 function stat(page: string, label: string): number {
@@ -175,10 +176,9 @@ describe('plinth serve --ui', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'plinth-ui-serve-'));
     reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
     host = reg.host;
-    const entry = (name: string, version: string, source: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\nSource: ${source}\n`;
     const baseLayer: FileSpec[] = [
-      { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' },
-      { path: 'var/lib/dpkg/status', content: entry('libc6', '2.36-9+deb12u3', 'glibc') },
+      debian12OsRelease,
+      { path: 'var/lib/dpkg/status', content: dpkgEntry('libc6', '2.36-9+deb12u3', 'glibc') },
     ];
     const base = await buildImage({ layers: [baseLayer], created: '2024-01-01T00:00:00Z' });
     app = await buildImage({ layers: [baseLayer, [{ path: 'app/web', content: 'web' }]], labels: { 'org.opencontainers.image.authors': 'web-team@example.com' } });

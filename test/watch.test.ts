@@ -27,10 +27,9 @@ import { QueueRunner } from '../src/watch/worker.js';
 import { rematch } from '../src/watch/rematch.js';
 import { plinthCommand, repoRoot, runPlinth } from './helpers/common.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { debian12OsRelease, dpkgEntry } from './helpers/debian.js';
 
-const entry = (name: string, version: string, source?: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n${source ? `Source: ${source}\n` : ''}`;
-const osRelease: FileSpec = { path: 'etc/os-release', content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
-const baseStatus = `${entry('libc6', '2.36-9+deb12u3', 'glibc')}\n${entry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}`;
+const baseStatus = `${dpkgEntry('libc6', '2.36-9+deb12u3', 'glibc')}\n${dpkgEntry('bash', '5.2.15-2+b2', 'bash (5.2.15-2)')}`;
 const CRIT = 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H';
 
 const osv = (id: string, pkg: string, fixed: string | null, score?: string, modified = '2024-05-01T00:00:00Z') => ({ id, modified, summary: `${id} in ${pkg}`, affected: [{ package: { ecosystem: 'Debian:12', name: pkg }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, ...(fixed ? [{ fixed }] : [])] }] }], ...(score ? { severity: [{ type: 'CVSS_V3', score }] } : {}) });
@@ -97,15 +96,15 @@ async function fixture(): Promise<Fixture> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-'));
   const reg = await startLocalRegistry({ dir: path.join(work, 'registry') });
   const host = reg.host;
-  const baseLayer: FileSpec[] = [osRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
+  const baseLayer: FileSpec[] = [debian12OsRelease, { path: 'var/lib/dpkg/status', content: baseStatus }];
   const base = await buildImage({ layers: [baseLayer], created: '2024-01-01T00:00:00Z' });
-  const base2Layer: FileSpec[] = [osRelease, { path: 'var/lib/dpkg/status', content: `${entry('libc6', '2.36-9+deb12u7', 'glibc')}\n${entry('bash', '5.2.15-2+b7', 'bash (5.2.15-2)')}` }];
+  const base2Layer: FileSpec[] = [debian12OsRelease, { path: 'var/lib/dpkg/status', content: `${dpkgEntry('libc6', '2.36-9+deb12u7', 'glibc')}\n${dpkgEntry('bash', '5.2.15-2+b7', 'bash (5.2.15-2)')}` }];
   const base2 = await buildImage({ layers: [base2Layer], created: '2024-06-01T00:00:00Z' });
   const app = (extra: string, n: string, owner: string | null) => buildImage({ layers: [baseLayer, [{ path: 'var/lib/dpkg/status', content: `${baseStatus}\n${extra}` }, { path: `app/${n}`, content: n }]], ...(owner ? { labels: { 'org.opencontainers.image.authors': owner } } : {}) });
-  const appA = await app(entry('curl', '7.88.1-10+deb12u5'), 'a', 'team-a@example.com');
-  const appA2 = await app(entry('curl', '7.88.1-10+deb12u8'), 'a2', 'team-a@example.com');
+  const appA = await app(dpkgEntry('curl', '7.88.1-10+deb12u5'), 'a', 'team-a@example.com');
+  const appA2 = await app(dpkgEntry('curl', '7.88.1-10+deb12u8'), 'a2', 'team-a@example.com');
   // app-b has no owner label: the owners file routes it by repository.
-  const appB = await app(entry('openssl', '3.0.11-1~deb12u2'), 'b', null);
+  const appB = await app(dpkgEntry('openssl', '3.0.11-1~deb12u2'), 'b', null);
   await copyImage(base.source, await openDestination(`${host}/base/debian:12`));
   await copyImage(appA.source, await openDestination(`${host}/team/app-a:1`));
   await copyImage(appB.source, await openDestination(`${host}/team/app-b:1`));
