@@ -22,6 +22,7 @@
  * Debian `unimportant` is not a status: it is severity LOW (Trivy's mapping) and the finding is
  * `affected` or `fixed` like any other. Severity: see chooseSeverity() in severity.ts.
  */
+import { hash } from 'node:crypto';
 import { PlinthError } from '../util/errors.js';
 import { parseEcosystem, type MatchKind } from './osv.js';
 import { chooseSeverity, type CvssScore, type Severity, type SeveritySource, type SeverityResult } from './severity.js';
@@ -69,6 +70,9 @@ export class MatchCache {
   readonly details = new Map<number, AdvisoryDetail>();
   readonly severities = new Map<string, SeverityResult>();
   readonly cves = new Map<number, string | undefined>();
+  /** matchStamps(): advisories' detail stamps (null: not in the database), and each (ecosystem, source, version) group's. */
+  readonly stamps = new Map<number, string | null>();
+  readonly groupStamps = new Map<string, string>();
   lookups = 0;
 }
 
@@ -226,21 +230,31 @@ function dedupe(protos: Proto[]): Proto[] {
   return out;
 }
 
-/**
- * Findings for `packages` installed on `ecosystem` (an OSV ecosystem string as OS detection gives
- * it: `Debian:12`, `Ubuntu:22.04:LTS`, `Alpine:v3.19`). Packages whose type does not fit the
- * ecosystem (an rpm on Debian) are ignored. Throws UNSUPPORTED for ecosystems that are not
- * matched (see isMatchableEcosystem). Findings are sorted by package, then id.
- */
-export function matchPackages(store: VulnStore, ecosystem: string, packages: readonly MatchPackage[], opts: MatchOptions = {}): Finding[] {
+type EcosystemInfo = ReturnType<typeof parseEcosystem> & { kind: MatchKind };
+
+function matchableEcosystem(ecosystem: string): EcosystemInfo {
   const info = parseEcosystem(ecosystem);
-  const kind = info.kind;
-  if (!kind) {
+  if (!info.kind) {
     throw new PlinthError('UNSUPPORTED', `matching is not supported for ecosystem "${ecosystem}" (supported: Debian:<N>, Ubuntu:<X.Y>[:LTS], Alpine:v<X.Y>)`);
   }
-  const vendorScale = info.base === 'Debian' ? 'debian-urgency' : info.base === 'Ubuntu' ? 'ubuntu-priority' : undefined;
+  return info as EcosystemInfo;
+}
 
-  // Group by source name, then by source version (binaries of one source usually share it).
+/** The packages of one source package and source version, and the advisories that apply to it. */
+interface Group {
+  source: string;
+  sv: string;
+  pkgs: Array<{ pkg: MatchPackage; installed: string }>;
+  hits: Hit[];
+}
+
+/**
+ * Packages grouped by source name, then by source version (binaries of one source usually share
+ * it); one index seek per distinct source name, each distinct source version evaluated once. Only
+ * the groups with hits (as the options filter them), in the packages' order.
+ */
+function matchedGroups(store: VulnStore, info: EcosystemInfo, packages: readonly MatchPackage[], opts: MatchOptions): Group[] {
+  const kind = info.kind;
   const groups = new Map<string, Map<string, Array<{ pkg: MatchPackage; installed: string }>>>();
   for (const pkg of packages) {
     if (pkg.type !== kind) continue;
@@ -253,10 +267,7 @@ export function matchPackages(store: VulnStore, ecosystem: string, packages: rea
     if (!list) byVersion.set(sv, (list = []));
     list.push({ pkg, installed });
   }
-
-  // 1. One index seek per distinct source name; evaluate each distinct source version.
-  const matched: Array<{ source: string; sv: string; pkgs: Array<{ pkg: MatchPackage; installed: string }>; hits: Hit[] }> = [];
-  const wanted = new Set<number>();
+  const matched: Group[] = [];
   const cache = opts.cache;
   for (const [source, byVersion] of groups) {
     let rows: CandidateRow[] | undefined;
@@ -277,14 +288,69 @@ export function matchPackages(store: VulnStore, ecosystem: string, packages: rea
         if (got) all = got;
         else cache.hits.set(k, (all = evaluate(kind, rows, sv)));
       } else all = evaluate(kind, rows, sv);
-      const hits = all.filter(
-        (h) => (h.notAffected ? opts.includeNotAffected === true : !(opts.ignoreUnfixed && h.fixed === null)),
-      );
-      if (hits.length === 0) continue;
-      matched.push({ source, sv, pkgs, hits });
-      for (const h of hits) wanted.add(h.advisory);
+      const hits = all.filter((h) => (h.notAffected ? opts.includeNotAffected === true : !(opts.ignoreUnfixed && h.fixed === null)));
+      if (hits.length) matched.push({ source, sv, pkgs, hits });
     }
   }
+  return matched;
+}
+
+/**
+ * A stamp of everything the findings of each unit's `packages` (with default options) are made
+ * from but the packages themselves: per group with hits, its source, source version, each hit and
+ * a stamp of its advisory's stored details (VulnStore.detailStamps, read for all units at once).
+ * Equal packages and equal stamps on one Plinth, equal findings — and no finding is built, no
+ * detail parsed, to know it: the day-2 re-match builds findings only for the units whose stamp
+ * moved. Advisory keys are the database's row ids, so another database gives other stamps (a full
+ * comparison, once). null: a unit that cannot be matched (an unsupported ecosystem).
+ */
+export function matchStamps(store: VulnStore, units: ReadonlyArray<{ ecosystem: string; packages: readonly MatchPackage[] }>, cache: MatchCache): Array<string | null> {
+  const matched = units.map((u) => {
+    let info: EcosystemInfo;
+    try {
+      info = matchableEcosystem(u.ecosystem);
+    } catch {
+      return null;
+    }
+    return { info, groups: matchedGroups(store, info, u.packages, { cache }) };
+  });
+  const missing = new Set<number>();
+  for (const m of matched) if (m) for (const g of m.groups) for (const h of g.hits) if (!cache.stamps.has(h.advisory)) missing.add(h.advisory);
+  if (missing.size) {
+    const got = store.detailStamps(missing);
+    for (const pk of missing) cache.stamps.set(pk, got.get(pk) ?? null);
+  }
+  return matched.map((m) => {
+    if (!m) return null;
+    const parts: string[] = [];
+    for (const g of m.groups) {
+      const k = `${m.info.key}\u0000${g.source}\u0000${g.sv}`;
+      let s = cache.groupStamps.get(k);
+      if (s === undefined) {
+        const text = g.hits.map((h) => `${h.advisory}\u0001${h.fixed ?? '\u0002'}\u0001${h.urgency ?? '\u0002'}\u0001${h.notAffected ? 1 : 0}\u0001${cache.stamps.get(h.advisory) ?? '\u0002'}`).join('\u0003');
+        s = hash('sha256', `${g.source}\u0000${g.sv}\u0000${text}`, 'base64');
+        cache.groupStamps.set(k, s);
+      }
+      parts.push(s);
+    }
+    return parts.join(',');
+  });
+}
+
+/**
+ * Findings for `packages` installed on `ecosystem` (an OSV ecosystem string as OS detection gives
+ * it: `Debian:12`, `Ubuntu:22.04:LTS`, `Alpine:v3.19`). Packages whose type does not fit the
+ * ecosystem (an rpm on Debian) are ignored. Throws UNSUPPORTED for ecosystems that are not
+ * matched (see isMatchableEcosystem). Findings are sorted by package, then id.
+ */
+export function matchPackages(store: VulnStore, ecosystem: string, packages: readonly MatchPackage[], opts: MatchOptions = {}): Finding[] {
+  const info = matchableEcosystem(ecosystem);
+  const vendorScale = info.base === 'Debian' ? 'debian-urgency' : info.base === 'Ubuntu' ? 'ubuntu-priority' : undefined;
+  const cache = opts.cache;
+  // 1. One index seek per distinct source name; evaluate each distinct source version.
+  const matched = matchedGroups(store, info, packages, opts);
+  const wanted = new Set<number>();
+  for (const g of matched) for (const h of g.hits) wanted.add(h.advisory);
 
   // 2. The advisories that matched, fetched in batches.
   let details: Map<number, AdvisoryDetail>;

@@ -190,6 +190,7 @@ export class VulnStore {
       lookup: rawStatement(db, 'SELECT advisory, kind, introduced, fixed, last_affected, lim, data, urgency FROM affected WHERE ecosystem = ? AND package = ? AND withdrawn = 0'),
       detail: rawStatement(db, `SELECT ${DETAIL_COLUMNS} FROM advisories WHERE pk = ?`),
       details: rawStatement(db, `SELECT ${DETAIL_COLUMNS} FROM advisories WHERE pk IN (SELECT value FROM json_each(?))`),
+      stamps: rawStatement(db, `SELECT pk, ${STAMP_EXPR} FROM advisories WHERE pk IN (SELECT value FROM json_each(?))`),
       ...(this.readonly
         ? undefined
         : {
@@ -392,6 +393,20 @@ export class VulnStore {
     return out;
   }
 
+  /**
+   * A stamp of each advisory's content as matching reads it (details(), the detail columns joined
+   * as they are stored, nothing parsed): equal stamps, equal details. Fetched in batches like
+   * details(); an advisory that is not there has none.
+   */
+  detailStamps(pks: Iterable<number>): Map<number, string> {
+    const out = new Map<number, string>();
+    const all = [...pks].sort((a, b) => a - b);
+    for (let i = 0; i < all.length; i += 1000) {
+      for (const r of this.s.stamps.all(JSON.stringify(all.slice(i, i + 1000))) as unknown as Array<[number, string]>) out.set(r[0], r[1]);
+    }
+    return out;
+  }
+
   /** Whether this database keeps the change log (see CHANGES). */
   hasChangeLog(): boolean {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'changes'").get() as { n: number }).n === 1;
@@ -473,6 +488,11 @@ function candidateRow(r: unknown[], o = 0): CandidateRow {
 }
 
 const DETAIL_COLUMNS = 'pk, id, ecosystem, origin, aliases, summary, substr(details, 1, 300), severity, text_severity, published, modified';
+
+/** DETAIL_COLUMNS but pk, as one string (a NULL is char(2), unlike any stored text). */
+const STAMP_EXPR = ['id', 'ecosystem', 'origin', 'aliases', 'summary', 'substr(details, 1, 300)', 'severity', 'text_severity', 'published', 'modified']
+  .map((c) => `ifnull(${c}, char(2))`)
+  .join(' || char(1) || ');
 
 function detailFromRow(r: unknown[]): AdvisoryDetail {
   return {

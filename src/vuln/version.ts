@@ -216,10 +216,7 @@ function debOrder(c: number): number {
   return c >= 0x80 ? c : c + 256;
 }
 
-function verrevcmp(sa: string, sb: string): Ordering {
-  if (sa === sb) return 0;
-  const a = debBytes(sa);
-  const b = debBytes(sb);
+function verrevcmp(a: Uint8Array, b: Uint8Array): Ordering {
   const at = (x: Uint8Array, i: number): number => (i < x.length ? x[i]! : 0);
   let i = 0;
   let j = 0;
@@ -271,12 +268,36 @@ function debFields(input: string): DebVersion {
  *   0 and no revision — i.e. dpkg's verrevcmp on the raw string. (dpkg itself would abort.)
  */
 export function compareDeb(a: string, b: string): Ordering {
-  const va = debFields(a);
-  const vb = debFields(b);
+  if (a === b) return 0;
+  const va = debCompared(a);
+  const vb = debCompared(b);
   if (va.epoch !== vb.epoch) return va.epoch < vb.epoch ? -1 : 1;
-  const r = verrevcmp(va.upstream, vb.upstream);
+  const r = va.upstream === vb.upstream ? 0 : verrevcmp(va.up, vb.up);
   if (r !== 0) return r;
-  return verrevcmp(va.revision, vb.revision);
+  return va.revision === vb.revision ? 0 : verrevcmp(va.rev, vb.rev);
+}
+
+/** debFields() with the bytes verrevcmp reads. */
+interface DebCompared extends DebVersion {
+  up: Uint8Array;
+  rev: Uint8Array;
+}
+
+/**
+ * Versions compared recently, parsed: matching compares a few distinct versions (installed ones,
+ * advisories' fixes) again and again. Bounded: emptied when full.
+ */
+const debMemo = new Map<string, DebCompared>();
+
+function debCompared(s: string): DebCompared {
+  let v = debMemo.get(s);
+  if (!v) {
+    const f = debFields(s);
+    v = { ...f, up: debBytes(f.upstream), rev: debBytes(f.revision) };
+    if (debMemo.size >= 50_000) debMemo.clear();
+    debMemo.set(s, v);
+  }
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hash } from 'node:crypto';
 import { PlinthError } from '../util/errors.js';
-import { MatchCache } from '../vuln/match.js';
+import { MatchCache, matchStamps } from '../vuln/match.js';
 import { matchInventory, type ScanVulnerability } from '../vuln/scan.js';
 import type { VulnStore } from '../vuln/store.js';
 import { SEVERITY_ORDER, type Severity } from '../vuln/severity.js';
@@ -329,7 +329,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const cache = new MatchCache();
   // null: a unit that cannot be matched (a damaged row, an ecosystem this Plinth does not match):
   // skipped — neither compared nor stamped — so what is stored for it stays as it is.
-  const prepared = new Map<string, { list: Prepared[]; fp: string } | null>();
+  const prepared = new Map<string, Stamped | null>();
   if (o.parallel && o.parallel.workers > 0) {
     const distinct = new Map<string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }>();
     for (const u of units) {
@@ -345,10 +345,17 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
       report.parallel = r.used;
     }
   }
+  const todo = new Map<string, Unit>();
+  for (const u of units) {
+    const k = `${u.ecosystem}\u0000${u.raw}`;
+    if (!prepared.has(k)) todo.set(k, u);
+  }
+  const keys = [...todo.keys()];
+  const stamped = prepare([...todo.values()]);
+  keys.forEach((k, i) => prepared.set(k, stamped[i]!));
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
     const k = `${u.ecosystem}\u0000${u.raw}`;
-    if (!prepared.has(k)) prepared.set(k, prepare(u));
     if (prepared.get(k) === null) {
       report.skippedUnits++;
       continue;
@@ -357,9 +364,8 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     if (list) list.push(u);
     else byUri.set(u.uri, [u]);
   }
-  function prepare(u: Pick<Unit, 'ecosystem' | 'raw'>): { list: Prepared[]; fp: string } | null {
-    const m = matchUnit(db, u.ecosystem, u.raw, cache);
-    return m && { list: toPrepared(m.vulns), fp: m.fp };
+  function prepare(list: Array<Pick<Unit, 'ecosystem' | 'raw'>>): Array<Stamped | null> {
+    return stampUnits(db, list, cache);
   }
   report.images = byUri.size;
   report.units = units.length;
@@ -371,7 +377,20 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   // compared finding by finding with what is stored for their image and source package.
   const dirty = new Map<string, Unit[]>();
   for (const [uri, list] of byUri) {
-    const d = list.filter((u) => u.findings !== prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp);
+    const d = list.filter((u) => {
+      const p = prepared.get(`${u.ecosystem}\u0000${u.raw}`)!;
+      if (u.findings === p.fp) return false;
+      // The findings of a unit whose stamp moved (shared by every image with these packages).
+      if (!p.list) {
+        const vulns = p.pkgs && findingsOf(db, u.ecosystem, p.pkgs, cache);
+        if (!vulns) {
+          report.skippedUnits++;
+          return false;
+        }
+        p.list = toPrepared(vulns);
+      }
+      return true;
+    });
     if (d.length) dirty.set(uri, d);
   }
   const uris = [...dirty.keys()];
@@ -395,7 +414,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [], units: list, delta: [] };
     const sources = new Set(list.map((u) => u.source));
     for (const u of list) {
-      for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.list) {
+      for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.list!) {
         const id = occurrenceId(uri, f.ref);
         if (seen.has(id)) continue;
         seen.add(id);
@@ -499,18 +518,6 @@ function parsePackages(raw: string): IndexedPackage[] | null {
   }
 }
 
-/**
- * The fingerprint of a unit's findings (independent of the image: shared by images on one base):
- * one hash over every field a stored finding is made from, without a hash per finding.
- */
-function unitFingerprint(list: readonly ScanVulnerability[]): string {
-  if (!list.length) return 'none';
-  const parts = list.map((v) =>
-    [v.id, v.aliases.join(','), v.package, v.source, v.installedVersion, v.sourceVersion, v.fixedVersion, v.status, v.severity, v.severitySource, v.cvss ? JSON.stringify(v.cvss) : '', v.urgency ?? '', v.title, v.published ?? '', v.modified ?? '', v.ecosystem, v.purl ?? '', v.layer ?? '', v.layerIndex ?? '', v.origin ?? '', v.pkgType].join('\u0001'),
-  );
-  return hash('sha256', parts.sort().join('\u0000'), 'hex').slice(0, 32);
-}
-
 type FindingFacts = Pick<ScanVulnerability, 'id' | 'aliases' | 'severity' | 'package' | 'installedVersion' | 'fixedVersion' | 'origin' | 'title'>;
 
 /** The event that tells an image's owner about a new finding (one per digest and advisory). */
@@ -597,17 +604,46 @@ function toPrepared(vulns: ScanVulnerability[]): Prepared[] {
   return vulns.map((v) => ({ v, ref: { kind: 'VULNERABILITY' as const, note: noteId('vuln', v.id), key: `${v.package}\u0000${v.installedVersion}` } }));
 }
 
-/** One stored unit matched: its findings and their fingerprint, or null when it cannot be (damaged, unsupported). */
-export function matchUnit(db: VulnStore, ecosystem: string, raw: string, cache: MatchCache): { vulns: ScanVulnerability[]; fp: string } | null {
-  const pkgs = parsePackages(raw);
-  if (!pkgs) return null;
-  let vulns: ScanVulnerability[];
+/**
+ * Bumped when what findings are made of changes (matching, severity, titles, fields): every
+ * unit's stamp moves, so the next re-match compares each unit's findings with what is stored.
+ */
+const FINDINGS_REVISION = 2;
+
+/**
+ * A stored unit, stamped: a fingerprint of everything its findings are made from — this Plinth's
+ * findings revision, the ecosystem, the packages as stored, the advisories that apply and their
+ * stored details (matchStamp) — without building a finding. Equal to the one recorded with the
+ * unit: its findings are those recorded. `list`: its findings, built only when needed.
+ */
+interface Stamped {
+  fp: string;
+  pkgs: IndexedPackage[] | null;
+  list?: Prepared[];
+}
+
+/** Stored units stamped (see Stamped); null for one that cannot be matched (damaged, an unsupported ecosystem). */
+export function stampUnits(db: VulnStore, units: ReadonlyArray<{ ecosystem: string; raw: string }>, cache: MatchCache): Array<Stamped | null> {
+  const pkgs = units.map((u) => parsePackages(u.raw));
+  // A unit without packages has no findings, whatever its ecosystem.
+  const want = units.flatMap((_, i) => (pkgs[i]?.length ? [i] : []));
+  const stamps = matchStamps(db, want.map((i) => ({ ecosystem: units[i]!.ecosystem, packages: pkgs[i]! })), cache);
+  const stampOf = new Map(want.map((i, j) => [i, stamps[j]!]));
+  return units.map((u, i) => {
+    const p = pkgs[i];
+    const stamp = p && (p.length ? stampOf.get(i)! : '');
+    if (!p || stamp === null) return null;
+    return { fp: hash('sha256', `${FINDINGS_REVISION}\u0000${u.ecosystem}\u0000${u.raw}\u0000${stamp}`, 'hex').slice(0, 32), pkgs: p };
+  });
+}
+
+/** A unit's findings, or null when they cannot be made. */
+function findingsOf(db: VulnStore, ecosystem: string, pkgs: IndexedPackage[], cache: MatchCache): ScanVulnerability[] | null {
   try {
-    vulns = pkgs.length ? matchInventory(db, ecosystem, pkgs, { cache }) : [];
+    return pkgs.length ? matchInventory(db, ecosystem, pkgs, { cache }) : [];
   } catch {
     return null;
   }
-  return { vulns, fp: unitFingerprint(vulns) };
 }
 
 /** What a match worker is given: the database, and units with the fingerprints stored for them. */
@@ -631,9 +667,15 @@ export async function matchUnitsWorker(input: string): Promise<string> {
   try {
     const cache = new MatchCache();
     const out: WorkerResult[] = [];
-    for (const [key, ecosystem, raw, stored] of req.units) {
-      const m = matchUnit(db, ecosystem, raw, cache);
-      out.push(m ? [key, m.fp, stored.every((f) => f === m.fp) ? null : m.vulns] : [key, null, null]);
+    const stamped = stampUnits(db, req.units.map(([, ecosystem, raw]) => ({ ecosystem, raw })), cache);
+    for (const [i, [key, ecosystem, , stored]] of req.units.entries()) {
+      const m = stamped[i];
+      if (!m) out.push([key, null, null]);
+      else if (stored.every((f) => f === m.fp)) out.push([key, m.fp, null]);
+      else {
+        const vulns = findingsOf(db, ecosystem, m.pkgs!, cache);
+        out.push(vulns ? [key, m.fp, vulns] : [key, null, null]);
+      }
     }
     return JSON.stringify({ results: out, lookups: cache.lookups });
   } finally {
@@ -646,8 +688,8 @@ async function matchParallel(
   dbPath: string,
   distinct: Map<string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }>,
   p: NonNullable<RematchOptions['parallel']>,
-  prepare: (u: { ecosystem: string; raw: string }) => { list: Prepared[]; fp: string } | null,
-): Promise<{ results: Map<string, { list: Prepared[]; fp: string } | null>; lookups: number; used: number }> {
+  prepare: (list: Array<{ ecosystem: string; raw: string }>) => Array<Stamped | null>,
+): Promise<{ results: Map<string, Stamped | null>; lookups: number; used: number }> {
   const n = p.workers + 1;
   const shares: Array<Array<[string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }]>> = Array.from({ length: n }, () => []);
   for (const e of distinct) {
@@ -655,11 +697,12 @@ async function matchParallel(
     for (let i = 0; i < e[1].source.length; i++) h = (h * 31 + e[1].source.charCodeAt(i)) | 0;
     shares[Math.abs(h) % n]!.push(e);
   }
-  const results = new Map<string, { list: Prepared[]; fp: string } | null>();
+  const results = new Map<string, Stamped | null>();
   let lookups = 0;
   let used = 1;
   const own = (share: (typeof shares)[number]) => {
-    for (const [k, d] of share) results.set(k, prepare(d));
+    const stamped = prepare(share.map(([, d]) => d));
+    share.forEach(([k], i) => results.set(k, stamped[i]!));
   };
   // Requests and answers go through files, not pipes: a pipe would move only as fast as this
   // process, busy with its own share, reads it.
@@ -687,7 +730,7 @@ async function matchParallel(
         for (const [k, fp, vulns] of r.results) {
           if (!byKey.has(k)) continue;
           // Clean units come back without their findings: nothing of them is compared or written.
-          results.set(k, fp === null ? null : { list: vulns ? toPrepared(vulns) : [], fp });
+          results.set(k, fp === null ? null : { fp, pkgs: null, ...(vulns ? { list: toPrepared(vulns) } : {}) });
           byKey.delete(k);
         }
         lookups += r.lookups;
