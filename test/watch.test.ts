@@ -342,6 +342,45 @@ describe('watch', () => {
     }
   });
 
+  test('library: a full re-match compares only units whose inputs moved: an advisory rescored and retitled (same ranges) updates its findings; nothing changed, nothing compared', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-stamp-'));
+    try {
+      const dbFile = path.join(work, 'vuln.db');
+      await importAdvisories(dbFile, path.join(work, 'a0'), [osv('DEBIAN-CVE-2024-0100', 'zlib', '1:1.2.13.dfsg-2', CRIT), osv('DEBIAN-CVE-2024-0101', 'curl', null, CRIT)]);
+      const s = await MetaStore.open(path.join(work, 'store.db'));
+      const { packageIndex } = await import('../src/store/ingest.js');
+      const uris: string[] = [];
+      for (const n of [1, 2]) {
+        uris.push(`registry.example/stamp/app-${n}@sha256:${String(n).repeat(64)}`);
+        await s.recordImage({ image: { repository: `registry.example/stamp/app-${n}`, registry: 'registry.example', tag: null, digest: `sha256:${String(n).repeat(64)}` }, source: 'test', ecosystem: 'Debian:12', packageIndex: packageIndex({ ecosystem: 'Debian:12', packages: [{ name: 'zlib1g', version: '1:1.2.13.dfsg-1', type: 'deb', source: 'zlib' }, { name: 'curl', version: '7.88.1-10', type: 'deb', source: 'curl' }, { name: `own-${n}`, version: '1.0-1', type: 'deb', source: `own-${n}` }] as any }) });
+      }
+      const run = async () => { const db = openStore(dbFile, { readonly: true }); try { return await rematch(s, db, { mode: 'full' }); } finally { db.close(); } };
+      const first = await run();
+      assert.deepEqual([first.newFindings, first.comparedUnits, first.units], [4, 6, 6]);
+      const again = await run();
+      assert.deepEqual([again.newFindings, again.updatedFindings, again.resolvedFindings, again.comparedUnits], [0, 0, 0, 0]);
+      // The zlib advisory rescored (CRITICAL → LOW) and retitled, its range as it was: both images' zlib findings move, nothing else.
+      await importAdvisories(dbFile, path.join(work, 'a1'), [{ ...osv('DEBIAN-CVE-2024-0100', 'zlib', '1:1.2.13.dfsg-2', 'CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N', '2024-06-01T00:00:00Z'), summary: 'zlib: rescored' }]);
+      const moved = await run();
+      assert.deepEqual([moved.newFindings, moved.updatedFindings, moved.resolvedFindings, moved.comparedUnits, moved.changedImages.sort()], [0, 2, 0, 2, [...uris].sort()]);
+      for (const uri of uris) {
+        const zlib = (await s.findings({ uri })).find((f) => f.id === 'DEBIAN-CVE-2024-0100')!;
+        assert.equal(zlib.severity, 'LOW');
+        assert.equal(zlib.title, 'zlib: rescored');
+        assert.equal((await s.findings({ uri })).find((f) => f.id === 'DEBIAN-CVE-2024-0101')!.severity, 'CRITICAL');
+      }
+      assert.deepEqual((await s.images()).map((i) => i.vulnerabilities?.bySeverity.LOW), [1, 1]);
+      // A stored unit whose recorded stamp is not this run's (another Plinth wrote it): compared, and found unchanged.
+      await s.sql.run("UPDATE package_index SET findings = 'stale' WHERE source = 'curl'");
+      const stale = await run();
+      assert.deepEqual([stale.comparedUnits, stale.newFindings, stale.updatedFindings, stale.resolvedFindings], [2, 0, 0, 0]);
+      assert.equal((await run()).comparedUnits, 0);
+      await s.close();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   test('library: a full re-match shared with worker processes (plinth __match-units) records exactly what one process does', async () => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-par-'));
     try {

@@ -65,6 +65,7 @@ export interface MatchOptions {
 
 /** See MatchOptions.cache. */
 export class MatchCache {
+  /** Candidate rows by (ecosystem, source): the largest part; forgetRows() drops them (evaluations stay). */
   readonly rows = new Map<string, CandidateRow[]>();
   readonly hits = new Map<string, Hit[]>();
   readonly details = new Map<number, AdvisoryDetail>();
@@ -74,6 +75,14 @@ export class MatchCache {
   readonly stamps = new Map<number, string | null>();
   readonly groupStamps = new Map<string, string>();
   lookups = 0;
+
+  /**
+   * Drop the candidate rows read so far, keeping what was evaluated from them: a caller that goes
+   * through its packages by source name holds the rows of a few sources, not of the whole fleet.
+   */
+  forgetRows(): void {
+    this.rows.clear();
+  }
 }
 
 export type FindingStatus = 'fixed' | 'affected' | 'will_not_fix' | 'not_affected';
@@ -270,24 +279,27 @@ function matchedGroups(store: VulnStore, info: EcosystemInfo, packages: readonly
   const matched: Group[] = [];
   const cache = opts.cache;
   for (const [source, byVersion] of groups) {
+    // Looked up only when a version of it is not evaluated yet.
     let rows: CandidateRow[] | undefined;
-    if (cache) {
+    const candidates = (): CandidateRow[] => {
+      if (rows) return rows;
+      if (!cache) return (rows = store.lookup(info.key, source));
       const k = `${info.key}\u0000${source}`;
       rows = cache.rows.get(k);
       if (!rows) {
         cache.rows.set(k, (rows = store.lookup(info.key, source)));
         cache.lookups++;
       }
-    } else rows = store.lookup(info.key, source);
-    if (rows.length === 0) continue;
+      return rows;
+    };
     for (const [sv, pkgs] of byVersion) {
       let all: Hit[];
       if (cache) {
         const k = `${info.key}\u0000${source}\u0000${sv}`;
         const got = cache.hits.get(k);
         if (got) all = got;
-        else cache.hits.set(k, (all = evaluate(kind, rows, sv)));
-      } else all = evaluate(kind, rows, sv);
+        else cache.hits.set(k, (all = evaluate(kind, candidates(), sv)));
+      } else all = evaluate(kind, candidates(), sv);
       const hits = all.filter((h) => (h.notAffected ? opts.includeNotAffected === true : !(opts.ignoreUnfixed && h.fixed === null)));
       if (hits.length) matched.push({ source, sv, pkgs, hits });
     }

@@ -75,6 +75,8 @@ export interface RematchReport {
   images: number;
   /** (image, source package) units matched. */
   units: number;
+  /** Units whose stamp moved (new advisories, changed ones, a fresh inventory): their findings were built and compared with what is stored. */
+  comparedUnits: number;
   lookups: number;
   newFindings: number;
   resolvedFindings: number;
@@ -273,7 +275,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const at = o.at ?? new Date().toISOString();
   const dbId = advisoryDbId(db);
   const seq = db.changeSeq();
-  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, skippedUnits: 0, ms: 0, phases: {} };
+  const report: RematchReport = { mode: 'none', reason: '', advisoryDb: dbLabel(db), changedAdvisories: 0, images: 0, units: 0, comparedUnits: 0, lookups: 0, newFindings: 0, resolvedFindings: 0, updatedFindings: 0, changedImages: [], events: 0, skippedUnits: 0, ms: 0, phases: {} };
   let tp = performance.now();
   const phase = (name: string) => {
     const now = performance.now();
@@ -350,9 +352,10 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     const k = `${u.ecosystem}\u0000${u.raw}`;
     if (!prepared.has(k)) todo.set(k, u);
   }
-  const keys = [...todo.keys()];
-  const stamped = prepare([...todo.values()]);
-  keys.forEach((k, i) => prepared.set(k, stamped[i]!));
+  // By source package: the candidate rows of a source are read and dropped while its units are stamped.
+  const order = [...todo].sort(bySource);
+  const stamped = prepare(order.map(([, u]) => u));
+  order.forEach(([k], i) => prepared.set(k, stamped[i]!));
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
     const k = `${u.ecosystem}\u0000${u.raw}`;
@@ -392,6 +395,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
       return true;
     });
     if (d.length) dirty.set(uri, d);
+    report.comparedUnits += d.length;
   }
   const uris = [...dirty.keys()];
   const existing = await loadExisting(store, uris, scopeSources);
@@ -622,8 +626,28 @@ interface Stamped {
   list?: Prepared[];
 }
 
-/** Stored units stamped (see Stamped); null for one that cannot be matched (damaged, an unsupported ecosystem). */
+/**
+ * Stored units stamped (see Stamped); null for one that cannot be matched (damaged, an unsupported
+ * ecosystem). In slices, the candidate rows read for one dropped before the next: given in source
+ * package order, each source is read about once and the rows of the whole fleet are never held.
+ */
 export function stampUnits(db: VulnStore, units: ReadonlyArray<{ ecosystem: string; raw: string }>, cache: MatchCache): Array<Stamped | null> {
+  const out: Array<Stamped | null> = [];
+  for (let i = 0; i < units.length; i += 2000) {
+    out.push(...stampSlice(db, units.slice(i, i + 2000), cache));
+    cache.forgetRows();
+  }
+  return out;
+}
+
+/** Order of (key, unit) pairs by ecosystem and source package. */
+function bySource(a: [string, { ecosystem: string; source: string }], b: [string, { ecosystem: string; source: string }]): number {
+  const x = a[1];
+  const y = b[1];
+  return x.ecosystem < y.ecosystem ? -1 : x.ecosystem > y.ecosystem ? 1 : x.source < y.source ? -1 : x.source > y.source ? 1 : 0;
+}
+
+function stampSlice(db: VulnStore, units: ReadonlyArray<{ ecosystem: string; raw: string }>, cache: MatchCache): Array<Stamped | null> {
   const pkgs = units.map((u) => parsePackages(u.raw));
   // A unit without packages has no findings, whatever its ecosystem.
   const want = units.flatMap((_, i) => (pkgs[i]?.length ? [i] : []));
@@ -697,6 +721,7 @@ async function matchParallel(
     for (let i = 0; i < e[1].source.length; i++) h = (h * 31 + e[1].source.charCodeAt(i)) | 0;
     shares[Math.abs(h) % n]!.push(e);
   }
+  for (const share of shares) share.sort(bySource);
   const results = new Map<string, Stamped | null>();
   let lookups = 0;
   let used = 1;
