@@ -91,6 +91,22 @@ function plainSelect(db: VulnStore, keys: string[]): number {
   return performance.now() - t0;
 }
 
+/** `fn` alone under the CPU profiler when BENCH_PROFILE is set: PREFIX-NAME.cpuprofile. */
+async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (!process.env.BENCH_PROFILE) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(`${process.env.BENCH_PROFILE}-${name}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'plinth-bench-rescan-'));
   const pg = STORES.includes('postgres') ? await startPostgres() : undefined;
@@ -118,19 +134,8 @@ async function main(): Promise<void> {
         const parallel = { command: [process.execPath, join(ROOT, 'bin', 'plinth.cjs')], workers };
         // BENCH_PARALLEL_SEED=1: the first full re-match shared with workers too (every unit's findings come back).
         const seed = await rematch(store, db, { mode: 'full', ...(process.env.BENCH_PARALLEL_SEED ? { parallel } : {}) });
-        // BENCH_PROFILE=file: a CPU profile of the full re-match alone (chrome://inspect, speedscope).
-        const session = process.env.BENCH_PROFILE ? new Session() : undefined;
-        if (session) {
-          session.connect();
-          await session.post('Profiler.enable');
-          await session.post('Profiler.start');
-        }
-        const full = await rematch(store, db, { mode: 'full' });
-        if (session) {
-          const { profile } = await session.post('Profiler.stop');
-          writeFileSync(`${process.env.BENCH_PROFILE}-${kind}.cpuprofile`, JSON.stringify(profile));
-          session.disconnect();
-        }
+        // BENCH_PROFILE=prefix: CPU profiles of the full and the incremental re-match (chrome://inspect, speedscope).
+        const full = await profiled(`${kind}`, () => rematch(store, db, { mode: 'full' }));
         // What plinth watch does by default: the full re-match shared with one fewer worker
         // processes than the CPUs (plinth __match-units), this process matching its share too.
         const shared = await rematch(store, db, { mode: 'full', parallel });
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
           for (let i = 0; i < 100; i++) db.putAdvisories([{ ...advisory(extra + i, fleet.keys[Math.floor(fr() * fleet.keys.length)]!, fr), rows: [{ package: fleet.keys[Math.floor(fr() * fleet.keys.length)]!, kind: 'range', introduced: '0', urgency: 'high' }] }]);
         });
         extra += 100;
-        const inc = await rematch(store, db, {});
+        const inc = await profiled(`${kind}-incremental`, () => rematch(store, db, {}));
         console.log(`\n[${kind}] fleet stored in ${(seedStore / 1000).toFixed(1)} s: ${fleet.packages.toLocaleString()} packages, ${fleet.keys.length.toLocaleString()} distinct source packages`);
         console.log(`  seed (first full re-match, ${seed.newFindings.toLocaleString()} findings written): ${seed.ms.toFixed(0)} ms`);
         console.log(`  full re-match, nothing changed: ${full.ms.toFixed(0)} ms (${full.images} images, ${full.units.toLocaleString()} units, ${full.lookups.toLocaleString()} lookups) — goal ≤ 2000 ms; phases ${JSON.stringify(full.phases)}`);

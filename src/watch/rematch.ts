@@ -500,7 +500,11 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   }
   report.changedImages = changes.filter((c) => c.upserts.length || c.resolve.length).map((c) => c.uri);
   // Every image matched was matched against this database.
-  if (report.mode === 'full') await store.sql.run(o.uris ? `UPDATE images SET advisory_db = ? WHERE uri IN (${o.uris.map(() => '?').join(', ')})` : 'UPDATE images SET advisory_db = ? WHERE uri IN (SELECT DISTINCT resource_uri FROM package_index)', [label, ...(o.uris ?? [])] as Param[]);
+  // Only the rows that name another database: a full re-match with nothing changed writes nothing.
+  if (report.mode === 'full') {
+    const differs = '(advisory_db IS NULL OR advisory_db <> ?)';
+    await store.sql.run(o.uris ? `UPDATE images SET advisory_db = ? WHERE ${differs} AND uri IN (${o.uris.map(() => '?').join(', ')})` : `UPDATE images SET advisory_db = ? WHERE ${differs} AND uri IN (SELECT DISTINCT resource_uri FROM package_index)`, [label, label, ...(o.uris ?? [])] as Param[]);
+  }
   // After a large write (a first full re-match), refresh the planner's statistics: PostgreSQL's
   // autovacuum would in a minute or so, but the next incremental run may come first, and with
   // stale statistics it reads the findings of whole images instead of a few source packages.
