@@ -460,8 +460,19 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   // Write the differences (and the units' new fingerprints), a batch of images per transaction,
   // then each changed image's summary.
   const label = dbLabel(db);
-  for (let i = 0; i < changes.length; i += 200) {
-    const batch = changes.slice(i, i + 200);
+  // Batches of up to 1,000 images and about 20,000 written rows: one commit for a usual run (each
+  // commit writes every page its rows touched), bounded transactions for a first full re-match.
+  const batches: Change[][] = [];
+  for (let i = 0, rows = 0; i < changes.length; i++) {
+    const c = changes[i]!;
+    const last = batches[batches.length - 1];
+    if (!last || last.length >= 1000 || rows >= 20_000) {
+      batches.push([c]);
+      rows = 0;
+    } else last.push(c);
+    rows += c.upserts.length + c.resolve.length + c.units.length;
+  }
+  for (const batch of batches) {
     await store.sql.transaction(async (tx) => {
       // A few multi-row statements per batch, whatever its size (round trips dominate on PostgreSQL).
       const notes = batch.flatMap((c) => c.notes);
