@@ -69,9 +69,14 @@ class SqliteSql implements Sql {
   private readonly direct: Tx = {
     all: async <T extends Row>(sql: string, params: readonly Param[] = []) => this.wrap(() => this.prepare(sql).all(...cleanParams(params)) as T[]),
     get: async <T extends Row>(sql: string, params: readonly Param[] = []) => this.wrap(() => this.prepare(sql).get(...cleanParams(params)) as T | undefined),
-    run: async (sql: string, params: readonly Param[] = []) => this.wrap(() => Number(this.prepare(sql).run(...cleanParams(params)).changes)),
+    run: async (sql: string, params: readonly Param[] = []) => {
+      const n = this.wrap(() => Number(this.prepare(sql).run(...cleanParams(params)).changes));
+      if (!this.inTx) this.checkpointSoon();
+      return n;
+    },
   };
   private readonly stmts = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+  private checkpointTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: DatabaseSync, readonly location: string) {}
 
@@ -131,6 +136,7 @@ class SqliteSql implements Sql {
       try {
         const r = await fn(this.direct);
         this.wrap(() => this.db.exec('COMMIT'));
+        this.checkpointSoon();
         return r;
       } catch (e) {
         if (this.db.isTransaction) this.db.exec('ROLLBACK');
@@ -144,8 +150,32 @@ class SqliteSql implements Sql {
     return p;
   }
 
+  /**
+   * Copy the WAL into the database once the work in progress yields (a timer: after the current
+   * run's awaited statements, between a server's requests), not in a commit: SQLite's automatic
+   * checkpoint runs inside the COMMIT that crosses its threshold, and a watch run that records a
+   * few hundred findings would wait ~30–60 ms for it. The automatic one stays as a backstop for
+   * long runs that never yield (wal_autocheckpoint, set at open). PASSIVE: never waits for readers.
+   */
+  private checkpointSoon(): void {
+    if (this.checkpointTimer) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      // A transaction in progress (between awaits): its commit schedules another.
+      if (this.inTx || !this.db.isOpen) return;
+      try {
+        this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+      } catch {
+        // Busy or locked: the next commit, or the backstop, checkpoints.
+      }
+    }, 0);
+    this.checkpointTimer.unref();
+  }
+
   async close(): Promise<void> {
     await this.chain;
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
     this.stmts.clear();
     if (this.db.isOpen) this.db.close();
   }
@@ -204,6 +234,9 @@ function openSqliteStore(file: string, o: OpenSqlOptions): Sql {
       // WAL with synchronous=NORMAL: a committed transaction survives the process being killed
       // (the WAL is in the OS's hands); only a power loss can drop the last ones.
       db.exec('PRAGMA synchronous = NORMAL');
+      // Checkpoints run when the process yields (SqliteSql.checkpointSoon); inside a commit only
+      // past 16,384 WAL pages (64 MB), for work that never yields.
+      db.exec('PRAGMA wal_autocheckpoint = 16384');
     }
     db.exec('PRAGMA foreign_keys = ON');
     // Reading the schema checks the whole header and first page.
