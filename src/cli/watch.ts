@@ -63,7 +63,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       .option('--rescan-limit <n>', 'at most this many scans per run', '100')
       .option('--no-rescan', 'do not scan images (only re-match, drift and notify)')
       .option('--full', 'this run: re-match every stored inventory, not only what the advisory update changed')
-      .option('--match-workers <n>', 'a full re-match shares its work with this many more processes (default: one fewer than the CPUs, at most 7; 0: only this one)')
+      .option('--match-workers <n>', 'a full re-match shares its work with this many more processes (default: one fewer than the CPUs with 4 or more, at most 7; 0: only this one)')
       .option('--interval <duration>', 'without --once on SQLite (or --queue off): run every this long', '1h')
       .option('--queue <mode>', 'on PostgreSQL, share the jobs with other replicas through a pg-boss queue in the store\'s database: on (default for postgres://), off', 'auto')
       .option('--concurrency <n>', 'with the queue: scans and per-image re-matches this process runs at once', '2')
@@ -93,7 +93,10 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       const cron = s.slice(eq + 1).trim();
       schedule[k] = cron === 'none' ? null : cron;
     }
-    const matchWorkers = o.matchWorkers === undefined ? Math.min(7, Math.max(0, os.availableParallelism() - 1)) : Number(o.matchWorkers);
+    // With 2–3 CPUs a worker's cold start (loading Plinth, its JIT and page cache) costs about
+    // what its share saves (bench/rescan.ts): one process.
+    const cpus = os.availableParallelism();
+    const matchWorkers = o.matchWorkers === undefined ? (cpus >= 4 ? Math.min(7, cpus - 1) : 0) : Number(o.matchWorkers);
     if (!Number.isInteger(matchWorkers) || matchWorkers < 0 || matchWorkers > 64) throw new PlinthError('USAGE', `--match-workers must be 0-64, got "${o.matchWorkers}"`);
     let metricsPort: number | undefined;
     if (o.metricsPort !== undefined) {

@@ -241,8 +241,14 @@ function dedupe(protos: Proto[]): Proto[] {
 
 type EcosystemInfo = ReturnType<typeof parseEcosystem> & { kind: MatchKind };
 
+const ecosystems = new Map<string, ReturnType<typeof parseEcosystem>>();
+
 function matchableEcosystem(ecosystem: string): EcosystemInfo {
-  const info = parseEcosystem(ecosystem);
+  let info = ecosystems.get(ecosystem);
+  if (!info) {
+    info = parseEcosystem(ecosystem);
+    if (ecosystems.size < 1000) ecosystems.set(ecosystem, info);
+  }
   if (!info.kind) {
     throw new PlinthError('UNSUPPORTED', `matching is not supported for ecosystem "${ecosystem}" (supported: Debian:<N>, Ubuntu:<X.Y>[:LTS], Alpine:v<X.Y>)`);
   }

@@ -98,8 +98,10 @@ interface Unit {
   source: string;
   /** The packages as stored (JSON): images sharing a base share these strings, and their findings. */
   raw: string;
-  /** The fingerprint of the findings last recorded for this unit (null: never matched here). */
+  /** The stamp recorded with this unit (null: never matched here). */
   findings: string | null;
+  /** Ecosystem and packages: units with equal keys (images on one base) share their stamp and findings. */
+  key: string;
 }
 
 interface Existing {
@@ -138,7 +140,7 @@ function dbLabel(db: VulnStore): string {
 async function loadUnits(store: MetaStore, where: { uris?: string[]; pairs?: Array<{ ecosystem: string; package: string }> }): Promise<Unit[]> {
   const out: Unit[] = [];
   const push = (rows: Array<{ ecosystem: string; source: string; resource_uri: string; packages: string; findings: string | null }>) => {
-    for (const r of rows) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, raw: r.packages, findings: r.findings });
+    for (const r of rows) out.push({ uri: r.resource_uri, ecosystem: r.ecosystem, source: r.source, raw: r.packages, findings: r.findings, key: `${r.ecosystem}\u0000${r.packages}` });
   };
   const cols = 'SELECT ecosystem, source, resource_uri, packages, findings FROM package_index';
   if (where.pairs) {
@@ -335,7 +337,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   if (o.parallel && o.parallel.workers > 0) {
     const distinct = new Map<string, { ecosystem: string; source: string; raw: string; stored: Set<string | null> }>();
     for (const u of units) {
-      const k = `${u.ecosystem}\u0000${u.raw}`;
+      const k = u.key;
       const d = distinct.get(k);
       if (d) d.stored.add(u.findings);
       else distinct.set(k, { ecosystem: u.ecosystem, source: u.source, raw: u.raw, stored: new Set([u.findings]) });
@@ -349,7 +351,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   }
   const todo = new Map<string, Unit>();
   for (const u of units) {
-    const k = `${u.ecosystem}\u0000${u.raw}`;
+    const k = u.key;
     if (!prepared.has(k)) todo.set(k, u);
   }
   // By source package: the candidate rows of a source are read and dropped while its units are stamped.
@@ -358,7 +360,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   order.forEach(([k], i) => prepared.set(k, stamped[i]!));
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
-    const k = `${u.ecosystem}\u0000${u.raw}`;
+    const k = u.key;
     if (prepared.get(k) === null) {
       report.skippedUnits++;
       continue;
@@ -381,7 +383,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   const dirty = new Map<string, Unit[]>();
   for (const [uri, list] of byUri) {
     const d = list.filter((u) => {
-      const p = prepared.get(`${u.ecosystem}\u0000${u.raw}`)!;
+      const p = prepared.get(u.key)!;
       if (u.findings === p.fp) return false;
       // The findings of a unit whose stamp moved (shared by every image with these packages).
       if (!p.list) {
@@ -418,7 +420,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     const c: Change = { uri, upserts: [], notes: [], resolve: [], events: [], units: list, delta: [] };
     const sources = new Set(list.map((u) => u.source));
     for (const u of list) {
-      for (const f of prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.list!) {
+      for (const f of prepared.get(u.key)!.list!) {
         const id = occurrenceId(uri, f.ref);
         if (seen.has(id)) continue;
         seen.add(id);
@@ -485,7 +487,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
         await tx.run(`UPDATE occurrences SET resolve_time = ? WHERE id IN (${chunk.map(() => '?').join(', ')}) AND resolve_time IS NULL`, [at, ...chunk]);
       }
       // Compare-and-set: a unit whose packages were rewritten meanwhile (a rescan) is not stamped.
-      const fps = batch.flatMap((c) => c.units.map((u) => [prepared.get(`${u.ecosystem}\u0000${u.raw}`)!.fp, u.ecosystem, u.source, c.uri, u.raw] as Param[]));
+      const fps = batch.flatMap((c) => c.units.map((u) => [prepared.get(u.key)!.fp, u.ecosystem, u.source, c.uri, u.raw] as Param[]));
       for (let k = 0; k < fps.length; k += 200) {
         const chunk = fps.slice(k, k + 200);
         await tx.run(
