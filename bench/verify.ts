@@ -11,14 +11,18 @@
  * signatures (made by the real notation, with its trust policy and store), and Docker Content
  * Trust: `plinth verify --dct` against `notary lookup` (the notary CLI's own TUF update and
  * verification) of a tag published to Debian's notary-server on loopback.
+ * Also the webhook with a signatures rule, warm: `plinth serve` admitting images it has not seen
+ * (each signature looked up and verified) against `cosign verify` of the same images.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startLocalRegistry } from '../src/registry/local.js';
+import { freePort, startLocalRegistry } from '../src/registry/local.js';
+import { createCertificates } from '../src/admission/certs.js';
 import { generateKeyPair, openSigner } from '../src/sign/keys.js';
 import { signImage } from '../src/sign/index.js';
 import { buildImage } from '../src/source/memory.js';
@@ -70,10 +74,80 @@ async function main(): Promise<void> {
       for (const [k, v] of m) console.log(`  ${format.padEnd(7)} ${k.padEnd(18)} ${v.toFixed(0).padStart(5)} ms`);
       console.log(`  ${format.padEnd(7)} ratio plinth/cosign ${(m.get('plinth verify')! / m.get('cosign verify')!).toFixed(2)}${m.has('plinth exe verify') ? `   exe/cosign ${(m.get('plinth exe verify')! / m.get('cosign verify')!).toFixed(2)}` : ''}`);
     }
+    await warmWebhook(work, reg.host, signer, cosign);
     await notationAndDct(work, reg.host);
   } finally {
     await reg.stop();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The webhook with a signatures rule, warm: a running `plinth serve` (started, JIT warmed on one
+ * image) admits Pods of images it has not seen (each a decision-cache miss: the signature is looked
+ * up in the registry and verified), one request at a time; against `cosign verify` of the same
+ * images, whole processes. Medians over BENCH_RUNS images.
+ */
+async function warmWebhook(work: string, host: string, signer: Awaited<ReturnType<typeof openSigner>>, cosign: string): Promise<void> {
+  const refs: string[] = [];
+  for (let i = 0; i <= RUNS; i++) {
+    const img = await buildImage({ layers: [[{ path: 'etc/os-release', content: `ID=hook\n` }], [{ path: 'app', content: `app ${i}` }]] });
+    await copyImage(img.source, await openDestination(`${host}/bench/hook-${i}:1`));
+    await signImage(`${host}/bench/hook-${i}:1`, signer, { format: 'bundle' });
+    refs.push(`${host}/bench/hook-${i}@${img.descriptor.digest}`);
+  }
+  const dir = path.join(work, 'hook');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'policy.yaml'), 'apiVersion: plinth.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: signed\nspec:\n  rules:\n    - name: signed\n      mode: enforce\n      signatures:\n        keys: [k.pub]\n');
+  await copyFile(path.join(work, 'k.pub'), path.join(dir, 'k.pub'));
+  const certs = await createCertificates({ service: 'plinth', namespace: 'plinth-system', dir: path.join(dir, 'certs'), ipAddresses: ['127.0.0.1'] });
+  const port = await freePort();
+  const server = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'plinth.cjs'), 'serve', '--policy', path.join(dir, 'policy.yaml'), '--tls-cert', certs.files.cert, '--tls-key', certs.files.key, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--allow-private-registry', '127.0.0.1'], { stdio: 'ignore' });
+  const agent = new https.Agent({ ca: certs.caCert, keepAlive: true });
+  const post = (image: string) =>
+    new Promise<{ ms: number; allowed: boolean }>((resolve, reject) => {
+      const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${image.slice(-12)}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'prod', operation: 'CREATE', userInfo: { username: 'bench' }, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'prod' }, spec: { containers: [{ name: 'app', image }] } } } });
+      const t0 = process.hrtime.bigint();
+      const req = https.request({ host: '127.0.0.1', port, path: '/validate', method: 'POST', agent, servername: 'plinth.plinth-system.svc', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+          try {
+            resolve({ ms, allowed: (JSON.parse(Buffer.concat(chunks).toString()) as { response?: { allowed?: boolean } }).response?.allowed === true });
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await post(refs[0]!); // up, and warm: the first image is admitted once (its verification compiles the path)
+        break;
+      } catch (e) {
+        if (i > 200) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const hook: number[] = [];
+    const cos: number[] = [];
+    for (const ref of refs.slice(1)) {
+      const r = await post(ref);
+      if (!r.allowed) throw new Error(`the webhook denied ${ref}`);
+      hook.push(r.ms);
+      cos.push(await time(cosign, ['verify', '--key', path.join(work, 'k.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', ref]));
+    }
+    const [h, c] = [median(hook), median(cos)];
+    console.log(`  webhook  plinth serve, signatures rule, warm (an image not seen before)  ${h.toFixed(1).padStart(5)} ms`);
+    console.log(`  webhook  cosign verify of the same images                                 ${c.toFixed(0).padStart(5)} ms`);
+    console.log(`  webhook  ratio plinth serve/cosign verify ${(h / c).toFixed(2)}`);
+  } finally {
+    agent.destroy();
+    server.kill('SIGTERM');
   }
 }
 
