@@ -381,6 +381,52 @@ describe('watch', () => {
     }
   });
 
+  test('library: the outbox forgets facts past its retention (with their deliveries); a change log pruned past the last run makes the next re-match a full one', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-prune-'));
+    try {
+      const s = await MetaStore.open(path.join(work, 'store.db'));
+      const { addEvents, pruneEvents, undelivered, targetKey } = await import('../src/watch/state.js');
+      const fact = (key: string) => ({ type: 'dev.plinth.finding.new', key, subject: `registry.example/x@sha256:${key}`, repository: 'registry.example/x', owner: null, data: {}, text: key });
+      await s.sql.transaction((tx) => addEvents(tx, Array.from({ length: 5200 }, (_, i) => fact(`old-${i}`)), '2024-01-01T00:00:00Z'));
+      const now = new Date().toISOString();
+      await s.sql.transaction((tx) => addEvents(tx, [fact('new-1'), fact('new-2')], now));
+      // Some old facts and one new one were delivered.
+      const { eventKey } = await import('../src/watch/state.js');
+      for (const k of ['old-1', 'old-2', 'new-1']) await s.sql.run('INSERT INTO deliveries (event_key, target, delivered_at) VALUES (?, ?, ?)', [eventKey(k), targetKey('https://rx.example/'), now]);
+      assert.equal(await pruneEvents(s, new Date(Date.now() - 86_400_000).toISOString()), 5200);
+      assert.deepEqual((await s.sql.all<{ text: string }>('SELECT text FROM events ORDER BY text')).map((r) => r.text), ['new-1', 'new-2']);
+      assert.deepEqual((await s.sql.all<{ n: number | string }>('SELECT COUNT(*) AS n FROM deliveries')).map((r) => Number(r.n)), [1]);
+      assert.deepEqual((await undelivered(s, 'https://rx.example/')).map((e) => e.text), ['new-2']);
+      assert.equal(await pruneEvents(s, new Date(Date.now() - 86_400_000).toISOString()), 0);
+
+      // The advisory database's change log, pruned to its newest row.
+      const dbFile = path.join(work, 'vuln.db');
+      await importAdvisories(dbFile, path.join(work, 'a0'), [osv('DEBIAN-CVE-2024-0200', 'zlib', '1:1.2.13.dfsg-2', CRIT)]);
+      const { packageIndex } = await import('../src/store/ingest.js');
+      await s.recordImage({ image: { repository: 'registry.example/prune/app', registry: 'registry.example', tag: null, digest: 'sha256:' + 'e'.repeat(64) }, source: 'test', ecosystem: 'Debian:12', packageIndex: packageIndex({ ecosystem: 'Debian:12', packages: [{ name: 'zlib1g', version: '1:1.2.13.dfsg-1', type: 'deb', source: 'zlib' }, { name: 'curl', version: '7.88.1-10', type: 'deb', source: 'curl' }] as any }) });
+      const run = async () => { const db = openStore(dbFile, { readonly: true }); try { return await rematch(s, db); } finally { db.close(); } };
+      assert.equal((await run()).mode, 'full');
+      await importAdvisories(dbFile, path.join(work, 'a1'), [osv('DEBIAN-CVE-2024-0201', 'curl', null, CRIT)]);
+      const vs = openStore(dbFile);
+      const before = vs.changeSeq();
+      assert.ok(vs.pruneChangeLog(0) >= 1);
+      assert.equal(vs.changeSeq(), before, 'the sequence goes on');
+      assert.equal(vs.changeLogFloor(), before);
+      vs.close();
+      const next = await run();
+      assert.equal(next.mode, 'full');
+      assert.match(next.reason, /pruned/);
+      assert.equal(next.newFindings, 1, 'the curl advisory is found all the same');
+      // Caught up: incremental again.
+      await importAdvisories(dbFile, path.join(work, 'a2'), [osv('DEBIAN-CVE-2024-0202', 'curl', null, CRIT)]);
+      const inc = await run();
+      assert.deepEqual([inc.mode, inc.newFindings], ['incremental', 1]);
+      await s.close();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   test('library: a full re-match shared with worker processes (plinth __match-units) records exactly what one process does', async () => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'plinth-watch-par-'));
     try {

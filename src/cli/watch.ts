@@ -30,6 +30,7 @@ type WatchFlags = Record<string, unknown> & {
   notifyFormat: string;
   severity: string;
   rescanTtl: string;
+  eventRetention: string;
   rescanLimit: string;
   rescan: boolean;
   full?: boolean;
@@ -62,6 +63,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       .option('--rescan-ttl <duration>', 'scan again images whose last scan is older than this', '24h')
       .option('--rescan-limit <n>', 'at most this many scans per run', '100')
       .option('--no-rescan', 'do not scan images (only re-match, drift and notify)')
+      .option('--event-retention <duration>', 'facts told (or not) are forgotten after this long (0: kept forever); a fact recorded again after that is told again', '90d')
       .option('--full', 'this run: re-match every stored inventory, not only what the advisory update changed')
       .option('--match-workers <n>', 'a full re-match shares its work with this many more processes (default: one fewer than the CPUs with 4 or more, at most 7; 0: only this one)')
       .option('--interval <duration>', 'without --once on SQLite (or --queue off): run every this long', '1h')
@@ -79,6 +81,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
     const severity = o.severity.toUpperCase();
     if (!['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'].includes(severity)) throw new PlinthError('USAGE', `--severity must be one of UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL, got "${o.severity}"`);
     const ttl = parseDuration(o.rescanTtl, '--rescan-ttl');
+    const retention = o.eventRetention === '0' ? 0 : parseDuration(o.eventRetention, '--event-retention');
     const interval = parseDuration(o.interval, '--interval');
     const limit = Number(o.rescanLimit);
     if (!Number.isInteger(limit) || limit < 0 || limit > 100_000) throw new PlinthError('USAGE', `--rescan-limit must be 0-100000, got "${o.rescanLimit}"`);
@@ -144,6 +147,7 @@ export function registerWatch(program: Command, h: CliHelpers): void {
       ...(o.full ? { rematchMode: 'full' as const } : {}),
       ...(matchWorkers ? { matchWorkers: { command: selfCommand(), workers: matchWorkers } } : {}),
       rescanTtlMs: ttl,
+      eventRetentionMs: retention,
       rescanLimit: o.rescan ? limit : 0,
       log,
       metrics,

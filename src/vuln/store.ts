@@ -28,6 +28,8 @@ import type { SQLInputValue } from 'node:sqlite';
 import type { AffectedRow, StoredAdvisory } from './osv.js';
 
 export const SCHEMA_VERSION = 1;
+/** Rows of the change log kept (see VulnStore.pruneChangeLog). */
+export const CHANGE_LOG_KEEP = 500_000;
 /** PRAGMA application_id of a Plinth vulnerability database ("PlnV"). */
 export const APPLICATION_ID = 0x506c6e56;
 
@@ -360,6 +362,31 @@ export class VulnStore {
     const s = this.writable();
     s.putSource.run({ etag: null, lastModified: null, ...info });
     s.setMeta.run('last_import', info.importedAt);
+    this.pruneChangeLog();
+  }
+
+  /**
+   * Keep the newest `keep` rows of the change log (CHANGE_LOG_KEEP): a watcher further behind
+   * would re-match everything anyway (it is past its incremental limit), and a mirror refreshed
+   * for months must not grow without bound. What was dropped is recorded (`changes_floor`): a
+   * watcher whose last run is below it re-matches in full. Returns the rows dropped.
+   */
+  pruneChangeLog(keep = CHANGE_LOG_KEEP): number {
+    if (this.readonly || !this.hasChangeLog()) return 0;
+    const floor = this.changeSeq() - keep;
+    if (floor <= this.changeLogFloor()) return 0;
+    const prune = () => {
+      const n = Number(this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(floor).changes);
+      this.setMeta('changes_floor', String(floor));
+      return n;
+    };
+    return this.db.isTransaction ? prune() : this.transactionSync(prune);
+  }
+
+  /** The last sequence number the change log no longer holds (0: it holds everything). */
+  changeLogFloor(): number {
+    const n = Number(this.meta('changes_floor') ?? 0);
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
   }
 
   source(name: string): SourceInfo | undefined {
@@ -415,7 +442,8 @@ export class VulnStore {
   /** The change log's last sequence number (0 when empty or absent). */
   changeSeq(): number {
     if (!this.hasChangeLog()) return 0;
-    return Number((this.db.prepare('SELECT MAX(seq) AS s FROM changes').get() as { s: number | null }).s ?? 0);
+    const max = Number((this.db.prepare('SELECT MAX(seq) AS s FROM changes').get() as { s: number | null }).s ?? 0);
+    return Math.max(max, this.changeLogFloor());
   }
 
   /**

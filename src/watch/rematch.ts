@@ -300,6 +300,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
       else if (mark.db !== dbId) report.reason = 'a different advisory database than last run';
       else if (!db.hasChangeLog()) report.reason = 'the advisory database keeps no change log';
       else if (seq < mark.seq) report.reason = 'the advisory database change log went backwards';
+      else if (mark.seq < db.changeLogFloor()) report.reason = 'the advisory database change log no longer reaches back to the last run (pruned)';
       else {
         changes = db.changesSince(mark.seq, o.incrementalLimit ?? 50_000);
         if (!changes) report.reason = `more than ${o.incrementalLimit ?? 50_000} advisories changed`;

@@ -10,7 +10,7 @@ import { rematch, advisoryDbId, sweepNewFindings, type RematchReport } from './r
 import { drift, type DriftReport } from './drift.js';
 import { notifyOwners, type NotifyOptions, type NotifyReport } from './notify.js';
 import { rescanCandidates, scanForStore } from './rescan.js';
-import { getState, setState } from './state.js';
+import { getState, pruneEvents, setState } from './state.js';
 
 /**
  * `plinth watch`: the day-2 jobs and who runs them.
@@ -42,6 +42,9 @@ import { getState, setState } from './state.js';
 export type JobKind = 'discover' | 'rescan' | 'rematch' | 'rematch-image' | 'drift' | 'notify';
 export const JOB_KINDS: readonly JobKind[] = ['discover', 'rescan', 'rematch', 'rematch-image', 'drift', 'notify'];
 
+/** How long facts stay in the outbox by default (plinth watch --event-retention). */
+export const EVENT_RETENTION_MS = 90 * 86_400_000;
+
 export interface WatchConfig {
   store: MetaStore;
   /** The advisory database file (opened read-only per job: `plinth db update` may replace it). */
@@ -58,6 +61,8 @@ export interface WatchConfig {
   matchWorkers?: { command: string[]; workers: number };
   rescanTtlMs?: number;
   rescanLimit?: number;
+  /** Facts older than this are dropped from the outbox after each notify job (default 90 days; 0: kept forever). */
+  eventRetentionMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   metrics?: WatchMetrics;
 }
@@ -166,13 +171,17 @@ export async function runJob(cfg: WatchConfig, kind: JobKind, data: Record<strin
     case 'notify': {
       // Findings recorded by scans (a rescan, CI) since the last run are facts too.
       const swept = await sweepNewFindings(cfg.store, { ...(cfg.notifyAt ? { notifyAt: cfg.notifyAt } : {}) });
-      if (!cfg.notify) return { kind, summary: `no notification targets (${swept} new finding event(s) kept)` };
+      // The outbox's retention, before sending: a fact past it is not sent late.
+      const retention = cfg.eventRetentionMs ?? EVENT_RETENTION_MS;
+      const pruned = retention > 0 ? await pruneEvents(cfg.store, new Date(Date.now() - retention).toISOString()) : 0;
+      const dropped = pruned ? `; ${pruned} fact(s) older than the retention dropped` : '';
+      if (!cfg.notify) return { kind, summary: `no notification targets (${swept} new finding event(s) kept${dropped})` };
       const r: NotifyReport = await notifyOwners(cfg.store, cfg.notify);
       cfg.metrics?.notifications.inc({ outcome: 'sent' }, r.messages);
       cfg.metrics?.notifications.inc({ outcome: 'failed' }, r.failed.length);
       // Undelivered facts stay in the outbox for the next run; the job fails so --once exits 1 and a queue retries it.
       if (r.failed.length) throw new PlinthError('NETWORK', `${r.messages} message(s) sent; ${r.failed.length} not delivered, kept for the next run: ${r.failed.map((f) => `${f.owner} (${f.events} fact(s)): ${f.error}`).join('; ')}`);
-      return { kind, summary: `${r.messages} message(s) with ${r.events} fact(s) sent${r.failed.length ? `, ${r.failed.length} failed (${r.failed.map((f) => `${f.target}: ${f.error}`).join('; ')})` : ''}`, details: r };
+      return { kind, summary: `${r.messages} message(s) with ${r.events} fact(s) sent${r.failed.length ? `, ${r.failed.length} failed (${r.failed.map((f) => `${f.target}: ${f.error}`).join('; ')})` : ''}${dropped}`, details: r };
     }
   }
 }
