@@ -63,7 +63,9 @@ function loadBundle() {
   const vm = require('node:vm');
   const Module = require('node:module');
   const cacheFile = `${bundle}.${commandKey(process.argv.slice(2))}.cache`;
-  const code = fs.readFileSync(bundle, 'utf8');
+  // latin1: the bundle is pure ASCII (scripts/bundle.mjs refuses anything else), and a one-byte
+  // string is read faster than through the UTF-8 decoder.
+  const code = fs.readFileSync(bundle, 'latin1');
   let cached;
   try {
     cached = fs.readFileSync(cacheFile);

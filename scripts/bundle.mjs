@@ -40,8 +40,60 @@ await build({
 
 // The launcher runs the bundle with vm.Script, which has no dynamic import(): a builtin loaded with
 // `await import('node:…')` would fail at run time ("A dynamic import callback was not specified").
-const dynamicBuiltin = /\bimport\(["']node:[a-z_/]+["']\)/.exec(readFileSync('dist/plinth.cjs', 'utf8'));
+const text = readFileSync('dist/plinth.cjs', 'utf8');
+const dynamicBuiltin = /\bimport\(["']node:[a-z_/]+["']\)/.exec(text);
 if (dynamicBuiltin) {
   console.error(`bundle: ${dynamicBuiltin[0]} in dist/plinth.cjs: import builtins statically or with process.getBuiltinModule()`);
   process.exit(1);
+}
+
+// The bundle must be pure ASCII: the launcher reads it as latin1, a one-byte string (as UTF-8 with
+// one non-ASCII character V8 makes a two-byte string of all 2.5 MB, ~4 ms more at every start).
+// esbuild escapes non-ASCII characters itself except in tagged templates (String.raw would see the
+// escape), so write those as \uXXXX in the source (html`` uses the cooked strings: same page).
+const nonAscii = /[^\x00-\x7f]/.exec(text);
+if (nonAscii) {
+  const line = text.slice(0, nonAscii.index).split('\n').length;
+  const col = nonAscii.index - text.lastIndexOf('\n', nonAscii.index - 1);
+  console.error(`bundle: non-ASCII character U+${nonAscii[0].charCodeAt(0).toString(16).padStart(4, '0')} at dist/plinth.cjs:${line}:${col}${where(line - 1, col - 1)}: write it as \\u${nonAscii[0].charCodeAt(0).toString(16).padStart(4, '0')} (or an HTML entity) in the source`);
+  process.exit(1);
+}
+
+/** " (from SOURCE:LINE)" for a 0-based position in dist/plinth.cjs, through its source map. */
+function where(line, col) {
+  try {
+    const map = JSON.parse(readFileSync('dist/plinth.cjs.map', 'utf8'));
+    const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    let src = 0;
+    let srcLine = 0;
+    let found;
+    const lines = map.mappings.split(';');
+    for (let l = 0; l <= line && l < lines.length; l++) {
+      let c = 0;
+      for (const seg of lines[l] ? lines[l].split(',') : []) {
+        const v = [];
+        let shift = 0;
+        let acc = 0;
+        for (const ch of seg) {
+          const d = B64.indexOf(ch);
+          acc += (d & 31) << shift;
+          if (d & 32) shift += 5;
+          else {
+            v.push(acc & 1 ? -(acc >>> 1) : acc >>> 1);
+            acc = 0;
+            shift = 0;
+          }
+        }
+        c += v[0];
+        if (v.length > 1) {
+          src += v[1];
+          srcLine += v[2];
+        }
+        if (l === line && c <= col && v.length > 1) found = `${map.sources[src]}:${srcLine + 1}`;
+      }
+    }
+    return found ? ` (from ${found.replace(/^(\.\.\/)+/, '')})` : '';
+  } catch {
+    return '';
+  }
 }
