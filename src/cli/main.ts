@@ -392,6 +392,12 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     });
   }
+  // `plinth --version` needs no parser (commander would print the same line after defining every
+  // command: ~10 ms in the single-file executable, which has no launcher to answer it).
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    out(VERSION);
+    return 0;
+  }
   if (argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-v')) && argv.every((a) => a.startsWith('-'))) {
     out(formatVersionInfo(versionInfo()));
     return 0;
