@@ -22,6 +22,36 @@ const lazyChildProcessForCommander = {
   },
 };
 
+/**
+ * Large ES-module packages that only a few commands use (pg-boss and what it brings: the PostgreSQL
+ * work queue of `plinth watch`), pre-bundled as CommonJS. esbuild hoists an ES module's functions
+ * to the bundle's top level, where V8 makes a function record for each at every start (the code
+ * cache carries them all: ~2 ms and ~1 MB of bundle for pg-boss alone); a CommonJS module stays
+ * inside one closure that V8 compiles only when the module is first required. Packages the rest
+ * of Plinth shares (pg, prom-client, @opentelemetry/api) stay outside, bundled once.
+ */
+const CLOSURE_WRAPPED = { 'pg-boss': ['pg', 'prom-client', '@opentelemetry/api'], zod: [] };
+const closureWrapped = {
+  name: 'closure-wrapped',
+  setup(b) {
+    const names = Object.keys(CLOSURE_WRAPPED).map((n) => n.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'));
+    b.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => (args.namespace === 'file' ? { path: args.path, namespace: 'plinth-cjs' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'plinth-cjs' }, async (args) => {
+      const r = await build({
+        entryPoints: [args.path],
+        bundle: true,
+        platform: 'node',
+        target: 'node22.22',
+        format: 'cjs',
+        write: false,
+        logLevel: 'warning',
+        external: CLOSURE_WRAPPED[args.path],
+      });
+      return { contents: r.outputFiles[0].text, loader: 'js', resolveDir: process.cwd() };
+    });
+  },
+};
+
 await build({
   entryPoints: ['dist/src/cli/main.js'],
   bundle: true,
@@ -32,7 +62,7 @@ await build({
   sourcemap: true,
   outfile: 'dist/plinth.cjs',
   logLevel: 'warning',
-  plugins: [lazyChildProcessForCommander],
+  plugins: [lazyChildProcessForCommander, closureWrapped],
   // Modules that use import.meta.url (createRequire) get the bundle's own URL.
   banner: { js: "const __plinthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__plinthImportMetaUrl' },
