@@ -2,7 +2,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { PlinthError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import { chainIds, isPrefix } from './chain.js';
@@ -12,33 +13,44 @@ import { chainIds, isPrefix } from './chain.js';
  * as a Kubernetes ConfigMap. One entry per platform image: its name, tag, digests, layer
  * fingerprints (diff_ids and chain IDs), creation time, status and notes.
  */
-const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/, 'expected a digest such as sha256:<64 hex>');
+// zod/mini (zod classic costs ~5 ms at start; rebase and provenance load the catalog), with zod's
+// English messages, as classic has them.
+z.config(en());
+
+/** A copy of `s` with a description (for the JSON Schema), as classic zod's .describe(). */
+function described<T extends z.ZodMiniType>(s: T, description: string): T {
+  const c = s.clone() as T;
+  z.globalRegistry.add(c, { description });
+  return c;
+}
+
+const digest = z.string().check(z.regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/, 'expected a digest such as sha256:<64 hex>'));
 
 export const CatalogEntrySchema = z.strictObject({
-  name: z.string().min(1).describe('normalised repository, e.g. docker.io/library/debian'),
-  tag: z.string().optional(),
-  digest: digest.describe('digest of the platform image manifest'),
-  index: digest.optional().describe('digest of the multi-platform index the image was taken from'),
-  platform: z.string().optional().describe('os/arch[/variant]'),
-  diffIds: z.array(digest).min(1),
-  chainIds: z.array(digest).optional(),
-  created: z.string().optional(),
-  status: z.enum(['approved', 'superseded', 'deprecated', 'unknown']).default('unknown').describe('approved: use it; superseded: a newer version of its line is approved (allowed for a grace period); deprecated: do not use it'),
-  line: z.string().optional().describe('the version line this base belongs to (default: name); "newest approved" is judged within a line'),
-  notes: z.string().optional(),
-  addedAt: z.string().optional(),
-  supersededAt: z.string().optional().describe('when a newer version of the line was approved'),
-  deprecatedAt: z.string().optional(),
-  reason: z.string().optional().describe('why it was deprecated'),
-  successor: z.string().optional().describe('what to use instead (REPO:TAG@DIGEST)'),
+  name: described(z.string().check(z.minLength(1)), 'normalised repository, e.g. docker.io/library/debian'),
+  tag: z.optional(z.string()),
+  digest: described(digest, 'digest of the platform image manifest'),
+  index: described(z.optional(digest), 'digest of the multi-platform index the image was taken from'),
+  platform: described(z.optional(z.string()), 'os/arch[/variant]'),
+  diffIds: z.array(digest).check(z.minLength(1)),
+  chainIds: z.optional(z.array(digest)),
+  created: z.optional(z.string()),
+  status: described(z._default(z.enum(['approved', 'superseded', 'deprecated', 'unknown']), 'unknown'), 'approved: use it; superseded: a newer version of its line is approved (allowed for a grace period); deprecated: do not use it'),
+  line: described(z.optional(z.string()), 'the version line this base belongs to (default: name); "newest approved" is judged within a line'),
+  notes: z.optional(z.string()),
+  addedAt: z.optional(z.string()),
+  supersededAt: described(z.optional(z.string()), 'when a newer version of the line was approved'),
+  deprecatedAt: z.optional(z.string()),
+  reason: described(z.optional(z.string()), 'why it was deprecated'),
+  successor: described(z.optional(z.string()), 'what to use instead (REPO:TAG@DIGEST)'),
 });
 export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
 export type BaseStatus = CatalogEntry['status'];
 
 export const CatalogSchema = z.strictObject({
-  apiVersion: z.literal('plinth.dev/v1alpha1').default('plinth.dev/v1alpha1'),
-  kind: z.literal('BaseImageCatalog').default('BaseImageCatalog'),
-  bases: z.array(CatalogEntrySchema).default([]),
+  apiVersion: z._default(z.literal('plinth.dev/v1alpha1'), 'plinth.dev/v1alpha1'),
+  kind: z._default(z.literal('BaseImageCatalog'), 'BaseImageCatalog'),
+  bases: z._default(z.array(CatalogEntrySchema), []),
 });
 export type Catalog = z.infer<typeof CatalogSchema>;
 
