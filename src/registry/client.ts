@@ -29,6 +29,20 @@ export interface RegistryOptions extends HttpOptions, CredentialOptions {
   credential?: Credential;
   /** Chunk size for chunked uploads; 0 = monolithic uploads. */
   chunkSize?: number;
+  /**
+   * Answers of GET /v2/ shared by the clients given the same map: one ping per registry for a short
+   * task that opens several images of one registry (a rebase: the image, both bases, the
+   * destination). Each client still resolves its own credentials and takes the challenge itself.
+   * Not for long-lived processes: an answer is kept as long as the map.
+   */
+  pings?: Map<string, Promise<PingAnswer>>;
+}
+
+/** What GET /v2/ answered: the scheme that worked, and 200 or 401 with its challenge. */
+export interface PingAnswer {
+  scheme: string;
+  status: 200 | 401;
+  wwwAuthenticate: string | string[] | undefined;
 }
 
 export interface FetchedManifest {
@@ -97,6 +111,32 @@ export class RegistryClient {
   private async doPing(): Promise<void> {
     this.credential = this.opts.credential ?? (await resolveCredential(this.registry, this.opts));
     const schemes = this.plainHttpAllowed ? (isLoopbackRegistry(this.host) ? ['http', 'https'] : ['https', 'http']) : ['https'];
+    const cache = this.opts.pings;
+    let answer: Promise<PingAnswer>;
+    if (cache) {
+      // Everything the answer depends on (credentials are not sent on a ping).
+      const key = JSON.stringify([this.host, schemes, this.opts.insecure === true || this.opts.insecureTls === true, String(this.opts.ca ?? ''), this.opts.network ?? null]);
+      const known = cache.get(key);
+      if (known) answer = known;
+      else {
+        cache.set(key, (answer = this.probe(schemes)));
+        answer.catch(() => cache.delete(key));
+      }
+    } else answer = this.probe(schemes);
+    const { scheme, status, wwwAuthenticate } = await answer;
+    this.base = `${scheme}://${this.host}`;
+    if (status === 200) {
+      // No challenge: no credentials are sent until the registry asks for them (a 401 later).
+      this.challenge = { scheme: 'none' };
+      return;
+    }
+    if (!this.adoptChallenge(wwwAuthenticate, scheme === 'https')) {
+      throw new PlinthError('UNAUTHORIZED', `${this.registry} requires an authentication scheme Plinth does not support (${String(wwwAuthenticate).slice(0, 100)})`);
+    }
+  }
+
+  /** GET /v2/ by each scheme in turn until one answers 200 or 401. */
+  private async probe(schemes: string[]): Promise<PingAnswer> {
     let lastErr: unknown;
     for (const scheme of schemes) {
       const url = `${scheme}://${this.host}/v2/`;
@@ -108,19 +148,7 @@ export class RegistryClient {
         continue;
       }
       await res.discard();
-      if (res.status === 200) {
-        this.base = `${scheme}://${this.host}`;
-        // No challenge: no credentials are sent until the registry asks for them (a 401 later).
-        this.challenge = { scheme: 'none' };
-        return;
-      }
-      if (res.status === 401) {
-        this.base = `${scheme}://${this.host}`;
-        if (!this.adoptChallenge(res.headers['www-authenticate'], scheme === 'https')) {
-          throw new PlinthError('UNAUTHORIZED', `${this.registry} requires an authentication scheme Plinth does not support (${String(res.headers['www-authenticate']).slice(0, 100)})`);
-        }
-        return;
-      }
+      if (res.status === 200 || res.status === 401) return { scheme, status: res.status, wwwAuthenticate: res.headers['www-authenticate'] };
       if (res.status === 404) {
         throw new PlinthError('REGISTRY_ERROR', `${this.host} does not serve the registry API (GET /v2/ answered 404)`);
       }
