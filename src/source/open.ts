@@ -92,14 +92,28 @@ export async function openDestination(input: string | ImageLocation, opts: OpenO
   }
 }
 
-/** Open the registry image `reference` names, resolve it once, run `fn`, close it. */
-export async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
+/**
+ * Open the registry image `reference` names, resolve it once, run `fn`, close it. `early`, when
+ * given, starts at the same time as the resolution (work that needs only the source, e.g. a
+ * lookup by the digest the reference names: one round trip less); `fn` gets its promise. When
+ * the resolution fails, its error is the one thrown.
+ */
+export async function withRegistryImage<T, E = never>(
+  reference: string,
+  opts: OpenOptions | undefined,
+  fn: (src: RegistrySource, root: RootDocument, early?: Promise<E>) => Promise<T>,
+  early?: (src: RegistrySource) => Promise<E> | undefined,
+): Promise<T> {
   const loc = parseLocation(reference);
   if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
   const src = (await openSource(loc, opts ?? {})) as RegistrySource;
+  let started: Promise<E> | undefined;
   try {
-    return await fn(src, await src.resolve());
+    started = early?.(src);
+    started?.catch(() => {});
+    return await fn(src, await src.resolve(), started);
   } finally {
+    await started?.catch(() => {});
     await src.close();
   }
 }
