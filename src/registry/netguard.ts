@@ -21,7 +21,8 @@ export interface NetworkPolicy {
 let blocked: BlockList | undefined;
 function blockedNetworks(): BlockList {
   if (blocked) return blocked;
-  const list = new (process.getBuiltinModule('node:net') as typeof import('node:net')).BlockList();
+  const { BlockList } = process.getBuiltinModule('node:net') as typeof import('node:net');
+  const list = new BlockList();
   for (const [net, bits] of [
     ['0.0.0.0', 8], // "this network"
     ['10.0.0.0', 8],
