@@ -155,8 +155,11 @@ Image names:
 Registries: HTTPS, except plain HTTP for localhost/127.0.0.1/::1 or with --insecure.
 Credentials: --username/--password(-stdin), else Docker's config.json (auths, credHelpers, credsStore).`;
 
-/** Top-level commands and aliases; a run that names one defines only that one (start-up). */
-const COMMANDS: Record<string, string> = {
+/**
+ * Top-level commands and aliases (alias -> its command); a run that names one defines only that
+ * one (start-up). test/cli-commands.test.ts checks it against what defining everything gives.
+ */
+export const COMMANDS: Readonly<Record<string, string>> = {
   inspect: 'inspect', manifest: 'manifest', config: 'config', digest: 'digest', copy: 'copy', cp: 'copy', tags: 'tags', ls: 'tags',
   provenance: 'provenance', catalog: 'catalog', sbom: 'sbom', scan: 'scan', db: 'db', check: 'check', policy: 'policy',
   serve: 'serve', certs: 'certs', version: 'version', demo: 'demo', key: 'key', sign: 'sign', verify: 'verify', attest: 'attest', 'verify-attestation': 'verify-attestation', triangulate: 'triangulate', 'sign-blob': 'sign-blob', 'verify-blob': 'verify-blob', dct: 'dct',
