@@ -2,7 +2,7 @@
 // modules; with V8's code cache (bin/plinth.cjs) and modules initialised only when a command
 // needs them (esbuild keeps dynamically imported modules lazy), start-up stays near Node's own.
 // The same file is the main script of the single-file executable (scripts/build-exe.mjs).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 /**
@@ -91,6 +91,10 @@ if (nonAscii) {
   console.error(`bundle: non-ASCII character U+${nonAscii[0].charCodeAt(0).toString(16).padStart(4, '0')} at dist/plinth.cjs:${line}:${col}${where(line - 1, col - 1)}: write it as \\u${nonAscii[0].charCodeAt(0).toString(16).padStart(4, '0')} (or an HTML entity) in the source`);
   process.exit(1);
 }
+
+// The launcher's code caches (bin/plinth.cjs) belong to the bundle they were made from; V8 checks
+// little more than the source's length, so a new bundle starts without them.
+for (const f of readdirSync('dist')) if (/^plinth\.cjs\..+\.cache(-1)?$/.test(f)) rmSync(`dist/${f}`, { force: true });
 
 /** " (from SOURCE:LINE)" for a 0-based position in dist/plinth.cjs, through its source map. */
 function where(line, col) {
