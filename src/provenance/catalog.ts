@@ -2,8 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import * as z from 'zod/mini';
-import { en } from 'zod/locales';
+import { described, z } from '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import { chainIds, isPrefix } from './chain.js';
@@ -13,17 +12,6 @@ import { chainIds, isPrefix } from './chain.js';
  * as a Kubernetes ConfigMap. One entry per platform image: its name, tag, digests, layer
  * fingerprints (diff_ids and chain IDs), creation time, status and notes.
  */
-// zod/mini (zod classic costs ~5 ms at start; rebase and provenance load the catalog), with zod's
-// English messages, as classic has them.
-z.config(en());
-
-/** A copy of `s` with a description (for the JSON Schema), as classic zod's .describe(). */
-function described<T extends z.ZodMiniType>(s: T, description: string): T {
-  const c = s.clone() as T;
-  z.globalRegistry.add(c, { description });
-  return c;
-}
-
 const digest = z.string().check(z.regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/, 'expected a digest such as sha256:<64 hex>'));
 
 export const CatalogEntrySchema = z.strictObject({
