@@ -24,16 +24,15 @@ const lazyChildProcessForCommander = {
 
 /**
  * ES-module packages that only a few commands use, pre-bundled as CommonJS: pg-boss with what it
- * brings (the PostgreSQL work queue of `plinth watch`), zod classic with its locales (policy,
- * golden, admission, lint; OCI validation uses zod/mini), dockerfile-ast with the language-server
+ * brings (the PostgreSQL work queue of `plinth watch`), dockerfile-ast with the language-server
  * types it uses (lint). esbuild hoists an ES module's functions to the bundle's top level, where
  * V8 makes a record for each at every start (the code cache carries them all: ~2 ms for pg-boss
  * alone); a CommonJS module stays inside one closure that V8 compiles only when the module is
  * first required. Packages the rest of Plinth shares (pg, prom-client, @opentelemetry/api) stay
- * outside, bundled once. (zod classic keeps a copy of zod's core apart from zod/mini's: the two
- * never exchange schemas.)
+ * outside, bundled once. (Plinth validates with zod/mini, src/util/zod.ts: zod classic, ~450 KB
+ * with its locales, is not in the bundle.)
  */
-const CLOSURE_WRAPPED = { 'pg-boss': ['pg', 'prom-client', '@opentelemetry/api'], zod: [], 'dockerfile-ast': [] };
+const CLOSURE_WRAPPED = { 'pg-boss': ['pg', 'prom-client', '@opentelemetry/api'], 'dockerfile-ast': [] };
 const closureWrapped = {
   name: 'closure-wrapped',
   setup(b) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { described, z } from '../util/zod.js';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 import { PlinthError, describeError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import { parsePlatform } from '../oci/types.js';

@@ -1,4 +1,5 @@
-import { described, z } from '../util/zod.js';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import type { ImageSource } from '../source/types.js';

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { z } from '../util/zod.js';
+import * as z from 'zod/mini';
+import '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import type { LintSeverity } from './types.js';

@@ -1,4 +1,5 @@
-import { described, z } from '../util/zod.js';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 
 /**
  * The policy file: `apiVersion: plinth.dev/v1alpha1`, `kind: ImagePolicy`. A policy is a list of

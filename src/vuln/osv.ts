@@ -11,7 +11,8 @@
  * query that is itself `Ubuntu:Pro:…`), `Alpine:v<X.Y>`. Any other ecosystem is stored (so
  * `status` can count it) but never matched.
  */
-import { z } from '../util/zod.js';
+import * as z from 'zod/mini';
+import '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { compareVersions } from './version.js';
 
