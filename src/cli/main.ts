@@ -454,6 +454,6 @@ export async function main(argv: string[]): Promise<number> {
  * does not support node:http/https in a user snapshot (it aborts).
  */
 export async function warm(): Promise<void> {
-  await Promise.all([imageLib(), import('../sign/index.js'), import('../sign/keys.js')]);
+  await Promise.all([imageLib(), import('../source/layout.js'), import('../source/store.js'), import('../sign/index.js'), import('../sign/keys.js')]);
   buildProgram();
 }

@@ -1,11 +1,8 @@
 import { PlinthError } from '../util/errors.js';
 import { parseImageReference, type ImageReference } from '../oci/reference.js';
 import type { RegistryOptions } from '../registry/client.js';
-import { LayoutSource } from './layout.js';
-import { DirStore, TarStore } from './store.js';
 import type { ImageDestination, ImageSource, RootDocument, Transport } from './types.js';
 import type { RegistrySource } from './registry.js';
-import { ArchiveDestination, LayoutDestination } from './writers.js';
 
 /**
  * Image names as skopeo users write them: `docker://REF` or a bare reference for a registry,
@@ -59,10 +56,13 @@ export async function openSource(input: string | ImageLocation, opts: OpenOption
       const [{ RegistrySource }, { RegistryClient }] = await Promise.all([import('./registry.js'), import('../registry/client.js')]);
       return new RegistrySource(loc.ref, new RegistryClient(loc.ref.registry, opts));
     }
-    case 'oci':
+    case 'oci': {
+      // Layouts and archives load their code (tar-stream, the writers) only when named.
+      const [{ LayoutSource }, { DirStore }] = await Promise.all([import('./layout.js'), import('./store.js')]);
       return new LayoutSource('oci', new DirStore(loc.path), loc.ref, loc.input);
+    }
     case 'oci-archive': {
-      const { openTar } = await import('../util/tarindex.js');
+      const [{ openTar }, { LayoutSource }, { TarStore }] = await Promise.all([import('../util/tarindex.js'), import('./layout.js'), import('./store.js')]);
       const tar = await openTar(loc.path, 'oci-archive');
       if (!tar.has('index.json')) {
         await tar.close();
@@ -84,11 +84,15 @@ export async function openDestination(input: string | ImageLocation, opts: OpenO
       const [{ RegistryDestination }, { RegistryClient }] = await Promise.all([import('./registry.js'), import('../registry/client.js')]);
       return new RegistryDestination(loc.ref, new RegistryClient(loc.ref.registry, opts));
     }
-    case 'oci':
+    case 'oci': {
+      const { LayoutDestination } = await import('./writers.js');
       return new LayoutDestination(loc.path, loc.ref);
+    }
     case 'oci-archive':
-    case 'docker-archive':
+    case 'docker-archive': {
+      const { ArchiveDestination } = await import('./writers.js');
       return new ArchiveDestination(loc.transport, loc.path, loc.ref);
+    }
   }
 }
 
