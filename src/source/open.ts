@@ -117,8 +117,9 @@ export async function withRegistryImage<T, E = never>(
     started?.catch(() => {});
     return await fn(src, await src.resolve(), started);
   } finally {
-    await started?.catch(() => {});
+    // Closed first: a lookup still under way (the resolution failed) ends with the connections.
     await src.close();
+    await started?.catch(() => {});
   }
 }
 
