@@ -293,8 +293,10 @@ export function buildProgram(argv?: readonly string[]): Command {
           return '(none)';
         }
       };
-      const srcOpts = { ...srcBase, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword, credentialsFor: scope(srcName) } : {}) };
-      const dstOpts = { ...dstBase, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword, credentialsFor: scope(dstName) } : {}) };
+      // One GET /v2/ when source and destination are in one registry.
+      const pings = new Map();
+      const srcOpts = { ...srcBase, pings, ...(o.srcUsername !== undefined ? { username: o.srcUsername, password: o.srcPassword, credentialsFor: scope(srcName) } : {}) };
+      const dstOpts = { ...dstBase, pings, ...(o.destUsername !== undefined ? { username: o.destUsername, password: o.destPassword, credentialsFor: scope(dstName) } : {}) };
       const jobs = Number(o.jobs);
       if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new PlinthError('USAGE', `--jobs must be an integer from 1 to 64, got "${o.jobs}"`);
       parseLocation(dstName);
