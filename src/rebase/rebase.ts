@@ -5,7 +5,6 @@ import { formatPlatform, type Descriptor, type ImageConfig, type Platform } from
 import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
 import { resolveRoot, selectImages, readConfig, type ImageNode, type Node } from '../source/image.js';
 import type { ImageSource, RootDocument } from '../source/types.js';
-import { provenanceOf } from '../provenance/report.js';
 import { newestApproved, type Catalog } from '../provenance/catalog.js';
 
 /**
@@ -218,6 +217,8 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     let line: string | null = null;
     if (!oldRef || !o.newBase) {
       const first = origConfigs[0]!;
+      // Provenance (base detection, evidence) loads only when a base must be found.
+      const { provenanceOf } = await import('../provenance/report.js');
       const prov = await provenanceOf(orig.source, first.img, orig.root.kind === 'index' ? orig.root : undefined, { catalog: o.catalog, verifyBase: true, registryOptions: o.registry });
       const b = prov.base;
       line = prov.upToDate.line;
