@@ -1,11 +1,9 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { stringify } from 'yaml';
 import * as z from 'zod/mini';
 import { described } from '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
-import { parseYamlFile } from '../util/yamlfile.js';
 import { chainIds, isPrefix } from './chain.js';
 
 /**
@@ -65,6 +63,8 @@ export async function loadCatalog(file: string, opts: { mustExist?: boolean } = 
     throw new PlinthError('IO', (e as NodeJS.ErrnoException).code === 'ENOENT' ? `catalog ${file} does not exist` : `cannot read catalog ${file}: ${(e as Error).message}`);
   }
   if (text.length > 64 * 1024 * 1024) throw new PlinthError('USAGE', `catalog ${file} is larger than 64 MiB`);
+  // The YAML parser loads only when there is a catalog to read (rebase and provenance without one skip it).
+  const { parseYamlFile } = await import('../util/yamlfile.js');
   const cat = parseYamlFile(text, CatalogSchema, file);
   for (const b of cat.bases) {
     const expected = chainIds(b.diffIds);
@@ -80,7 +80,7 @@ export async function saveCatalog(file: string, cat: Catalog): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const body = file.endsWith('.json')
     ? `${JSON.stringify(cat, null, 2)}\n`
-    : `# Plinth base image catalog (plinth catalog add/list/remove). One entry per platform image.\n${stringify(cat, { lineWidth: 0 })}`;
+    : `# Plinth base image catalog (plinth catalog add/list/remove). One entry per platform image.\n${(await import('yaml')).stringify(cat, { lineWidth: 0 })}`;
   const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
   await writeFile(tmp, body);
   await rename(tmp, file);
