@@ -68,12 +68,12 @@ export interface VerifyResult {
  * A reference by digest names what the signatures are looked up by: the lookup starts with the
  * manifest's fetch (which still verifies the image exists and has that digest).
  */
-function discoverEarly(src: RegistrySource): Promise<Material[]> | undefined {
-  return src.ref.digest ? discover(src.client, src.ref.repository, src.ref.digest) : undefined;
+function discoverEarly(only: 'signatures' | 'attestations'): (src: RegistrySource) => Promise<Material[]> | undefined {
+  return (src) => (src.ref.digest ? discover(src.client, src.ref.repository, src.ref.digest, only) : undefined);
 }
 
-function discoverFor(src: RegistrySource, digest: string, early: Promise<Material[]> | undefined): Promise<Material[]> {
-  return early && src.ref.digest === digest ? early : discover(src.client, src.ref.repository, digest);
+function discoverFor(src: RegistrySource, digest: string, early: Promise<Material[]> | undefined, only: 'signatures' | 'attestations'): Promise<Material[]> {
+  return early && src.ref.digest === digest ? early : discover(src.client, src.ref.repository, digest, only);
 }
 
 /** Find and check the signatures of the image `reference` names against the keys. */
@@ -81,9 +81,9 @@ export async function verifyImage(reference: string, verifiers: Verifier[], opts
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
   return withRegistryImage(reference, opts.registry, async (src, root, early) => {
     const digest = root.descriptor.digest;
-    const signatures = checkSignatures(await discoverFor(src, digest, early), digest, verifiers, opts.annotations ?? {}, opts.keyless);
+    const signatures = checkSignatures(await discoverFor(src, digest, early, 'signatures'), digest, verifiers, opts.annotations ?? {}, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
-  }, discoverEarly);
+  }, discoverEarly('signatures'));
 }
 
 export interface AttestOptions {
@@ -112,9 +112,9 @@ export async function verifyImageAttestations(reference: string, verifiers: Veri
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
   return withRegistryImage(reference, opts.registry, async (src, root, early) => {
     const digest = root.descriptor.digest;
-    const attestations = checkAttestations(await discoverFor(src, digest, early), digest, verifiers, predicateType, opts.keyless);
+    const attestations = checkAttestations(await discoverFor(src, digest, early, 'attestations'), digest, verifiers, predicateType, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, attestations, verified: attestations.some((a) => a.verified) };
-  }, discoverEarly);
+  }, discoverEarly('attestations'));
 }
 
 export interface Triangulation {
