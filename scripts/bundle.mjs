@@ -76,7 +76,7 @@ const text = readFileSync('dist/plinth.cjs', 'utf8');
 const dynamicBuiltin = /\bimport\(["']node:[a-z_/]+["']\)/.exec(text);
 if (dynamicBuiltin) {
   console.error(`bundle: ${dynamicBuiltin[0]} in dist/plinth.cjs: import builtins statically or with process.getBuiltinModule()`);
-  process.exit(1);
+  refuse();
 }
 
 // The bundle must be pure ASCII: the launcher reads it as latin1, a one-byte string (as UTF-8 with
@@ -88,12 +88,19 @@ if (nonAscii) {
   const line = text.slice(0, nonAscii.index).split('\n').length;
   const col = nonAscii.index - text.lastIndexOf('\n', nonAscii.index - 1);
   console.error(`bundle: non-ASCII character U+${nonAscii[0].charCodeAt(0).toString(16).padStart(4, '0')} at dist/plinth.cjs:${line}:${col}${where(line - 1, col - 1)}: write it as \\u${nonAscii[0].charCodeAt(0).toString(16).padStart(4, '0')} (or an HTML entity) in the source`);
-  process.exit(1);
+  refuse();
 }
 
 // The launcher's code caches (bin/plinth.cjs) belong to the bundle they were made from; V8 checks
 // little more than the source's length, so a new bundle starts without them.
 for (const f of readdirSync('dist')) if (/^plinth\.cjs\..+\.cache(-1)?$/.test(f)) rmSync(`dist/${f}`, { force: true });
+
+/** A refused bundle is removed (the launcher then runs the unbundled modules), and the build fails. */
+function refuse() {
+  rmSync('dist/plinth.cjs', { force: true });
+  rmSync('dist/plinth.cjs.map', { force: true });
+  process.exit(1);
+}
 
 /** " (from SOURCE:LINE)" for a 0-based position in dist/plinth.cjs, through its source map. */
 function where(line, col) {
