@@ -2,7 +2,8 @@
  * Round trips the registry client saves, on a real registry with token auth: one GET /v2/ for the
  * clients that share a ping map (a rebase's image, bases and destination; a copy's source and
  * destination), one token request for requests made at once, and a verification by digest that
- * looks the signatures up while the manifest is fetched still reports a missing image as such.
+ * looks the signatures up while the manifest is fetched still reports a missing image as such;
+ * small blobs read whole (getBlobBytes) are checked exactly as the verifying stream (getBlob) does.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { RegistryClient, type PingAnswer } from '../src/registry/client.js';
 import { verifyImage } from '../src/sign/index.js';
 import { generateKeyPair, parsePublicKey, verifierOf } from '../src/sign/keys.js';
 import { PlinthError } from '../src/util/errors.js';
-import { makeTestImage, pushImage, sleep, startRegistry, type TestImage, type TestRegistry } from './helpers/registry.js';
+import { makeTestImage, pushImage, sleep, startFaultProxy, startRegistry, type FaultAction, type TestImage, type TestRegistry } from './helpers/registry.js';
 
 /** The registry's access-log lines for requests Plinth made (its user agent), once `want` of them matching `until` are in. */
 async function plinthRequests(reg: TestRegistry, until: RegExp, want: number): Promise<string[]> {
@@ -77,5 +78,41 @@ describe('registry round trips', () => {
     const unsigned = await verifyImage(`${reg.host}/team/app@${image.manifest.digest}`, [verifier], { registry: {} });
     assert.equal(unsigned.digest, image.manifest.digest);
     assert.deepEqual([unsigned.verified, unsigned.signatures.length], [false, 0]);
+  });
+
+  test('getBlobBytes refuses what getBlob refuses, with the same error: tampered, truncated, other size, over the limit', async () => {
+    const proxy = await startFaultProxy(reg.url, []);
+    const client = new RegistryClient(proxy.host, { username: reg.username!, password: reg.password! });
+    const { digest, size, data } = image.config;
+    const streamed = async (sz: number | undefined): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const c of await client.getBlob('team/app', digest, sz)) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const outcome = async (p: Promise<Buffer>): Promise<string> => p.then((b) => `ok ${b.length}`, (e: Error & { code?: string }) => `${e.code} ${e.message}`);
+    try {
+      const cases: Array<[string, FaultAction | undefined, number | undefined, string]> = [
+        ['as it is', undefined, size, `ok ${size}`],
+        ['tampered', { corrupt: 'body' }, size, 'DIGEST_MISMATCH'],
+        ['tampered, size unknown', { corrupt: 'body' }, undefined, 'DIGEST_MISMATCH'],
+        ['another size expected', undefined, size - 1, 'SIZE_MISMATCH'],
+        ['a larger size expected', undefined, size + 1, 'SIZE_MISMATCH'],
+        ['truncated', { truncate: 5 }, size, ''],
+      ];
+      for (const [name, action, sz, want] of cases) {
+        const plan = action ? [{ match: /\/blobs\/sha256:/, method: 'GET', times: 1, action }] : [];
+        proxy.setFaults(plan);
+        const bytes = await outcome(client.getBlobBytes('team/app', digest, sz));
+        proxy.setFaults(plan);
+        const stream = await outcome(streamed(sz));
+        assert.equal(bytes, stream, name);
+        assert.ok(bytes.startsWith(want), `${name}: ${bytes}`);
+        if (want.startsWith('ok')) assert.deepEqual(await client.getBlobBytes('team/app', digest, sz), data);
+      }
+      await assert.rejects(client.getBlobBytes('team/app', digest, undefined, size - 1), (e: unknown) => e instanceof PlinthError && e.code === 'MANIFEST_TOO_LARGE' && /more than the \d+-byte limit/.test(e.message));
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
   });
 });
