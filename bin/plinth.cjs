@@ -63,23 +63,36 @@ function loadBundle() {
   const vm = require('node:vm');
   const Module = require('node:module');
   const cacheFile = `${bundle}.${commandKey(process.argv.slice(2))}.cache`;
-  const code = fs.readFileSync(bundle, 'utf8');
+  // latin1: the bundle is pure ASCII (scripts/bundle.mjs refuses anything else), and a one-byte
+  // string is read faster than through the UTF-8 decoder.
+  const code = fs.readFileSync(bundle, 'latin1');
+  // The cache of a run that exited 1 (a policy or verification failure, an unreachable registry:
+  // most of the command ran) stands in until a run succeeds; usage errors (2) compile too little.
+  const partialFile = `${cacheFile}-1`;
   let cached;
+  let partial = false;
   try {
     cached = fs.readFileSync(cacheFile);
-  } catch {}
+  } catch {
+    try {
+      cached = fs.readFileSync(partialFile);
+      partial = true;
+    } catch {}
+  }
   const script = new vm.Script(Module.wrap(code), { filename: bundle, cachedData: cached });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
-  if (!cached || script.cachedDataRejected) {
-    // Written at exit, so the cache holds what this command compiled (not only the top level);
-    // only by a run that succeeded (a usage error compiles little of the command).
+  const usable = cached !== undefined && !script.cachedDataRejected;
+  if (!usable || partial) {
+    // Written at exit, so the cache holds what this command compiled (not only the top level).
     process.once('exit', (code) => {
-      if (code !== 0) return;
+      if (code !== 0 && !(code === 1 && !usable)) return;
       try {
-        const tmp = `${cacheFile}.${process.pid}`;
+        const file = code === 0 ? cacheFile : partialFile;
+        const tmp = `${file}.${process.pid}`;
         fs.writeFileSync(tmp, script.createCachedData());
-        fs.renameSync(tmp, cacheFile);
+        fs.renameSync(tmp, file);
+        if (code === 0 && partial) fs.unlinkSync(partialFile);
       } catch {}
     });
   }

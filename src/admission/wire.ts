@@ -20,7 +20,8 @@
  * denial with a patch, a malformed JSON Patch operation, an audit annotation key the API server
  * would drop).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../util/zod.js';
 import { parseDigest } from '../oci/digest.js';
 import { parseImageReference } from '../oci/reference.js';
 import { isUtf8 } from 'node:buffer';
@@ -321,7 +322,7 @@ function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 }
 
 /** Run a zod schema; on failure throw REQUEST_INVALID naming the first problems. */
-function check<T>(schema: z.ZodType<T>, value: unknown, what: string, base: string): T {
+function check<T>(schema: z.ZodMiniType<T>, value: unknown, what: string, base: string): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const lines = r.error.issues.slice(0, 3).map((issue) => {
@@ -404,43 +405,45 @@ export function parseImageReviewBody(body: string | Uint8Array, opts: BodyOption
 // AdmissionReview
 // ---------------------------------------------------------------------------------------------
 
+/** `schema`, with null and absent read as `fallback()` (zod classic's .nullish().transform()). */
+function orElse<S extends z.ZodMiniType, D>(schema: S, fallback: () => D) {
+  return z.pipe(z.nullish(schema), z.transform((v: z.output<S> | null | undefined) => v ?? fallback()));
+}
+
 const GvkSchema = z.looseObject({
-  group: z.string().default(''),
-  version: z.string().default(''),
-  kind: z.string().min(1, 'must not be empty'),
+  group: z._default(z.string(), ''),
+  version: z._default(z.string(), ''),
+  kind: z.string().check(z.minLength(1, 'must not be empty')),
 });
 const GvrSchema = z.looseObject({
-  group: z.string().default(''),
-  version: z.string().default(''),
-  resource: z.string().min(1, 'must not be empty'),
+  group: z._default(z.string(), ''),
+  version: z._default(z.string(), ''),
+  resource: z.string().check(z.minLength(1, 'must not be empty')),
 });
 const StringMap = z.record(z.string(), z.string());
 const UserInfoSchema = z.looseObject({
-  username: z.string().default(''),
-  uid: z.string().optional(),
-  groups: z.array(z.string()).nullish().transform((v) => v ?? []),
-  extra: z
-    .record(z.string(), z.array(z.string()).nullish().transform((v) => v ?? []))
-    .nullish()
-    .transform((v) => v ?? {}),
+  username: z._default(z.string(), ''),
+  uid: z.optional(z.string()),
+  groups: orElse(z.array(z.string()), () => []),
+  extra: orElse(z.record(z.string(), orElse(z.array(z.string()), () => [])), () => ({})),
 });
 
 const AdmissionRequestSchema = z.looseObject({
-  uid: z.string().min(1, 'is empty (the response must echo the request uid)'),
+  uid: z.string().check(z.minLength(1, 'is empty (the response must echo the request uid)')),
   kind: GvkSchema,
   resource: GvrSchema,
-  subResource: z.string().optional(),
-  requestKind: GvkSchema.nullish(),
-  requestResource: GvrSchema.nullish(),
-  requestSubResource: z.string().optional(),
-  name: z.string().optional(),
-  namespace: z.string().optional(),
+  subResource: z.optional(z.string()),
+  requestKind: z.nullish(GvkSchema),
+  requestResource: z.nullish(GvrSchema),
+  requestSubResource: z.optional(z.string()),
+  name: z.optional(z.string()),
+  namespace: z.optional(z.string()),
   operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
-  userInfo: UserInfoSchema.nullish().transform((v) => v ?? { username: '', groups: [], extra: {} }),
-  object: z.unknown().optional(),
-  oldObject: z.unknown().optional(),
-  dryRun: z.boolean().nullish().transform((v) => v ?? false),
-  options: z.unknown().optional(),
+  userInfo: orElse(UserInfoSchema, () => ({ username: '', groups: [] as string[], extra: {} as Record<string, string[]> })),
+  object: z.optional(z.unknown()),
+  oldObject: z.optional(z.unknown()),
+  dryRun: orElse(z.boolean(), () => false),
+  options: z.optional(z.unknown()),
 });
 
 /**
@@ -663,21 +666,21 @@ function shapeFor(workload: WorkloadKind, podSpec: string[], lists: ListName[]):
 export const CHECKED_KINDS: ReadonlyArray<string> = Object.keys(WORKLOADS).map((k) => (k.startsWith('/') ? k.slice(1) : k));
 
 const ContainerSchema = z.looseObject({
-  name: z.string().nullish(),
-  image: z.string().nullish(),
+  name: z.nullish(z.string()),
+  image: z.nullish(z.string()),
 });
-const ContainerListSchema = z.array(ContainerSchema).nullish();
+const ContainerListSchema = z.nullish(z.array(ContainerSchema));
 const PodSpecSchema = z.looseObject({
   containers: ContainerListSchema,
   initContainers: ContainerListSchema,
   ephemeralContainers: ContainerListSchema,
 });
 const MetadataSchema = z.looseObject({
-  name: z.string().nullish(),
-  generateName: z.string().nullish(),
-  namespace: z.string().nullish(),
-  labels: StringMap.nullish(),
-  annotations: StringMap.nullish(),
+  name: z.nullish(z.string()),
+  generateName: z.nullish(z.string()),
+  namespace: z.nullish(z.string()),
+  labels: z.nullish(StringMap),
+  annotations: z.nullish(StringMap),
 });
 
 type ParsedMetadata = z.infer<typeof MetadataSchema>;
@@ -897,12 +900,9 @@ function checkObjectKind(obj: Record<string, unknown>, kind: GroupVersionKind, b
 // ---------------------------------------------------------------------------------------------
 
 const ImageReviewSpecSchema = z.looseObject({
-  containers: z
-    .array(z.looseObject({ image: z.string().nullish() }))
-    .nullish()
-    .transform((v) => v ?? []),
-  annotations: StringMap.nullish().transform((v) => v ?? {}),
-  namespace: z.string().nullish().transform((v) => v ?? ''),
+  containers: orElse(z.array(z.looseObject({ image: z.nullish(z.string()) })), () => []),
+  annotations: orElse(StringMap, () => ({})),
+  namespace: orElse(z.string(), () => ''),
 });
 
 function fastImageReviewSpec(v: Record<string, unknown>): z.infer<typeof ImageReviewSpecSchema> | undefined {

@@ -168,7 +168,9 @@ export function registerRebase(program: Command, h: CliHelpers): void {
       .option('--format <format>', 'text or json', 'text'),
   ).action(async (image: string | undefined, o: RebaseFlags) => {
     if (o.format !== 'text' && o.format !== 'json') throw new PlinthError('USAGE', `--format must be text or json, got "${o.format}"`);
-    const registry = await h.openOptions(o, image);
+    // One GET /v2/ per registry for the whole run (the image, both bases and the destination are
+    // often in one registry).
+    const registry = { ...(await h.openOptions(o, image)), pings: new Map() };
     const { parseLocation } = await import('../source/open.js');
     const results: Outcome[] = [];
     if (o.consumersOf) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 import { PlinthError, describeError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import { parsePlatform } from '../oci/types.js';
@@ -17,28 +18,30 @@ import { readFile } from 'node:fs/promises';
  * A line that fails (bad input, gate, registry) does not stop the others; its outcome says why.
  */
 
+const str1 = () => z.string().check(z.minLength(1));
+
 const LineSchema = z.strictObject({
-  line: z.string().min(1).describe('catalog line, e.g. debian-12'),
-  name: z.string().min(1).describe('REGISTRY/REPO'),
-  version: z.string().min(1),
-  to: z.string().min(1).describe('REGISTRY/REPO:TAG to publish to'),
-  sourceUrl: z.string().optional(),
-  sourceDateEpoch: z.number().int().min(0).optional(),
-  rootfs: z.array(z.strictObject({ platform: z.string().default('linux/amd64'), file: z.string().min(1), sha256: z.string().optional() })).min(1),
-  checksums: z.string().optional(),
-  checksumsSig: z.string().optional(),
-  keyring: z.string().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  gate: z.strictObject({ failOn: z.string().default('HIGH'), exceptions: z.string().optional() }).default({ failOn: 'HIGH' }),
+  line: described(str1(), 'catalog line, e.g. debian-12'),
+  name: described(str1(), 'REGISTRY/REPO'),
+  version: str1(),
+  to: described(str1(), 'REGISTRY/REPO:TAG to publish to'),
+  sourceUrl: z.optional(z.string()),
+  sourceDateEpoch: z.optional(z.number().check(z.int(), z.gte(0))),
+  rootfs: z.array(z.strictObject({ platform: z._default(z.string(), 'linux/amd64'), file: str1(), sha256: z.optional(z.string()) })).check(z.minLength(1)),
+  checksums: z.optional(z.string()),
+  checksumsSig: z.optional(z.string()),
+  keyring: z.optional(z.string()),
+  labels: z.optional(z.record(z.string(), z.string())),
+  gate: z._default(z.strictObject({ failOn: z._default(z.string(), 'HIGH'), exceptions: z.optional(z.string()) }), { failOn: 'HIGH' }),
 });
 
 const BuildSchema = z.strictObject({
   apiVersion: z.literal('plinth.dev/v1alpha1'),
   kind: z.literal('GoldenBuild'),
-  catalog: z.string().optional().describe('catalog file (relative to this file); default the user\'s catalog'),
-  key: z.string().min(1).describe('cosign private key (password from $COSIGN_PASSWORD)'),
-  db: z.string().optional().describe('advisory database for the gate and the scan attestation'),
-  lines: z.array(LineSchema).min(1),
+  catalog: described(z.optional(z.string()), 'catalog file (relative to this file); default the user\'s catalog'),
+  key: described(str1(), 'cosign private key (password from $COSIGN_PASSWORD)'),
+  db: described(z.optional(z.string()), 'advisory database for the gate and the scan attestation'),
+  lines: z.array(LineSchema).check(z.minLength(1)),
 });
 export type BuildConfig = z.infer<typeof BuildSchema>;
 

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 import { PlinthError, describeError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import { globMatch } from '../policy/glob.js';
@@ -20,18 +21,19 @@ import { consumers } from '../store/queries.js';
  */
 
 const OwnersSchema = z.strictObject({
-  apiVersion: z.literal('plinth.dev/v1alpha1').default('plinth.dev/v1alpha1'),
-  kind: z.literal('Owners').default('Owners'),
-  owners: z
-    .array(
+  apiVersion: z._default(z.literal('plinth.dev/v1alpha1'), 'plinth.dev/v1alpha1'),
+  kind: z._default(z.literal('Owners'), 'Owners'),
+  owners: z._default(
+    z.array(
       z.strictObject({
-        repositories: z.union([z.string(), z.array(z.string())]).default([]).describe('repository globs this contact owns (REGISTRY/REPO-GLOB)'),
-        contact: z.string().min(1).describe('who: a team, an e-mail; also matched against the images\' authors/maintainer labels'),
-        notify: z.array(z.string().min(1)).optional().describe('plinth watch: where this contact\'s events are POSTed (default: --notify)'),
-        format: z.enum(['cloudevents', 'slack']).optional().describe('plinth watch: the body those targets get (default: --notify-format)'),
+        repositories: described(z._default(z.union([z.string(), z.array(z.string())]), []), 'repository globs this contact owns (REGISTRY/REPO-GLOB)'),
+        contact: described(z.string().check(z.minLength(1)), 'who: a team, an e-mail; also matched against the images\' authors/maintainer labels'),
+        notify: described(z.optional(z.array(z.string().check(z.minLength(1)))), 'plinth watch: where this contact\'s events are POSTed (default: --notify)'),
+        format: described(z.optional(z.enum(['cloudevents', 'slack'])), 'plinth watch: the body those targets get (default: --notify-format)'),
       }),
-    )
-    .default([]),
+    ),
+    [],
+  ),
 });
 export type Owners = z.infer<typeof OwnersSchema>;
 

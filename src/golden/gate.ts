@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import type { ImageSource } from '../source/types.js';
@@ -13,15 +14,15 @@ import { scan, type ScanResult, type ScanVulnerability } from '../vuln/scan.js';
  */
 
 const ExceptionSchema = z.strictObject({
-  id: z.string().min(1).describe('advisory id or alias (CVE-…, DSA-…, DEBIAN-CVE-…)'),
-  package: z.string().min(1).optional().describe('only for this package'),
-  expires: z.string().describe('date or time after which the exception no longer applies'),
-  reason: z.string().min(1),
+  id: described(z.string().check(z.minLength(1)), 'advisory id or alias (CVE-\u2026, DSA-\u2026, DEBIAN-CVE-\u2026)'),
+  package: described(z.optional(z.string().check(z.minLength(1))), 'only for this package'),
+  expires: described(z.string(), 'date or time after which the exception no longer applies'),
+  reason: z.string().check(z.minLength(1)),
 });
 const ExceptionsSchema = z.strictObject({
-  apiVersion: z.literal('plinth.dev/v1alpha1').default('plinth.dev/v1alpha1'),
-  kind: z.literal('GateExceptions').default('GateExceptions'),
-  exceptions: z.array(ExceptionSchema).default([]),
+  apiVersion: z._default(z.literal('plinth.dev/v1alpha1'), 'plinth.dev/v1alpha1'),
+  kind: z._default(z.literal('GateExceptions'), 'GateExceptions'),
+  exceptions: z._default(z.array(ExceptionSchema), []),
 });
 export type GateException = z.infer<typeof ExceptionSchema>;
 

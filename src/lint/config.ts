@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { parseYamlFile } from '../util/yamlfile.js';
 import type { LintSeverity } from './types.js';
@@ -9,13 +10,13 @@ import type { LintSeverity } from './types.js';
  * `failure-threshold` and `override` are honoured; hadolint's other keys are accepted and ignored.
  */
 const Sev = z.enum(['error', 'warning', 'info', 'style', 'ignore', 'none']);
-const ids = z.array(z.string().min(1));
+const ids = z.array(z.string().check(z.minLength(1)));
 
 export const HadolintConfigSchema = z.looseObject({
-  ignored: ids.optional(),
-  trustedRegistries: ids.optional(),
-  'failure-threshold': Sev.optional(),
-  override: z.strictObject({ error: ids.optional(), warning: ids.optional(), info: ids.optional(), style: ids.optional() }).optional(),
+  ignored: z.optional(ids),
+  trustedRegistries: z.optional(ids),
+  'failure-threshold': z.optional(Sev),
+  override: z.optional(z.strictObject({ error: z.optional(ids), warning: z.optional(ids), info: z.optional(ids), style: z.optional(ids) })),
 });
 
 export interface HadolintConfig {

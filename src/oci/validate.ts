@@ -10,7 +10,8 @@
  * Validated documents are returned as given (not copied): unknown fields are kept, as the spec
  * requires consumers to ignore rather than reject them.
  */
-import { z } from 'zod';
+// zod/mini (not zod classic): a fraction of the start-up cost; the messages are all our own (errorMap).
+import * as z from 'zod/mini';
 import { ALGORITHMS, DIGEST_GRAMMAR, digestOf } from './digest.js';
 import {
   DOCKER_MANIFEST,
@@ -123,10 +124,10 @@ const MISSING = 'missing required field';
 /**
  * A leaf value: must have JSON type `base`, then pass `check` (true = fine, false = generic
  * "expected <what>, got <value>", string = that message). A missing value is "missing required field";
- * wrap in .optional() for optional fields.
+ * wrap in z.optional() for optional fields.
  */
-function leaf<T>(what: string, base: JsonType, check: (v: never) => boolean | string = () => true): z.ZodType<T> {
-  return z.unknown().superRefine((v, ctx) => {
+function leaf<T>(what: string, base: JsonType, check: (v: never) => boolean | string = () => true): z.ZodMiniType<T> {
+  return z.unknown().check(z.superRefine((v, ctx) => {
     if (v === undefined) {
       ctx.addIssue({ code: 'custom', message: MISSING });
       return;
@@ -138,7 +139,7 @@ function leaf<T>(what: string, base: JsonType, check: (v: never) => boolean | st
     const r = check(v as never);
     if (r === true) return;
     ctx.addIssue({ code: 'custom', message: typeof r === 'string' ? r : `expected ${what}, got ${show(v)}` });
-  }) as unknown as z.ZodType<T>;
+  })) as unknown as z.ZodMiniType<T>;
 }
 
 /** Messages for zod's own issues (objects, arrays, records), shaped like the leaf messages. */
@@ -202,8 +203,8 @@ function invalid(what: string, issues: ValidationIssue[]): PlinthError {
   return new PlinthError('MANIFEST_INVALID', `${what} is invalid: ${shown.join('; ')}${more}`, { document: what, issues });
 }
 
-function run<T>(what: string, schema: z.ZodType, doc: unknown): T {
-  let result: ReturnType<z.ZodType['safeParse']>;
+function run<T>(what: string, schema: z.ZodMiniType, doc: unknown): T {
+  let result: ReturnType<z.ZodMiniType['safeParse']>;
   try {
     result = schema.safeParse(doc, { reportInput: true, error: errorMap });
   } catch (e) {
@@ -223,9 +224,9 @@ function run<T>(what: string, schema: z.ZodType, doc: unknown): T {
 const str = () => leaf<string>('a string', 'string');
 const bool = () => leaf<boolean>('a boolean', 'boolean');
 const stringArray = () => z.array(str());
-const nullable = <T>(s: z.ZodType<T>, base: 'array' | 'object'): z.ZodType<T | null> =>
+const nullable = <T>(s: z.ZodMiniType<T>, base: 'array' | 'object'): z.ZodMiniType<T | null> =>
   // A plain union would report "invalid input"; decide on the JSON type instead.
-  z.unknown().superRefine((v, ctx) => {
+  z.unknown().check(z.superRefine((v, ctx) => {
     if (v === null) return;
     if (v !== undefined && jsonType(v) !== base) {
       ctx.addIssue({ code: 'custom', message: `expected ${article(base)} or null, got ${jsonType(v)}` });
@@ -233,7 +234,7 @@ const nullable = <T>(s: z.ZodType<T>, base: 'array' | 'object'): z.ZodType<T | n
     }
     const r = s.safeParse(v, { reportInput: true, error: errorMap });
     if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path as PropertyKey[] });
-  }) as unknown as z.ZodType<T | null>;
+  })) as unknown as z.ZodMiniType<T | null>;
 
 export const MediaTypeSchema = leaf<string>(
   'a media type (type/subtype, RFC 6838)',
@@ -255,32 +256,32 @@ const Base64Schema = leaf<string>('base64 data', 'string', (s: string) => BASE64
 
 const DateTimeSchema = leaf<string>('a date-time', 'string', (s: string) => dateTimeOk(s) || `expected an RFC 3339 date-time (e.g. 2015-10-31T22:22:56.015925234Z), got ${show(s)}`);
 
-export const AnnotationsSchema = z.record(z.string(), str()) as unknown as z.ZodType<Record<string, string>>;
+export const AnnotationsSchema = z.record(z.string(), str()) as unknown as z.ZodMiniType<Record<string, string>>;
 
 /** JSON Schema mapStringObject: values are objects (for ExposedPorts / Volumes they are `{}`). */
-const MapStringObject = z.record(z.string(), leaf<Record<string, unknown>>('an object', 'object')) as unknown as z.ZodType<Record<string, Record<string, unknown>>>;
+const MapStringObject = z.record(z.string(), leaf<Record<string, unknown>>('an object', 'object')) as unknown as z.ZodMiniType<Record<string, Record<string, unknown>>>;
 
 export const PlatformSchema = z.looseObject({
   architecture: str(),
   os: str(),
-  'os.version': str().optional(),
-  'os.features': stringArray().optional(),
-  variant: str().optional(),
-  features: stringArray().optional(),
-}) as unknown as z.ZodType<Platform>;
+  'os.version': z.optional(str()),
+  'os.features': z.optional(stringArray()),
+  variant: z.optional(str()),
+  features: z.optional(stringArray()),
+}) as unknown as z.ZodMiniType<Platform>;
 
 export const DescriptorSchema = z
   .looseObject({
     mediaType: MediaTypeSchema,
     digest: DigestSchema,
     size: SizeSchema,
-    urls: z.array(UrlSchema).optional(),
-    annotations: AnnotationsSchema.optional(),
-    data: Base64Schema.optional(),
-    artifactType: MediaTypeSchema.optional(),
-    platform: PlatformSchema.optional(),
+    urls: z.optional(z.array(UrlSchema)),
+    annotations: z.optional(AnnotationsSchema),
+    data: z.optional(Base64Schema),
+    artifactType: z.optional(MediaTypeSchema),
+    platform: z.optional(PlatformSchema),
   })
-  .superRefine((d, ctx) => {
+  .check(z.superRefine((d, ctx) => {
     // Embedded data must be the referenced content (descriptor.md). Refinements also run when other
     // fields have issues, so every field is re-checked before use.
     if (!isPlainObject(d) || typeof d.data !== 'string' || !BASE64_PADDED.test(d.data)) return;
@@ -296,7 +297,7 @@ export const DescriptorSchema = z
     if (actual !== d.digest) {
       ctx.addIssue({ code: 'custom', path: ['data'], message: `decoded data has digest ${actual}, but digest is ${d.digest}` });
     }
-  }) as unknown as z.ZodType<Descriptor>;
+  })) as unknown as z.ZodMiniType<Descriptor>;
 
 const schemaVersion2 = leaf<2>('the integer 2', 'number', (n: number) =>
   n === 2 || (n === 1 ? 'schemaVersion 1 (Docker schema 1) is not supported; only schemaVersion 2 (OCI / Docker schema 2)' : false),
@@ -305,21 +306,21 @@ const schemaVersion2 = leaf<2>('the integer 2', 'number', (n: number) =>
 const oneOf = (what: string, allowed: readonly string[]) =>
   leaf<string>(what, 'string', (s: string) => allowed.includes(s) || `expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')}, got ${show(s)}`);
 
-const manifestShape = (layers: z.ZodType) => z.looseObject({
+const manifestShape = (layers: z.ZodMiniType) => z.looseObject({
   schemaVersion: schemaVersion2,
   // OCI: when present it MUST be the OCI manifest type; Docker schema 2 uses its own.
-  mediaType: oneOf('a manifest media type', [OCI_MANIFEST, DOCKER_MANIFEST]).optional(),
-  artifactType: MediaTypeSchema.optional(),
+  mediaType: z.optional(oneOf('a manifest media type', [OCI_MANIFEST, DOCKER_MANIFEST])),
+  artifactType: z.optional(MediaTypeSchema),
   config: DescriptorSchema,
   // The image-spec schema at the vectors' commit (13cff54) has "minItems": 1, and the vector
   // "expected failure: empty layer, expected at least one" relies on it, although manifest.md
   // (v1.1) only says layers SHOULD have at least one entry. We follow the schema/vector.
   layers,
-  subject: DescriptorSchema.optional(),
-  annotations: AnnotationsSchema.optional(),
-}) as unknown as z.ZodType<Manifest>;
+  subject: z.optional(DescriptorSchema),
+  annotations: z.optional(AnnotationsSchema),
+}) as unknown as z.ZodMiniType<Manifest>;
 
-export const ManifestSchema = manifestShape(z.array(DescriptorSchema).min(1));
+export const ManifestSchema = manifestShape(z.array(DescriptorSchema).check(z.minLength(1)));
 /**
  * Real images with no layers exist (umoci new, config-only images, artifacts): manifest.md v1.1
  * only says layers SHOULD be non-empty, so reading an image accepts them (allowEmptyLayers).
@@ -328,72 +329,72 @@ export const ManifestSchemaAllowEmpty = manifestShape(z.array(DescriptorSchema))
 
 export const IndexSchema = z.looseObject({
   schemaVersion: schemaVersion2,
-  mediaType: oneOf('an index media type', [OCI_INDEX, DOCKER_MANIFEST_LIST]).optional(),
-  artifactType: MediaTypeSchema.optional(),
+  mediaType: z.optional(oneOf('an index media type', [OCI_INDEX, DOCKER_MANIFEST_LIST])),
+  artifactType: z.optional(MediaTypeSchema),
   // Entries may reference any media type matching the pattern (image-spec: unknown types are ignored, not rejected).
   manifests: z.array(DescriptorSchema),
-  subject: DescriptorSchema.optional(),
-  annotations: AnnotationsSchema.optional(),
-}) as unknown as z.ZodType<Index>;
+  subject: z.optional(DescriptorSchema),
+  annotations: z.optional(AnnotationsSchema),
+}) as unknown as z.ZodMiniType<Index>;
 
 const EnvEntry = leaf<string>('a KEY=VALUE string', 'string', (s: string) => ENV_ENTRY.test(s) || `expected a KEY=VALUE string, got ${show(s)}`);
 const NanoSeconds = leaf<number>('an integer (nanoseconds)', 'number', (n: number) => Number.isInteger(n));
 
 const HealthcheckSchema = z.looseObject({
-  Test: nullable(stringArray(), 'array').optional(),
-  Interval: NanoSeconds.optional(),
-  Timeout: NanoSeconds.optional(),
-  StartPeriod: NanoSeconds.optional(),
-  StartInterval: NanoSeconds.optional(),
-  Retries: leaf<number>('an integer', 'number', (n: number) => Number.isInteger(n)).optional(),
+  Test: z.optional(nullable(stringArray(), 'array')),
+  Interval: z.optional(NanoSeconds),
+  Timeout: z.optional(NanoSeconds),
+  StartPeriod: z.optional(NanoSeconds),
+  StartInterval: z.optional(NanoSeconds),
+  Retries: z.optional(leaf<number>('an integer', 'number', (n: number) => Number.isInteger(n))),
 });
 
 export const ContainerConfigSchema = z.looseObject({
-  User: str().optional(),
+  User: z.optional(str()),
   // The OCI schema does not allow null for ExposedPorts and Env; Docker writes `"Env": null` for an
   // empty list (Go nil slice without omitempty), so null is tolerated for both.
-  ExposedPorts: nullable(MapStringObject, 'object').optional(),
-  Env: nullable(z.array(EnvEntry), 'array').optional(),
-  Entrypoint: nullable(stringArray(), 'array').optional(),
-  Cmd: nullable(stringArray(), 'array').optional(),
-  Volumes: nullable(MapStringObject, 'object').optional(),
-  WorkingDir: str().optional(),
-  Labels: nullable(AnnotationsSchema, 'object').optional(),
-  StopSignal: str().optional(),
-  ArgsEscaped: bool().optional(),
+  ExposedPorts: z.optional(nullable(MapStringObject, 'object')),
+  Env: z.optional(nullable(z.array(EnvEntry), 'array')),
+  Entrypoint: z.optional(nullable(stringArray(), 'array')),
+  Cmd: z.optional(nullable(stringArray(), 'array')),
+  Volumes: z.optional(nullable(MapStringObject, 'object')),
+  WorkingDir: z.optional(str()),
+  Labels: z.optional(nullable(AnnotationsSchema, 'object')),
+  StopSignal: z.optional(str()),
+  ArgsEscaped: z.optional(bool()),
   // Docker extensions:
-  Healthcheck: nullable(HealthcheckSchema, 'object').optional(),
-  OnBuild: nullable(stringArray(), 'array').optional(),
-  Shell: nullable(stringArray(), 'array').optional(),
+  Healthcheck: z.optional(nullable(HealthcheckSchema, 'object')),
+  OnBuild: z.optional(nullable(stringArray(), 'array')),
+  Shell: z.optional(nullable(stringArray(), 'array')),
 });
 
 export const HistorySchema = z.looseObject({
-  created: DateTimeSchema.optional(),
-  author: str().optional(),
-  created_by: str().optional(),
-  comment: str().optional(),
-  empty_layer: bool().optional(),
+  created: z.optional(DateTimeSchema),
+  author: z.optional(str()),
+  created_by: z.optional(str()),
+  comment: z.optional(str()),
+  empty_layer: z.optional(bool()),
 });
 
 export const ImageConfigSchema = z.looseObject({
-  created: DateTimeSchema.optional(),
-  author: str().optional(),
+  created: z.optional(DateTimeSchema),
+  author: z.optional(str()),
   architecture: str(),
   os: str(),
-  'os.version': str().optional(),
-  'os.features': stringArray().optional(),
-  variant: str().optional(),
-  config: ContainerConfigSchema.optional(),
+  'os.version': z.optional(str()),
+  'os.features': z.optional(stringArray()),
+  variant: z.optional(str()),
+  config: z.optional(ContainerConfigSchema),
   rootfs: z.looseObject({
     type: oneOf('"layers"', ['layers']),
     diff_ids: z.array(DigestSchema),
   }),
-  history: z.array(HistorySchema).optional(),
-}) as unknown as z.ZodType<ImageConfig>;
+  history: z.optional(z.array(HistorySchema)),
+}) as unknown as z.ZodMiniType<ImageConfig>;
 
 export const OciLayoutSchema = z.looseObject({
   imageLayoutVersion: oneOf('"1.0.0"', ['1.0.0']),
-}) as unknown as z.ZodType<OciLayout>;
+}) as unknown as z.ZodMiniType<OciLayout>;
 
 // ---------------------------------------------------------------------------------------------
 // Public validators

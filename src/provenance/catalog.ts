@@ -1,10 +1,9 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { stringify } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { described } from '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
-import { parseYamlFile } from '../util/yamlfile.js';
 import { chainIds, isPrefix } from './chain.js';
 
 /**
@@ -12,33 +11,33 @@ import { chainIds, isPrefix } from './chain.js';
  * as a Kubernetes ConfigMap. One entry per platform image: its name, tag, digests, layer
  * fingerprints (diff_ids and chain IDs), creation time, status and notes.
  */
-const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/, 'expected a digest such as sha256:<64 hex>');
+const digest = z.string().check(z.regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/, 'expected a digest such as sha256:<64 hex>'));
 
 export const CatalogEntrySchema = z.strictObject({
-  name: z.string().min(1).describe('normalised repository, e.g. docker.io/library/debian'),
-  tag: z.string().optional(),
-  digest: digest.describe('digest of the platform image manifest'),
-  index: digest.optional().describe('digest of the multi-platform index the image was taken from'),
-  platform: z.string().optional().describe('os/arch[/variant]'),
-  diffIds: z.array(digest).min(1),
-  chainIds: z.array(digest).optional(),
-  created: z.string().optional(),
-  status: z.enum(['approved', 'superseded', 'deprecated', 'unknown']).default('unknown').describe('approved: use it; superseded: a newer version of its line is approved (allowed for a grace period); deprecated: do not use it'),
-  line: z.string().optional().describe('the version line this base belongs to (default: name); "newest approved" is judged within a line'),
-  notes: z.string().optional(),
-  addedAt: z.string().optional(),
-  supersededAt: z.string().optional().describe('when a newer version of the line was approved'),
-  deprecatedAt: z.string().optional(),
-  reason: z.string().optional().describe('why it was deprecated'),
-  successor: z.string().optional().describe('what to use instead (REPO:TAG@DIGEST)'),
+  name: described(z.string().check(z.minLength(1)), 'normalised repository, e.g. docker.io/library/debian'),
+  tag: z.optional(z.string()),
+  digest: described(digest, 'digest of the platform image manifest'),
+  index: described(z.optional(digest), 'digest of the multi-platform index the image was taken from'),
+  platform: described(z.optional(z.string()), 'os/arch[/variant]'),
+  diffIds: z.array(digest).check(z.minLength(1)),
+  chainIds: z.optional(z.array(digest)),
+  created: z.optional(z.string()),
+  status: described(z._default(z.enum(['approved', 'superseded', 'deprecated', 'unknown']), 'unknown'), 'approved: use it; superseded: a newer version of its line is approved (allowed for a grace period); deprecated: do not use it'),
+  line: described(z.optional(z.string()), 'the version line this base belongs to (default: name); "newest approved" is judged within a line'),
+  notes: z.optional(z.string()),
+  addedAt: z.optional(z.string()),
+  supersededAt: described(z.optional(z.string()), 'when a newer version of the line was approved'),
+  deprecatedAt: z.optional(z.string()),
+  reason: described(z.optional(z.string()), 'why it was deprecated'),
+  successor: described(z.optional(z.string()), 'what to use instead (REPO:TAG@DIGEST)'),
 });
 export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
 export type BaseStatus = CatalogEntry['status'];
 
 export const CatalogSchema = z.strictObject({
-  apiVersion: z.literal('plinth.dev/v1alpha1').default('plinth.dev/v1alpha1'),
-  kind: z.literal('BaseImageCatalog').default('BaseImageCatalog'),
-  bases: z.array(CatalogEntrySchema).default([]),
+  apiVersion: z._default(z.literal('plinth.dev/v1alpha1'), 'plinth.dev/v1alpha1'),
+  kind: z._default(z.literal('BaseImageCatalog'), 'BaseImageCatalog'),
+  bases: z._default(z.array(CatalogEntrySchema), []),
 });
 export type Catalog = z.infer<typeof CatalogSchema>;
 
@@ -64,6 +63,8 @@ export async function loadCatalog(file: string, opts: { mustExist?: boolean } = 
     throw new PlinthError('IO', (e as NodeJS.ErrnoException).code === 'ENOENT' ? `catalog ${file} does not exist` : `cannot read catalog ${file}: ${(e as Error).message}`);
   }
   if (text.length > 64 * 1024 * 1024) throw new PlinthError('USAGE', `catalog ${file} is larger than 64 MiB`);
+  // The YAML parser loads only when there is a catalog to read (rebase and provenance without one skip it).
+  const { parseYamlFile } = await import('../util/yamlfile.js');
   const cat = parseYamlFile(text, CatalogSchema, file);
   for (const b of cat.bases) {
     const expected = chainIds(b.diffIds);
@@ -79,7 +80,7 @@ export async function saveCatalog(file: string, cat: Catalog): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const body = file.endsWith('.json')
     ? `${JSON.stringify(cat, null, 2)}\n`
-    : `# Plinth base image catalog (plinth catalog add/list/remove). One entry per platform image.\n${stringify(cat, { lineWidth: 0 })}`;
+    : `# Plinth base image catalog (plinth catalog add/list/remove). One entry per platform image.\n${(await import('yaml')).stringify(cat, { lineWidth: 0 })}`;
   const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
   await writeFile(tmp, body);
   await rename(tmp, file);

@@ -5,7 +5,6 @@ import { formatPlatform, type Descriptor, type ImageConfig, type Platform } from
 import { openSource, parseLocation, type OpenOptions } from '../source/open.js';
 import { resolveRoot, selectImages, readConfig, type ImageNode, type Node } from '../source/image.js';
 import type { ImageSource, RootDocument } from '../source/types.js';
-import { provenanceOf } from '../provenance/report.js';
 import { newestApproved, type Catalog } from '../provenance/catalog.js';
 
 /**
@@ -50,14 +49,18 @@ function samePlatform(a: Platform, b: Platform): boolean {
   return a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
 }
 
-/** Each base's platform images with their configs, read once however many platforms ask. */
 const configsOf = new WeakMap<OpenedImage, Promise<Array<{ img: ImageNode; config: ImageConfig; bytes: Buffer }>>>();
+
+/** Each base's platform configs, read once (from when the base is open) however many platforms ask. */
+function configsFor(base: OpenedImage): Promise<Array<{ img: ImageNode; config: ImageConfig; bytes: Buffer }>> {
+  let read = configsOf.get(base);
+  if (!read) configsOf.set(base, (read = Promise.all(base.images.map(async (img) => ({ img, ...(await readConfig(base.source, img)) })))));
+  return read;
+}
 
 /** The image of `base` for a platform: the only one, or the index entry that matches. */
 async function basePlatform(base: OpenedImage, p: Platform): Promise<{ img: ImageNode; cfg: ImageConfig; bytes: Buffer }> {
-  let read = configsOf.get(base);
-  if (!read) configsOf.set(base, (read = Promise.all(base.images.map(async (img) => ({ img, ...(await readConfig(base.source, img)) })))));
-  const withCfg = await read;
+  const withCfg = await configsFor(base);
   // Even a single-platform base must be of the image's platform: amd64 layers under an arm64 entry would be a broken image.
   const hit = withCfg.find((x) => samePlatform(platformOf(x.img, x.config), p));
   if (!hit) throw new PlinthError('PLATFORM_NOT_FOUND', `${base.ref} has no ${formatPlatform(p)} image (it has ${withCfg.map((x) => formatPlatform(platformOf(x.img, x.config))).join(', ') || 'none'})`);
@@ -204,7 +207,9 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     // Both bases named: open all three at once (a rebase is mostly round trips).
     const both = o.oldBase && o.newBase ? Promise.all([open(o.oldBase), open(o.newBase)]) : undefined;
     early = both;
-    both?.catch(() => {});
+    // Their configs too, as soon as they are open (basePlatform takes them from there; a failure
+    // surfaces where it did, when basePlatform awaits it).
+    both?.then((bases) => bases.forEach((b) => void configsFor(b).catch(() => {})), () => {});
     const orig = await open(image);
     const origConfigs = await Promise.all(orig.images.map(async (img) => ({ img, ...(await readConfig(orig.source, img)) })));
     // The old base: given, or found by provenance — and then it must be confirmed by its layers.
@@ -212,6 +217,8 @@ export async function rebase(image: string, o: RebaseOptions): Promise<Rebased> 
     let line: string | null = null;
     if (!oldRef || !o.newBase) {
       const first = origConfigs[0]!;
+      // Provenance (base detection, evidence) loads only when a base must be found.
+      const { provenanceOf } = await import('../provenance/report.js');
       const prov = await provenanceOf(orig.source, first.img, orig.root.kind === 'index' ? orig.root : undefined, { catalog: o.catalog, verifyBase: true, registryOptions: o.registry });
       const b = prov.base;
       line = prov.upToDate.line;

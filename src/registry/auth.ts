@@ -96,15 +96,26 @@ export class TokenCache {
     return `${req.realm}|${req.service ?? ''}|${[...req.scopes].sort().join(' ')}`;
   }
 
+  /** Token requests under way: requests made at once (a signature lookup's) share one. */
+  private readonly pending = new Map<string, Promise<CachedToken>>();
+
   invalidate(req: TokenRequest): void {
     this.cache.delete(this.key(req));
+    this.pending.delete(this.key(req));
   }
 
   async get(req: TokenRequest): Promise<string> {
     const k = this.key(req);
     const hit = this.cache.get(k);
     if (hit && hit.expiresAt > Date.now()) return hit.token;
-    const t = await this.fetch(req);
+    let p = this.pending.get(k);
+    if (!p) {
+      const started = (p = this.fetch(req).finally(() => {
+        if (this.pending.get(k) === started) this.pending.delete(k);
+      }));
+      this.pending.set(k, p);
+    }
+    const t = await p;
     this.cache.set(k, t);
     return t.token;
   }

@@ -1,6 +1,6 @@
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { PlinthError, type ErrorCode } from '../util/errors.js';
-import { CountingStream, digestOf, parseDigest, verifyBytes, VerifyingStream } from '../oci/digest.js';
+import { CountingStream, digestOf, hasher, parseDigest, verifyBytes, VerifyingStream } from '../oci/digest.js';
 import { HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from './http.js';
 import { parseChallenges, TokenCache } from './auth.js';
 import { resolveCredential, type Credential, type CredentialOptions } from './credentials.js';
@@ -29,6 +29,20 @@ export interface RegistryOptions extends HttpOptions, CredentialOptions {
   credential?: Credential;
   /** Chunk size for chunked uploads; 0 = monolithic uploads. */
   chunkSize?: number;
+  /**
+   * Answers of GET /v2/ shared by the clients given the same map: one ping per registry for a short
+   * task that opens several images of one registry (a rebase: the image, both bases, the
+   * destination). Each client still resolves its own credentials and takes the challenge itself.
+   * Not for long-lived processes: an answer is kept as long as the map.
+   */
+  pings?: Map<string, Promise<PingAnswer>>;
+}
+
+/** What GET /v2/ answered: the scheme that worked, and 200 or 401 with its challenge. */
+export interface PingAnswer {
+  scheme: string;
+  status: 200 | 401;
+  wwwAuthenticate: string | string[] | undefined;
 }
 
 export interface FetchedManifest {
@@ -97,6 +111,32 @@ export class RegistryClient {
   private async doPing(): Promise<void> {
     this.credential = this.opts.credential ?? (await resolveCredential(this.registry, this.opts));
     const schemes = this.plainHttpAllowed ? (isLoopbackRegistry(this.host) ? ['http', 'https'] : ['https', 'http']) : ['https'];
+    const cache = this.opts.pings;
+    let answer: Promise<PingAnswer>;
+    if (cache) {
+      // Everything the answer depends on (credentials are not sent on a ping).
+      const key = JSON.stringify([this.host, schemes, this.opts.insecure === true || this.opts.insecureTls === true, String(this.opts.ca ?? ''), this.opts.network ?? null]);
+      const known = cache.get(key);
+      if (known) answer = known;
+      else {
+        cache.set(key, (answer = this.probe(schemes)));
+        answer.catch(() => cache.delete(key));
+      }
+    } else answer = this.probe(schemes);
+    const { scheme, status, wwwAuthenticate } = await answer;
+    this.base = `${scheme}://${this.host}`;
+    if (status === 200) {
+      // No challenge: no credentials are sent until the registry asks for them (a 401 later).
+      this.challenge = { scheme: 'none' };
+      return;
+    }
+    if (!this.adoptChallenge(wwwAuthenticate, scheme === 'https')) {
+      throw new PlinthError('UNAUTHORIZED', `${this.registry} requires an authentication scheme Plinth does not support (${String(wwwAuthenticate).slice(0, 100)})`);
+    }
+  }
+
+  /** GET /v2/ by each scheme in turn until one answers 200 or 401. */
+  private async probe(schemes: string[]): Promise<PingAnswer> {
     let lastErr: unknown;
     for (const scheme of schemes) {
       const url = `${scheme}://${this.host}/v2/`;
@@ -108,19 +148,7 @@ export class RegistryClient {
         continue;
       }
       await res.discard();
-      if (res.status === 200) {
-        this.base = `${scheme}://${this.host}`;
-        // No challenge: no credentials are sent until the registry asks for them (a 401 later).
-        this.challenge = { scheme: 'none' };
-        return;
-      }
-      if (res.status === 401) {
-        this.base = `${scheme}://${this.host}`;
-        if (!this.adoptChallenge(res.headers['www-authenticate'], scheme === 'https')) {
-          throw new PlinthError('UNAUTHORIZED', `${this.registry} requires an authentication scheme Plinth does not support (${String(res.headers['www-authenticate']).slice(0, 100)})`);
-        }
-        return;
-      }
+      if (res.status === 200 || res.status === 401) return { scheme, status: res.status, wwwAuthenticate: res.headers['www-authenticate'] };
       if (res.status === 404) {
         throw new PlinthError('REGISTRY_ERROR', `${this.host} does not serve the registry API (GET /v2/ answered 404)`);
       }
@@ -337,6 +365,13 @@ export class RegistryClient {
 
   /** GET a blob as a stream that fails unless its bytes match the digest (and size when known). */
   async getBlob(repo: string, digest: string, size?: number): Promise<Readable> {
+    const res = await this.blobResponse(repo, digest);
+    const v = new VerifyingStream(digest, size, `blob ${digest} from ${this.registry}/${repo}`);
+    res.body.on('error', (e) => v.destroy(e));
+    return res.body.pipe(v);
+  }
+
+  private async blobResponse(repo: string, digest: string): Promise<HttpResponse> {
     const res = await this.call({ method: 'GET', path: `/v2/${repo}/blobs/${digest}` }, [pullScope(repo)]);
     if (res.status !== 200) {
       if (res.status === 404) {
@@ -345,28 +380,51 @@ export class RegistryClient {
       }
       return this.fail(res, `cannot get blob ${digest}`);
     }
-    const v = new VerifyingStream(digest, size, `blob ${digest} from ${this.registry}/${repo}`);
-    res.body.on('error', (e) => v.destroy(e));
-    return res.body.pipe(v);
+    return res;
   }
 
-  /** Small blobs (configs): read fully, verified. */
+  /**
+   * Small blobs (configs, signatures): read fully, verified. The checks and messages of getBlob's
+   * VerifyingStream, made on the body's events (no stream pipeline and async iterator to set up:
+   * cheaper in a short run).
+   */
   async getBlobBytes(repo: string, digest: string, size?: number, limit = 64 * 1024 * 1024): Promise<Buffer> {
     if (size !== undefined && size > limit) {
       throw new PlinthError('MANIFEST_TOO_LARGE', `blob ${digest} is ${size} bytes, more than the ${limit}-byte limit for documents`);
     }
-    const s = await this.getBlob(repo, digest, size);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of s as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > limit) {
-        s.destroy();
-        throw new PlinthError('MANIFEST_TOO_LARGE', `blob ${digest} is more than the ${limit}-byte limit for documents`);
-      }
-      chunks.push(c);
-    }
-    return Buffer.concat(chunks);
+    const res = await this.blobResponse(repo, digest);
+    const expected = parseDigest(digest);
+    const what = `blob ${digest} from ${this.registry}/${repo}`;
+    const hash = hasher(expected.algorithm);
+    const body = res.body;
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let seen = 0;
+      let settled = false;
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        body.destroy();
+        reject(e);
+      };
+      body.on('data', (c: Buffer) => {
+        if (settled) return;
+        seen += c.length;
+        if (size !== undefined && seen > size) return fail(new PlinthError('SIZE_MISMATCH', `${what} ${expected.digest}: more than the expected ${size} bytes`, { digest: expected.digest }));
+        hash.update(c);
+        if (seen > limit) return fail(new PlinthError('MANIFEST_TOO_LARGE', `blob ${digest} is more than the ${limit}-byte limit for documents`));
+        chunks.push(c);
+      });
+      finished(body, (err) => {
+        if (settled) return;
+        if (err) return fail(err);
+        if (size !== undefined && seen !== size) return fail(new PlinthError('SIZE_MISMATCH', `${what} ${expected.digest}: got ${seen} bytes, expected ${size}`, { digest: expected.digest }));
+        const got = `${expected.algorithm}:${hash.digest('hex')}`;
+        if (got !== expected.digest) return fail(new PlinthError('DIGEST_MISMATCH', `${what} content does not match its digest: expected ${expected.digest}, got ${got}`, { expected: expected.digest, actual: got }));
+        settled = true;
+        resolve(Buffer.concat(chunks));
+      });
+    });
   }
 
   /** Try a cross-repository mount; true when the registry mounted it. */

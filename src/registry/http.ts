@@ -1,6 +1,6 @@
 import http from 'node:http';
-import https from 'node:https';
-import type { Readable } from 'node:stream';
+import type https from 'node:https';
+import { finished, type Readable } from 'node:stream';
 import { PlinthError } from '../util/errors.js';
 import { NetworkGuard, type NetworkPolicy } from './netguard.js';
 
@@ -67,10 +67,17 @@ const DEFAULTS = {
 
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
+let httpsMod: typeof https | undefined;
+/** node:https on first use: a plain-HTTP registry (loopback, --insecure) never loads TLS. */
+function httpsModule(): typeof https {
+  return (httpsMod ??= process.getBuiltinModule('node:https') as typeof https);
+}
+
 export class HttpClient {
   private readonly opts: Required<Omit<HttpOptions, "ca" | "insecureTls" | "userAgent" | "signal" | "network">> & HttpOptions;
   private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  /** Made (and node:https, with TLS, loaded: ~6 ms) on the first HTTPS request only. */
+  private httpsAgentMade: https.Agent | undefined;
   /** Called before each retry wait; lets callers report progress. */
   onRetry?: (info: { url: string; attempt: number; waitMs: number; reason: string }) => void;
 
@@ -80,20 +87,26 @@ export class HttpClient {
     this.opts = { ...DEFAULTS, ...opts };
     this.guard = opts.network?.denyPrivate ? NetworkGuard.for(opts.network) : undefined;
     const lookup = this.guard ? { lookup: this.guard.lookup() } : {};
+    this.lookup = lookup;
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16, ...lookup });
-    this.httpsAgent = new https.Agent({
+  }
+
+  private readonly lookup: { lookup?: import('node:net').LookupFunction };
+
+  private get httpsAgent(): https.Agent {
+    return (this.httpsAgentMade ??= new (httpsModule().Agent)({
       keepAlive: true,
       maxSockets: 16,
-      ...lookup,
-      rejectUnauthorized: !opts.insecureTls,
-      ...(opts.ca ? { ca: opts.ca } : {}),
-    });
+      ...this.lookup,
+      rejectUnauthorized: !this.opts.insecureTls,
+      ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+    }));
   }
 
   close(): void {
     this.closed = true;
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.httpsAgentMade?.destroy();
   }
 
   private closed = false;
@@ -175,7 +188,7 @@ export class HttpClient {
     // Names are checked when they resolve (the agents' lookup); addresses here.
     this.guard?.checkLiteral(u.hostname);
     const isHttps = u.protocol === 'https:';
-    const mod = isHttps ? https : http;
+    const mod = isHttps ? httpsModule() : http;
     const payload = body?.();
     if (process.env.PLINTH_DEBUG_HTTP) process.stderr.write(`http: ${method} ${url} ${JSON.stringify({ ...headers, ...(headers.authorization ? { authorization: '(redacted)' } : {}) })}\n`);
     const h: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'plinth/0.1', ...headers };
@@ -234,17 +247,29 @@ function wrapResponse(res: http.IncomingMessage, url: string): HttpResponse {
       res.destroy();
       throw new PlinthError('MANIFEST_TOO_LARGE', `response from ${new URL(url).host} is ${declared} bytes, more than the ${limit}-byte limit`);
     }
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of res as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > limit) {
-        res.destroy();
-        throw new PlinthError('MANIFEST_TOO_LARGE', `response from ${new URL(url).host} is more than the ${limit}-byte limit`);
-      }
-      chunks.push(c);
-    }
-    return Buffer.concat(chunks);
+    // On the body's events (no async iterator to set up: cheaper in a short run).
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      let settled = false;
+      res.on('data', (c: Buffer) => {
+        if (settled) return;
+        n += c.length;
+        if (n > limit) {
+          settled = true;
+          res.destroy();
+          reject(new PlinthError('MANIFEST_TOO_LARGE', `response from ${new URL(url).host} is more than the ${limit}-byte limit`));
+          return;
+        }
+        chunks.push(c);
+      });
+      finished(res, (err) => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve(Buffer.concat(chunks));
+      });
+    });
   };
   return {
     status: res.statusCode ?? 0,

@@ -1,5 +1,5 @@
-import dns from 'node:dns';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import type dns from 'node:dns';
+import { isIP, type BlockList, type LookupFunction } from 'node:net';
 import { PlinthError } from '../util/errors.js';
 
 /**
@@ -17,32 +17,44 @@ export interface NetworkPolicy {
   allowHosts?: readonly string[];
 }
 
-const BLOCKED = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8], // "this network"
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // shared address space (CGNAT)
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, cloud metadata (169.254.169.254)
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24], // IETF protocol assignments
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15], // benchmarking
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, broadcast
-] as const) {
-  BLOCKED.addSubnet(net, bits, 'ipv4');
+/** The refused networks, built on first use (a BlockList loads Node's socket address code, ~5 ms). */
+let blocked: BlockList | undefined;
+function blockedNetworks(): BlockList {
+  if (blocked) return blocked;
+  const { BlockList } = process.getBuiltinModule('node:net') as typeof import('node:net');
+  const list = new BlockList();
+  for (const [net, bits] of [
+    ['0.0.0.0', 8], // "this network"
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10], // shared address space (CGNAT)
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16], // link-local, cloud metadata (169.254.169.254)
+    ['172.16.0.0', 12],
+    ['192.0.0.0', 24], // IETF protocol assignments
+    ['192.168.0.0', 16],
+    ['198.18.0.0', 15], // benchmarking
+    ['224.0.0.0', 4], // multicast
+    ['240.0.0.0', 4], // reserved, broadcast
+  ] as const) {
+    list.addSubnet(net, bits, 'ipv4');
+  }
+  for (const [net, bits] of [
+    ['::', 96], // unspecified, loopback and IPv4-compatible (::a.b.c.d)
+    ['::ffff:0:0:0', 96], // IPv4-translated (SIIT)
+    ['64:ff9b:1::', 48], // local-use NAT64
+    ['fec0::', 10], // site-local (deprecated)
+    ['fc00::', 7], // unique local
+    ['fe80::', 10], // link-local
+    ['ff00::', 8], // multicast
+  ] as const) {
+    list.addSubnet(net, bits, 'ipv6');
+  }
+  return (blocked = list);
 }
-for (const [net, bits] of [
-  ['::', 96], // unspecified, loopback and IPv4-compatible (::a.b.c.d)
-  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT)
-  ['64:ff9b:1::', 48], // local-use NAT64
-  ['fec0::', 10], // site-local (deprecated)
-  ['fc00::', 7], // unique local
-  ['fe80::', 10], // link-local
-  ['ff00::', 8], // multicast
-] as const) {
-  BLOCKED.addSubnet(net, bits, 'ipv6');
+
+/** node:dns on first use (only a guarded client resolves names itself). */
+function dnsModule(): typeof dns {
+  return process.getBuiltinModule('node:dns') as typeof dns;
 }
 
 /** IPv4 addresses carried inside IPv6 ones: mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96). */
@@ -68,11 +80,11 @@ function embeddedV4(ip: string): string | undefined {
 /** Whether an IP address is loopback, private, link-local, shared, multicast or reserved. */
 export function isPrivateAddress(ip: string): boolean {
   const family = isIP(ip);
-  if (family === 4) return BLOCKED.check(ip, 'ipv4');
+  if (family === 4) return blockedNetworks().check(ip, 'ipv4');
   if (family === 6) {
     const v4 = embeddedV4(ip);
-    if (v4) return BLOCKED.check(v4, 'ipv4');
-    return BLOCKED.check(ip, 'ipv6');
+    if (v4) return blockedNetworks().check(v4, 'ipv4');
+    return blockedNetworks().check(ip, 'ipv6');
   }
   return false;
 }
@@ -143,7 +155,7 @@ export class NetworkGuard {
     if (this.allowed(h)) return;
     let list: dns.LookupAddress[];
     try {
-      list = await dns.promises.lookup(h, { all: true });
+      list = await dnsModule().promises.lookup(h, { all: true });
     } catch {
       return;
     }
@@ -154,7 +166,7 @@ export class NetworkGuard {
   /** A `lookup` for http(s).Agent: resolves as dns.lookup does, refusing private answers. */
   lookup(): LookupFunction {
     return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
-      dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      dnsModule().lookup(hostname, { ...options, all: true }, (err, addresses) => {
         if (err) return callback(err);
         const list = addresses as dns.LookupAddress[];
         if (this.policy.denyPrivate && !this.allowed(hostname)) {

@@ -44,8 +44,12 @@ async function readJsonBlob(client: RegistryClient, repo: string, digest: string
   }
 }
 
-/** Everything that may sign or attest `digest` in `repo`. */
-export async function discover(client: RegistryClient, repo: string, digest: string): Promise<Material[]> {
+/**
+ * Everything that may sign or attest `digest` in `repo`; with `only`, the legacy tag of the other
+ * kind is not read (`plinth verify` needs no `.att`, `verify-attestation` no `.sig`; what
+ * checkSignatures and checkAttestations judge is the same).
+ */
+export async function discover(client: RegistryClient, repo: string, digest: string, only?: 'signatures' | 'attestations'): Promise<Material[]> {
   let budget = MAX_TOTAL;
   const spend = (n: number) => {
     if (n > budget) throw new PlinthError('SIGNATURE_INVALID', `more than ${MAX_TOTAL} bytes of signatures for one image; the rest is not read`);
@@ -146,7 +150,8 @@ export async function discover(client: RegistryClient, repo: string, digest: str
     }
     return out;
   };
-  const parts = await Promise.all([bundles(), legacy('sig'), legacy('att')]);
+  const none = async (): Promise<Material[]> => [];
+  const parts = await Promise.all([bundles(), only === 'attestations' ? none() : legacy('sig'), only === 'signatures' ? none() : legacy('att')]);
   return parts.flat();
 }
 

@@ -8,7 +8,8 @@ import { PlinthError } from '../util/errors.js';
 import type { Signer, Verifier } from './keys.js';
 import { signLegacy, type SignatureCheck, type SignedDigest } from './image.js';
 import { signBundle } from './bundle.js';
-import { checkAttestations, checkSignatures, discover, isBundleReferrer } from './discover.js';
+import { checkAttestations, checkSignatures, discover, isBundleReferrer, type Material } from './discover.js';
+import type { RegistrySource } from '../source/registry.js';
 import type { KeylessOptions } from './keyless.js';
 
 export type { SignatureCheck, SignedDigest } from './image.js';
@@ -63,14 +64,26 @@ export interface VerifyResult {
   verified: boolean;
 }
 
+/**
+ * A reference by digest names what the signatures are looked up by: the lookup starts with the
+ * manifest's fetch (which still verifies the image exists and has that digest).
+ */
+function discoverEarly(only: 'signatures' | 'attestations'): (src: RegistrySource) => Promise<Material[]> | undefined {
+  return (src) => (src.ref.digest ? discover(src.client, src.ref.repository, src.ref.digest, only) : undefined);
+}
+
+function discoverFor(src: RegistrySource, digest: string, early: Promise<Material[]> | undefined, only: 'signatures' | 'attestations'): Promise<Material[]> {
+  return early && src.ref.digest === digest ? early : discover(src.client, src.ref.repository, digest, only);
+}
+
 /** Find and check the signatures of the image `reference` names against the keys. */
 export async function verifyImage(reference: string, verifiers: Verifier[], opts: VerifyOptions = {}): Promise<VerifyResult> {
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
-  return withRegistryImage(reference, opts.registry, async (src, root) => {
+  return withRegistryImage(reference, opts.registry, async (src, root, early) => {
     const digest = root.descriptor.digest;
-    const signatures = checkSignatures(await discover(src.client, src.ref.repository, digest), digest, verifiers, opts.annotations ?? {}, opts.keyless);
+    const signatures = checkSignatures(await discoverFor(src, digest, early, 'signatures'), digest, verifiers, opts.annotations ?? {}, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, signatures, verified: signatures.some((s) => s.verified) };
-  });
+  }, discoverEarly('signatures'));
 }
 
 export interface AttestOptions {
@@ -97,11 +110,11 @@ export interface AttestationResult {
 /** Find and check the attestations of `predicateType` (any when undefined) about the image. */
 export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions; keyless?: KeylessOptions } = {}): Promise<AttestationResult> {
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
-  return withRegistryImage(reference, opts.registry, async (src, root) => {
+  return withRegistryImage(reference, opts.registry, async (src, root, early) => {
     const digest = root.descriptor.digest;
-    const attestations = checkAttestations(await discover(src.client, src.ref.repository, digest), digest, verifiers, predicateType, opts.keyless);
+    const attestations = checkAttestations(await discoverFor(src, digest, early, 'attestations'), digest, verifiers, predicateType, opts.keyless);
     return { reference: src.ref.string, name: src.ref.name, digest, attestations, verified: attestations.some((a) => a.verified) };
-  });
+  }, discoverEarly('attestations'));
 }
 
 export interface Triangulation {

@@ -1,11 +1,8 @@
 import { PlinthError } from '../util/errors.js';
 import { parseImageReference, type ImageReference } from '../oci/reference.js';
 import type { RegistryOptions } from '../registry/client.js';
-import { LayoutSource } from './layout.js';
-import { DirStore, TarStore } from './store.js';
 import type { ImageDestination, ImageSource, RootDocument, Transport } from './types.js';
 import type { RegistrySource } from './registry.js';
-import { ArchiveDestination, LayoutDestination } from './writers.js';
 
 /**
  * Image names as skopeo users write them: `docker://REF` or a bare reference for a registry,
@@ -59,10 +56,13 @@ export async function openSource(input: string | ImageLocation, opts: OpenOption
       const [{ RegistrySource }, { RegistryClient }] = await Promise.all([import('./registry.js'), import('../registry/client.js')]);
       return new RegistrySource(loc.ref, new RegistryClient(loc.ref.registry, opts));
     }
-    case 'oci':
+    case 'oci': {
+      // Layouts and archives load their code (tar-stream, the writers) only when named.
+      const [{ LayoutSource }, { DirStore }] = await Promise.all([import('./layout.js'), import('./store.js')]);
       return new LayoutSource('oci', new DirStore(loc.path), loc.ref, loc.input);
+    }
     case 'oci-archive': {
-      const { openTar } = await import('../util/tarindex.js');
+      const [{ openTar }, { LayoutSource }, { TarStore }] = await Promise.all([import('../util/tarindex.js'), import('./layout.js'), import('./store.js')]);
       const tar = await openTar(loc.path, 'oci-archive');
       if (!tar.has('index.json')) {
         await tar.close();
@@ -84,23 +84,42 @@ export async function openDestination(input: string | ImageLocation, opts: OpenO
       const [{ RegistryDestination }, { RegistryClient }] = await Promise.all([import('./registry.js'), import('../registry/client.js')]);
       return new RegistryDestination(loc.ref, new RegistryClient(loc.ref.registry, opts));
     }
-    case 'oci':
+    case 'oci': {
+      const { LayoutDestination } = await import('./writers.js');
       return new LayoutDestination(loc.path, loc.ref);
+    }
     case 'oci-archive':
-    case 'docker-archive':
+    case 'docker-archive': {
+      const { ArchiveDestination } = await import('./writers.js');
       return new ArchiveDestination(loc.transport, loc.path, loc.ref);
+    }
   }
 }
 
-/** Open the registry image `reference` names, resolve it once, run `fn`, close it. */
-export async function withRegistryImage<T>(reference: string, opts: OpenOptions | undefined, fn: (src: RegistrySource, root: RootDocument) => Promise<T>): Promise<T> {
+/**
+ * Open the registry image `reference` names, resolve it once, run `fn`, close it. `early`, when
+ * given, starts at the same time as the resolution (work that needs only the source, e.g. a
+ * lookup by the digest the reference names: one round trip less); `fn` gets its promise. When
+ * the resolution fails, its error is the one thrown.
+ */
+export async function withRegistryImage<T, E = never>(
+  reference: string,
+  opts: OpenOptions | undefined,
+  fn: (src: RegistrySource, root: RootDocument, early?: Promise<E>) => Promise<T>,
+  early?: (src: RegistrySource) => Promise<E> | undefined,
+): Promise<T> {
   const loc = parseLocation(reference);
   if (loc.transport !== 'registry') throw new PlinthError('USAGE', `${reference}: signatures live next to images in a registry; name a registry image (REGISTRY/REPO:TAG or @DIGEST)`);
   const src = (await openSource(loc, opts ?? {})) as RegistrySource;
+  let started: Promise<E> | undefined;
   try {
-    return await fn(src, await src.resolve());
+    started = early?.(src);
+    started?.catch(() => {});
+    return await fn(src, await src.resolve(), started);
   } finally {
+    // Closed first: a lookup still under way (the resolution failed) ends with the connections.
     await src.close();
+    await started?.catch(() => {});
   }
 }
 

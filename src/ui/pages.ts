@@ -11,11 +11,11 @@ const LIST_CAP = 500;
 
 export function layout(title: string, body: Html, o: { user?: string; nav?: string } = {}): string {
   const link = (href: string, label: string, key: string) => html`<a href="${href}"${o.nav === key ? raw(' aria-current="page"') : ''}>${label}</a>`;
-  return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · Plinth</title><link rel="stylesheet" href="/static/plinth.css"></head>
+  return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} \u00b7 Plinth</title><link rel="stylesheet" href="/static/plinth.css"></head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header><nav aria-label="Main"><a class="brand" href="/">Plinth</a> ${link('/', 'Overview', 'overview')} ${link('/images', 'Images', 'images')} ${link('/bases', 'Bases', 'bases')} ${link('/decisions', 'Decisions', 'decisions')}
-<form class="search" action="/vulnerabilities" method="get" role="search"><label for="q-cve">Vulnerability</label> <input id="q-cve" name="id" placeholder="CVE-…" size="16"> <button>Go</button></form></nav>${o.user ? html`<span class="user">${o.user}</span>` : ''}</header>
-<main id="main" tabindex="-1"><h1>${title}</h1>${body}</main><footer>Plinth dashboard · read-only</footer></body></html>`}`;
+<form class="search" action="/vulnerabilities" method="get" role="search"><label for="q-cve">Vulnerability</label> <input id="q-cve" name="id" placeholder="CVE-\u2026" size="16"> <button>Go</button></form></nav>${o.user ? html`<span class="user">${o.user}</span>` : ''}</header>
+<main id="main" tabindex="-1"><h1>${title}</h1>${body}</main><footer>Plinth dashboard \u00b7 read-only</footer></body></html>`}`;
 }
 
 export function errorPage(status: number, title: string, message: string): string {
@@ -23,7 +23,7 @@ export function errorPage(status: number, title: string, message: string): strin
 }
 
 function short(d: string | null | undefined): string {
-  return d ? d.replace(/^sha256:/, '').slice(0, 12) : '–';
+  return d ? d.replace(/^sha256:/, '').slice(0, 12) : '\u2013';
 }
 
 /** NAME:TAG@sha256:abcdef012345… shortened to its first 12 hex digits. */
@@ -32,7 +32,7 @@ function shortRef(r: string): string {
 }
 
 function bytes(n: number | null): string {
-  if (n === null) return '–';
+  if (n === null) return '\u2013';
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;
   let v = n;
@@ -71,11 +71,11 @@ function vulnCell(i: ImageSummary): Html {
   const v = i.vulnerabilities;
   if (!v) return html`<span class="muted">${i.scannedAt ? '0' : 'not scanned'}</span>`;
   const b = v.bySeverity;
-  return html`<span title="base ${v.base} / app ${v.image}, fixable ${v.fixable}">${v.total}</span> <small>C${b.CRITICAL ?? 0} H${b.HIGH ?? 0} M${b.MEDIUM ?? 0} L${b.LOW ?? 0} · base ${v.base} / app ${v.image} · fixable ${v.fixable}</small>`;
+  return html`<span title="base ${v.base} / app ${v.image}, fixable ${v.fixable}">${v.total}</span> <small>C${b.CRITICAL ?? 0} H${b.HIGH ?? 0} M${b.MEDIUM ?? 0} L${b.LOW ?? 0} \u00b7 base ${v.base} / app ${v.image} \u00b7 fixable ${v.fixable}</small>`;
 }
 
 function runningCell(i: ImageSummary): Html {
-  if (!i.running.length) return html`<span class="muted">–</span>`;
+  if (!i.running.length) return html`<span class="muted">\u2013</span>`;
   return html`${i.running.slice(0, 3).map((r, n) => html`${n ? ', ' : ''}<a href="/images${qs({ namespace: r.namespace })}">${r.cluster}/${r.namespace}</a>/${r.workload}`)}${i.running.length > 3 ? ` +${i.running.length - 3}` : ''}`;
 }
 
@@ -141,26 +141,26 @@ export async function imagesPage(store: MetaStore, q: ImageTableQuery, o: { cata
   const sortLink = (key: string, label: string) => {
     const active = (q.sort ?? 'repository') === key;
     const dir = active && q.dir !== 'desc' ? 'desc' : 'asc';
-    return html`<a href="/images${qs({ ...keep, sort: key, dir })}"${active ? raw(` aria-sort-dir="${q.dir === 'desc' ? 'descending' : 'ascending'}"`) : ''}>${label}${active ? (q.dir === 'desc' ? ' ▼' : ' ▲') : ''}</a>`;
+    return html`<a href="/images${qs({ ...keep, sort: key, dir })}"${active ? raw(` aria-sort-dir="${q.dir === 'desc' ? 'descending' : 'ascending'}"`) : ''}>${label}${active ? (q.dir === 'desc' ? ' \u25bc' : ' \u25b2') : ''}</a>`;
   };
   const field = (name: string, label: string, value: string | undefined) => html`<p><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" value="${value ?? ''}"></p>`;
-  const pager = html`<nav class="pager" aria-label="Pages"><span data-testid="page-info">Page ${t.page} of ${t.pages} · ${t.total} images</span>
+  const pager = html`<nav class="pager" aria-label="Pages"><span data-testid="page-info">Page ${t.page} of ${t.pages} \u00b7 ${t.total} images</span>
 ${t.page > 1 ? html` <a rel="prev" href="/images${qs({ ...keep, sort: q.sort, dir: q.dir, page: t.page - 1 })}">Previous</a>` : ''}${t.page < t.pages ? html` <a rel="next" href="/images${qs({ ...keep, sort: q.sort, dir: q.dir, page: t.page + 1 })}">Next</a>` : ''}</nav>`;
   const body = html`<form class="filters" method="get" action="/images" role="search" aria-label="Filter images">${field('repository', 'Repository', q.repository)}${field('cve', 'CVE / advisory', q.cve)}${field('package', 'Package', q.package)}${field('base', 'Base', q.base)}${field('namespace', 'Namespace', q.namespace)}${field('owner', 'Owner', q.owner)}<p><button type="submit">Filter</button> <a href="/images">Clear</a></p></form>
 ${pager}<div class="scroll"><table data-testid="images"><caption>Images (sorted by ${q.sort ?? 'repository'})</caption><thead><tr><th scope="col">${sortLink('repository', 'Repository')}</th><th scope="col">Tags</th><th scope="col">Digest</th><th scope="col">Where it runs</th><th scope="col">${sortLink('base', 'Base')}</th><th scope="col">${sortLink('vulnerabilities', 'Vulnerabilities')}</th><th scope="col">${sortLink('size', 'Size')}</th><th scope="col">Owner</th><th scope="col">Signature</th><th scope="col">Last verdict</th></tr></thead><tbody>
-${t.rows.length ? t.rows.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}</a>${i.platform ? html` <small>${i.platform}</small>` : ''}</td><td>${i.tags.join(', ') || '–'}</td><td><code>${short(i.digest)}</code></td><td>${runningCell(i)}</td><td>${baseCell(i)}</td><td>${vulnCell(i)}</td><td>${bytes(i.size)}</td><td>${i.owner ?? '–'}</td><td>${signed.has(i.uri) || signed.has(indexUri(i) ?? '') ? html`<a href="${imageHref(i)}#h-sigs"><span class="badge signed">verified</span></a>` : html`<span class="muted">none recorded</span>`}</td><td>${verdictCell(verdicts.get(i.uri))}</td></tr>`) : html`<tr><td colspan="10">No image matches.</td></tr>`}</tbody></table></div>${pager}`;
+${t.rows.length ? t.rows.map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}</a>${i.platform ? html` <small>${i.platform}</small>` : ''}</td><td>${i.tags.join(', ') || '\u2013'}</td><td><code>${short(i.digest)}</code></td><td>${runningCell(i)}</td><td>${baseCell(i)}</td><td>${vulnCell(i)}</td><td>${bytes(i.size)}</td><td>${i.owner ?? '\u2013'}</td><td>${signed.has(i.uri) || signed.has(indexUri(i) ?? '') ? html`<a href="${imageHref(i)}#h-sigs"><span class="badge signed">verified</span></a>` : html`<span class="muted">none recorded</span>`}</td><td>${verdictCell(verdicts.get(i.uri))}</td></tr>`) : html`<tr><td colspan="10">No image matches.</td></tr>`}</tbody></table></div>${pager}`;
   return layout('Images', body, { nav: 'images', ...(o.user ? { user: o.user } : {}) });
 }
 
 function dl(rows: Array<[string, Html | string | number | null | undefined]>): Html {
-  return html`<dl class="facts">${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v === null || v === undefined || v === '' ? html`<span class="muted">–</span>` : v}</dd>`)}</dl>`;
+  return html`<dl class="facts">${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v === null || v === undefined || v === '' ? html`<span class="muted">\u2013</span>` : v}</dd>`)}</dl>`;
 }
 
 function findingsTable(fs: FindingRow[], o: { withImage?: boolean } = {}): Html {
   if (!fs.length) return html`<p>No open findings.</p>`;
   const sorted = [...fs].sort((a, b) => SEVERITIES.indexOf(a.severity as never) - SEVERITIES.indexOf(b.severity as never) || a.id.localeCompare(b.id));
   return html`<div class="scroll"><table data-testid="findings"><thead><tr><th scope="col">Advisory</th>${o.withImage ? html`<th scope="col">Image</th>` : ''}<th scope="col">Severity</th><th scope="col">Package</th><th scope="col">Installed</th><th scope="col">Fixed in</th><th scope="col">Layer</th><th scope="col">State</th></tr></thead><tbody>
-${sorted.map((f) => html`<tr><td><a href="${vulnHref(f.id)}">${f.id}</a>${f.title ? html`<br><small>${f.title}</small>` : ''}</td>${o.withImage ? html`<td><a href="${imageHref(f)}">${f.repository}@${short(f.digest)}</a></td>` : ''}<td>${sev(f.severity)}</td><td>${f.package}</td><td>${f.installedVersion ?? '–'}</td><td>${f.fixedVersion ?? html`<span class="muted">no fix</span>`}</td><td>${f.origin === 'base' ? 'base' : 'app'}</td><td>${f.resolved ? `resolved ${f.resolved}` : 'open'}</td></tr>`)}</tbody></table></div>`;
+${sorted.map((f) => html`<tr><td><a href="${vulnHref(f.id)}">${f.id}</a>${f.title ? html`<br><small>${f.title}</small>` : ''}</td>${o.withImage ? html`<td><a href="${imageHref(f)}">${f.repository}@${short(f.digest)}</a></td>` : ''}<td>${sev(f.severity)}</td><td>${f.package}</td><td>${f.installedVersion ?? '\u2013'}</td><td>${f.fixedVersion ?? html`<span class="muted">no fix</span>`}</td><td>${f.origin === 'base' ? 'base' : 'app'}</td><td>${f.resolved ? `resolved ${f.resolved}` : 'open'}</td></tr>`)}</tbody></table></div>`;
 }
 
 function verdictBadge(d: Verdict): Html {
@@ -168,19 +168,19 @@ function verdictBadge(d: Verdict): Html {
 }
 
 function verdictCell(d: Verdict | undefined): Html {
-  if (!d) return html`<span class="muted">–</span>`;
-  return html`${verdictBadge(d)} <small title="${d.messages.join('; ')}">${d.time.slice(0, 10)}${d.policy ? ` · ${d.policy}` : ''}</small>`;
+  if (!d) return html`<span class="muted">\u2013</span>`;
+  return html`${verdictBadge(d)} <small title="${d.messages.join('; ')}">${d.time.slice(0, 10)}${d.policy ? ` \u00b7 ${d.policy}` : ''}</small>`;
 }
 
 function decisionsTable(ds: Array<DecisionRecord & { id: number; count: number }>): Html {
   if (!ds.length) return html`<p>No decisions recorded.</p>`;
   return html`<div class="scroll"><table data-testid="decisions"><thead><tr><th scope="col">Time</th><th scope="col">Verdict</th><th scope="col">Image</th><th scope="col">Where</th><th scope="col">Policy</th><th scope="col">Messages</th></tr></thead><tbody>
-${ds.map((d) => html`<tr><td>${d.time}${d.count > 1 ? html` <small>×${d.count}</small>` : ''}</td><td>${verdictBadge(d)} <small>${d.source}${d.mode ? ` · ${d.mode}` : ''}</small></td><td>${d.digest && d.repository ? html`<a href="${imageHref({ repository: d.repository, digest: d.digest })}">${d.image}</a>` : d.image}</td><td>${[d.cluster, d.namespace, d.workload].filter(Boolean).join('/') || '–'}</td><td>${d.policy ?? '–'}${d.policyVersion ? ` ${d.policyVersion}` : ''}</td><td>${d.messages.length ? html`<ul>${d.messages.map((m) => html`<li>${m}</li>`)}</ul>` : '–'}</td></tr>`)}</tbody></table></div>`;
+${ds.map((d) => html`<tr><td>${d.time}${d.count > 1 ? html` <small>\u00d7${d.count}</small>` : ''}</td><td>${verdictBadge(d)} <small>${d.source}${d.mode ? ` \u00b7 ${d.mode}` : ''}</small></td><td>${d.digest && d.repository ? html`<a href="${imageHref({ repository: d.repository, digest: d.digest })}">${d.image}</a>` : d.image}</td><td>${[d.cluster, d.namespace, d.workload].filter(Boolean).join('/') || '\u2013'}</td><td>${d.policy ?? '\u2013'}${d.policyVersion ? ` ${d.policyVersion}` : ''}</td><td>${d.messages.length ? html`<ul>${d.messages.map((m) => html`<li>${m}</li>`)}</ul>` : '\u2013'}</td></tr>`)}</tbody></table></div>`;
 }
 
 function tagsTable(tags: TagEvent[]): Html {
   if (!tags.length) return html`<p>No tag observed.</p>`;
-  return html`<div class="scroll"><table data-testid="tags"><thead><tr><th scope="col">Tag</th><th scope="col">First seen</th><th scope="col">Last seen</th><th scope="col">Seen by</th></tr></thead><tbody>${tags.map((t) => html`<tr><td>${t.repository}:${t.tag}</td><td>${t.firstSeen}</td><td>${t.lastSeen}</td><td>${t.source ?? '–'}</td></tr>`)}</tbody></table></div>`;
+  return html`<div class="scroll"><table data-testid="tags"><thead><tr><th scope="col">Tag</th><th scope="col">First seen</th><th scope="col">Last seen</th><th scope="col">Seen by</th></tr></thead><tbody>${tags.map((t) => html`<tr><td>${t.repository}:${t.tag}</td><td>${t.firstSeen}</td><td>${t.lastSeen}</td><td>${t.source ?? '\u2013'}</td></tr>`)}</tbody></table></div>`;
 }
 
 function layersTable(x: ImageDetails): Html {
@@ -188,14 +188,14 @@ function layersTable(x: ImageDetails): Html {
   const total = (o: string | null) => x.layers.filter((l) => l.origin === o).reduce((a, l) => a + l.size, 0);
   const nBase = x.layers.filter((l) => l.origin === 'base').length;
   return html`<p data-testid="layer-split">${nBase ? html`${nBase} layer(s) from the base (${bytes(total('base'))}), ${x.layers.length - nBase} added by the image (${bytes(total('image'))}).` : `${x.layers.length} layer(s)${x.layers.some((l) => l.origin === null) ? '; which of them the base brought is not known' : ''}.`}</p><div class="scroll"><table data-testid="layers"><thead><tr><th scope="col">#</th><th scope="col">From</th><th scope="col">Size (compressed)</th><th scope="col">Packages</th><th scope="col">Created by</th><th scope="col">Digest</th></tr></thead><tbody>
-${x.layers.map((l) => html`<tr><td>${l.index + 1}</td><td>${l.origin === 'image' ? 'app' : l.origin ?? '?'}</td><td>${bytes(l.size)}</td><td>${l.packages && x.packages.length ? html`<a href="#layer-${l.index + 1}">${l.packages}</a>` : l.packages}</td><td>${l.createdBy ? html`<code>${l.createdBy.length > 300 ? `${l.createdBy.slice(0, 299)}…` : l.createdBy}</code>` : html`<span class="muted">–</span>`}</td><td><code>${short(l.digest)}</code></td></tr>`)}</tbody></table></div>`;
+${x.layers.map((l) => html`<tr><td>${l.index + 1}</td><td>${l.origin === 'image' ? 'app' : l.origin ?? '?'}</td><td>${bytes(l.size)}</td><td>${l.packages && x.packages.length ? html`<a href="#layer-${l.index + 1}">${l.packages}</a>` : l.packages}</td><td>${l.createdBy ? html`<code>${l.createdBy.length > 300 ? `${l.createdBy.slice(0, 299)}\u2026` : l.createdBy}</code>` : html`<span class="muted">\u2013</span>`}</td><td><code>${short(l.digest)}</code></td></tr>`)}</tbody></table></div>`;
 }
 
 function packagesList(x: ImageDetails, count: number | null): Html {
   if (!x.packages.length) return html`<p class="muted">${x.packageCount ? `${x.packageCount} package(s) counted by plinth provenance; their list is recorded by plinth scan or sbom with --store.` : 'No packages recorded (plinth scan or sbom with --store).'}</p>`;
   const groups = new Map<number | null, ImageDetails['packages']>();
   for (const p of x.packages) groups.set(p.layerIndex, [...(groups.get(p.layerIndex) ?? []), p]);
-  return html`${count !== null && count > x.packages.length ? html`<p>${x.packages.length} of ${count} packages are listed.</p>` : ''}${[...groups].map(([layer, ps]) => html`<details id="${layer === null ? 'layer-unknown' : `layer-${layer + 1}`}"${groups.size <= 2 && ps.length <= 50 ? raw(' open') : ''}><summary>${layer === null ? 'Layer unknown' : `Layer ${layer + 1}`}${ps[0]?.origin ? ` (${ps[0].origin === 'image' ? 'app' : ps[0].origin})` : ''}: ${ps.length} package(s)</summary><div class="scroll"><table data-testid="packages"><thead><tr><th scope="col">Package</th><th scope="col">Version</th><th scope="col">Type</th><th scope="col">License</th></tr></thead><tbody>${ps.map((p) => html`<tr><td><a href="/images${qs({ package: p.name })}">${p.name}</a></td><td>${p.version}</td><td>${p.type}</td><td>${p.license ?? '–'}</td></tr>`)}</tbody></table></div></details>`)}`;
+  return html`${count !== null && count > x.packages.length ? html`<p>${x.packages.length} of ${count} packages are listed.</p>` : ''}${[...groups].map(([layer, ps]) => html`<details id="${layer === null ? 'layer-unknown' : `layer-${layer + 1}`}"${groups.size <= 2 && ps.length <= 50 ? raw(' open') : ''}><summary>${layer === null ? 'Layer unknown' : `Layer ${layer + 1}`}${ps[0]?.origin ? ` (${ps[0].origin === 'image' ? 'app' : ps[0].origin})` : ''}: ${ps.length} package(s)</summary><div class="scroll"><table data-testid="packages"><thead><tr><th scope="col">Package</th><th scope="col">Version</th><th scope="col">Type</th><th scope="col">License</th></tr></thead><tbody>${ps.map((p) => html`<tr><td><a href="/images${qs({ package: p.name })}">${p.name}</a></td><td>${p.version}</td><td>${p.type}</td><td>${p.license ?? '\u2013'}</td></tr>`)}</tbody></table></div></details>`)}`;
 }
 
 /** The image page: null when the store does not know the image (a 404). */
@@ -235,7 +235,7 @@ export async function imagePage(store: MetaStore, ref: string, o: { user?: strin
 ${labels.length ? html`<details><summary>Labels (${labels.length})</summary><table><tbody>${labels.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table></details>` : ''}</section>
 <section aria-labelledby="h-base"><h2 id="h-base">Where did it come from?</h2>${dl([
       ['Base', baseCell(i)],
-      ['Evidence confidence', i.base ? html`${i.base.confidence ?? '–'}${x.baseVerified === true ? ' · its layers are the image\'s first layers' : x.baseVerified === false ? ' · known from metadata only (not confirmed by its layers)' : ''}` : null],
+      ['Evidence confidence', i.base ? html`${i.base.confidence ?? '\u2013'}${x.baseVerified === true ? ' \u00b7 its layers are the image\'s first layers' : x.baseVerified === false ? ' \u00b7 known from metadata only (not confirmed by its layers)' : ''}` : null],
       ['Evidence', x.evidence.length ? html`<ul data-testid="evidence">${x.evidence.map((e) => html`<li>${e.kind}: ${e.source}${e.confirmed === true ? ' (layers confirmed)' : e.confirmed === false ? ' (layers do NOT match)' : ''}</li>`)}</ul>` : null],
       ['Catalog line', i.base?.line],
       ['Newest approved of the line', i.base?.newest ? html`<code>${i.base.newest}</code>` : null],
@@ -246,13 +246,13 @@ ${labels.length ? html`<details><summary>Labels (${labels.length})</summary><tab
 <section aria-labelledby="h-rebuild"><h2 id="h-rebuild">How can I rebuild it?</h2>${x.rebuild ? html`${dl([
       ['Reproducible', x.rebuild.reproducible ? 'yes' : 'no'],
       ['Build materials', x.rebuild.materials],
-    ])}${x.rebuild.missing.length ? html`<p>Missing for a reproducible rebuild:</p><ul data-testid="rebuild-missing">${x.rebuild.missing.map((m) => html`<li>${m}</li>`)}</ul>` : ''}${L('source') ? html`<p>Recipe: check out <code>${L('source')}</code>${L('revision') ? html` at <code>${L('revision')}</code>` : ''} and build on <code>${i.base?.digest ? `${i.base.name ?? '?'}@${i.base.digest}` : i.base?.name ?? 'its base'}</code>.</p>` : ''}` : html`<p class="muted">No provenance recorded (plinth provenance IMAGE --store …).</p>`}</section>
+    ])}${x.rebuild.missing.length ? html`<p>Missing for a reproducible rebuild:</p><ul data-testid="rebuild-missing">${x.rebuild.missing.map((m) => html`<li>${m}</li>`)}</ul>` : ''}${L('source') ? html`<p>Recipe: check out <code>${L('source')}</code>${L('revision') ? html` at <code>${L('revision')}</code>` : ''} and build on <code>${i.base?.digest ? `${i.base.name ?? '?'}@${i.base.digest}` : i.base?.name ?? 'its base'}</code>.</p>` : ''}` : html`<p class="muted">No provenance recorded (plinth provenance IMAGE --store \u2026).</p>`}</section>
 <section aria-labelledby="h-layers"><h2 id="h-layers">Layers</h2>${layersTable(x)}</section>
-<section aria-labelledby="h-vulns"><h2 id="h-vulns">Known vulnerabilities</h2><p>${vulnCell(i)}${i.scannedAt ? html` · scanned ${i.scannedAt}${i.advisoryDb ? ` with ${i.advisoryDb}` : ''}` : ''}</p>${findingsTable(findings)}</section>
+<section aria-labelledby="h-vulns"><h2 id="h-vulns">Known vulnerabilities</h2><p>${vulnCell(i)}${i.scannedAt ? html` \u00b7 scanned ${i.scannedAt}${i.advisoryDb ? ` with ${i.advisoryDb}` : ''}` : ''}</p>${findingsTable(findings)}</section>
 <section aria-labelledby="h-packages"><h2 id="h-packages">Packages</h2>${packagesList(x, i.packages)}</section>
-<section aria-labelledby="h-sigs"><h2 id="h-sigs">Signatures and attestations</h2>${x.signatures.length ? html`<div class="scroll"><table data-testid="signatures"><thead><tr><th scope="col">Signer</th><th scope="col">Format</th><th scope="col">Found at</th><th scope="col">Signed digest</th><th scope="col">Verified</th></tr></thead><tbody>${x.signatures.map((g) => html`<tr><td><code>${g.signer}</code></td><td>${g.format}</td><td>${g.source}</td><td><code>${short(g.signedDigest)}</code>${g.viaIndex ? html` <small>(its index)</small>` : ''}</td><td>${g.verifiedAt ?? '–'}</td></tr>`)}</tbody></table></div>` : html`<p>No verified signature recorded (<code>plinth verify IMAGE --key … --store …</code> records them).</p>`}</section>
+<section aria-labelledby="h-sigs"><h2 id="h-sigs">Signatures and attestations</h2>${x.signatures.length ? html`<div class="scroll"><table data-testid="signatures"><thead><tr><th scope="col">Signer</th><th scope="col">Format</th><th scope="col">Found at</th><th scope="col">Signed digest</th><th scope="col">Verified</th></tr></thead><tbody>${x.signatures.map((g) => html`<tr><td><code>${g.signer}</code></td><td>${g.format}</td><td>${g.source}</td><td><code>${short(g.signedDigest)}</code>${g.viaIndex ? html` <small>(its index)</small>` : ''}</td><td>${g.verifiedAt ?? '\u2013'}</td></tr>`)}</tbody></table></div>` : html`<p>No verified signature recorded (<code>plinth verify IMAGE --key \u2026 --store \u2026</code> records them).</p>`}</section>
 <section aria-labelledby="h-tags"><h2 id="h-tags">Tag history</h2>${tagsTable(tags)}</section>
-<section aria-labelledby="h-ran"><h2 id="h-ran">Where it ran</h2>${deployments.length ? html`<div class="scroll"><table data-testid="deployments"><thead><tr><th scope="col">Cluster/namespace</th><th scope="col">Workload</th><th scope="col">Container</th><th scope="col">Seen</th><th scope="col">Now</th></tr></thead><tbody>${deployments.map((d) => html`<tr><td><a href="/images${qs({ namespace: d.namespace })}">${d.cluster}/${d.namespace}</a></td><td>${d.kind}/${d.name}</td><td>${d.container ?? '–'}</td><td>${d.firstSeen} – ${d.lastSeen}</td><td>${d.running ? 'running' : 'gone'} <small>(${d.via})</small></td></tr>`)}</tbody></table></div>` : html`<p>Not seen running.</p>`}</section>
+<section aria-labelledby="h-ran"><h2 id="h-ran">Where it ran</h2>${deployments.length ? html`<div class="scroll"><table data-testid="deployments"><thead><tr><th scope="col">Cluster/namespace</th><th scope="col">Workload</th><th scope="col">Container</th><th scope="col">Seen</th><th scope="col">Now</th></tr></thead><tbody>${deployments.map((d) => html`<tr><td><a href="/images${qs({ namespace: d.namespace })}">${d.cluster}/${d.namespace}</a></td><td>${d.kind}/${d.name}</td><td>${d.container ?? '\u2013'}</td><td>${d.firstSeen} \u2013 ${d.lastSeen}</td><td>${d.running ? 'running' : 'gone'} <small>(${d.via})</small></td></tr>`)}</tbody></table></div>` : html`<p>Not seen running.</p>`}</section>
 <section aria-labelledby="h-dec"><h2 id="h-dec">Decisions</h2>${decisionsTable(decisions)}</section>`);
   }
   return layout(images.length === 1 ? `${images[0]!.repository}@${short(digest)}` : `Image ${short(digest)}`, html`${parts}`, { nav: 'images', ...(o.user ? { user: o.user } : {}) });
@@ -275,7 +275,7 @@ function versionsOverTime(lines: ReturnType<typeof catalogLines>): Html {
 ${versions.map((v) => {
   const ref = `${v.name}@${v.digest}`;
   const since = v.status === 'deprecated' ? v.deprecatedAt : v.status === 'superseded' ? v.supersededAt : v.addedAt;
-  return html`<tr><td>${v.consumers ? html`<a href="${baseHref(ref)}">${v.name}${v.tag ? `:${v.tag}` : ''}@${short(v.digest)}</a>` : html`${v.name}${v.tag ? `:${v.tag}` : ''}@${short(v.digest)}`}</td><td>${v.platform ?? '–'}</td><td>${v.created ?? '–'}</td><td>${status(v.status)}${v.reason ? html` <small>${v.reason}</small>` : ''}</td><td>${since ?? '–'}</td><td>${v.consumers}</td><td>${v.consumers && (v.status === 'superseded' || v.status === 'deprecated') ? html`<code>plinth rebase --consumers-of ${ref} --store …</code>` : '–'}</td></tr>`;
+  return html`<tr><td>${v.consumers ? html`<a href="${baseHref(ref)}">${v.name}${v.tag ? `:${v.tag}` : ''}@${short(v.digest)}</a>` : html`${v.name}${v.tag ? `:${v.tag}` : ''}@${short(v.digest)}`}</td><td>${v.platform ?? '\u2013'}</td><td>${v.created ?? '\u2013'}</td><td>${status(v.status)}${v.reason ? html` <small>${v.reason}</small>` : ''}</td><td>${since ?? '\u2013'}</td><td>${v.consumers}</td><td>${v.consumers && (v.status === 'superseded' || v.status === 'deprecated') ? html`<code>plinth rebase --consumers-of ${ref} --store \u2026</code>` : '\u2013'}</td></tr>`;
 })}</tbody></table></div>`)}</section>`;
 }
 
@@ -287,7 +287,7 @@ export async function basesPage(store: MetaStore, o: { catalog?: Catalog; user?:
 ${lines.map((b) => {
   const behind = b.consumers.filter((i) => i.base?.behind).length;
   const ref = baseRef(b);
-  return html`<tr><td>${b.line ?? '–'}</td><td>${ref ? html`<a href="${baseHref(ref)}">${b.name}${b.tag ? `:${b.tag}` : ''}${b.digest ? `@${short(b.digest)}` : ''}</a>` : '?'}</td><td>${status(b.status)}</td><td>${b.newest ? html`<code>${shortRef(b.newest)}</code>` : '–'}</td><td>${b.consumers.length}</td><td>${behind}</td><td>${behind && ref ? html`<code>plinth rebase --consumers-of ${ref} --store …</code>` : '–'}</td></tr>`;
+  return html`<tr><td>${b.line ?? '\u2013'}</td><td>${ref ? html`<a href="${baseHref(ref)}">${b.name}${b.tag ? `:${b.tag}` : ''}${b.digest ? `@${short(b.digest)}` : ''}</a>` : '?'}</td><td>${status(b.status)}</td><td>${b.newest ? html`<code>${shortRef(b.newest)}</code>` : '\u2013'}</td><td>${b.consumers.length}</td><td>${behind}</td><td>${behind && ref ? html`<code>plinth rebase --consumers-of ${ref} --store \u2026</code>` : '\u2013'}</td></tr>`;
 })}</tbody></table></div>`
     : html`<p>No image in the store has a known base.</p>`;
   const body = html`<section aria-labelledby="h-inuse"><h2 id="h-inuse">Bases in use</h2>${inUse}</section>${versionsOverTime(versions)}`;
@@ -307,15 +307,15 @@ export async function basePage(store: MetaStore, ref: string, o: { catalog?: Cat
     ['Catalog line', b.line],
     ['Newest approved', b.newest ? html`<code>${b.newest}</code>` : null],
   ])}
-${behind.length ? html`<p>${behind.length} consumer(s) are behind. Rebase them all: <code>plinth rebase --consumers-of ${ref} --store …</code></p>` : ''}
-<h2>Consumers (${c.images.length})</h2>${c.images.length > LIST_CAP ? html`<p>The first ${LIST_CAP}; <a href="/images${qs({ base: ref })}">all consumers, filterable and paged</a>.</p>` : ''}<div class="scroll"><table data-testid="consumers"><thead><tr><th scope="col">Image</th><th scope="col">Tags</th><th scope="col">Vulnerabilities</th><th scope="col">Where it runs</th></tr></thead><tbody>${c.images.slice(0, LIST_CAP).map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}@${short(i.digest)}</a></td><td>${i.tags.join(', ') || '–'}</td><td>${vulnCell(i)}</td><td>${runningCell(i)}</td></tr>`)}</tbody></table></div>`;
+${behind.length ? html`<p>${behind.length} consumer(s) are behind. Rebase them all: <code>plinth rebase --consumers-of ${ref} --store \u2026</code></p>` : ''}
+<h2>Consumers (${c.images.length})</h2>${c.images.length > LIST_CAP ? html`<p>The first ${LIST_CAP}; <a href="/images${qs({ base: ref })}">all consumers, filterable and paged</a>.</p>` : ''}<div class="scroll"><table data-testid="consumers"><thead><tr><th scope="col">Image</th><th scope="col">Tags</th><th scope="col">Vulnerabilities</th><th scope="col">Where it runs</th></tr></thead><tbody>${c.images.slice(0, LIST_CAP).map((i) => html`<tr><td><a href="${imageHref(i)}">${i.repository}@${short(i.digest)}</a></td><td>${i.tags.join(', ') || '\u2013'}</td><td>${vulnCell(i)}</td><td>${runningCell(i)}</td></tr>`)}</tbody></table></div>`;
   return layout(`Base ${c.base.name}${b.tag ? `:${b.tag}` : ''}`, body, { nav: 'bases', ...(o.user ? { user: o.user } : {}) });
 }
 
 export async function decisionsPage(store: MetaStore, q: URLSearchParams, o: { user?: string }): Promise<string> {
   const allowed = q.get('allowed');
   const ds = await store.decisions({ limit: 200, ...(allowed === 'true' || allowed === 'false' ? { allowed: allowed === 'true' } : {}) });
-  const body = html`<p><a href="/decisions">All</a> · <a href="/decisions?allowed=false">Denials</a> · <a href="/decisions?allowed=true">Allowed (and warnings)</a></p>${decisionsTable(ds)}`;
+  const body = html`<p><a href="/decisions">All</a> \u00b7 <a href="/decisions?allowed=false">Denials</a> \u00b7 <a href="/decisions?allowed=true">Allowed (and warnings)</a></p>${decisionsTable(ds)}`;
   return layout('Decisions', body, { nav: 'decisions', ...(o.user ? { user: o.user } : {}) });
 }
 

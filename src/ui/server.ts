@@ -127,7 +127,7 @@ export function uiHandler(source: MetaStore | StoreConnector, o: UiOptions = {})
       }
       const who = authenticate(req, o);
       if (!who.ok) {
-        const msg = o.authHeader ? `This dashboard is served behind a proxy that names the user in ${o.authHeader}; the request did not carry it.` : 'A valid access token is required (Authorization: Bearer …, or sign in).';
+        const msg = o.authHeader ? `This dashboard is served behind a proxy that names the user in ${o.authHeader}; the request did not carry it.` : 'A valid access token is required (Authorization: Bearer \u2026, or sign in).';
         const body = o.authHeader ? errorPage(401, 'Not signed in', msg) : loginPage(msg);
         return void sendHtml(res, 401, body, o.authHeader ? {} : { 'www-authenticate': 'Bearer realm="plinth"' }), true;
       }
@@ -141,13 +141,13 @@ export function uiHandler(source: MetaStore | StoreConnector, o: UiOptions = {})
       const img = segment(p, '/images/');
       if (img !== null) {
         const page = img.length <= 1000 ? await imagePage(store, img, ctx) : null;
-        if (!page) return void sendHtml(res, 404, errorPage(404, 'Image not found', `No image ${img.slice(0, 300)} is in the store. Image pages are /images/REGISTRY/REPO@sha256:….`)), true;
+        if (!page) return void sendHtml(res, 404, errorPage(404, 'Image not found', `No image ${img.slice(0, 300)} is in the store. Image pages are /images/REGISTRY/REPO@sha256:\u2026.`)), true;
         return void sendHtml(res, 200, page), true;
       }
       if (p === '/vulnerabilities' || p === '/vulnerabilities/') {
         const id = url.searchParams.get('id')?.trim();
         if (id) return void sendHtml(res, 303, '', { location: `/vulnerabilities/${encodeURIComponent(id.slice(0, 200))}` }), true;
-        return void sendHtml(res, 200, errorPage(200, 'Vulnerabilities', 'Name an advisory: /vulnerabilities/CVE-…')), true;
+        return void sendHtml(res, 200, errorPage(200, 'Vulnerabilities', 'Name an advisory: /vulnerabilities/CVE-\u2026')), true;
       }
       const vid = segment(p, '/vulnerabilities/');
       if (vid !== null && vid.length > 0 && vid.length <= 200) return void sendHtml(res, 200, await vulnerabilityPage(store, vid, ctx)), true;

@@ -1,12 +1,16 @@
 import { LineCounter, parseDocument, isMap, isSeq, type Document, type Node as YamlNode } from 'yaml';
-import type { z } from 'zod';
 import { PlinthError } from './errors.js';
 
 /**
  * Read a YAML (or JSON) file the user wrote and validate it against a zod schema. Errors name the
  * file, the line and column, the field path and what is wrong — never a stack trace.
  */
-export function parseYamlFile<T>(text: string, schema: z.ZodType<T>, file: string): T {
+/** A zod schema, classic or zod/mini (only safeParse is used). */
+interface Schema<T> {
+  safeParse(data: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
+}
+
+export function parseYamlFile<T>(text: string, schema: Schema<T>, file: string): T {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {

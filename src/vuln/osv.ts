@@ -11,7 +11,8 @@
  * query that is itself `Ubuntu:Pro:…`), `Alpine:v<X.Y>`. Any other ecosystem is stored (so
  * `status` can count it) but never matched.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../util/zod.js';
 import { PlinthError } from '../util/errors.js';
 import { compareVersions } from './version.js';
 
@@ -22,18 +23,20 @@ import { compareVersions } from './version.js';
 function requiredString(what = 'a string') {
   return z.string({ error: (iss) => (iss.input === undefined ? 'is required' : `must be ${what}`) });
 }
-const nonEmpty = (what = 'a non-empty string') => requiredString(what).min(1, { error: 'must not be empty' });
+const nonEmpty = (what = 'a non-empty string') => requiredString(what).check(z.minLength(1, { error: 'must not be empty' }));
 
-const timestamp = requiredString('an RFC 3339 timestamp').refine((s) => !Number.isNaN(Date.parse(s)), {
-  error: 'must be an RFC 3339 timestamp (e.g. 2024-01-31T12:00:00Z)',
-});
+const timestamp = requiredString('an RFC 3339 timestamp').check(
+  z.refine((s) => !Number.isNaN(Date.parse(s)), {
+    error: 'must be an RFC 3339 timestamp (e.g. 2024-01-31T12:00:00Z)',
+  }),
+);
 
 /** A list that may be absent or `null` (Go encoders write null); always an array after parsing. */
-function list<T extends z.ZodType>(item: T) {
-  return z
-    .array(item, { error: 'must be a list' })
-    .nullish()
-    .transform((v) => v ?? []);
+function list<T extends z.ZodMiniType>(item: T) {
+  return z.pipe(
+    z.nullish(z.array(item, { error: 'must be a list' })),
+    z.transform((v: z.output<T>[] | null | undefined) => v ?? []),
+  );
 }
 
 const anyObject = z.record(z.string(), z.unknown(), { error: 'must be an object' });
@@ -43,12 +46,12 @@ export type OsvEventKey = (typeof OSV_EVENT_KEYS)[number];
 
 const EventSchema = z
   .looseObject({
-    introduced: nonEmpty().optional(),
-    fixed: nonEmpty().optional(),
-    last_affected: nonEmpty().optional(),
-    limit: nonEmpty().optional(),
+    introduced: z.optional(nonEmpty()),
+    fixed: z.optional(nonEmpty()),
+    last_affected: z.optional(nonEmpty()),
+    limit: z.optional(nonEmpty()),
   })
-  .superRefine((e, ctx) => {
+  .check(z.superRefine((e, ctx) => {
     const present = OSV_EVENT_KEYS.filter((k) => e[k] !== undefined);
     if (present.length !== 1) {
       ctx.addIssue({
@@ -59,13 +62,13 @@ const EventSchema = z
             : `an event has exactly one of introduced, fixed, last_affected, limit (found ${present.join(', ')})`,
       });
     }
-  });
+  }));
 
 const RangeSchema = z.looseObject({
   type: z.enum(['ECOSYSTEM', 'SEMVER', 'GIT'], { error: 'must be ECOSYSTEM, SEMVER or GIT' }),
-  repo: z.string().optional(),
-  events: z.array(EventSchema, { error: 'must be a list' }).min(1, { error: 'must not be empty' }),
-  database_specific: anyObject.optional(),
+  repo: z.optional(z.string()),
+  events: z.array(EventSchema, { error: 'must be a list' }).check(z.minLength(1, { error: 'must not be empty' })),
+  database_specific: z.optional(anyObject),
 });
 
 const SeveritySchema = z.looseObject({
@@ -76,32 +79,32 @@ const SeveritySchema = z.looseObject({
 const PackageSchema = z.looseObject({
   ecosystem: nonEmpty(),
   name: nonEmpty(),
-  purl: z.string().optional(),
+  purl: z.optional(z.string()),
 });
 
 const AffectedSchema = z.looseObject({
-  package: PackageSchema.optional(),
+  package: z.optional(PackageSchema),
   severity: list(SeveritySchema),
   ranges: list(RangeSchema),
   versions: list(nonEmpty()),
-  ecosystem_specific: anyObject.nullish(),
-  database_specific: anyObject.nullish(),
+  ecosystem_specific: z.nullish(anyObject),
+  database_specific: z.nullish(anyObject),
 });
 
 export const OsvRecordSchema = z.looseObject({
-  schema_version: z.string().optional(),
+  schema_version: z.optional(z.string()),
   id: nonEmpty(),
   modified: timestamp,
-  published: timestamp.optional(),
-  withdrawn: timestamp.optional(),
+  published: z.optional(timestamp),
+  withdrawn: z.optional(timestamp),
   aliases: list(nonEmpty()),
   related: list(nonEmpty()),
   upstream: list(nonEmpty()),
-  summary: z.string().nullish(),
-  details: z.string().nullish(),
+  summary: z.nullish(z.string()),
+  details: z.nullish(z.string()),
   severity: list(SeveritySchema),
   affected: list(AffectedSchema),
-  database_specific: anyObject.nullish(),
+  database_specific: z.nullish(anyObject),
 });
 
 export type OsvRecord = z.infer<typeof OsvRecordSchema>;
