@@ -348,6 +348,7 @@ describe('deploy/helm/plinth', () => {
     assert.ok(w.args.includes('--deny-private-networks'), 'references recorded from pod specs are not trusted');
     assert.ok(w.args.includes('--owners=/etc/plinth/notify/owners.yaml'));
     assert.ok(w.args.includes('--match-workers=0'), 'no extra matching processes under the default CPU limit of 1');
+    assert.ok(w.args.includes('--event-retention=90d'));
     assert.equal(w.env[0].valueFrom.secretKeyRef.name, 'plinth-store');
     // Webhook URLs are secrets: in a Secret (targets and the owners file), never in arguments.
     assert.ok(!JSON.stringify(objs.filter((o) => o.kind !== 'Secret')).includes('hooks.example'), 'no webhook URL outside Secrets');

@@ -398,6 +398,9 @@ describe('watch', () => {
       assert.deepEqual((await s.sql.all<{ n: number | string }>('SELECT COUNT(*) AS n FROM deliveries')).map((r) => Number(r.n)), [1]);
       assert.deepEqual((await undelivered(s, 'https://rx.example/')).map((e) => e.text), ['new-2']);
       assert.equal(await pruneEvents(s, new Date(Date.now() - 86_400_000).toISOString()), 0);
+      const bad = await runPlinth(['watch', '--once', '--store', path.join(work, 'store.db'), '--event-retention', '3 weeks']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--event-retention must be a duration such as 30s, 15m, 24h or 7d, got "3 weeks"/);
 
       // The advisory database's change log, pruned to its newest row.
       const dbFile = path.join(work, 'vuln.db');

@@ -156,6 +156,7 @@ containers:
       - --catalog=/etc/plinth/config/catalog.yaml
       - {{ printf "--severity=%v" .Values.worker.severity | quote }}
       - {{ printf "--rescan-ttl=%v" .Values.worker.rescanTtl | quote }}
+      - {{ printf "--event-retention=%v" .Values.worker.eventRetention | quote }}
       - {{ printf "--match-workers=%v" .Values.worker.matchWorkers | quote }}
       - {{ printf "--notify-format=%v" .Values.worker.notifyFormat | quote }}
       {{- range .Values.worker.watchTags }}
