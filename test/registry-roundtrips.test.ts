@@ -80,6 +80,20 @@ describe('registry round trips', () => {
     assert.deepEqual([unsigned.verified, unsigned.signatures.length], [false, 0]);
   });
 
+  test('verify by digest: a missing image fails as soon as the manifest says so, while the signature lookup waits out a 429 (closing the client ends the wait; nothing is asked after it)', async () => {
+    const pair = await generateKeyPair('round trips');
+    const verifier = verifierOf(parsePublicKey(pair.publicKeyPem), 'k.pub');
+    const proxy = await startFaultProxy(reg.url, [{ match: /\/referrers\/|\.sig$/, action: { status: 429, retryAfter: '5' } }]);
+    try {
+      const missing = `${proxy.host}/team/app@sha256:${'0'.repeat(64)}`;
+      await assert.rejects(verifyImage(missing, [verifier], { registry: {} }), (e: unknown) => e instanceof PlinthError && e.code === 'MANIFEST_UNKNOWN');
+      // Each lookup asked once and was told to come back in 5 s; the verification did not wait for that.
+      assert.deepEqual([proxy.requests.filter((r) => r.path.includes('/referrers/')).length, proxy.requests.filter((r) => r.path.endsWith('.sig')).length], [1, 1]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   test('getBlobBytes refuses what getBlob refuses, with the same error: tampered, truncated, other size, over the limit', async () => {
     const proxy = await startFaultProxy(reg.url, []);
     const client = new RegistryClient(proxy.host, { username: reg.username!, password: reg.password! });

@@ -105,11 +105,24 @@ export class HttpClient {
 
   close(): void {
     this.closed = true;
+    // Ends the retry waits too (a request in flight ends with its socket).
+    this.closer.abort();
     this.httpAgent.destroy();
     this.httpsAgentMade?.destroy();
   }
 
   private closed = false;
+  private readonly closer = new AbortController();
+
+  /** Wait before a retry; a close() meanwhile ends the wait and the request. */
+  private async retryWait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await sleep(ms, signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal);
+    } catch (e) {
+      if (this.closed) throw new PlinthError('NETWORK', 'the registry client was closed');
+      throw e;
+    }
+  }
 
   async request(req0: HttpRequest): Promise<HttpResponse> {
     if (this.closed) throw new PlinthError('NETWORK', 'the registry client was closed');
@@ -125,7 +138,7 @@ export class HttpClient {
         if (req.noRetry || attempt >= this.opts.retries || !isRetryableNetworkError(e) || req.signal?.aborted || this.closed) throw e;
         const wait = this.backoff(attempt);
         this.onRetry?.({ url: req.url, attempt: attempt + 1, waitMs: wait, reason: (e as Error).message });
-        await sleep(wait, req.signal);
+        await this.retryWait(wait, req.signal);
         attempt++;
         continue;
       }
@@ -134,7 +147,7 @@ export class HttpClient {
       await res.discard();
       const wait = Math.min(retryAfter ?? this.backoff(attempt), 60_000);
       this.onRetry?.({ url: req.url, attempt: attempt + 1, waitMs: wait, reason: `HTTP ${res.status}` });
-      await sleep(wait, req.signal);
+      await this.retryWait(wait, req.signal);
       attempt++;
     }
   }

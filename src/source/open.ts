@@ -117,9 +117,9 @@ export async function withRegistryImage<T, E = never>(
     started?.catch(() => {});
     return await fn(src, await src.resolve(), started);
   } finally {
-    // Closed first: a lookup still under way (the resolution failed) ends with the connections.
+    // A lookup still under way (the resolution failed) ends with the client: its requests and
+    // retry waits (its failure is already caught; nothing waits for it).
     await src.close();
-    await started?.catch(() => {});
   }
 }
 
