@@ -59,6 +59,14 @@ function commandKey(argv) {
   return 'root';
 }
 
+const IDENTITY_BYTES = 64;
+
+/** The bundle file's identity (size, modification time, inode), padded to IDENTITY_BYTES. */
+function bundleIdentity() {
+  const st = fs.statSync(bundle, { bigint: true });
+  return `plinth-code-cache ${st.size} ${st.mtimeNs} ${st.ino}`.padEnd(IDENTITY_BYTES, ' ').slice(0, IDENTITY_BYTES);
+}
+
 function loadBundle() {
   const vm = require('node:vm');
   const Module = require('node:module');
@@ -69,14 +77,20 @@ function loadBundle() {
   // The cache of a run that exited 1 (a policy or verification failure, an unreachable registry:
   // most of the command ran) stands in until a run succeeds; usage errors (2) compile too little.
   const partialFile = `${cacheFile}-1`;
+  // A cache starts with the identity of the bundle it was made from (V8 itself checks only the
+  // source's length: a rebuild of the same length would run the old code), and is written only
+  // if the bundle is still the one this run loaded (a run that began before a rebuild ends after).
+  const identity = bundleIdentity();
+  const ours = (buf) => (buf.length > IDENTITY_BYTES && buf.toString('latin1', 0, IDENTITY_BYTES) === identity ? buf.subarray(IDENTITY_BYTES) : undefined);
   let cached;
   let partial = false;
   try {
-    cached = fs.readFileSync(cacheFile);
-  } catch {
+    cached = ours(fs.readFileSync(cacheFile));
+  } catch {}
+  if (!cached) {
     try {
-      cached = fs.readFileSync(partialFile);
-      partial = true;
+      cached = ours(fs.readFileSync(partialFile));
+      partial = cached !== undefined;
     } catch {}
   }
   const script = new vm.Script(Module.wrap(code), { filename: bundle, cachedData: cached });
@@ -88,11 +102,13 @@ function loadBundle() {
     process.once('exit', (code) => {
       if (code !== 0 && !(code === 1 && !usable)) return;
       try {
+        if (bundleIdentity() !== identity) return;
         const file = code === 0 ? cacheFile : partialFile;
         const tmp = `${file}.${process.pid}`;
-        fs.writeFileSync(tmp, script.createCachedData());
+        fs.writeFileSync(tmp, Buffer.concat([Buffer.from(identity, 'latin1'), script.createCachedData()]));
         fs.renameSync(tmp, file);
-        if (code === 0 && partial) fs.unlinkSync(partialFile);
+        // A success's cache replaces any partial one (this bundle's or an older one's).
+        if (code === 0) fs.rmSync(partialFile, { force: true });
       } catch {}
     });
   }

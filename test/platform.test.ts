@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, runPlinth } from './helpers/common.js';
 import { debianTool, peer, peerPins } from './helpers/peers.js';
@@ -58,6 +59,38 @@ describe('runtime', () => {
     assert.match(r.stderr, /needs Node\.js 22\.22\.2 \(or 24\.15\) or newer/);
     assert.match(r.stderr, /scripts\/setup\.sh/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+});
+
+describe('launcher code cache', () => {
+  test('a cache made from one bundle is never used for another, even of the same length; runs that exit 1 leave one too', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-launcher-'));
+    try {
+      mkdirSync(path.join(dir, 'bin'));
+      mkdirSync(path.join(dir, 'dist'));
+      copyFileSync(path.join(root, 'bin', 'plinth.cjs'), path.join(dir, 'bin', 'plinth.cjs'));
+      // A stand-in bundle: main() prints a word and exits with the code its argument names.
+      const bundle = (word: string) => `'use strict';module.exports.main = async (argv) => { process.stdout.write(${JSON.stringify(word)} + '\\n'); return Number(argv[1] ?? 0); };\n`;
+      const run = (code: number) => spawnSync(process.execPath, [path.join(dir, 'bin', 'plinth.cjs'), 'say', String(code)], { encoding: 'utf8' });
+      const caches = () => readdirSync(path.join(dir, 'dist')).filter((f) => f.includes('.cache')).sort();
+      writeFileSync(path.join(dir, 'dist', 'plinth.cjs'), bundle('alpha'));
+      assert.equal(run(0).stdout, 'alpha\n');
+      assert.deepEqual(caches(), ['plinth.cjs.say.cache']);
+      assert.equal(run(0).stdout, 'alpha\n', 'the cache serves its own bundle');
+      // Rebuilt to the same length (V8 alone would take the old cache and run the old code).
+      writeFileSync(path.join(dir, 'dist', 'plinth.cjs'), bundle('omega'));
+      assert.equal(run(0).stdout, 'omega\n');
+      assert.equal(run(0).stdout, 'omega\n');
+      // A run that exits 1 with no usable cache leaves a partial one, which a success replaces.
+      rmSync(path.join(dir, 'dist', 'plinth.cjs.say.cache'));
+      assert.equal(run(1).status, 1);
+      assert.deepEqual(caches(), ['plinth.cjs.say.cache-1']);
+      writeFileSync(path.join(dir, 'dist', 'plinth.cjs'), bundle('gamma'));
+      assert.equal(run(0).stdout, 'gamma\n', 'a partial cache of another bundle is not used either');
+      assert.deepEqual(caches(), ['plinth.cjs.say.cache']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
