@@ -133,8 +133,8 @@ async function main(): Promise<void> {
         const workers = Math.min(7, Math.max(1, availableParallelism() - 1));
         const parallel = { command: [process.execPath, join(ROOT, 'bin', 'plinth.cjs')], workers };
         // BENCH_PARALLEL_SEED=1: the first full re-match shared with workers too (every unit's findings come back).
-        const seed = await rematch(store, db, { mode: 'full', ...(process.env.BENCH_PARALLEL_SEED ? { parallel } : {}) });
-        // BENCH_PROFILE=prefix: CPU profiles of the full and the incremental re-match (chrome://inspect, speedscope).
+        const seed = await profiled(`${kind}-seed`, () => rematch(store, db, { mode: 'full', ...(process.env.BENCH_PARALLEL_SEED ? { parallel } : {}) }));
+        // BENCH_PROFILE=prefix: CPU profiles of the seed, the full and the incremental re-match (chrome://inspect, speedscope).
         const full = await profiled(`${kind}`, () => rematch(store, db, { mode: 'full' }));
         // What plinth watch does by default: the full re-match shared with one fewer worker
         // processes than the CPUs (plinth __match-units), this process matching its share too.
