@@ -23,7 +23,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PlinthError } from '../util/errors.js';
-import { openSqlite, pragma, rawStatement, transactionSync, type DatabaseSync } from '../util/sqlite.js';
+import { openSqlite, pragma, rawStatement, transactionSync, type DatabaseSync, type StatementSync } from '../util/sqlite.js';
 import type { SQLInputValue } from 'node:sqlite';
 import type { AffectedRow, StoredAdvisory } from './osv.js';
 
@@ -410,27 +410,27 @@ export class VulnStore {
   /** Details of many advisories, fetched in batches (one statement per 1000). */
   details(pks: Iterable<number>): Map<number, AdvisoryDetail> {
     const out = new Map<number, AdvisoryDetail>();
-    const all = [...pks].sort((a, b) => a - b);
-    for (let i = 0; i < all.length; i += 1000) {
-      for (const r of this.s.details.all(JSON.stringify(all.slice(i, i + 1000))) as unknown as unknown[][]) {
-        const d = detailFromRow(r);
-        out.set(d.pk, d);
-      }
+    for (const r of this.byPks(this.s.details, pks)) {
+      const d = detailFromRow(r);
+      out.set(d.pk, d);
     }
     return out;
   }
 
+  /** The rows `stmt` (… WHERE pk IN (SELECT value FROM json_each(?))) gives for `pks`, in batches of 1,000, by pk. */
+  private *byPks(stmt: StatementSync, pks: Iterable<number>): Generator<unknown[]> {
+    const all = [...pks].sort((a, b) => a - b);
+    for (let i = 0; i < all.length; i += 1000) yield* stmt.all(JSON.stringify(all.slice(i, i + 1000))) as unknown as unknown[][];
+  }
+
   /**
-   * A stamp of each advisory's content as matching reads it (details(), the detail columns joined
-   * as they are stored, nothing parsed): equal stamps, equal details. Fetched in batches like
-   * details(); an advisory that is not there has none.
+   * A stamp of each advisory's content as matching reads it (the fields details() reads, joined as
+   * they are stored, nothing parsed): equal stamps, equal details. An advisory that is not there
+   * has none.
    */
   detailStamps(pks: Iterable<number>): Map<number, string> {
     const out = new Map<number, string>();
-    const all = [...pks].sort((a, b) => a - b);
-    for (let i = 0; i < all.length; i += 1000) {
-      for (const r of this.s.stamps.all(JSON.stringify(all.slice(i, i + 1000))) as unknown as Array<[number, string]>) out.set(r[0], r[1]);
-    }
+    for (const r of this.byPks(this.s.stamps, pks)) out.set(r[0] as number, r[1] as string);
     return out;
   }
 
@@ -515,12 +515,11 @@ function candidateRow(r: unknown[], o = 0): CandidateRow {
   };
 }
 
-const DETAIL_COLUMNS = 'pk, id, ecosystem, origin, aliases, summary, substr(details, 1, 300), severity, text_severity, published, modified';
-
-/** DETAIL_COLUMNS but pk, as one string (a NULL is char(2), unlike any stored text). */
-const STAMP_EXPR = ['id', 'ecosystem', 'origin', 'aliases', 'summary', 'substr(details, 1, 300)', 'severity', 'text_severity', 'published', 'modified']
-  .map((c) => `ifnull(${c}, char(2))`)
-  .join(' || char(1) || ');
+/** What matching reads of an advisory (detailFromRow), after its pk. */
+const DETAIL_FIELDS = ['id', 'ecosystem', 'origin', 'aliases', 'summary', 'substr(details, 1, 300)', 'severity', 'text_severity', 'published', 'modified'];
+const DETAIL_COLUMNS = ['pk', ...DETAIL_FIELDS].join(', ');
+/** The same fields as one string (a NULL is char(2), unlike any stored text): detailStamps(). */
+const STAMP_EXPR = DETAIL_FIELDS.map((c) => `ifnull(${c}, char(2))`).join(' || char(1) || ');
 
 function detailFromRow(r: unknown[]): AdvisoryDetail {
   return {

@@ -344,7 +344,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
       else distinct.set(k, { ecosystem: u.ecosystem, source: u.source, raw: u.raw, stored: new Set([u.findings]) });
     }
     if (distinct.size >= (o.parallel.minUnits ?? 4000)) {
-      const r = await matchParallel(db.path, distinct, o.parallel, prepare);
+      const r = await matchParallel(db.path, distinct, o.parallel, (list) => stampUnits(db, list, cache));
       for (const [k, v] of r.results) prepared.set(k, v);
       report.lookups += r.lookups;
       report.parallel = r.used;
@@ -357,7 +357,7 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
   }
   // By source package: the candidate rows of a source are read and dropped while its units are stamped.
   const order = [...todo].sort(bySource);
-  const stamped = prepare(order.map(([, u]) => u));
+  const stamped = stampUnits(db, order.map(([, u]) => u), cache);
   order.forEach(([k], i) => prepared.set(k, stamped[i]!));
   const byUri = new Map<string, Unit[]>();
   for (const u of units) {
@@ -370,15 +370,12 @@ export async function rematch(store: MetaStore, db: VulnStore, o: RematchOptions
     if (list) list.push(u);
     else byUri.set(u.uri, [u]);
   }
-  function prepare(list: Array<Pick<Unit, 'ecosystem' | 'raw'>>): Array<Stamped | null> {
-    return stampUnits(db, list, cache);
-  }
   report.images = byUri.size;
   report.units = units.length;
   report.lookups += cache.lookups;
   phase('match');
 
-  // Units whose findings fingerprint equals the one recorded with them are unchanged: nothing of
+  // Units whose stamp equals the one recorded with them are unchanged: nothing of
   // them is read or compared. The others ("dirty": new advisories, fixes, a fresh inventory) are
   // compared finding by finding with what is stored for their image and source package.
   const dirty = new Map<string, Unit[]>();
@@ -635,7 +632,7 @@ const FINDINGS_REVISION = 2;
 /**
  * A stored unit, stamped: a fingerprint of everything its findings are made from — this Plinth's
  * findings revision, the ecosystem, the packages as stored, the advisories that apply and their
- * stored details (matchStamp) — without building a finding. Equal to the one recorded with the
+ * stored details (matchStamps) — without building a finding. Equal to the one recorded with the
  * unit: its findings are those recorded. `list`: its findings, built only when needed.
  */
 interface Stamped {

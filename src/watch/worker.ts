@@ -61,7 +61,7 @@ export interface WatchConfig {
   matchWorkers?: { command: string[]; workers: number };
   rescanTtlMs?: number;
   rescanLimit?: number;
-  /** Facts older than this are dropped from the outbox after each notify job (default 90 days; 0: kept forever). */
+  /** Facts older than this are dropped from the outbox by each notify job, before it sends (default 90 days; 0: kept forever). */
   eventRetentionMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   metrics?: WatchMetrics;
