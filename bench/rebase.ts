@@ -78,13 +78,18 @@ async function main(): Promise<void> {
       await execFileP(cmd[0]!, cmd.slice(1));
       return Number(process.hrtime.bigint() - t) / 1e6;
     };
+    // The Node floor: a plain Node script making the same requests, nothing checked (bench/floor/rebase.cjs).
+    const floorCmd = [process.execPath, path.join(root, 'bench', 'floor', 'rebase.cjs'), `${reg.host}/team/app:1`, `${reg.host}/base/debian:12.1`, `${reg.host}/base/debian:12.2`];
     const ps: number[] = [];
     const cs: number[] = [];
+    const fs: number[] = [];
     const ns: number[] = [];
     await time([...plinthCmd, '--tag', `${reg.host}/team/app:warm`]);
+    await time([...floorCmd, 'floor-warm']);
     for (let i = 0; i < rounds; i++) {
       ps.push(await time([...plinthCmd, '--tag', `${reg.host}/team/app:p${i}`]));
       cs.push(await time([...craneCmd, '--tag', `${reg.host}/team/app:c${i}`]));
+      fs.push(await time([...floorCmd, `f${i}`]));
       ns.push(await time([process.execPath, '-e', '0']));
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -92,8 +97,9 @@ async function main(): Promise<void> {
     console.log(`rebase of an app (${real ? 'the debootstrap bookworm base' : 'a tiny synthetic base: no .cache/rootfs-bookworm'} + 2 layers) onto a new base version, local registry, ${rounds} alternating rounds, medians`);
     console.log(`  plinth rebase   ${med(ps).toFixed(0)} ms  (rounds ${ps.map((x) => x.toFixed(0)).join(', ')})`);
     console.log(`  crane rebase    ${med(cs).toFixed(0)} ms  (rounds ${cs.map((x) => x.toFixed(0)).join(', ')})`);
+    console.log(`  node floor      ${med(fs).toFixed(0)} ms  (rounds ${fs.map((x) => x.toFixed(0)).join(', ')}; bench/floor/rebase.cjs: plain Node, the same requests, nothing checked)`);
     console.log(`  node -e 0       ${med(ns).toFixed(0)} ms  (the runtime's own start, a floor no Node CLI goes under)`);
-    console.log(`  ratio plinth/crane ${(med(ps) / med(cs)).toFixed(2)} (goal ≤ 1.0); plinth minus node's start ${(med(ps) - med(ns)).toFixed(0)} ms vs crane ${med(cs).toFixed(0)} ms`);
+    console.log(`  ratio plinth/crane ${(med(ps) / med(cs)).toFixed(2)} (goal ≤ 1.0); node floor/crane ${(med(fs) / med(cs)).toFixed(2)}; plinth/node floor ${(med(ps) / med(fs)).toFixed(2)}; plinth minus node's start ${(med(ps) - med(ns)).toFixed(0)} ms vs crane ${med(cs).toFixed(0)} ms`);
   } finally {
     await reg.stop();
     await rm(work, { recursive: true, force: true });

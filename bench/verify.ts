@@ -66,13 +66,15 @@ async function main(): Promise<void> {
         ['plinth verify', process.execPath, [path.join(repoRoot(), 'bin', 'plinth.cjs'), 'verify', ref, '--key', path.join(work, 'k.pub')]],
         ['cosign verify', cosign, ['verify', '--key', path.join(work, 'k.pub'), '--insecure-ignore-tlog=true', '--allow-http-registry=true', ...(format === 'legacy' ? ['--new-bundle-format=false'] : []), ref]],
         ...(existsSync(exe) ? [['plinth exe verify', exe, ['verify', ref, '--key', path.join(work, 'k.pub')]] as [string, string, string[]]] : []),
+        // The Node floor: a plain Node script making the same requests and the same signature check, nothing else.
+        ['node floor', process.execPath, [path.join(repoRoot(), 'bench', 'floor', 'verify.cjs'), format, ref, path.join(work, 'k.pub')]],
       ];
       for (const [, f, a] of cmds) await time(f, a); // warm
       const t = new Map<string, number[]>(cmds.map(([n]) => [n, []]));
       for (let i = 0; i < RUNS; i++) for (const [n, f, a] of cmds) t.get(n)!.push(await time(f, a));
       const m = new Map([...t].map(([k, v]) => [k, median(v)]));
       for (const [k, v] of m) console.log(`  ${format.padEnd(7)} ${k.padEnd(18)} ${v.toFixed(0).padStart(5)} ms`);
-      console.log(`  ${format.padEnd(7)} ratio plinth/cosign ${(m.get('plinth verify')! / m.get('cosign verify')!).toFixed(2)}${m.has('plinth exe verify') ? `   exe/cosign ${(m.get('plinth exe verify')! / m.get('cosign verify')!).toFixed(2)}` : ''}`);
+      console.log(`  ${format.padEnd(7)} ratio plinth/cosign ${(m.get('plinth verify')! / m.get('cosign verify')!).toFixed(2)}${m.has('plinth exe verify') ? `   exe/cosign ${(m.get('plinth exe verify')! / m.get('cosign verify')!).toFixed(2)}` : ''}   node floor/cosign ${(m.get('node floor')! / m.get('cosign verify')!).toFixed(2)}   plinth/node floor ${(m.get('plinth verify')! / m.get('node floor')!).toFixed(2)}`);
     }
     await warmWebhook(work, reg.host, signer, cosign);
     await notationAndDct(work, reg.host);
