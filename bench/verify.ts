@@ -2,6 +2,9 @@
  * Benchmark: `plinth verify` against `cosign verify` of the same signed image, whole processes,
  * in one run (median of BENCH_RUNS, default 5, alternating), for both signature formats, and the
  * single-file executable when it has been built. Prints the ratios (below 1.0 = Plinth faster).
+ * Beside them, the Node floor (bench/floor/verify.cjs): a plain Node script making the same
+ * requests and the same signature check and nothing else, with node:http and with plain sockets;
+ * floor/cosign is what no Node CLI goes under, plinth/floor what Plinth itself adds.
  *
  *   node dist/bench/verify.js
  *   BENCH_POLICY=signatures node dist/bench/webhook.js     # the webhook with a signatures rule, warm
@@ -68,13 +71,15 @@ async function main(): Promise<void> {
         ...(existsSync(exe) ? [['plinth exe verify', exe, ['verify', ref, '--key', path.join(work, 'k.pub')]] as [string, string, string[]]] : []),
         // The Node floor: a plain Node script making the same requests and the same signature check, nothing else.
         ['node floor', process.execPath, [path.join(repoRoot(), 'bench', 'floor', 'verify.cjs'), format, ref, path.join(work, 'k.pub')]],
+        // …and the same without node:http (requests written on plain sockets).
+        ['node floor, raw socket', process.execPath, [path.join(repoRoot(), 'bench', 'floor', 'verify.cjs'), '--raw', format, ref, path.join(work, 'k.pub')]],
       ];
       for (const [, f, a] of cmds) await time(f, a); // warm
       const t = new Map<string, number[]>(cmds.map(([n]) => [n, []]));
       for (let i = 0; i < RUNS; i++) for (const [n, f, a] of cmds) t.get(n)!.push(await time(f, a));
       const m = new Map([...t].map(([k, v]) => [k, median(v)]));
-      for (const [k, v] of m) console.log(`  ${format.padEnd(7)} ${k.padEnd(18)} ${v.toFixed(0).padStart(5)} ms`);
-      console.log(`  ${format.padEnd(7)} ratio plinth/cosign ${(m.get('plinth verify')! / m.get('cosign verify')!).toFixed(2)}${m.has('plinth exe verify') ? `   exe/cosign ${(m.get('plinth exe verify')! / m.get('cosign verify')!).toFixed(2)}` : ''}   node floor/cosign ${(m.get('node floor')! / m.get('cosign verify')!).toFixed(2)}   plinth/node floor ${(m.get('plinth verify')! / m.get('node floor')!).toFixed(2)}`);
+      for (const [k, v] of m) console.log(`  ${format.padEnd(7)} ${k.padEnd(22)} ${v.toFixed(0).padStart(5)} ms`);
+      console.log(`  ${format.padEnd(7)} ratio plinth/cosign ${(m.get('plinth verify')! / m.get('cosign verify')!).toFixed(2)}${m.has('plinth exe verify') ? `   exe/cosign ${(m.get('plinth exe verify')! / m.get('cosign verify')!).toFixed(2)}` : ''}   node floor/cosign ${(m.get('node floor')! / m.get('cosign verify')!).toFixed(2)} (raw socket ${(m.get('node floor, raw socket')! / m.get('cosign verify')!).toFixed(2)})   plinth/node floor ${(m.get('plinth verify')! / m.get('node floor')!).toFixed(2)}`);
     }
     await warmWebhook(work, reg.host, signer, cosign);
     await notationAndDct(work, reg.host);
