@@ -4,10 +4,12 @@
 // 1. Plinth needs Node 22.22.2+ or 24.15+ (Node 24 LTS is what it is tested on). On an older Node it
 //    re-executes itself on the Node 24 that ./scripts/setup.sh put in .cache/node, or says exactly
 //    what to install.
-// 2. It runs the bundled CLI (dist/plinth.cjs) through V8's code cache, one cache per command
-//    (a cache holds the functions a run compiled, and `inspect` compiles other functions than
-//    `scan`), so start-up stays close to Node's own. Falls back to the unbundled ES modules when
-//    the bundle is absent.
+// 2. It runs the bundled CLI through V8's code cache, one cache per command (a cache holds the
+//    functions a run compiled, and `inspect` compiles other functions than `scan`), so start-up
+//    stays close to Node's own. A command runs from its group's bundle (dist/plinth-GROUP.cjs, as
+//    dist/plinth-bundles.json names it: only what that group's commands reach), anything else
+//    from dist/plinth.cjs (every command). Falls back to the unbundled ES modules when there is
+//    no bundle.
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -37,7 +39,8 @@ if (!supported) {
   process.exit(1);
 }
 
-const bundle = path.join(__dirname, '..', 'dist', 'plinth.cjs');
+const dist = path.join(__dirname, '..', 'dist');
+const fullBundle = path.join(dist, 'plinth.cjs');
 
 // `plinth --version` alone needs no CLI: answer from package.json (`plinth version` and
 // `--version --verbose` go through the CLI and name the runtime too).
@@ -59,6 +62,24 @@ function commandKey(argv) {
   return 'root';
 }
 
+const key = commandKey(args);
+
+/**
+ * The bundle a command runs from: its group's, when the table written with the bundles names one
+ * that exists (a name, never a path), else the one with every command.
+ */
+function bundleFor(command) {
+  if (command === 'help' || command === 'root' || command === 'other') return fullBundle;
+  try {
+    const table = JSON.parse(fs.readFileSync(path.join(dist, 'plinth-bundles.json'), 'latin1'));
+    const file = Object.prototype.hasOwnProperty.call(table, command) ? table[command] : undefined;
+    if (typeof file === 'string' && /^plinth-[a-z-]{1,40}\.cjs$/.test(file) && fs.existsSync(path.join(dist, file))) return path.join(dist, file);
+  } catch {}
+  return fullBundle;
+}
+
+const bundle = bundleFor(key);
+
 const IDENTITY_BYTES = 64;
 
 /** The bundle file's identity (size, modification time, inode), padded to IDENTITY_BYTES. */
@@ -70,7 +91,7 @@ function bundleIdentity() {
 function loadBundle() {
   const vm = require('node:vm');
   const Module = require('node:module');
-  const cacheFile = `${bundle}.${commandKey(process.argv.slice(2))}.cache`;
+  const cacheFile = `${bundle}.${key}.cache`;
   // latin1: the bundle is pure ASCII (scripts/bundle.mjs refuses anything else), and a one-byte
   // string is read faster than through the UTF-8 decoder.
   const code = fs.readFileSync(bundle, 'latin1');
@@ -115,7 +136,7 @@ function loadBundle() {
   return mod.exports;
 }
 
-const load = fs.existsSync(bundle) && !process.env.PLINTH_NO_BUNDLE
+const load = fs.existsSync(bundle) && fs.existsSync(fullBundle) && !process.env.PLINTH_NO_BUNDLE
   ? Promise.resolve(loadBundle())
   : import('../dist/src/cli/main.js');
 load.then(({ main }) => main(process.argv.slice(2))).then((code) => {

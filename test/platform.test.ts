@@ -94,6 +94,49 @@ describe('launcher code cache', () => {
   });
 });
 
+describe('launcher command bundles', () => {
+  test('a command runs from the bundle the table names for it; help, other words, a bad or missing table or bundle: the full bundle', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-launcher-'));
+    try {
+      mkdirSync(path.join(dir, 'bin'));
+      mkdirSync(path.join(dir, 'dist'));
+      copyFileSync(path.join(root, 'bin', 'plinth.cjs'), path.join(dir, 'bin', 'plinth.cjs'));
+      // Stand-in bundles: main() prints which bundle it is and the words it was given.
+      const bundle = (word: string) => `'use strict';module.exports.main = async (argv) => { process.stdout.write(${JSON.stringify(word)} + ' ' + argv.join(' ') + '\\n'); return 0; };\n`;
+      writeFileSync(path.join(dir, 'dist', 'plinth.cjs'), bundle('full'));
+      writeFileSync(path.join(dir, 'dist', 'plinth-talk.cjs'), bundle('talk'));
+      const table = (t: unknown) => writeFileSync(path.join(dir, 'dist', 'plinth-bundles.json'), typeof t === 'string' ? t : JSON.stringify(t));
+      const run = (...argv: string[]) => {
+        const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'plinth.cjs'), ...argv], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout.trim();
+      };
+      // No table yet: everything from the full bundle.
+      assert.equal(run('say', 'hi'), 'full say hi');
+      table({ say: 'plinth-talk.cjs', shout: 'plinth-talk.cjs', escape: '../bin/plinth.cjs', gone: 'plinth-gone.cjs', odd: 42 });
+      assert.equal(run('say', 'hi'), 'talk say hi');
+      assert.equal(run('--debug', 'shout'), 'talk --debug shout');
+      assert.equal(run('whisper'), 'full whisper', 'a command the table does not name');
+      assert.equal(run('say', '--help'), 'full say --help', 'help lists every command');
+      assert.equal(run('escape'), 'full escape', 'a path, not a bundle name');
+      assert.equal(run('gone'), 'full gone', 'a bundle that is not there');
+      assert.equal(run('odd'), 'full odd');
+      assert.equal(run('constructor'), 'full constructor', 'only the table\'s own keys');
+      // Each bundle keeps its own code cache.
+      assert.deepEqual(readdirSync(path.join(dir, 'dist')).filter((f) => f.includes('.cache') && f.startsWith('plinth-talk.cjs')).sort(), ['plinth-talk.cjs.say.cache', 'plinth-talk.cjs.shout.cache']);
+      table('{ not json');
+      assert.equal(run('say'), 'full say');
+      // Without the full bundle, no command bundle is used either (a build that failed half-way).
+      table({ say: 'plinth-talk.cjs' });
+      rmSync(path.join(dir, 'dist', 'plinth.cjs'));
+      const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'plinth.cjs'), 'say'], { encoding: 'utf8' });
+      assert.doesNotMatch(r.stdout, /talk/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('peer tools (oracles and benchmark baselines; Plinth never calls them)', () => {
   // What each prints for its version, and how to ask.
   const versionArgs: Record<string, string[]> = {
