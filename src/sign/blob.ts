@@ -11,7 +11,8 @@ import { PlinthError } from '../util/errors.js';
 import type { Signer } from './keys.js';
 import { keyHint } from './bundle.js';
 import { parseStatement, statementCovers } from './payload.js';
-import { fail, isCertificateBundle, trustedRootOf, verifyCertificateBundle } from './keyless.js';
+import { fail, isCertificateBundle } from './keyless.js';
+import { trustedRootOf, verifyCertificateBundle } from './keyless-verify.js';
 
 /** A v0.3 bundle with a message signature over `artifact` (what cosign sign-blob writes). */
 export async function signBlob(artifact: Buffer, signer: Signer): Promise<Record<string, unknown>> {

@@ -10,7 +10,7 @@ import { signLegacy, type SignatureCheck, type SignedDigest } from './image.js';
 import { signBundle } from './bundle.js';
 import { checkAttestations, checkSignatures, discover, isBundleReferrer, type Material } from './discover.js';
 import type { RegistrySource } from '../source/registry.js';
-import type { KeylessOptions } from './keyless.js';
+import { loadKeyless, type KeylessOptions } from './keyless.js';
 
 export type { SignatureCheck, SignedDigest } from './image.js';
 
@@ -79,6 +79,7 @@ function discoverFor(src: RegistrySource, digest: string, early: Promise<Materia
 /** Find and check the signatures of the image `reference` names against the keys. */
 export async function verifyImage(reference: string, verifiers: Verifier[], opts: VerifyOptions = {}): Promise<VerifyResult> {
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
+  if (opts.keyless) await loadKeyless();
   return withRegistryImage(reference, opts.registry, async (src, root, early) => {
     const digest = root.descriptor.digest;
     const signatures = checkSignatures(await discoverFor(src, digest, early, 'signatures'), digest, verifiers, opts.annotations ?? {}, opts.keyless);
@@ -110,6 +111,7 @@ export interface AttestationResult {
 /** Find and check the attestations of `predicateType` (any when undefined) about the image. */
 export async function verifyImageAttestations(reference: string, verifiers: Verifier[], predicateType: string | undefined, opts: { registry?: OpenOptions; keyless?: KeylessOptions } = {}): Promise<AttestationResult> {
   if (!verifiers.length && !opts.keyless) throw new PlinthError('USAGE', 'verification needs a key, or a certificate identity and issuer (keyless)');
+  if (opts.keyless) await loadKeyless();
   return withRegistryImage(reference, opts.registry, async (src, root, early) => {
     const digest = root.descriptor.digest;
     const attestations = checkAttestations(await discoverFor(src, digest, early, 'attestations'), digest, verifiers, predicateType, opts.keyless);

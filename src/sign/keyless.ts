@@ -1,16 +1,13 @@
 /**
- * Keyless (Fulcio certificate) verification of a Sigstore bundle, offline: the certificate chains
- * to a CA of the trusted root at a verified time (transparency-log entry or RFC 3161 timestamp),
- * carries SCTs from a trusted CT log, has a transparency-log entry, and names the expected identity
- * (subject alternative name) and OIDC issuer. @sigstore/verify does the cryptography; identity and
- * issuer are compared here, exactly or by regular expression (the library would treat a string as
- * an unanchored regular expression).
+ * Keyless (Fulcio certificate) verification: what every signature check needs (the options, whether
+ * a bundle is certificate-signed) and, loaded only by a run that verifies keyless, the verification
+ * itself (keyless-verify.ts: @sigstore/verify, the trusted root). A `plinth verify --key` never
+ * loads it: @sigstore/verify with @sigstore/core and the public-good root cost ~5 ms at start.
+ * The async entry points that take KeylessOptions (verifyImage, verifyAttestations, the policy's
+ * signature facts) call loadKeyless() first; the checks themselves stay synchronous.
  */
 import type { Bundle } from '@sigstore/bundle';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier, type TrustMaterial } from '@sigstore/verify';
 import { PlinthError } from '../util/errors.js';
-import { PUBLIC_GOOD_TRUSTED_ROOT } from './public-good-root.js';
 
 export interface KeylessOptions {
   /** The certificate's subject alternative name: exact, or a regular expression. */
@@ -30,34 +27,17 @@ export function fail(message: string, cause?: unknown): never {
   throw new PlinthError('SIGNATURE_INVALID', message, undefined, cause ? { cause } : undefined);
 }
 
-export function trustedRootOf(json: unknown): TrustedRoot {
-  try {
-    return TrustedRoot.fromJSON(json ?? PUBLIC_GOOD_TRUSTED_ROOT);
-  } catch (e) {
-    throw new PlinthError('USAGE', `the trusted root is not a trusted_root.json document: ${(e as Error).message}`);
-  }
-}
-
-/**
- * Trust material per trusted-root document (certificates and keys decoded once): the webhook
- * verifies against the same root for every decision.
- */
-const materials = new WeakMap<object, TrustMaterial>();
-function trustMaterialOf(json: unknown): TrustMaterial {
-  const src = json ?? PUBLIC_GOOD_TRUSTED_ROOT;
-  if (typeof src !== 'object' || src === null) return toTrustMaterial(trustedRootOf(src));
-  let m = materials.get(src);
-  if (!m) {
-    m = toTrustMaterial(trustedRootOf(src));
-    materials.set(src, m);
-  }
-  return m;
-}
-
 /** Whether a bundle is signed with a certificate (keyless) rather than a key. */
 export function isCertificateBundle(bundle: Bundle): boolean {
   const c = bundle.verificationMaterial.content?.$case;
   return c === 'x509CertificateChain' || c === 'certificate';
+}
+
+let loaded: typeof import('./keyless-verify.js') | undefined;
+
+/** Load keyless verification (once); then verifyCertificateBundle can be called. */
+export async function loadKeyless(): Promise<void> {
+  loaded ??= await import('./keyless-verify.js');
 }
 
 /**
@@ -65,21 +45,6 @@ export function isCertificateBundle(bundle: Bundle): boolean {
  * carries its payload). Returns who signed; throws SIGNATURE_INVALID naming what failed.
  */
 export function verifyCertificateBundle(bundle: Bundle, artifact: Buffer | undefined, o: KeylessOptions): { identity: string; issuer: string } {
-  if (o.identity === '' || o.issuer === '') throw new PlinthError('USAGE', 'the certificate identity and the OIDC issuer must not be empty');
-  if (!isCertificateBundle(bundle)) fail('the bundle is signed with a key, not a certificate: verify it with a key');
-  const vm = bundle.verificationMaterial;
-  if (!o.ignoreTlog && vm.tlogEntries.length === 0) fail('the bundle has no transparency-log entry (--insecure-ignore-tlog accepts one with a timestamp only)');
-  const verifier = new SigstoreVerifier(trustMaterialOf(o.trustedRoot), { tlogThreshold: o.ignoreTlog ? 0 : 1, ctlogThreshold: o.ignoreSct ? 0 : 1, timestampThreshold: 1 });
-  let signer;
-  try {
-    signer = verifier.verify(toSignedEntity(bundle, artifact));
-  } catch (e) {
-    fail((e as Error).message, e);
-  }
-  const san = signer.identity?.subjectAlternativeName ?? null;
-  const issuer = signer.identity?.extensions?.issuer ?? null;
-  const matches = (want: string | RegExp, got: string | null) => got !== null && (typeof want === 'string' ? got === want : want.test(got));
-  if (!matches(o.identity, san)) fail(`certificate identity error - expected ${o.identity}, got ${san ?? '(none)'}`);
-  if (!matches(o.issuer, issuer)) fail(`the certificate's issuer ${issuer ?? '(none)'} does not match ${o.issuer}`);
-  return { identity: san!, issuer: issuer! };
+  if (!loaded) throw new Error('keyless verification was not loaded (loadKeyless) before a keyless check');
+  return loaded.verifyCertificateBundle(bundle, artifact, o);
 }
