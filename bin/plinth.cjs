@@ -73,7 +73,7 @@ function bundleFor(command) {
   try {
     const table = JSON.parse(fs.readFileSync(path.join(dist, 'plinth-bundles.json'), 'latin1'));
     const file = Object.prototype.hasOwnProperty.call(table, command) ? table[command] : undefined;
-    if (typeof file === 'string' && /^plinth-[a-z-]{1,40}\.cjs$/.test(file) && fs.existsSync(path.join(dist, file))) return path.join(dist, file);
+    if (typeof file === 'string' && /^plinth-[a-z-]{1,40}\.cjs$/.test(file) && fs.statSync(path.join(dist, file)).isFile()) return path.join(dist, file);
   } catch {}
   return fullBundle;
 }
@@ -83,12 +83,12 @@ const bundle = bundleFor(key);
 const IDENTITY_BYTES = 64;
 
 /** The bundle file's identity (size, modification time, inode), padded to IDENTITY_BYTES. */
-function bundleIdentity() {
+function bundleIdentity(bundle) {
   const st = fs.statSync(bundle, { bigint: true });
   return `plinth-code-cache ${st.size} ${st.mtimeNs} ${st.ino}`.padEnd(IDENTITY_BYTES, ' ').slice(0, IDENTITY_BYTES);
 }
 
-function loadBundle() {
+function loadBundle(bundle) {
   const vm = require('node:vm');
   const Module = require('node:module');
   const cacheFile = `${bundle}.${key}.cache`;
@@ -101,7 +101,7 @@ function loadBundle() {
   // A cache starts with the identity of the bundle it was made from (V8 itself checks only the
   // source's length: a rebuild of the same length would run the old code), and is written only
   // if the bundle is still the one this run loaded (a run that began before a rebuild ends after).
-  const identity = bundleIdentity();
+  const identity = bundleIdentity(bundle);
   const ours = (buf) => (buf.length > IDENTITY_BYTES && buf.toString('latin1', 0, IDENTITY_BYTES) === identity ? buf.subarray(IDENTITY_BYTES) : undefined);
   let cached;
   let partial = false;
@@ -123,7 +123,7 @@ function loadBundle() {
     process.once('exit', (code) => {
       if (code !== 0 && !(code === 1 && !usable)) return;
       try {
-        if (bundleIdentity() !== identity) return;
+        if (bundleIdentity(bundle) !== identity) return;
         const file = code === 0 ? cacheFile : partialFile;
         const tmp = `${file}.${process.pid}`;
         fs.writeFileSync(tmp, Buffer.concat([Buffer.from(identity, 'latin1'), script.createCachedData()]));
@@ -136,8 +136,19 @@ function loadBundle() {
   return mod.exports;
 }
 
+/** The command's bundle; the full one if that is not a CLI (a table that names the wrong file). */
+function loadCli() {
+  if (bundle !== fullBundle) {
+    try {
+      const cli = loadBundle(bundle);
+      if (typeof cli.main === 'function') return cli;
+    } catch {}
+  }
+  return loadBundle(fullBundle);
+}
+
 const load = fs.existsSync(bundle) && fs.existsSync(fullBundle) && !process.env.PLINTH_NO_BUNDLE
-  ? Promise.resolve(loadBundle())
+  ? Promise.resolve(loadCli())
   : import('../dist/src/cli/main.js');
 load.then(({ main }) => main(process.argv.slice(2))).then((code) => {
   process.exitCode = code;

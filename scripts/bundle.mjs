@@ -140,6 +140,8 @@ const groupStubs = (keep) => ({
     b.onResolve({ filter: /^\.\.?\// }, (args) => {
       if (!/[\\/]dist[\\/]src[\\/]cli[\\/]main\.js$/.test(args.importer)) return undefined;
       if (others.has(args.path) || args.path === './demo.js' || args.path === '../watch/rematch.js') return { path: args.path, namespace: 'plinth-stub' };
+      // Only warm() (the single-file executable's snapshot, made from dist/plinth.cjs) imports these from main.
+      if (keep !== 'sign' && (args.path === '../sign/index.js' || args.path === '../sign/keys.js')) return { path: args.path, namespace: 'plinth-stub' };
       return undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'plinth-stub' }, (args) => ({

@@ -126,6 +126,14 @@ describe('launcher command bundles', () => {
       assert.deepEqual(readdirSync(path.join(dir, 'dist')).filter((f) => f.includes('.cache') && f.startsWith('plinth-talk.cjs')).sort(), ['plinth-talk.cjs.say.cache', 'plinth-talk.cjs.shout.cache']);
       table('{ not json');
       assert.equal(run('say'), 'full say');
+      // A table naming a directory, or a file that is not a CLI (stale or damaged): the full bundle, no stack trace.
+      mkdirSync(path.join(dir, 'dist', 'plinth-dir.cjs'));
+      writeFileSync(path.join(dir, 'dist', 'plinth-empty.cjs'), '');
+      writeFileSync(path.join(dir, 'dist', 'plinth-broken.cjs'), 'throw new Error("half a bundle");');
+      table({ dir: 'plinth-dir.cjs', empty: 'plinth-empty.cjs', broken: 'plinth-broken.cjs' });
+      assert.equal(run('dir'), 'full dir');
+      assert.equal(run('empty'), 'full empty');
+      assert.equal(run('broken'), 'full broken');
       // Without the full bundle, no command bundle is used either (a build that failed half-way).
       table({ say: 'plinth-talk.cjs' });
       rmSync(path.join(dir, 'dist', 'plinth.cjs'));

@@ -22,7 +22,7 @@ import { signImage } from '../src/sign/index.js';
 import { buildImage } from '../src/source/memory.js';
 import { copyImage } from '../src/source/copy.js';
 import { openDestination } from '../src/source/open.js';
-import { runPlinth } from './helpers/common.js';
+import { repoRoot, runPlinth } from './helpers/common.js';
 import { peer } from './helpers/peers.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
@@ -215,6 +215,39 @@ describe('signatures rule', () => {
     const half = await runPlinth(['check', name, '--policy', both]);
     assert.equal(half.code, 1);
     assert.match(half.stdout, /signed by 1 of the required 2 signer\(s\) \(missing: a\.pub/);
+  });
+
+  test('the library: evaluate() verifies a keyless rule on facts gathered elsewhere (read back from JSON), in a process that never gathered any', async () => {
+    // Keyless verification loads on demand (src/sign/keyless.ts); the policy's rules must carry it.
+    const script = `
+      import { parsePolicy, evaluate, parseReference } from ${JSON.stringify(path.join(repoRoot(), 'dist', 'src', 'index.js'))};
+      import { privateSigstore } from ${JSON.stringify(path.join(repoRoot(), 'dist', 'test', 'helpers', 'sigstore.js'))};
+      import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+      import os from 'node:os';
+      import path from 'node:path';
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-keyless-lib-'));
+      try {
+        const ps = privateSigstore(dir);
+        writeFileSync(path.join(dir, 'root.json'), JSON.stringify(ps.trustedRoot));
+        const ID = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main', ISS = 'https://token.actions.githubusercontent.com';
+        const d = 'sha256:' + '1'.repeat(64);
+        const st = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: d.slice(7) } }], predicateType: 'https://sigstore.dev/cosign/sign/v1', predicate: {} }));
+        const rule = (id) => 'apiVersion: plinth.dev/v1alpha1\\nkind: ImagePolicy\\nmetadata: {name: x}\\nspec:\\n  rules:\\n    - name: signed\\n      mode: enforce\\n      signatures:\\n        keyless:\\n          - identity: ' + id + '\\n            issuer: ' + ISS + '\\n        trustedRoot: root.json\\n';
+        const facts = JSON.parse(JSON.stringify({ image: 'reg.example/app:1', reference: parseReference('reg.example/app:1'), transport: 'registry', digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 100, platforms: [], needs: {}, scanDb: null, errors: [],
+          signatures: [{ kind: 'bundle', source: 'reg.example/app@sha256:ref', bundle: ps.keylessBundle(st, ID, ISS), predicateType: 'https://sigstore.dev/cosign/sign/v1' }] }));
+        for (const id of [ID, ID + 'x']) {
+          const p = parsePolicy(rule(id), path.join(dir, 'p.yaml'));
+          const r = evaluate(p.policy ?? p, facts).results[0];
+          console.log(r.outcome + ' | ' + r.reason);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }`;
+    const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', script]);
+    const [right, wrong] = stdout.trim().split('\n');
+    assert.match(right!, /^pass \| signed by https:\/\/github\.com\/acme\/app\//);
+    assert.match(wrong!, /^fail \| /);
+    assert.doesNotMatch(wrong!, /not loaded/);
   });
 
   test('the webhook fetches an image\'s signatures once per digest: another tag or namespace of the same digest reuses them', async () => {

@@ -453,7 +453,9 @@ export async function main(argv: string[]): Promise<number> {
  * them loaded. Every module here makes the snapshot bigger, and every run pays for deserialising
  * it (measured: also warming provenance, policy, SBOM formats made --version 37 -> 43 ms, verify
  * 74 -> 79 ms, inspect 64 -> 67 ms, and saved check 69 -> 58 ms). Not the registry stack: Node
- * does not support node:http/https in a user snapshot (it aborts).
+ * does not support node:http/https in a user snapshot (it aborts). The command bundles
+ * (scripts/bundle.mjs) replace main's own imports of sign/index.js and sign/keys.js, which only
+ * this function makes, by stand-ins: a command in main that needs them must not import them here.
  */
 export async function warm(): Promise<void> {
   await Promise.all([imageLib(), import('../source/layout.js'), import('../source/store.js'), import('../sign/index.js'), import('../sign/keys.js')]);

@@ -304,8 +304,6 @@ export async function gatherFacts(image: string, o: GatherOptions = {}): Promise
     }
     if (needs.signatures && loc.transport === 'registry') {
       try {
-        // A signatures rule may verify keyless; its checks are synchronous (sign/keyless.ts).
-        await (await import('../sign/keyless.js')).loadKeyless();
         const hit = o.signatureCache?.get(`${loc.ref.name}@${root.descriptor.digest}`);
         if (hit) facts.signatures = hit;
         else {

@@ -11,6 +11,8 @@ import { checkAttestations, checkSignatures } from '../sign/discover.js';
 import { parsePublicKey, verifierOf, type Verifier } from '../sign/keys.js';
 import { predicateType } from '../sign/payload.js';
 import type { KeylessOptions } from '../sign/keyless.js';
+// A signatures rule may verify keyless, synchronously, with facts gathered anywhere: load it with the rules.
+import '../sign/keyless-verify.js';
 import { evaluateWorkload } from '../lint/workload.js';
 import { X509Certificate } from 'node:crypto';
 import { describeError } from '../util/errors.js';

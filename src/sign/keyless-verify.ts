@@ -12,7 +12,7 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier as SigstoreVerifier, type TrustMaterial } from '@sigstore/verify';
 import { PlinthError } from '../util/errors.js';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from './public-good-root.js';
-import { fail, isCertificateBundle, type KeylessOptions } from './keyless.js';
+import { fail, isCertificateBundle, provideKeyless, type KeylessOptions } from './keyless.js';
 
 export function trustedRootOf(json: unknown): TrustedRoot {
   try {
@@ -61,3 +61,5 @@ export function verifyCertificateBundle(bundle: Bundle, artifact: Buffer | undef
   if (!matches(o.issuer, issuer)) fail(`the certificate's issuer ${issuer ?? '(none)'} does not match ${o.issuer}`);
   return { identity: san!, issuer: issuer! };
 }
+
+provideKeyless(verifyCertificateBundle);

@@ -3,8 +3,10 @@
  * a bundle is certificate-signed) and, loaded only by a run that verifies keyless, the verification
  * itself (keyless-verify.ts: @sigstore/verify, the trusted root). A `plinth verify --key` never
  * loads it: @sigstore/verify with @sigstore/core and the public-good root cost ~5 ms at start.
- * The async entry points that take KeylessOptions (verifyImage, verifyAttestations, the policy's
- * signature facts) call loadKeyless() first; the checks themselves stay synchronous.
+ * The async entry points that take KeylessOptions (verifyImage, verifyImageAttestations) call
+ * loadKeyless() first; the policy's rules (whose evaluate() is public and synchronous, and may be
+ * given facts gathered elsewhere) and blob verification import keyless-verify.ts statically. The
+ * checks themselves stay synchronous.
  */
 import type { Bundle } from '@sigstore/bundle';
 import { PlinthError } from '../util/errors.js';
@@ -33,11 +35,17 @@ export function isCertificateBundle(bundle: Bundle): boolean {
   return c === 'x509CertificateChain' || c === 'certificate';
 }
 
-let loaded: typeof import('./keyless-verify.js') | undefined;
+type CertificateBundleVerifier = (bundle: Bundle, artifact: Buffer | undefined, o: KeylessOptions) => { identity: string; issuer: string };
+let verifier: CertificateBundleVerifier | undefined;
+
+/** Called by keyless-verify.ts when it loads (a module that imports it statically has it too). */
+export function provideKeyless(v: CertificateBundleVerifier): void {
+  verifier = v;
+}
 
 /** Load keyless verification (once); then verifyCertificateBundle can be called. */
 export async function loadKeyless(): Promise<void> {
-  loaded ??= await import('./keyless-verify.js');
+  if (!verifier) await import('./keyless-verify.js');
 }
 
 /**
@@ -45,6 +53,6 @@ export async function loadKeyless(): Promise<void> {
  * carries its payload). Returns who signed; throws SIGNATURE_INVALID naming what failed.
  */
 export function verifyCertificateBundle(bundle: Bundle, artifact: Buffer | undefined, o: KeylessOptions): { identity: string; issuer: string } {
-  if (!loaded) throw new Error('keyless verification was not loaded (loadKeyless) before a keyless check');
-  return loaded.verifyCertificateBundle(bundle, artifact, o);
+  if (!verifier) throw new Error('keyless verification was not loaded (loadKeyless) before a keyless check');
+  return verifier(bundle, artifact, o);
 }
