@@ -147,7 +147,8 @@ function loadCli() {
   return loadBundle(fullBundle);
 }
 
-const load = fs.existsSync(bundle) && fs.existsSync(fullBundle) && !process.env.PLINTH_NO_BUNDLE
+// (A command's own bundle was found a file by bundleFor; loadCli falls back if it is gone since.)
+const load = fs.existsSync(fullBundle) && !process.env.PLINTH_NO_BUNDLE
   ? Promise.resolve(loadCli())
   : import('../dist/src/cli/main.js');
 load.then(({ main }) => main(process.argv.slice(2))).then((code) => {

@@ -10,11 +10,14 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { build } from 'esbuild';
 
+/** Remove the files of dist/ that `pick` names. */
+function removeFromDist(pick) {
+  for (const f of readdirSync('dist')) if (pick(f)) rmSync(`dist/${f}`, { force: true });
+}
+
 // A build starts by removing the command bundles and their table: a build that fails half-way
 // leaves the launcher on dist/plinth.cjs alone, never on command bundles of another build.
-for (const f of readdirSync('dist', { withFileTypes: true }).map((d) => d.name)) {
-  if (f === 'plinth-bundles.json' || /^plinth-[a-z-]+\.cjs(\.map)?$/.test(f)) rmSync(`dist/${f}`, { force: true });
-}
+removeFromDist((f) => f === 'plinth-bundles.json' || /^plinth-[a-z-]+\.cjs(\.map)?$/.test(f));
 
 /**
  * commander requires node:child_process at load time for external subcommands, which Plinth
@@ -136,14 +139,18 @@ if (registers.length < 10) {
 const groupStubs = (keep) => ({
   name: 'command-group',
   setup(b) {
-    const others = new Set(registers.filter((r) => r.module !== keep).map((r) => `./${r.module}.js`));
-    b.onResolve({ filter: /^\.\.?\// }, (args) => {
-      if (!/[\\/]dist[\\/]src[\\/]cli[\\/]main\.js$/.test(args.importer)) return undefined;
-      if (others.has(args.path) || args.path === './demo.js' || args.path === '../watch/rematch.js') return { path: args.path, namespace: 'plinth-stub' };
-      // Only warm() (the single-file executable's snapshot, made from dist/plinth.cjs) imports these from main.
-      if (keep !== 'sign' && (args.path === '../sign/index.js' || args.path === '../sign/keys.js')) return { path: args.path, namespace: 'plinth-stub' };
-      return undefined;
-    });
+    // main's imports that become stand-ins: the other groups' register modules, the demo, the
+    // match worker, and (but in the sign group) the signing modules only warm() imports (the
+    // single-file executable's snapshot, made from dist/plinth.cjs).
+    const stubbed = new Set([
+      ...registers.filter((r) => r.module !== keep).map((r) => `./${r.module}.js`),
+      './demo.js',
+      '../watch/rematch.js',
+      ...(keep === 'sign' ? [] : ['../sign/index.js', '../sign/keys.js']),
+    ]);
+    b.onResolve({ filter: /^\.\.?\// }, (args) =>
+      stubbed.has(args.path) && /[\\/]dist[\\/]src[\\/]cli[\\/]main\.js$/.test(args.importer) ? { path: args.path, namespace: 'plinth-stub' } : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'plinth-stub' }, (args) => ({
       contents: [
         ...registers.map((r) => `export function ${r.fn}() {}`),
@@ -189,13 +196,11 @@ writeFileSync('dist/plinth-bundles.json', `${JSON.stringify(table, null, 1)}\n`)
 
 // The launcher's code caches (bin/plinth.cjs) belong to the bundle they were made from; V8 checks
 // little more than the source's length, so a new bundle starts without them.
-for (const f of readdirSync('dist')) if (/^plinth(-[a-z-]+)?\.cjs\..+\.cache(-1)?$/.test(f)) rmSync(`dist/${f}`, { force: true });
+removeFromDist((f) => /^plinth(-[a-z-]+)?\.cjs\..+\.cache(-1)?$/.test(f));
 
 /** A refused bundle is removed (the launcher then runs the unbundled modules), and the build fails. */
 function refuse() {
-  for (const f of readdirSync('dist')) {
-    if (f === 'plinth-bundles.json' || /^plinth(-[a-z-]+)?\.cjs(\.map)?$/.test(f)) rmSync(`dist/${f}`, { force: true });
-  }
+  removeFromDist((f) => f === 'plinth-bundles.json' || /^plinth(-[a-z-]+)?\.cjs(\.map)?$/.test(f));
   process.exit(1);
 }
 

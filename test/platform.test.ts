@@ -62,13 +62,22 @@ describe('runtime', () => {
   });
 });
 
+/** Run `fn` with a copy of the launcher in DIR/bin and an empty DIR/dist, removed afterwards. */
+function withLauncher(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-launcher-'));
+  try {
+    mkdirSync(path.join(dir, 'bin'));
+    mkdirSync(path.join(dir, 'dist'));
+    copyFileSync(path.join(root, 'bin', 'plinth.cjs'), path.join(dir, 'bin', 'plinth.cjs'));
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('launcher code cache', () => {
   test('a cache made from one bundle is never used for another, even of the same length; runs that exit 1 leave one too', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-launcher-'));
-    try {
-      mkdirSync(path.join(dir, 'bin'));
-      mkdirSync(path.join(dir, 'dist'));
-      copyFileSync(path.join(root, 'bin', 'plinth.cjs'), path.join(dir, 'bin', 'plinth.cjs'));
+    withLauncher((dir) => {
       // A stand-in bundle: main() prints a word and exits with the code its argument names.
       const bundle = (word: string) => `'use strict';module.exports.main = async (argv) => { process.stdout.write(${JSON.stringify(word)} + '\\n'); return Number(argv[1] ?? 0); };\n`;
       const run = (code: number) => spawnSync(process.execPath, [path.join(dir, 'bin', 'plinth.cjs'), 'say', String(code)], { encoding: 'utf8' });
@@ -88,19 +97,13 @@ describe('launcher code cache', () => {
       writeFileSync(path.join(dir, 'dist', 'plinth.cjs'), bundle('gamma'));
       assert.equal(run(0).stdout, 'gamma\n', 'a partial cache of another bundle is not used either');
       assert.deepEqual(caches(), ['plinth.cjs.say.cache']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('launcher command bundles', () => {
   test('a command runs from the bundle the table names for it; help, other words, a bad or missing table or bundle: the full bundle', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'plinth-launcher-'));
-    try {
-      mkdirSync(path.join(dir, 'bin'));
-      mkdirSync(path.join(dir, 'dist'));
-      copyFileSync(path.join(root, 'bin', 'plinth.cjs'), path.join(dir, 'bin', 'plinth.cjs'));
+    withLauncher((dir) => {
       // Stand-in bundles: main() prints which bundle it is and the words it was given.
       const bundle = (word: string) => `'use strict';module.exports.main = async (argv) => { process.stdout.write(${JSON.stringify(word)} + ' ' + argv.join(' ') + '\\n'); return 0; };\n`;
       writeFileSync(path.join(dir, 'dist', 'plinth.cjs'), bundle('full'));
@@ -139,9 +142,7 @@ describe('launcher command bundles', () => {
       rmSync(path.join(dir, 'dist', 'plinth.cjs'));
       const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'plinth.cjs'), 'say'], { encoding: 'utf8' });
       assert.doesNotMatch(r.stdout, /talk/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
